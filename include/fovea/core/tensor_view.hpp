@@ -1,0 +1,172 @@
+#pragma once
+
+// TensorView<T, Rank>: a non-owning window on contiguous row-major memory, the
+// type every operation reads and writes. Like std::span, copying a view is
+// cheap and its constness is in T (TensorView<const float, 4> is read-only).
+
+#include <algorithm>
+#include <cassert>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+
+#include "fovea/core/eigen.hpp"
+#include "fovea/core/error.hpp"
+#include "fovea/core/shape.hpp"
+
+namespace fovea {
+
+template <class T, std::size_t Rank>
+class TensorView {
+  static_assert(Rank >= 1, "a tensor has at least one dimension");
+  static_assert(std::is_arithmetic_v<std::remove_const_t<T>>, "tensors hold numbers");
+
+ public:
+  using value_type = std::remove_const_t<T>;
+  static constexpr std::size_t rank = Rank;
+
+  TensorView() = default;
+  TensorView(T* data, const Shape<Rank>& shape) : data_(data), shape_(shape) {
+    for (Index d : shape_) {
+      if (d < 0) throw shape_error("TensorView: negative dimension in shape " + to_string(shape_));
+    }
+    if (data_ == nullptr && size() != 0) {
+      throw shape_error("TensorView: null data for non-empty shape " + to_string(shape_));
+    }
+  }
+  // A mutable view converts to a read-only one.
+  template <class U>
+    requires std::is_same_v<const U, T>
+  TensorView(const TensorView<U, Rank>& other)  // NOLINT(google-explicit-constructor)
+      : data_(other.data()), shape_(other.shape()) {}
+
+  T* data() const { return data_; }
+  const Shape<Rank>& shape() const { return shape_; }
+  Index size() const { return shape_size(shape_); }
+  bool empty() const { return size() == 0; }
+  Index dim(std::size_t axis) const {
+    if (axis >= Rank) {
+      throw index_error("dim: axis " + std::to_string(axis) + " out of range for shape " + to_string(shape_));
+    }
+    return shape_[axis];
+  }
+  T* begin() const { return data_; }
+  T* end() const { return data_ + size(); }
+
+  // Unchecked element access (asserted in debug builds): the fast path.
+  template <class... I>
+    requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...))
+  T& operator()(I... index) const {
+    const Index idx[] = {static_cast<Index>(index)...};
+    Index offset = 0;
+    for (std::size_t a = 0; a < Rank; ++a) {
+      assert(idx[a] >= 0 && idx[a] < shape_[a]);
+      offset = offset * shape_[a] + idx[a];
+    }
+    return data_[offset];
+  }
+
+  // Checked element access: throws index_error naming the index and the shape.
+  template <class... I>
+    requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...))
+  T& at(I... index) const {
+    const Shape<Rank> idx = {static_cast<Index>(index)...};
+    Index offset = 0;
+    for (std::size_t a = 0; a < Rank; ++a) {
+      if (idx[a] < 0 || idx[a] >= shape_[a]) {
+        throw index_error("at: index " + to_string(idx) + " out of range for shape " + to_string(shape_));
+      }
+      offset = offset * shape_[a] + idx[a];
+    }
+    return data_[offset];
+  }
+
+  // Item i of the leading dimension (one sample of a batch), without copying.
+  TensorView<T, Rank - 1> item(Index i) const
+    requires(Rank > 1)
+  {
+    if (i < 0 || i >= shape_[0]) {
+      throw index_error("item: index " + std::to_string(i) + " out of range for shape " + to_string(shape_));
+    }
+    Shape<Rank - 1> inner;
+    std::copy(shape_.begin() + 1, shape_.end(), inner.begin());
+    return TensorView<T, Rank - 1>(data_ + i * shape_size(inner), inner);
+  }
+
+  // Items [begin, end) of the leading dimension (a minibatch), without copying.
+  TensorView slice(Index begin, Index end) const {
+    if (begin < 0 || end < begin || end > shape_[0]) {
+      throw index_error("slice: range [" + std::to_string(begin) + ", " + std::to_string(end) +
+                        ") out of range for shape " + to_string(shape_));
+    }
+    Shape<Rank> sliced = shape_;
+    sliced[0] = end - begin;
+    const Index stride = shape_[0] == 0 ? 0 : size() / shape_[0];
+    return TensorView(data_ + begin * stride, sliced);
+  }
+
+  // The same memory seen with another shape of the same element count.
+  template <std::size_t NewRank>
+  TensorView<T, NewRank> reshape(const Shape<NewRank>& new_shape) const {
+    if (shape_size(new_shape) != size()) {
+      throw shape_error("reshape: cannot view " + to_string(shape_) + " (" + std::to_string(size()) +
+                        " elements) as " + to_string(new_shape) + " (" + std::to_string(shape_size(new_shape)) +
+                        " elements)");
+    }
+    return TensorView<T, NewRank>(data_, new_shape);
+  }
+
+  TensorView<T, 1> flatten() const { return TensorView<T, 1>(data_, {size()}); }
+
+  // Row-major matrix view: rows are the product of the dimensions before
+  // `split`, columns the product of the rest. [N, C, H, W].matrix(1) is
+  // [N, C*H*W]; matrix(2) is [N*C, H*W].
+  MatrixMap<T> matrix(std::size_t split = 1) const {
+    if (split > Rank) {
+      throw shape_error("matrix: split " + std::to_string(split) + " is past the rank of " + to_string(shape_));
+    }
+    Index rows = 1;
+    for (std::size_t a = 0; a < split; ++a) rows *= shape_[a];
+    return MatrixMap<T>(data_, rows, rows == 0 ? 0 : size() / rows);
+  }
+  VectorMap<T> vector() const { return VectorMap<T>(data_, size()); }
+  ArrayMap<T> array() const { return ArrayMap<T>(data_, size()); }
+
+  // The few elementwise helpers a layer author needs; Eigen maps do the rest.
+  const TensorView& fill(value_type value) const {
+    std::fill(begin(), end(), value);
+    return *this;
+  }
+  const TensorView& copy_from(TensorView<const value_type, Rank> source) const {
+    require_same_shape("copy_from", source.shape());
+    std::copy(source.begin(), source.end(), begin());
+    return *this;
+  }
+  const TensorView& operator+=(TensorView<const value_type, Rank> other) const {
+    require_same_shape("operator+=", other.shape());
+    array() += other.array();
+    return *this;
+  }
+  const TensorView& operator-=(TensorView<const value_type, Rank> other) const {
+    require_same_shape("operator-=", other.shape());
+    array() -= other.array();
+    return *this;
+  }
+  const TensorView& operator*=(value_type scale) const {
+    array() *= scale;
+    return *this;
+  }
+
+ private:
+  void require_same_shape(const char* operation, const Shape<Rank>& other) const {
+    if (other != shape_) {
+      throw shape_error(std::string(operation) + ": shape " + to_string(other) + " does not match " +
+                        to_string(shape_));
+    }
+  }
+
+  T* data_ = nullptr;
+  Shape<Rank> shape_{};
+};
+
+}  // namespace fovea
