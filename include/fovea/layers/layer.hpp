@@ -1,0 +1,165 @@
+#pragma once
+
+// The contract every layer keeps. Inside a network every activation is a 4-D
+// batch [N, C, H, W]; a feature vector is [N, F, 1, 1] (as in Caffe's blobs),
+// so one interface serves convolutions and fully connected layers alike.
+//
+// A layer:
+//  - infers shapes without computing: output_shape() is pure and throws
+//    shape_error when it cannot take the input;
+//  - computes forward into a buffer the caller owns (the network plans every
+//    activation buffer once per batch size, so a training step allocates
+//    nothing);
+//  - computes backward from the same x and y plus dy: parameter gradients
+//    ACCUMULATE (+=), the input gradient is written to dx. dx may be empty
+//    (size 0) when nobody needs it (the first layer), and is then skipped;
+//  - owns its parameters, their gradients and whatever cache backward needs
+//    (im2col columns, max-pool argmax, dropout mask), sized once per shape;
+//  - describes itself for summaries and model files.
+// Virtual calls happen once per layer per batch, never per element.
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fovea/core/error.hpp"
+#include "fovea/core/tensor.hpp"
+
+namespace fovea {
+
+// The shape of one sample inside a network: [C, H, W].
+using SampleShape = Shape<3>;
+
+// Batch shape for a per-sample shape.
+inline Shape<4> batch_shape(Index batch, const SampleShape& sample) {
+  return {batch, sample[0], sample[1], sample[2]};
+}
+inline SampleShape sample_shape(const Shape<4>& batch) { return {batch[1], batch[2], batch[3]}; }
+
+// A trainable tensor and its gradient, flattened; `shape` keeps the true
+// shape for initialisers (fan-in/fan-out) and model files.
+template <class T>
+struct Parameter {
+  std::string name;  // "weight" or "bias"
+  std::vector<Index> shape;
+  TensorView<T, 1> value;
+  TensorView<T, 1> grad;
+};
+
+// The hyperparameters that rebuild a layer: its type name and numbered
+// settings, e.g. {"Conv2d", {{"in", 1}, {"out", 6}, {"kh", 5}, ...}}. Model
+// files store this; nn/registry.hpp turns it back into a layer.
+struct LayerSpec {
+  std::string type;
+  std::vector<std::pair<std::string, double>> values;
+
+  double get(const std::string& key) const {
+    auto it = std::find_if(values.begin(), values.end(), [&](const auto& kv) { return kv.first == key; });
+    if (it == values.end()) throw format_error(type + ": missing setting '" + key + "'");
+    return it->second;
+  }
+  Index get_index(const std::string& key) const { return static_cast<Index>(get(key)); }
+  bool operator==(const LayerSpec&) const = default;
+};
+
+template <class T>
+class Layer {
+ public:
+  Layer() = default;
+  Layer(const Layer&) = default;
+  Layer& operator=(const Layer&) = default;
+  Layer(Layer&&) noexcept = default;
+  Layer& operator=(Layer&&) noexcept = default;
+  virtual ~Layer() = default;
+
+  // One line for summaries and error messages: "Conv2d(1->6, k5x5, s1, p2)".
+  virtual std::string describe() const = 0;
+  virtual LayerSpec spec() const = 0;
+
+  // Per-sample output shape for a per-sample input shape; throws shape_error
+  // naming this layer, what it expected and what it got.
+  virtual SampleShape output_shape(const SampleShape& input) const = 0;
+
+  // x: [N, ...input] -> y: [N, ...output_shape(input)]. `training` switches
+  // layers such as Dropout; layers that need no cache ignore it.
+  virtual void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) = 0;
+
+  // dy has y's shape. Accumulates parameter gradients, writes dx (x's shape)
+  // unless dx is empty. Throws state_error if no forward preceded it and
+  // shape_error if dy does not match that forward's output.
+  virtual void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                        TensorView<T, 4> dx) = 0;
+
+  // Trainable tensors (none by default).
+  virtual std::vector<Parameter<T>> params() { return {}; }
+
+  // Multiply-adds counted as 2 FLOPs, forward pass, one sample.
+  virtual double flops_per_sample(const SampleShape& input) const = 0;
+
+  Index parameter_count() {
+    Index n = 0;
+    for (const auto& p : params()) n += p.value.size();
+    return n;
+  }
+};
+
+// Shape bookkeeping every layer shares: the checks at the top of forward and
+// backward, so each layer's own code is just its arithmetic.
+class ForwardRecord {
+ public:
+  // Checks y has the shape `expected_output` (already validated by
+  // output_shape) for x's batch, then remembers both for backward.
+  void record(const std::string& layer, const Shape<4>& x, const SampleShape& expected_output, const Shape<4>& y) {
+    const Shape<4> want = batch_shape(x[0], expected_output);
+    if (y != want) {
+      throw shape_error(layer + "::forward: output buffer " + to_string(y) + ", expected " + to_string(want) +
+                        " for input " + to_string(x));
+    }
+    input_ = x;
+    output_ = y;
+    valid_ = true;
+  }
+  void check_backward(const std::string& layer, const Shape<4>& x, const Shape<4>& dy, const Shape<4>& dx) const {
+    if (!valid_) throw state_error(layer + "::backward: called before forward");
+    if (x != input_) {
+      throw shape_error(layer + "::backward: input " + to_string(x) + " is not the last forward's input " +
+                        to_string(input_));
+    }
+    if (dy != output_) {
+      throw shape_error(layer + "::backward: gradient " + to_string(dy) + " does not match the forward output " +
+                        to_string(output_));
+    }
+    if (shape_size(dx) != 0 && dx != input_) {
+      throw shape_error(layer + "::backward: input gradient buffer " + to_string(dx) + ", expected " +
+                        to_string(input_));
+    }
+  }
+  bool valid() const { return valid_; }
+
+ private:
+  Shape<4> input_{};
+  Shape<4> output_{};
+  bool valid_ = false;
+};
+
+template <class T>
+using LayerPtr = std::unique_ptr<Layer<T>>;
+
+// Standalone use outside a network (tests, experiments): allocates the output.
+template <class T>
+Tensor<T, 4> forward(Layer<T>& layer, TensorView<const T, 4> x, bool training = true) {
+  Tensor<T, 4> y(batch_shape(x.dim(0), layer.output_shape(sample_shape(x.shape()))));
+  layer.forward(x, y, training);
+  return y;
+}
+template <class T>
+Tensor<T, 4> backward(Layer<T>& layer, TensorView<const T, 4> x, TensorView<const T, 4> y,
+                      TensorView<const T, 4> dy) {
+  Tensor<T, 4> dx(x.shape());
+  layer.backward(x, y, dy, dx);
+  return dx;
+}
+
+}  // namespace fovea
