@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "fovea/core/error.hpp"
+#include "fovea/core/random.hpp"
 #include "fovea/core/tensor.hpp"
 
 namespace fovea {
@@ -94,6 +95,10 @@ class Layer {
 
   // Trainable tensors (none by default).
   virtual std::vector<Parameter<T>> params() { return {}; }
+
+  // The layer's own random generator, if it has one (Dropout): checkpoints
+  // save and restore its state so a resumed run draws the same masks.
+  virtual Rng* rng() { return nullptr; }
 
   // Multiply-adds counted as 2 FLOPs, forward pass, one sample.
   virtual double flops_per_sample(const SampleShape& input) const = 0;

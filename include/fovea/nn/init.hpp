@@ -1,0 +1,96 @@
+#pragma once
+
+// Weight initialisers, all driven by one explicit seeded generator. Fans
+// follow the usual convention for a weight of shape [out, in, k...]:
+//   fan_in = in * prod(k), fan_out = out * prod(k).
+//   he (Kaiming, for ReLU):  normal(0, sqrt(2 / fan_in))   or uniform(+-sqrt(6 / fan_in))
+//   xavier (Glorot):         normal(0, sqrt(2 / (fan_in + fan_out))) or uniform(+-sqrt(6 / (fan_in + fan_out)))
+//   lecun:                   normal(0, sqrt(1 / fan_in))   or uniform(+-sqrt(3 / fan_in))
+// Biases start at zero.
+
+#include <cmath>
+#include <string>
+
+#include "fovea/core/error.hpp"
+#include "fovea/core/random.hpp"
+#include "fovea/layers/layer.hpp"
+
+namespace fovea {
+
+enum class InitScheme { he_normal, he_uniform, xavier_normal, xavier_uniform, lecun_normal, lecun_uniform, uniform, normal, zeros };
+
+struct InitOptions {
+  InitScheme scheme = InitScheme::he_normal;
+  double low = -0.05;  // for InitScheme::uniform
+  double high = 0.05;
+  double mean = 0.0;  // for InitScheme::normal
+  double stddev = 0.01;
+};
+
+struct Fans {
+  Index in;
+  Index out;
+};
+
+inline Fans fans_of(const std::vector<Index>& shape) {
+  if (shape.empty()) return {1, 1};
+  if (shape.size() == 1) return {shape[0], shape[0]};
+  Index receptive = 1;
+  for (std::size_t i = 2; i < shape.size(); ++i) receptive *= shape[i];
+  return {shape[1] * receptive, shape[0] * receptive};
+}
+
+template <class T>
+void initialize(const Parameter<T>& p, const InitOptions& options, Rng& rng) {
+  const Fans fans = fans_of(p.shape);
+  const double fan_in = static_cast<double>(fans.in);
+  const double fan_sum = static_cast<double>(fans.in + fans.out);
+  auto fill_normal = [&](double mean, double stddev) {
+    for (T& x : p.value) x = static_cast<T>(rng.normal(mean, stddev));
+  };
+  auto fill_uniform = [&](double lo, double hi) {
+    for (T& x : p.value) x = static_cast<T>(rng.uniform(lo, hi));
+  };
+  switch (options.scheme) {
+    case InitScheme::he_normal:
+      return fill_normal(0, std::sqrt(2 / fan_in));
+    case InitScheme::he_uniform:
+      return fill_uniform(-std::sqrt(6 / fan_in), std::sqrt(6 / fan_in));
+    case InitScheme::xavier_normal:
+      return fill_normal(0, std::sqrt(2 / fan_sum));
+    case InitScheme::xavier_uniform:
+      return fill_uniform(-std::sqrt(6 / fan_sum), std::sqrt(6 / fan_sum));
+    case InitScheme::lecun_normal:
+      return fill_normal(0, std::sqrt(1 / fan_in));
+    case InitScheme::lecun_uniform:
+      return fill_uniform(-std::sqrt(3 / fan_in), std::sqrt(3 / fan_in));
+    case InitScheme::uniform:
+      if (!(options.low < options.high)) {
+        throw value_error("initialize: uniform bounds need low < high, got [" + std::to_string(options.low) + ", " +
+                          std::to_string(options.high) + ")");
+      }
+      return fill_uniform(options.low, options.high);
+    case InitScheme::normal:
+      if (!(options.stddev >= 0)) throw value_error("initialize: stddev must be >= 0, got " + std::to_string(options.stddev));
+      return fill_normal(options.mean, options.stddev);
+    case InitScheme::zeros:
+      p.value.fill(T{0});
+      return;
+  }
+}
+
+// Every parameter of a network (or any range of Parameters): weights by the
+// scheme, biases to zero, in parameter order, from one generator.
+template <class Params>
+void initialize_all(const Params& params, const InitOptions& options, Rng& rng) {
+  for (const auto& p : params) {
+    const bool is_bias = p.name.size() >= 4 && p.name.compare(p.name.size() - 4, 4, "bias") == 0;
+    if (is_bias) {
+      p.value.fill(0);
+    } else {
+      initialize(p, options, rng);
+    }
+  }
+}
+
+}  // namespace fovea

@@ -1,0 +1,205 @@
+#pragma once
+
+// Sequential<T>: a network of layers built at run time. The per-sample input
+// shape is given once; every layer's output shape is inferred the moment the
+// layer is added, so a layer that cannot take its input fails right there.
+//
+// Buffers: one activation tensor per layer output and one gradient tensor per
+// layer output, planned for the batch size on first use and reused (resize
+// keeps capacity), so after the first step a training step allocates nothing.
+
+#include <cstdio>
+#include <iomanip>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fovea/core/error.hpp"
+#include "fovea/core/tensor.hpp"
+#include "fovea/layers/layer.hpp"
+
+namespace fovea {
+
+template <class T>
+class Sequential {
+ public:
+  explicit Sequential(const SampleShape& input_shape) : shapes_{input_shape} {
+    for (Index d : input_shape) {
+      if (d <= 0) throw shape_error("Sequential: input shape " + to_string(input_shape) + " must be positive");
+    }
+  }
+
+  Sequential(Sequential&&) noexcept = default;
+  Sequential& operator=(Sequential&&) noexcept = default;
+  Sequential(const Sequential&) = delete;
+  Sequential& operator=(const Sequential&) = delete;
+  ~Sequential() = default;
+
+  // Adds a layer after checking it can take the current output shape; the
+  // error names the layer's index and description and both shapes.
+  Sequential& add(LayerPtr<T> layer) {
+    const std::size_t index = layers_.size();
+    SampleShape out;
+    try {
+      out = layer->output_shape(shapes_.back());
+    } catch (const shape_error& e) {
+      throw shape_error("layer " + std::to_string(index) + " " + e.what());
+    }
+    for (auto& p : layer->params()) {
+      p.name = std::to_string(index) + "." + p.name;
+      params_.push_back(std::move(p));
+    }
+    layers_.push_back(std::move(layer));
+    shapes_.push_back(out);
+    activations_.emplace_back();
+    gradients_.emplace_back();
+    return *this;
+  }
+
+  // Constructs the layer in place: net.emplace<Conv2d<float>>(options).
+  template <class L, class... Args>
+  L& emplace(Args&&... args) {
+    auto layer = std::make_unique<L>(std::forward<Args>(args)...);
+    L& ref = *layer;
+    add(std::move(layer));
+    return ref;
+  }
+
+  std::size_t size() const { return layers_.size(); }
+  Layer<T>& layer(std::size_t i) { return *layers_.at(i); }
+  const Layer<T>& layer(std::size_t i) const { return *layers_.at(i); }
+  const SampleShape& input_shape() const { return shapes_.front(); }
+  const SampleShape& output_shape() const { return shapes_.back(); }
+  // Output shape of layer i (shape_after(0) is the first layer's output).
+  const SampleShape& shape_after(std::size_t i) const { return shapes_.at(i + 1); }
+
+  // Every trainable tensor, named "<layer index>.<name>" ("0.weight").
+  const std::vector<Parameter<T>>& params() const { return params_; }
+  Index parameter_count() const {
+    Index n = 0;
+    for (const auto& p : params_) n += p.value.size();
+    return n;
+  }
+  void zero_grad() {
+    for (auto& p : params_) p.grad.fill(T{0});
+  }
+
+  // Training mode turns on Dropout and makes forward keep what backward needs.
+  void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
+
+  // x: [N, ...input_shape] -> [N, ...output_shape]. The result is a view of a
+  // buffer the network owns, valid until the next forward. x must stay alive
+  // until backward (the first layer's backward reads it).
+  TensorView<const T, 4> forward(TensorView<const T, 4> x) {
+    if (layers_.empty()) throw state_error("Sequential::forward: the network has no layers");
+    if (sample_shape(x.shape()) != input_shape() || x.dim(0) <= 0) {
+      throw shape_error("Sequential::forward: input " + to_string(x.shape()) + ", expected [N, " +
+                        std::to_string(input_shape()[0]) + ", " + std::to_string(input_shape()[1]) + ", " +
+                        std::to_string(input_shape()[2]) + "] with N > 0");
+    }
+    input_ = x;
+    TensorView<const T, 4> current = x;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      activations_[i].resize(batch_shape(x.dim(0), shapes_[i + 1]));
+      layers_[i]->forward(current, activations_[i], training_);
+      current = activations_[i];
+    }
+    forwarded_ = true;
+    return current;
+  }
+
+  // From the gradient of the loss with respect to the last forward's output:
+  // accumulates every parameter gradient (call zero_grad() between steps).
+  void backward(TensorView<const T, 4> doutput) {
+    if (!forwarded_) throw state_error("Sequential::backward: called before forward");
+    const Shape<4> expected = activations_.back().shape();
+    if (doutput.shape() != expected) {
+      throw shape_error("Sequential::backward: gradient " + to_string(doutput.shape()) +
+                        " does not match the output " + to_string(expected));
+    }
+    for (std::size_t k = layers_.size(); k-- > 0;) {
+      TensorView<const T, 4> x = k == 0 ? input_ : TensorView<const T, 4>(activations_[k - 1]);
+      TensorView<const T, 4> dy = k + 1 == layers_.size() ? doutput : TensorView<const T, 4>(gradients_[k]);
+      TensorView<T, 4> dx;  // empty: nobody needs the gradient of the input data
+      if (k > 0) {
+        gradients_[k - 1].resize(x.shape());
+        dx = gradients_[k - 1];
+      }
+      layers_[k]->backward(x, activations_[k], dy, dx);
+    }
+  }
+
+  // Keras-style table: layer, output shape, parameters, FLOPs; then totals.
+  std::string summary(Index batch_size = 1) const {
+    std::ostringstream out;
+    const int name_width = 40;
+    auto shape_text = [](const SampleShape& s) {
+      // A feature vector [F, 1, 1] reads better as [F].
+      if (s[1] == 1 && s[2] == 1) return "[" + std::to_string(s[0]) + "]";
+      return to_string(s);
+    };
+    auto row = [&](const std::string& name, const std::string& shape, const std::string& params,
+                   const std::string& flops) {
+      out << std::left << std::setw(name_width) << name << std::setw(16) << shape << std::right << std::setw(12)
+          << params << std::setw(14) << flops << '\n';
+    };
+    row("Layer", "Output shape", "Params", "FLOPs");
+    out << std::string(name_width + 42, '-') << '\n';
+    row("input", shape_text(input_shape()), "0", "0");
+    double total_flops = 0;
+    Index activation_values = shape_size(input_shape());
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const double flops = layers_[i]->flops_per_sample(shapes_[i]);
+      total_flops += flops;
+      activation_values += shape_size(shapes_[i + 1]);
+      row(std::to_string(i) + " " + layers_[i]->describe(), shape_text(shapes_[i + 1]),
+          grouped(layer_parameter_count(i)), grouped(static_cast<Index>(flops)));
+    }
+    out << std::string(name_width + 42, '=') << '\n';
+    out << "Total parameters: " << grouped(parameter_count()) << " (" << format_bytes(parameter_count() * sizeof(T))
+        << ")\n";
+    // Training keeps each activation and its gradient: two values per element.
+    out << "Activation memory, batch " << batch_size << ": "
+        << format_bytes(2 * activation_values * batch_size * static_cast<Index>(sizeof(T))) << " (forward + backward)\n";
+    out << "Forward FLOPs per image: " << grouped(static_cast<Index>(total_flops)) << '\n';
+    return out.str();
+  }
+
+ private:
+  Index layer_parameter_count(std::size_t i) const {
+    const std::string prefix = std::to_string(i) + ".";
+    Index n = 0;
+    for (const auto& p : params_) {
+      if (p.name.compare(0, prefix.size(), prefix) == 0) n += p.value.size();
+    }
+    return n;
+  }
+  static std::string grouped(Index n) {
+    std::string digits = std::to_string(n);
+    for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<std::size_t>(i), ",");
+    return digits;
+  }
+  static std::string format_bytes(Index bytes) {
+    char text[32];
+    if (bytes >= (1 << 20)) {
+      std::snprintf(text, sizeof text, "%.2f MB", static_cast<double>(bytes) / (1 << 20));
+    } else {
+      std::snprintf(text, sizeof text, "%.1f KB", static_cast<double>(bytes) / (1 << 10));
+    }
+    return text;
+  }
+
+  std::vector<LayerPtr<T>> layers_;
+  std::vector<SampleShape> shapes_;  // shapes_[0] is the input, shapes_[i + 1] layer i's output
+  std::vector<Parameter<T>> params_;
+  std::vector<Tensor<T, 4>> activations_;  // output of layer i
+  std::vector<Tensor<T, 4>> gradients_;    // loss gradient with respect to activations_[i]
+  TensorView<const T, 4> input_;
+  bool training_ = true;
+  bool forwarded_ = false;
+};
+
+}  // namespace fovea

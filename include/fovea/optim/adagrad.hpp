@@ -1,0 +1,50 @@
+#pragma once
+
+// Adagrad: each weight's step shrinks with the sum of its squared gradients.
+//   s <- s + g^2
+//   w <- w - lr * g / (sqrt(s) + epsilon)
+
+#include <sstream>
+
+#include "fovea/optim/optimizer.hpp"
+
+namespace fovea {
+
+struct AdagradOptions {
+  double learning_rate = 0.01;
+  double epsilon = 1e-10;
+};
+
+template <class T>
+class Adagrad : public Optimizer<T> {
+ public:
+  Adagrad(std::vector<Parameter<T>> params, const AdagradOptions& options)
+      : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
+    if (!(options.epsilon > 0)) throw value_error("Adagrad: epsilon must be positive");
+    this->allocate_state(1);
+  }
+
+  std::string describe() const override {
+    std::ostringstream out;
+    out << "Adagrad(lr=" << this->learning_rate_ << ")";
+    return out.str();
+  }
+
+  void step() override {
+    const T lr = static_cast<T>(this->learning_rate_);
+    const T eps = static_cast<T>(options_.epsilon);
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      auto w = this->params_[i].value.array();
+      auto g = this->params_[i].grad.array();
+      auto s = this->buffer(0, i).array();
+      s += g.square();
+      w -= lr * g / (s.sqrt() + eps);
+    }
+    ++this->steps_;
+  }
+
+ private:
+  AdagradOptions options_;
+};
+
+}  // namespace fovea

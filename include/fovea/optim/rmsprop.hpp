@@ -1,0 +1,53 @@
+#pragma once
+
+// RMSprop: divide the step by a running root-mean-square of recent gradients.
+//   s <- alpha * s + (1 - alpha) * g^2
+//   w <- w - lr * g / (sqrt(s) + epsilon)
+
+#include <sstream>
+
+#include "fovea/optim/optimizer.hpp"
+
+namespace fovea {
+
+struct RmspropOptions {
+  double learning_rate = 0.01;
+  double alpha = 0.99;
+  double epsilon = 1e-8;
+};
+
+template <class T>
+class Rmsprop : public Optimizer<T> {
+ public:
+  Rmsprop(std::vector<Parameter<T>> params, const RmspropOptions& options)
+      : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
+    detail::require_in_range("RMSprop", "alpha", options.alpha, 0, 1, false);
+    if (!(options.epsilon > 0)) throw value_error("RMSprop: epsilon must be positive");
+    this->allocate_state(1);
+  }
+
+  std::string describe() const override {
+    std::ostringstream out;
+    out << "RMSprop(lr=" << this->learning_rate_ << ", alpha=" << options_.alpha << ")";
+    return out.str();
+  }
+
+  void step() override {
+    const T lr = static_cast<T>(this->learning_rate_);
+    const T alpha = static_cast<T>(options_.alpha);
+    const T eps = static_cast<T>(options_.epsilon);
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      auto w = this->params_[i].value.array();
+      auto g = this->params_[i].grad.array();
+      auto s = this->buffer(0, i).array();
+      s = alpha * s + (T{1} - alpha) * g.square();
+      w -= lr * g / (s.sqrt() + eps);
+    }
+    ++this->steps_;
+  }
+
+ private:
+  RmspropOptions options_;
+};
+
+}  // namespace fovea

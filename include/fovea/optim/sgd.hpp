@@ -1,0 +1,69 @@
+#pragma once
+
+// Stochastic gradient descent with momentum, Nesterov momentum and (coupled,
+// L2) weight decay. With g the gradient, w the weight, v the velocity:
+//   g <- g + weight_decay * w
+//   v <- momentum * v + g
+//   w <- w - lr * (g + momentum * v)   (Nesterov)
+//   w <- w - lr * v                    (classical momentum; plain SGD when momentum = 0)
+
+#include <sstream>
+
+#include "fovea/optim/optimizer.hpp"
+
+namespace fovea {
+
+struct SgdOptions {
+  double learning_rate = 0.01;
+  double momentum = 0.0;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+};
+
+template <class T>
+class Sgd : public Optimizer<T> {
+ public:
+  Sgd(std::vector<Parameter<T>> params, const SgdOptions& options)
+      : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
+    detail::require_in_range("SGD", "momentum", options.momentum, 0, 1, false);
+    detail::require_in_range("SGD", "weight_decay", options.weight_decay, 0, 1, false);
+    if (options.nesterov && options.momentum == 0) throw value_error("SGD: Nesterov momentum needs momentum > 0");
+    this->allocate_state(1);
+  }
+
+  std::string describe() const override {
+    std::ostringstream out;
+    out << "SGD(lr=" << this->learning_rate_ << ", momentum=" << options_.momentum
+        << (options_.nesterov ? ", nesterov" : "") << ", weight_decay=" << options_.weight_decay << ")";
+    return out.str();
+  }
+
+  void step() override {
+    const T lr = static_cast<T>(this->learning_rate_);
+    const T mu = static_cast<T>(options_.momentum);
+    const T decay = static_cast<T>(options_.weight_decay);
+    for (std::size_t i = 0; i < this->params_.size(); ++i) {
+      auto w = this->params_[i].value.array();
+      auto g = this->params_[i].grad.array();
+      auto v = this->buffer(0, i).array();
+      if (decay != 0) g += decay * w;
+      if (mu == 0) {
+        w -= lr * g;
+      } else if (options_.nesterov) {
+        v = mu * v + g;
+        w -= lr * (g + mu * v);
+      } else {
+        v = mu * v + g;
+        w -= lr * v;
+      }
+    }
+    ++this->steps_;
+  }
+
+  const SgdOptions& options() const { return options_; }
+
+ private:
+  SgdOptions options_;
+};
+
+}  // namespace fovea

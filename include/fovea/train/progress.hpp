@@ -1,0 +1,78 @@
+#pragma once
+
+// Progress reporting for the training loop: a live bar with ETA and running
+// loss when the output is a terminal, one plain line per epoch otherwise (so
+// logs and CI output stay readable), or nothing.
+
+#include <chrono>
+#include <cstdio>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+#include "fovea/core/shape.hpp"
+
+namespace fovea {
+
+enum class ProgressStyle { automatic, bar, lines, silent };
+
+class Progress {
+ public:
+  Progress(std::ostream* out, ProgressStyle style) : out_(out), style_(resolve(out, style)) {}
+
+  bool uses_bar() const { return style_ == ProgressStyle::bar; }
+  bool silent() const { return style_ == ProgressStyle::silent || out_ == nullptr; }
+
+  void start_epoch(int epoch, int epochs, Index batches) {
+    epoch_ = epoch;
+    epochs_ = epochs;
+    batches_ = batches;
+    start_ = std::chrono::steady_clock::now();
+    last_draw_ = start_;
+  }
+
+  // Redraws the bar at most ten times a second (and at the last batch).
+  void batch_done(Index batch, double running_loss) {
+    if (!uses_bar()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (batch + 1 < batches_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double fraction = static_cast<double>(batch + 1) / static_cast<double>(batches_);
+    const double eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0;
+    constexpr int width = 30;
+    const int filled = static_cast<int>(fraction * width);
+    std::ostringstream line;
+    line << "\repoch " << epoch_ + 1 << "/" << epochs_ << " [" << std::string(static_cast<std::size_t>(filled), '=')
+         << (filled < width ? ">" : "") << std::string(static_cast<std::size_t>(std::max(0, width - filled - 1)), ' ')
+         << "] " << batch + 1 << "/" << batches_ << " loss " << std::fixed << std::setprecision(4) << running_loss
+         << " ETA " << std::setprecision(0) << eta << "s   ";
+    *out_ << line.str() << std::flush;
+  }
+
+  // The epoch's summary line (replacing the bar on a terminal).
+  void end_epoch(const std::string& summary) {
+    if (silent()) return;
+    if (uses_bar()) *out_ << '\r' << std::string(100, ' ') << '\r';
+    *out_ << summary << '\n' << std::flush;
+  }
+
+ private:
+  static ProgressStyle resolve(std::ostream* out, ProgressStyle style) {
+    if (style != ProgressStyle::automatic) return style;
+    if (out == nullptr) return ProgressStyle::silent;
+    return isatty(fileno(stdout)) ? ProgressStyle::bar : ProgressStyle::lines;
+  }
+
+  std::ostream* out_;
+  ProgressStyle style_;
+  int epoch_ = 0;
+  int epochs_ = 0;
+  Index batches_ = 0;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
+};
+
+}  // namespace fovea

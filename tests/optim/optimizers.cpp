@@ -1,0 +1,113 @@
+// Every optimizer's update rule against steps worked by hand
+// (w = [1, -2], constant gradient g = [0.5, 0.25]).
+#include <catch2/catch.hpp>
+
+#include "fovea/optim/adagrad.hpp"
+#include "fovea/optim/adam.hpp"
+#include "fovea/optim/rmsprop.hpp"
+#include "fovea/optim/sgd.hpp"
+
+using fovea::Parameter;
+using fovea::Tensor;
+
+namespace {
+struct OneParameter {
+  Tensor<double, 1> value{{2}, {1.0, -2.0}};
+  Tensor<double, 1> grad{{2}, {0.5, 0.25}};
+  std::vector<Parameter<double>> params() { return {{"weight", {2}, value, grad}}; }
+  void reset_grad() { grad.copy_from(Tensor<double, 1>({2}, {0.5, 0.25})); }
+};
+}  // namespace
+
+TEST_CASE("SGD: plain, momentum, Nesterov and weight decay follow their rules", "[optim]") {
+  SECTION("plain") {
+    OneParameter p;
+    fovea::Sgd<double> sgd(p.params(), {.learning_rate = 0.1});
+    sgd.step();
+    CHECK(p.value(0) == Approx(0.95));
+    CHECK(p.value(1) == Approx(-2.025));
+    CHECK(sgd.steps() == 1);
+  }
+  SECTION("momentum") {
+    OneParameter p;
+    fovea::Sgd<double> sgd(p.params(), {.learning_rate = 0.1, .momentum = 0.9});
+    sgd.step();
+    CHECK(p.value(0) == Approx(0.95));
+    sgd.step();  // v = 0.9 * 0.5 + 0.5 = 0.95
+    CHECK(p.value(0) == Approx(0.855));
+    CHECK(p.value(1) == Approx(-2.0725));
+  }
+  SECTION("nesterov") {
+    OneParameter p;
+    fovea::Sgd<double> sgd(p.params(), {.learning_rate = 0.1, .momentum = 0.9, .nesterov = true});
+    sgd.step();  // v = 0.5; w -= 0.1 * (0.5 + 0.45)
+    CHECK(p.value(0) == Approx(0.905));
+    sgd.step();  // v = 0.95; w -= 0.1 * (0.5 + 0.855)
+    CHECK(p.value(0) == Approx(0.7695));
+  }
+  SECTION("weight decay is added to the gradient") {
+    OneParameter p;
+    fovea::Sgd<double> sgd(p.params(), {.learning_rate = 0.1, .weight_decay = 0.1});
+    sgd.step();  // g = 0.5 + 0.1 * 1
+    CHECK(p.value(0) == Approx(0.94));
+  }
+  SECTION("zero_grad clears the gradients it steps on") {
+    OneParameter p;
+    fovea::Sgd<double> sgd(p.params(), {.learning_rate = 0.1});
+    sgd.zero_grad();
+    CHECK(p.grad(0) == 0);
+    sgd.step();
+    CHECK(p.value(0) == 1.0);
+  }
+  OneParameter p;
+  CHECK_THROWS_WITH(fovea::Sgd<double>(p.params(), {.learning_rate = 0}),
+                    "optimizer: learning rate must be positive, got 0.000000");
+  CHECK_THROWS_WITH(fovea::Sgd<double>(p.params(), {.learning_rate = 0.1, .momentum = 1.0}),
+                    "SGD: momentum must be in [0.000000, 1.000000), got 1.000000");
+  CHECK_THROWS_WITH(fovea::Sgd<double>(p.params(), {.learning_rate = 0.1, .nesterov = true}),
+                    "SGD: Nesterov momentum needs momentum > 0");
+}
+
+TEST_CASE("Adam moves each weight by about lr per step under a constant gradient", "[optim]") {
+  OneParameter p;
+  fovea::Adam<double> adam(p.params(), {.learning_rate = 0.1});
+  adam.step();  // m_hat = g, v_hat = g^2: the step is lr * g / |g|
+  CHECK(p.value(0) == Approx(0.9));
+  CHECK(p.value(1) == Approx(-2.1));
+  adam.step();
+  CHECK(p.value(0) == Approx(0.8));
+  CHECK(adam.steps() == 2);
+
+  SECTION("coupled decay enters the moments; decoupled (AdamW) shrinks the weight") {
+    OneParameter q;
+    fovea::Adam<double> adamw(q.params(), {.learning_rate = 0.1, .weight_decay = 0.1, .decoupled_weight_decay = true});
+    adamw.step();  // w = 1 * (1 - 0.01) - 0.1
+    CHECK(q.value(0) == Approx(0.89));
+    CHECK(adamw.describe().rfind("AdamW", 0) == 0);
+    OneParameter r;
+    fovea::Adam<double> coupled(r.params(), {.learning_rate = 0.1, .weight_decay = 0.1});
+    coupled.step();  // g = 0.6: still a step of lr
+    CHECK(r.value(0) == Approx(0.9));
+  }
+  CHECK_THROWS_WITH(fovea::Adam<double>(p.params(), {.beta1 = 1.5}),
+                    "Adam: beta1 must be in [0.000000, 1.000000), got 1.500000");
+}
+
+TEST_CASE("RMSprop and Adagrad scale by accumulated squared gradients", "[optim]") {
+  SECTION("rmsprop") {
+    OneParameter p;
+    fovea::Rmsprop<double> rms(p.params(), {.learning_rate = 0.01, .alpha = 0.99});
+    rms.step();  // s = 0.01 * 0.25; step = 0.01 * 0.5 / 0.05
+    CHECK(p.value(0) == Approx(0.9));
+    rms.step();  // s = 0.99 * 0.0025 + 0.0025
+    CHECK(p.value(0) == Approx(0.9 - 0.01 * 0.5 / std::sqrt(0.004975)));
+  }
+  SECTION("adagrad") {
+    OneParameter p;
+    fovea::Adagrad<double> ada(p.params(), {.learning_rate = 0.1});
+    ada.step();  // s = 0.25
+    CHECK(p.value(0) == Approx(0.9));
+    ada.step();  // s = 0.5
+    CHECK(p.value(0) == Approx(0.9 - 0.1 * 0.5 / std::sqrt(0.5)));
+  }
+}
