@@ -18,7 +18,7 @@ namespace fovea::detail {
 class ByteWriter {
  public:
   template <class U>
-    requires std::is_integral_v<U>
+  requires std::is_integral_v<U>
   void put(U value) {
     using Unsigned = std::make_unsigned_t<U>;
     auto bits = static_cast<Unsigned>(value);
@@ -50,15 +50,16 @@ class ByteWriter {
 class ByteReader {
  public:
   // `what` names the source in error messages ("model file 'lenet.fovea'").
-  ByteReader(const std::uint8_t* data, std::size_t size, std::string what) : data_(data), size_(size), what_(std::move(what)) {}
+  ByteReader(const std::uint8_t* data, std::size_t size, std::string what)
+      : data_(data), size_(size), what_(std::move(what)) {}
 
   template <class U>
-    requires std::is_integral_v<U>
-  U get(const char* field) {
+  requires std::is_integral_v<U> U get(const char* field) {
     need(sizeof(U), field);
     std::make_unsigned_t<U> bits = 0;
     for (std::size_t i = 0; i < sizeof(U); ++i) {
-      bits = static_cast<std::make_unsigned_t<U>>(bits | (static_cast<std::make_unsigned_t<U>>(data_[pos_ + i]) << (8 * i)));
+      bits = static_cast<std::make_unsigned_t<U>>(bits |
+                                                  (static_cast<std::make_unsigned_t<U>>(data_[pos_ + i]) << (8 * i)));
     }
     pos_ += sizeof(U);
     return static_cast<U>(bits);

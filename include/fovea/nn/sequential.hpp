@@ -19,6 +19,7 @@
 #include "fovea/core/error.hpp"
 #include "fovea/core/tensor.hpp"
 #include "fovea/layers/layer.hpp"
+#include "fovea/ops/softmax.hpp"
 
 namespace fovea {
 
@@ -109,6 +110,30 @@ class Sequential {
     }
     forwarded_ = true;
     return current;
+  }
+
+  // Class probabilities [N, K] in inference mode: the softmax of the output,
+  // unless the network already ends in a Softmax layer. Allocates the result.
+  Tensor<T, 2> predict(TensorView<const T, 4> x) {
+    const bool was_training = training_;
+    training_ = false;
+    TensorView<const T, 4> out;
+    try {
+      out = forward(x);
+    } catch (...) {
+      training_ = was_training;
+      throw;
+    }
+    training_ = was_training;
+    const Index classes = shape_size(output_shape());
+    auto scores = out.reshape(Shape<2>{x.dim(0), classes});
+    Tensor<T, 2> probabilities(scores.shape());
+    if (layers_.back()->spec().type == "Softmax") {
+      probabilities.copy_from(scores);
+    } else {
+      softmax_forward<T>(scores, probabilities);
+    }
+    return probabilities;
   }
 
   // From the gradient of the loss with respect to the last forward's output:

@@ -1,0 +1,141 @@
+// Conv2d forward and backward at LeNet's and a VGG-like layer's shapes, each
+// next to plain Eigen row-major GEMMs of the same M (Cout), N (positions) and
+// K (Cin*KH*KW) in the same run: the yardstick for how much of the GEMM rate
+// the convolution keeps after im2col, bias and col2im.
+//
+//   bench_conv2d --benchmark_min_time=0.2
+//
+// Arguments: /<layer>/<threads>. Layers: 0 = LeNet conv1 (1->6, 5x5, pad 2,
+// 28x28, batch 64), 1 = LeNet conv2 (6->16, 5x5, 14x14, batch 64),
+// 2 = VGG-like (64->64, 3x3, pad 1, 56x56, batch 8).
+
+#include <benchmark/benchmark.h>
+
+#include "fovea/core/parallel.hpp"
+#include "fovea/layers/conv2d.hpp"
+
+namespace {
+
+using fovea::Index;
+using fovea::Tensor;
+
+struct Shape {
+  const char* name;
+  Index batch, in, out, size, kernel, pad;
+};
+constexpr Shape shapes[] = {
+    {"lenet_conv1", 64, 1, 6, 28, 5, 2},
+    {"lenet_conv2", 64, 6, 16, 14, 5, 0},
+    {"vgg_3x3", 8, 64, 64, 56, 3, 1},
+};
+
+struct Setup {
+  Shape shape;
+  fovea::Conv2d<float> conv;
+  Tensor<float, 4> x, y, dy, dx;
+  Index M, N, K;  // GEMM view: y[M, N] = W[M, K] * cols[K, N], N per sample
+
+  explicit Setup(const Shape& s)
+      : shape(s), conv({.in_channels = s.in, .out_channels = s.out, .kernel = s.kernel, .padding = s.pad}) {
+    fovea::Rng rng(1);
+    for (auto& p : conv.params()) {
+      for (float& v : p.value) v = static_cast<float>(rng.uniform(-0.1, 0.1));
+    }
+    x = Tensor<float, 4>::uniform({s.batch, s.in, s.size, s.size}, rng, -1, 1);
+    const auto out = conv.output_shape({s.in, s.size, s.size});
+    y.resize({s.batch, out[0], out[1], out[2]});
+    dy = Tensor<float, 4>::uniform(y.shape(), rng, -1, 1);
+    dx.resize(x.shape());
+    M = s.out;
+    N = out[1] * out[2];
+    K = s.in * s.kernel * s.kernel;
+  }
+  // One GEMM of the forward pass per sample, multiply-adds as 2 FLOPs.
+  double forward_flops() const { return 2.0 * static_cast<double>(shape.batch * M * N * K); }
+};
+
+void use_threads(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(1));
+  fovea::set_threads(threads);
+  Eigen::setNbThreads(threads);  // the yardstick GEMMs (and a batch of 1) may thread inside Eigen
+}
+
+void report(benchmark::State& state, const Setup& s, double flops_per_iteration) {
+  state.SetLabel(s.shape.name);
+  state.SetItemsProcessed(state.iterations() * s.shape.batch);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * static_cast<double>(state.iterations()) / 1e9,
+                                                 benchmark::Counter::kIsRate);
+}
+
+void Conv2dForward(benchmark::State& state) {
+  use_threads(state);
+  Setup s(shapes[state.range(0)]);
+  for (auto _ : state) {
+    s.conv.forward(s.x, s.y, true);
+    benchmark::DoNotOptimize(s.y.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, s, s.forward_flops());
+}
+
+// dW, db and dx: two GEMMs per sample (dW += dy cols^T, dcols = W^T dy).
+void Conv2dBackward(benchmark::State& state) {
+  use_threads(state);
+  Setup s(shapes[state.range(0)]);
+  s.conv.forward(s.x, s.y, true);
+  for (auto _ : state) {
+    s.conv.backward(s.x, s.y, s.dy, s.dx);
+    benchmark::DoNotOptimize(s.dx.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, s, 2 * s.forward_flops());
+}
+
+// Yardstick 1: the same GEMM shapes the convolution runs, one per sample
+// ([M, K] x [K, N] into the sample's output), with no im2col around them.
+void GemmPerSample(benchmark::State& state) {
+  use_threads(state);
+  Setup s(shapes[state.range(0)]);
+  fovea::Rng rng(2);
+  const auto a = Tensor<float, 2>::uniform({s.M, s.K}, rng, -1, 1);
+  const auto b = Tensor<float, 3>::uniform({s.shape.batch, s.K, s.N}, rng, -1, 1);
+  Tensor<float, 3> c({s.shape.batch, s.M, s.N});
+  for (auto _ : state) {
+    fovea::parallel_for(s.shape.batch, [&](Index begin, Index end, int) {
+      for (Index n = begin; n < end; ++n) c.item(n).matrix(1).noalias() = a.matrix() * b.item(n).matrix(1);
+    });
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, s, s.forward_flops());
+}
+
+// Yardstick 2: one batched GEMM [M, K] x [K, batch*N], threaded by Eigen itself.
+void GemmBatched(benchmark::State& state) {
+  use_threads(state);
+  Setup s(shapes[state.range(0)]);
+  fovea::Rng rng(2);
+  const auto a = Tensor<float, 2>::uniform({s.M, s.K}, rng, -1, 1);
+  const auto b = Tensor<float, 2>::uniform({s.K, s.shape.batch * s.N}, rng, -1, 1);
+  Tensor<float, 2> c({s.M, s.shape.batch * s.N});
+  for (auto _ : state) {
+    c.matrix().noalias() = a.matrix() * b.matrix();
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, s, s.forward_flops());
+}
+
+void shapes_and_threads(benchmark::internal::Benchmark* b) {
+  for (int shape = 0; shape < 3; ++shape) {
+    for (int threads : {1, 2}) b->Args({shape, threads});
+  }
+  b->ArgNames({"layer", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+}  // namespace
+
+BENCHMARK(Conv2dForward)->Apply(shapes_and_threads);
+BENCHMARK(GemmPerSample)->Apply(shapes_and_threads);
+BENCHMARK(GemmBatched)->Apply(shapes_and_threads);
+BENCHMARK(Conv2dBackward)->Apply(shapes_and_threads);

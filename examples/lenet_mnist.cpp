@@ -1,0 +1,202 @@
+// The LeNet-5 trainer: reads MNIST-format data, trains, reports per-epoch
+// loss and accuracy, prints the confusion matrix, saves the model, and writes
+// pictures (conv1 filters, feature maps, training curves) into --out.
+//
+//   lenet_mnist                             # first data source found, 10 epochs
+//   lenet_mnist --data ../shared/data/mnist --split 8000
+//   lenet_mnist --dataset fashion --epochs 10 --optimizer adam --lr 0.001
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <fovea/fovea.hpp>
+#include <fovea/io/csv.hpp>
+#include <fovea/io/dataset.hpp>
+#include <fovea/io/png.hpp>
+#include <fovea/io/svg_plot.hpp>
+#include <iostream>
+#include <memory>
+
+#include "mnist_source.hpp"
+
+namespace {
+
+struct Settings {
+  std::string data_folder;
+  std::string dataset = "auto";
+  int epochs = 10;
+  fovea::Index batch_size = 64;
+  double learning_rate = 0.05;
+  std::string optimizer = "momentum";
+  double momentum = 0.9;
+  double weight_decay = 0;
+  std::string schedule = "constant";
+  std::vector<fovea::Index> hidden = {120, 84};
+  int threads = 0;
+  std::uint64_t seed = 1;
+  fovea::Index train_limit = 0;
+  fovea::Index test_limit = 0;
+  fovea::Index split = 8000;
+  std::string out = "lenet-out";
+  std::string progress = "auto";
+};
+
+std::unique_ptr<fovea::Optimizer<float>> make_optimizer(const Settings& s, std::vector<fovea::Parameter<float>> params) {
+  if (s.optimizer == "sgd") return std::make_unique<fovea::Sgd<float>>(params, fovea::SgdOptions{.learning_rate = s.learning_rate, .weight_decay = s.weight_decay});
+  if (s.optimizer == "momentum" || s.optimizer == "nesterov") {
+    return std::make_unique<fovea::Sgd<float>>(
+        params, fovea::SgdOptions{.learning_rate = s.learning_rate, .momentum = s.momentum, .nesterov = s.optimizer == "nesterov", .weight_decay = s.weight_decay});
+  }
+  if (s.optimizer == "adam" || s.optimizer == "adamw") {
+    return std::make_unique<fovea::Adam<float>>(
+        params, fovea::AdamOptions{.learning_rate = s.learning_rate, .weight_decay = s.weight_decay, .decoupled_weight_decay = s.optimizer == "adamw"});
+  }
+  if (s.optimizer == "rmsprop") return std::make_unique<fovea::Rmsprop<float>>(params, fovea::RmspropOptions{.learning_rate = s.learning_rate});
+  return std::make_unique<fovea::Adagrad<float>>(params, fovea::AdagradOptions{.learning_rate = s.learning_rate});
+}
+
+fovea::Schedule make_schedule(const Settings& s) {
+  if (s.schedule == "cosine") return fovea::Schedule::cosine(s.epochs, 0.05);
+  if (s.schedule == "step") return fovea::Schedule::step(std::max(1, s.epochs / 3), 0.3);
+  return fovea::Schedule::constant();
+}
+
+// Feature maps of the layer at `index` for one image, as a PNG grid.
+void write_feature_maps(fovea::Sequential<float>& net, std::size_t index, fovea::TensorView<const float, 4> image,
+                        const fs::path& path) {
+  net.set_training(false);
+  net.forward(image);
+  net.set_training(true);
+  // Run the layers up to `index` again to reach the intermediate activation.
+  fovea::Tensor<float, 4> current(image);
+  for (std::size_t i = 0; i <= index; ++i) {
+    current = fovea::forward(net.layer(i), fovea::TensorView<const float, 4>(current), false);
+  }
+  const auto maps = current.view().item(0);
+  fovea::write_png(path, fovea::tile_grid(maps, {.scale = 4}));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  CLI::App app{"Train LeNet-5 on MNIST or Fashion-MNIST with fovea"};
+  app.add_option("--data", s.data_folder, "Folder with the idx files (default: $FOVEA_DATA, ./data/mnist, /usr/share/datasets/fashion-mnist)");
+  app.add_option("--dataset", s.dataset, "Class names to print: mnist, fashion or auto (from the folder name)")->check(CLI::IsMember({"auto", "mnist", "fashion"}));
+  app.add_option("--epochs", s.epochs, "Training epochs")->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", s.batch_size, "Minibatch size")->check(CLI::PositiveNumber);
+  app.add_option("--lr", s.learning_rate, "Learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--optimizer", s.optimizer, "sgd, momentum, nesterov, adam, adamw, rmsprop or adagrad")
+      ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"}));
+  app.add_option("--momentum", s.momentum, "Momentum for momentum/nesterov")->check(CLI::Range(0.0, 0.999));
+  app.add_option("--weight-decay", s.weight_decay, "Weight decay")->check(CLI::Range(0.0, 0.5));
+  app.add_option("--schedule", s.schedule, "Learning-rate schedule: constant, step or cosine")->check(CLI::IsMember({"constant", "step", "cosine"}));
+  app.add_option("--fc", s.hidden, "Widths of the hidden fully connected layers, e.g. --fc 120 84 or --fc 120 100")->expected(1, 8);
+  app.add_option("--threads", s.threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", s.seed, "Seed for initialisation and shuffling");
+  app.add_option("--train-limit", s.train_limit, "Use only the first N training images (0: all)")->check(CLI::NonNegativeNumber);
+  app.add_option("--test-limit", s.test_limit, "Use only the first N test images (0: all)")->check(CLI::NonNegativeNumber);
+  app.add_option("--split", s.split, "With only the t10k files: the first N train, the rest test")->check(CLI::PositiveNumber);
+  app.add_option("--out", s.out, "Folder for the model, pictures and curves");
+  app.add_option("--progress", s.progress, "auto (bar on a terminal), bar, lines or none")->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    // Data.
+    std::optional<MnistFiles> files;
+    const auto folders = candidate_folders(s.data_folder);
+    for (const auto& folder : folders) {
+      if ((files = probe_folder(folder))) break;
+    }
+    if (!files) {
+      std::cerr << "error: no MNIST-format data found. Searched:\n";
+      for (const auto& folder : folders) std::cerr << "  " << folder.string() << "\n";
+      std::cerr << "Get real MNIST with scripts/get-mnist (needs internet), or install Debian's Fashion-MNIST:\n"
+                   "  apt-get install dataset-fashion-mnist\n";
+      return 2;
+    }
+    const bool fashion = s.dataset == "auto" ? files->fashion : s.dataset == "fashion";
+    fovea::Dataset train, test;
+    if (files->train_images) {
+      train = fovea::load_idx_dataset(*files->train_images, *files->train_labels);
+      test = fovea::load_idx_dataset(files->test_images, files->test_labels);
+    } else {
+      auto all = fovea::load_idx_dataset(files->test_images, files->test_labels);
+      if (s.split >= all.size()) {
+        std::cerr << "error: --split " << s.split << " leaves no test images out of " << all.size() << "\n";
+        return 2;
+      }
+      std::tie(train, test) = all.split(s.split);
+    }
+    if (s.train_limit > 0 && s.train_limit < train.size()) train = train.slice(0, s.train_limit);
+    if (s.test_limit > 0 && s.test_limit < test.size()) test = test.slice(0, s.test_limit);
+    const auto norm = train.mean_std();
+    train = train.normalized(norm);
+    test = test.normalized(norm);
+    std::cout << "data: " << files->folder.string() << (fashion ? " (Fashion-MNIST)" : " (MNIST)") << ", "
+              << train.size() << " train / " << test.size() << " test images\n";
+
+    // Network, loss, optimizer.
+    if (s.threads > 0) fovea::set_threads(s.threads);
+    auto net = fovea::make_lenet5<float>({.image_size = train.sample_shape()[1], .hidden = s.hidden, .classes = 10, .seed = s.seed});
+    std::cout << net.summary(s.batch_size) << "\n";
+    fovea::SoftmaxCrossEntropy<float> loss;
+    auto optimizer = make_optimizer(s, net.params());
+    std::cout << "optimizer: " << optimizer->describe() << ", schedule " << make_schedule(s).describe() << ", batch "
+              << s.batch_size << ", threads " << fovea::max_threads() << "\n";
+
+    const fovea::FitOptions options{
+        .epochs = s.epochs,
+        .batch_size = s.batch_size,
+        .seed = s.seed,
+        .schedule = make_schedule(s),
+        .progress = s.progress == "bar"     ? fovea::ProgressStyle::bar
+                    : s.progress == "lines" ? fovea::ProgressStyle::lines
+                    : s.progress == "none"  ? fovea::ProgressStyle::silent
+                                            : fovea::ProgressStyle::automatic,
+    };
+    const auto started = std::chrono::steady_clock::now();
+    const fovea::History history = fovea::fit(net, loss, *optimizer, train, test, options);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+    const fovea::Evaluation result = fovea::evaluate(net, loss, test);
+    std::cout << "\nconfusion matrix on " << test.size() << " test images (rows: true class):\n"
+              << result.confusion.to_string(class_names(fashion));
+    double train_seconds = 0;
+    for (const auto& e : history.epochs) train_seconds += e.seconds;
+    std::printf("\ntest accuracy %.2f%%, test loss %.4f, %d epochs in %.1f s (%.0f train images/s)\n",
+                100 * result.accuracy, result.loss, static_cast<int>(history.epochs.size()), seconds,
+                static_cast<double>(train.size()) * static_cast<double>(history.epochs.size()) / train_seconds);
+
+    // Model and pictures.
+    const fs::path out(s.out);
+    fs::create_directories(out);
+    fovea::save(net, out / "lenet.fovea");
+    fovea::write_png(out / "conv1_filters.png", fovea::tile_grid(net.params()[0].value.reshape(fovea::Shape<4>{6, 1, 5, 5}), {.scale = 8}));
+    fovea::Tensor<float, 4> one_image({1, 1, train.sample_shape()[1], train.sample_shape()[2]});
+    std::vector<std::int32_t> one_label(1);
+    const fovea::Index first = 0;
+    test.make_batch(std::span<const fovea::Index>(&first, 1), one_image.view(), std::span<std::int32_t>(one_label));
+    fovea::write_png(out / "input.png", fovea::tile_grid(one_image.view().item(0), {.scale = 4}));
+    write_feature_maps(net, 1, one_image, out / "conv1_maps.png");
+    write_feature_maps(net, 4, one_image, out / "conv2_maps.png");
+
+    std::vector<double> train_loss, test_loss, train_acc, test_acc;
+    std::vector<std::vector<double>> rows;
+    for (const auto& e : history.epochs) {
+      train_loss.push_back(e.train_loss);
+      test_loss.push_back(*e.validation_loss);
+      train_acc.push_back(100 * e.train_accuracy);
+      test_acc.push_back(100 * *e.validation_accuracy);
+      rows.push_back({static_cast<double>(e.epoch + 1), e.learning_rate, e.train_loss, e.train_accuracy,
+                      *e.validation_loss, *e.validation_accuracy, e.seconds, e.images_per_second});
+    }
+    fovea::write_svg(out / "loss.svg", {.title = "LeNet-5 loss", .y_label = "cross-entropy", .series = {{"train", train_loss}, {"test", test_loss}}});
+    fovea::write_svg(out / "accuracy.svg", {.title = "LeNet-5 accuracy", .y_label = "accuracy (%)", .series = {{"train", train_acc}, {"test", test_acc}}});
+    fovea::write_csv(out / "history.csv", {"epoch", "learning_rate", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "images_per_second"}, rows);
+    std::cout << "wrote " << (out / "lenet.fovea").string() << ", conv1_filters.png, input.png, conv1_maps.png, conv2_maps.png, loss.svg, accuracy.svg, history.csv\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,89 @@
+#pragma once
+
+// CSV for training logs: a header row, then rows of numbers, one per epoch.
+// Each row is flushed as it is written, so an interrupted run keeps its log.
+// Numbers are written in the shortest form that reads back as the same double.
+
+#include <array>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fovea/core/error.hpp"
+#include "fovea/detail/quoted_path.hpp"
+
+namespace fovea {
+
+// A header field as CSV (RFC 4180): quoted when it holds a comma, quote or
+// line break, with quotes doubled.
+inline std::string csv_field(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+class CsvWriter {
+ public:
+  // Creates (or truncates) the file and writes the header row.
+  CsvWriter(const std::filesystem::path& path, std::vector<std::string> columns)
+      : path_(path), columns_(std::move(columns)), out_(path, std::ios::binary | std::ios::trunc) {
+    if (columns_.empty()) throw value_error("CsvWriter: " + detail::quoted_path(path_) + " needs at least one column");
+    if (!out_) throw io_error("CsvWriter: cannot open " + detail::quoted_path(path_) + " for writing");
+    std::string line;
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+      if (i > 0) line += ',';
+      line += csv_field(columns_[i]);
+    }
+    write_line(line);
+  }
+
+  void write_row(std::span<const double> values) {
+    if (values.size() != columns_.size()) {
+      throw value_error("CsvWriter::write_row: " + std::to_string(values.size()) + " values for the " +
+                        std::to_string(columns_.size()) + " columns of " + detail::quoted_path(path_));
+    }
+    std::string line;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i > 0) line += ',';
+      std::array<char, 32> text{};
+      const auto result = std::to_chars(text.data(), text.data() + text.size(), values[i]);
+      line.append(text.data(), result.ptr);
+    }
+    write_line(line);
+  }
+  void write_row(std::initializer_list<double> values) {
+    write_row(std::span<const double>(values.begin(), values.size()));
+  }
+
+  const std::vector<std::string>& columns() const { return columns_; }
+
+ private:
+  void write_line(const std::string& line) {
+    out_ << line << '\n';
+    out_.flush();
+    if (!out_) throw io_error("CsvWriter: cannot write to " + detail::quoted_path(path_));
+  }
+
+  std::filesystem::path path_;
+  std::vector<std::string> columns_;
+  std::ofstream out_;
+};
+
+// The whole table at once.
+inline void write_csv(const std::filesystem::path& path, std::vector<std::string> columns,
+                      const std::vector<std::vector<double>>& rows) {
+  CsvWriter writer(path, std::move(columns));
+  for (const auto& row : rows) writer.write_row(row);
+}
+
+}  // namespace fovea

@@ -1,0 +1,350 @@
+#pragma once
+
+// Pictures in and out: PNG writing through stb_image_write, reading of PNG,
+// JPEG, BMP, GIF, TGA ... through stb_image, a PGM reader for both the binary
+// (P5) and the plain-text (P2) form that stb_image lacks, and tile grids that
+// lay many small maps (conv1 filters, feature maps) out in one picture.
+// Images are [C, H, W] like every other tensor in fovea: C = 1 gray,
+// 2 gray + alpha, 3 RGB, 4 RGBA.
+//
+// Needs Debian's libstb (headers in /usr/include/stb, code in libstb.so):
+// link fovea::io.
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "fovea/core/error.hpp"
+#include "fovea/core/tensor.hpp"
+#include "fovea/detail/quoted_path.hpp"
+
+namespace fovea {
+
+namespace detail {
+
+inline void require_image_channels(const char* operation, const Shape<3>& shape) {
+  if (shape[0] < 1 || shape[0] > 4 || shape[1] < 1 || shape[2] < 1 || shape[1] > std::numeric_limits<int>::max() / 4 ||
+      shape[2] > std::numeric_limits<int>::max() / 4) {
+    throw shape_error(std::string(operation) + ": image " + to_string(shape) +
+                      ", expected [C, H, W] with C = 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) and H, W >= 1");
+  }
+}
+
+// [C, H, W] in [0, 1] -> the same shape in bytes, rounding to nearest.
+template <class T>
+Tensor<std::uint8_t, 3> to_bytes(const char* operation, TensorView<const T, 3> image) {
+  Tensor<std::uint8_t, 3> bytes(image.shape());
+  const T* source = image.data();
+  for (Index i = 0; i < image.size(); ++i) {
+    const T value = source[i];
+    if (!std::isfinite(value)) {
+      throw numeric_error(std::string(operation) + ": non-finite value " + std::to_string(value) + " at element " +
+                          std::to_string(i) + " of image " + to_string(image.shape()));
+    }
+    const T clamped = std::clamp(value, T{0}, T{1});
+    bytes.data()[i] = static_cast<std::uint8_t>(std::lround(static_cast<double>(clamped) * 255.0));
+  }
+  return bytes;
+}
+
+inline std::vector<std::uint8_t> read_file_bytes(const char* operation, const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw io_error(std::string(operation) + ": cannot open " + quoted_path(path) + ": it is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw io_error(std::string(operation) + ": cannot open " + quoted_path(path) + ": " +
+                   std::generic_category().message(errno));
+  }
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The netpbm header grammar: tokens separated by whitespace, '#' comments to
+// the end of the line.
+class PgmParser {
+ public:
+  PgmParser(std::vector<std::uint8_t> bytes, std::filesystem::path path)
+      : bytes_(std::move(bytes)), path_(std::move(path)) {}
+
+  Tensor<float, 3> parse() {
+    if (bytes_.size() < 2 || bytes_[0] != 'P' || (bytes_[1] != '2' && bytes_[1] != '5')) {
+      throw fail("is not a PGM file: it starts with " + describe_start() + ", expected P2 or P5");
+    }
+    const bool plain = bytes_[1] == '2';
+    position_ = 2;
+    const Index width = number("width");
+    const Index height = number("height");
+    const Index max_value = number("maximum value");
+    if (width < 1 || height < 1) {
+      throw fail("has size " + std::to_string(width) + "x" + std::to_string(height) + ", expected at least 1x1");
+    }
+    if (max_value < 1 || max_value > 65535) {
+      throw fail("has maximum value " + std::to_string(max_value) + ", expected 1..65535");
+    }
+    // Check the promised size against the file before allocating.
+    const Index remaining = static_cast<Index>(bytes_.size()) - position_;
+    const Index bytes_per_value = plain ? 2 : (max_value < 256 ? 1 : 2);  // plain: a digit and a separator
+    if (width > remaining / height || width * height > (remaining + 1) / bytes_per_value) {
+      throw fail("is truncated: the header promises " + std::to_string(width) + "x" + std::to_string(height) +
+                 " pixels, more than the " + std::to_string(remaining) + " bytes left can hold");
+    }
+    Tensor<float, 3> image({1, height, width});
+    const auto scale = static_cast<float>(max_value);
+    if (plain) {
+      for (Index i = 0; i < image.size(); ++i) {
+        const Index value = number("pixel");
+        if (value > max_value) {
+          throw fail("has pixel value " + std::to_string(value) + " at pixel " + std::to_string(i) +
+                     ", above its maximum value " + std::to_string(max_value));
+        }
+        image.data()[i] = static_cast<float>(value) / scale;
+      }
+      return image;
+    }
+    // Exactly one whitespace byte separates the header from the binary pixels.
+    if (position_ >= size() || !is_space(byte(position_))) {
+      throw fail("has no whitespace after the maximum value, at byte " + std::to_string(position_));
+    }
+    ++position_;
+    const Index needed = image.size() * (max_value < 256 ? 1 : 2);
+    const Index available = static_cast<Index>(bytes_.size()) - position_;
+    if (available < needed) {
+      throw fail("is truncated in the pixels: expected " + std::to_string(needed) + " bytes for " +
+                 std::to_string(width) + "x" + std::to_string(height) + ", found " + std::to_string(available));
+    }
+    for (Index i = 0; i < image.size(); ++i) {
+      Index value = 0;
+      if (max_value < 256) {
+        value = bytes_[static_cast<std::size_t>(position_ + i)];
+      } else {  // big-endian 16-bit
+        value = (Index{bytes_[static_cast<std::size_t>(position_ + 2 * i)]} << 8) |
+                bytes_[static_cast<std::size_t>(position_ + 2 * i + 1)];
+      }
+      if (value > max_value) {
+        throw fail("has pixel value " + std::to_string(value) + " at pixel " + std::to_string(i) +
+                   ", above its maximum value " + std::to_string(max_value));
+      }
+      image.data()[i] = static_cast<float>(value) / scale;
+    }
+    return image;
+  }
+
+ private:
+  Index number(const char* what) {
+    skip_space_and_comments();
+    const Index start = position_;
+    Index value = 0;
+    while (position_ < size() && is_digit(byte(position_))) {
+      value = value * 10 + (byte(position_) - '0');
+      if (value > std::numeric_limits<int>::max()) throw fail(std::string("has an absurd ") + what);
+      ++position_;
+    }
+    if (position_ == start) {
+      if (position_ >= size()) throw fail(std::string("is truncated: expected the ") + what + ", found the end");
+      throw fail(std::string("has '") + static_cast<char>(byte(position_)) + "' where the " + what +
+                 " should be, at byte " + std::to_string(position_));
+    }
+    return value;
+  }
+
+  void skip_space_and_comments() {
+    while (position_ < size()) {
+      const int c = byte(position_);
+      if (c == '#') {
+        while (position_ < size() && byte(position_) != '\n') ++position_;
+      } else if (is_space(c)) {
+        ++position_;
+      } else {
+        return;
+      }
+    }
+  }
+
+  std::string describe_start() const {
+    if (bytes_.empty()) return "nothing (empty file)";
+    std::string text = "'";
+    for (std::size_t i = 0; i < std::min<std::size_t>(2, bytes_.size()); ++i) {
+      const auto c = static_cast<char>(bytes_[i]);
+      text += (c >= 32 && c < 127) ? std::string(1, c) : "\\x" + std::to_string(bytes_[i]);
+    }
+    return text + "'";
+  }
+
+  static bool is_digit(int c) { return c >= '0' && c <= '9'; }
+  static bool is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+  int byte(Index i) const { return bytes_[static_cast<std::size_t>(i)]; }
+  Index size() const { return static_cast<Index>(bytes_.size()); }
+  format_error fail(const std::string& what) const {
+    return format_error{"read_pgm: " + quoted_path(path_) + " " + what};
+  }
+
+  std::vector<std::uint8_t> bytes_;
+  std::filesystem::path path_;
+  Index position_ = 0;
+};
+
+template <class T>
+Tensor<float, 2> tile_grid_impl(TensorView<const T, 3> maps, Index columns, Index border, float border_value,
+                                Index scale) {
+  const Index count = maps.dim(0), height = maps.dim(1), width = maps.dim(2);
+  if (count < 1 || height < 1 || width < 1 || columns < 0 || border < 0 || scale < 1) {
+    throw shape_error("tile_grid: maps " + to_string(maps.shape()) + ", columns " + std::to_string(columns) +
+                      ", border " + std::to_string(border) + ", scale " + std::to_string(scale) +
+                      ": expected at least one non-empty map, columns >= 0, border >= 0, scale >= 1");
+  }
+  if (columns == 0) columns = static_cast<Index>(std::ceil(std::sqrt(static_cast<double>(count))));
+  columns = std::min(columns, count);
+  const Index rows = (count + columns - 1) / columns;
+  const Index tile_height = height * scale, tile_width = width * scale;
+  Tensor<float, 2> grid = Tensor<float, 2>::full(
+      {rows * tile_height + (rows + 1) * border, columns * tile_width + (columns + 1) * border}, border_value);
+
+  for (Index k = 0; k < count; ++k) {
+    const TensorView<const T, 2> map = maps.item(k);
+    // Each tile on its own scale: filters and feature maps differ in range.
+    double low = std::numeric_limits<double>::infinity(), high = -low;
+    for (const T value : map) {
+      if (!std::isfinite(value)) {
+        throw numeric_error("tile_grid: non-finite value " + std::to_string(value) + " in map " + std::to_string(k) +
+                            " of " + to_string(maps.shape()));
+      }
+      low = std::min(low, static_cast<double>(value));
+      high = std::max(high, static_cast<double>(value));
+    }
+    const double range = high - low;
+    const Index top = border + (k / columns) * (tile_height + border);
+    const Index left = border + (k % columns) * (tile_width + border);
+    for (Index y = 0; y < tile_height; ++y) {
+      for (Index x = 0; x < tile_width; ++x) {
+        const double value = map(y / scale, x / scale);
+        // A constant map has no contrast to show: mid gray.
+        grid(top + y, left + x) = range > 0 ? static_cast<float>((value - low) / range) : 0.5F;
+      }
+    }
+  }
+  return grid;
+}
+
+}  // namespace detail
+
+// Writes a PNG. Bytes are written as they are; floating-point values are
+// taken on the [0, 1] scale, clamped and rounded (NaN/inf throw).
+inline void write_png(const std::filesystem::path& path, TensorView<const std::uint8_t, 3> image) {
+  detail::require_image_channels("write_png", image.shape());
+  const Index channels = image.dim(0), height = image.dim(1), width = image.dim(2);
+  // stb wants pixels interleaved (H, W, C); fovea keeps planes (C, H, W).
+  std::vector<std::uint8_t> interleaved(static_cast<std::size_t>(image.size()));
+  for (Index c = 0; c < channels; ++c) {
+    for (Index y = 0; y < height; ++y) {
+      for (Index x = 0; x < width; ++x) {
+        interleaved[static_cast<std::size_t>((y * width + x) * channels + c)] = image(c, y, x);
+      }
+    }
+  }
+  const std::string name = path.string();
+  if (stbi_write_png(name.c_str(), static_cast<int>(width), static_cast<int>(height), static_cast<int>(channels),
+                     interleaved.data(), static_cast<int>(width * channels)) == 0) {
+    const bool folder_missing = path.has_parent_path() && !std::filesystem::is_directory(path.parent_path());
+    throw io_error("write_png: cannot write " + detail::quoted_path(path) +
+                   (folder_missing ? ": its folder does not exist" : ""));
+  }
+}
+inline void write_png(const std::filesystem::path& path, TensorView<const float, 3> image) {
+  detail::require_image_channels("write_png", image.shape());
+  write_png(path, detail::to_bytes("write_png", image).view());
+}
+inline void write_png(const std::filesystem::path& path, TensorView<const double, 3> image) {
+  detail::require_image_channels("write_png", image.shape());
+  write_png(path, detail::to_bytes("write_png", image).view());
+}
+// A gray image [H, W].
+inline void write_png(const std::filesystem::path& path, TensorView<const std::uint8_t, 2> gray) {
+  write_png(path, gray.reshape(Shape<3>{1, gray.dim(0), gray.dim(1)}));
+}
+inline void write_png(const std::filesystem::path& path, TensorView<const float, 2> gray) {
+  write_png(path, gray.reshape(Shape<3>{1, gray.dim(0), gray.dim(1)}));
+}
+inline void write_png(const std::filesystem::path& path, TensorView<const double, 2> gray) {
+  write_png(path, gray.reshape(Shape<3>{1, gray.dim(0), gray.dim(1)}));
+}
+
+// A PGM image, binary (P5, 8 or 16 bits) or plain text (P2), as [1, H, W]
+// scaled by its maximum value to [0, 1]. Only the first image of a file is read.
+inline Tensor<float, 3> read_pgm(const std::filesystem::path& path) {
+  return detail::PgmParser(detail::read_file_bytes("read_pgm", path), path).parse();
+}
+
+// Any image stb_image decodes (PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PPM) or a
+// PGM (P2/P5), as [C, H, W] in [0, 1] with the file's own channel count.
+// 16-bit PNGs are reduced to 8 bits.
+inline Tensor<float, 3> read_image(const std::filesystem::path& path) {
+  std::vector<std::uint8_t> bytes = detail::read_file_bytes("read_image", path);
+  if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '2' || bytes[1] == '5')) {
+    return detail::PgmParser(std::move(bytes), path).parse();
+  }
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw format_error("read_image: " + detail::quoted_path(path) + " is " + std::to_string(bytes.size()) +
+                       " bytes, more than stb_image reads");
+  }
+  int width = 0, height = 0, channels = 0;
+  const std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
+      stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels, 0),
+      &stbi_image_free);
+  if (!pixels) {
+    throw format_error("read_image: cannot decode " + detail::quoted_path(path) + " (" + std::to_string(bytes.size()) +
+                       " bytes): " + stbi_failure_reason());
+  }
+  Tensor<float, 3> image({channels, height, width});
+  for (Index y = 0; y < height; ++y) {
+    for (Index x = 0; x < width; ++x) {
+      for (Index c = 0; c < channels; ++c) {
+        image(c, y, x) = static_cast<float>(pixels.get()[(y * width + x) * channels + c]) / 255.0F;
+      }
+    }
+  }
+  return image;
+}
+
+struct TileGridOptions {
+  Index columns = 0;          // 0: ceil(sqrt(count)), a near-square grid
+  Index border = 1;           // pixels between tiles and around the grid
+  float border_value = 1.0F;  // border (and empty slot) brightness in [0, 1]
+  Index scale = 1;            // each map pixel becomes scale x scale pixels (5x5 filters are tiny)
+};
+
+// Lays maps [K, H, W] out row by row in a grid, each normalised to [0, 1] by
+// its own min and max (a constant map shows mid gray). The result [rows, cols]
+// goes straight to write_png.
+inline Tensor<float, 2> tile_grid(TensorView<const float, 3> maps, const TileGridOptions& options = {}) {
+  return detail::tile_grid_impl(maps, options.columns, options.border, options.border_value, options.scale);
+}
+inline Tensor<float, 2> tile_grid(TensorView<const double, 3> maps, const TileGridOptions& options = {}) {
+  return detail::tile_grid_impl(maps, options.columns, options.border, options.border_value, options.scale);
+}
+
+// Convolution weights [Cout, Cin, KH, KW]: one row per output channel, one
+// column per input channel; with Cin = 1 (conv1) the filters fill a
+// near-square grid instead.
+inline Tensor<float, 2> tile_grid(TensorView<const float, 4> filters, TileGridOptions options = {}) {
+  if (filters.dim(1) > 1) options.columns = filters.dim(1);
+  return tile_grid(filters.reshape(Shape<3>{filters.dim(0) * filters.dim(1), filters.dim(2), filters.dim(3)}), options);
+}
+inline Tensor<float, 2> tile_grid(TensorView<const double, 4> filters, TileGridOptions options = {}) {
+  if (filters.dim(1) > 1) options.columns = filters.dim(1);
+  return tile_grid(filters.reshape(Shape<3>{filters.dim(0) * filters.dim(1), filters.dim(2), filters.dim(3)}), options);
+}
+
+}  // namespace fovea

@@ -1,0 +1,171 @@
+#pragma once
+
+// Activation layers: ReLU, LeakyReLU(slope), Sigmoid, Tanh, ELU(alpha). Each
+// maps x: [N, C, H, W] -> y: [N, C, H, W] elementwise with the function of the
+// same name in ops/activation.hpp. The shared base does the shape bookkeeping;
+// a subclass names itself and picks its two ops functions.
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "fovea/detail/layer_spec.hpp"
+#include "fovea/detail/number_format.hpp"
+#include "fovea/layers/layer.hpp"
+#include "fovea/ops/activation.hpp"
+
+namespace fovea {
+
+template <class T>
+class Activation : public Layer<T> {
+ public:
+  std::string describe() const final { return name_; }
+  SampleShape output_shape(const SampleShape& input) const final { return input; }
+  double flops_per_sample(const SampleShape& input) const final {
+    return flops_per_element() * static_cast<double>(shape_size(input));
+  }
+
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) final {
+    record_.record(name_, x.shape(), sample_shape(x.shape()), y.shape());
+    apply_forward(x.flatten(), y.flatten());
+  }
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                TensorView<T, 4> dx) final {
+    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+    if (dx.empty()) return;
+    apply_backward(x.flatten(), y.flatten(), dy.flatten(), dx.flatten());
+  }
+
+ protected:
+  explicit Activation(std::string name) : name_(std::move(name)) {}
+
+  // Requires a finite hyperparameter ("LeakyReLU: slope must be finite, got nan").
+  static double finite(double value, const char* layer, const char* setting) {
+    if (!std::isfinite(value)) {
+      throw value_error(std::string(layer) + ": " + setting + " must be finite, got " + detail::format_number(value));
+    }
+    return value;
+  }
+
+ private:
+  // A comparison, an arithmetic operation or an exp each count as one FLOP.
+  virtual double flops_per_element() const = 0;
+  // One virtual call per batch; the loops are inside the ops functions.
+  virtual void apply_forward(TensorView<const T, 1> x, TensorView<T, 1> y) const = 0;
+  virtual void apply_backward(TensorView<const T, 1> x, TensorView<const T, 1> y, TensorView<const T, 1> dy,
+                              TensorView<T, 1> dx) const = 0;
+
+  std::string name_;  // describe(), built once: forward must not allocate
+  ForwardRecord record_;
+};
+
+template <class T>
+class ReLU final : public Activation<T> {
+ public:
+  ReLU() : Activation<T>("ReLU") {}
+  static ReLU from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "ReLU");
+    return ReLU();
+  }
+  LayerSpec spec() const override { return {"ReLU", {}}; }
+
+ private:
+  double flops_per_element() const override { return 1; }
+  void apply_forward(TensorView<const T, 1> x, TensorView<T, 1> y) const override { relu_forward(x, y); }
+  void apply_backward(TensorView<const T, 1> x, TensorView<const T, 1> /*y*/, TensorView<const T, 1> dy,
+                      TensorView<T, 1> dx) const override {
+    relu_backward(x, dy, dx);
+  }
+};
+
+template <class T>
+class LeakyReLU final : public Activation<T> {
+ public:
+  explicit LeakyReLU(double slope = 0.01)
+      : Activation<T>("LeakyReLU(" + detail::format_number(slope) + ")"),
+        slope_(Activation<T>::finite(slope, "LeakyReLU", "slope")) {}
+  static LeakyReLU from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "LeakyReLU");
+    return LeakyReLU(spec.get("slope"));
+  }
+  LayerSpec spec() const override { return {"LeakyReLU", {{"slope", slope_}}}; }
+  double slope() const { return slope_; }
+
+ private:
+  double flops_per_element() const override { return 2; }
+  void apply_forward(TensorView<const T, 1> x, TensorView<T, 1> y) const override {
+    leaky_relu_forward(x, y, static_cast<T>(slope_));
+  }
+  void apply_backward(TensorView<const T, 1> x, TensorView<const T, 1> /*y*/, TensorView<const T, 1> dy,
+                      TensorView<T, 1> dx) const override {
+    leaky_relu_backward(x, dy, dx, static_cast<T>(slope_));
+  }
+
+  double slope_;
+};
+
+template <class T>
+class Sigmoid final : public Activation<T> {
+ public:
+  Sigmoid() : Activation<T>("Sigmoid") {}
+  static Sigmoid from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "Sigmoid");
+    return Sigmoid();
+  }
+  LayerSpec spec() const override { return {"Sigmoid", {}}; }
+
+ private:
+  double flops_per_element() const override { return 4; }  // negate, exp, add, divide
+  void apply_forward(TensorView<const T, 1> x, TensorView<T, 1> y) const override { sigmoid_forward(x, y); }
+  void apply_backward(TensorView<const T, 1> /*x*/, TensorView<const T, 1> y, TensorView<const T, 1> dy,
+                      TensorView<T, 1> dx) const override {
+    sigmoid_backward(y, dy, dx);
+  }
+};
+
+template <class T>
+class Tanh final : public Activation<T> {
+ public:
+  Tanh() : Activation<T>("Tanh") {}
+  static Tanh from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "Tanh");
+    return Tanh();
+  }
+  LayerSpec spec() const override { return {"Tanh", {}}; }
+
+ private:
+  double flops_per_element() const override { return 4; }  // counted like the sigmoid it is a rescaling of
+  void apply_forward(TensorView<const T, 1> x, TensorView<T, 1> y) const override { tanh_forward(x, y); }
+  void apply_backward(TensorView<const T, 1> /*x*/, TensorView<const T, 1> y, TensorView<const T, 1> dy,
+                      TensorView<T, 1> dx) const override {
+    tanh_backward(y, dy, dx);
+  }
+};
+
+template <class T>
+class ELU final : public Activation<T> {
+ public:
+  explicit ELU(double alpha = 1.0)
+      : Activation<T>("ELU(" + detail::format_number(alpha) + ")"),
+        alpha_(Activation<T>::finite(alpha, "ELU", "alpha")) {}
+  static ELU from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "ELU");
+    return ELU(spec.get("alpha"));
+  }
+  LayerSpec spec() const override { return {"ELU", {{"alpha", alpha_}}}; }
+  double alpha() const { return alpha_; }
+
+ private:
+  double flops_per_element() const override { return 3; }  // compare, expm1, multiply
+  void apply_forward(TensorView<const T, 1> x, TensorView<T, 1> y) const override {
+    elu_forward(x, y, static_cast<T>(alpha_));
+  }
+  void apply_backward(TensorView<const T, 1> x, TensorView<const T, 1> y, TensorView<const T, 1> dy,
+                      TensorView<T, 1> dx) const override {
+    elu_backward(x, y, dy, dx, static_cast<T>(alpha_));
+  }
+
+  double alpha_;
+};
+
+}  // namespace fovea

@@ -1,0 +1,204 @@
+#pragma once
+
+// Conv2d: a 2-D convolution layer, a thin shell over ops/conv2d.hpp that owns
+// the weights [Cout, Cin, KH, KW], the bias [Cout], their gradients and the
+// im2col workspace. Weights start at zero: initialisers live elsewhere.
+//
+//   Conv2d<float> conv({.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = Padding::same});
+
+#include <string>
+#include <vector>
+
+#include "fovea/detail/layer_spec.hpp"
+#include "fovea/layers/layer.hpp"
+#include "fovea/ops/conv2d.hpp"
+
+namespace fovea {
+
+// Two per-axis sizes that also take one number for both: `.kernel = 5`,
+// `.kernel = {3, 5}` (height, width).
+struct Size2 {
+  Index h = 0;
+  Index w = 0;
+  constexpr Size2() = default;
+  constexpr Size2(Index both) : h(both), w(both) {}  // NOLINT(google-explicit-constructor)
+  constexpr Size2(Index height, Index width) : h(height), w(width) {}
+  bool operator==(const Size2&) const = default;
+};
+
+// `same`: output size = input size at stride 1 (ceil(I/S) at stride S), for
+// odd kernel extents. `valid`: no padding.
+enum class Padding { same, valid };
+
+// Padding per side as numbers (`2`, `{1, 2}`) or as a Padding mode.
+struct Conv2dPadding {
+  Size2 size;
+  bool same = false;
+  constexpr Conv2dPadding(Index both) : size(both) {}  // NOLINT(google-explicit-constructor)
+  constexpr Conv2dPadding(Index height, Index width) : size(height, width) {}
+  constexpr Conv2dPadding(Padding mode) : same(mode == Padding::same) {}  // NOLINT(google-explicit-constructor)
+};
+
+struct Conv2dOptions {
+  Index in_channels = 0;
+  Index out_channels = 0;
+  Size2 kernel;  // required (no default: GCC flags a designated initializer that leaves it out)
+  Size2 stride = 1;
+  Conv2dPadding padding = 0;
+  Size2 dilation = 1;
+  bool bias = true;
+  bool strict = false;  // throw when the window does not tile the padded input exactly
+};
+
+template <class T>
+class Conv2d final : public Layer<T> {
+ public:
+  explicit Conv2d(const Conv2dOptions& options)
+      : in_(options.in_channels), out_(options.out_channels), bias_on_(options.bias), strict_(options.strict) {
+    auto pair = [](Size2 s) { return std::to_string(s.h) + "x" + std::to_string(s.w); };
+    auto require = [](bool ok, const std::string& what) {
+      if (!ok) throw value_error(std::string("Conv2d: ") + what);
+    };
+    require(in_ > 0, std::string("in_channels must be positive, got ") + std::to_string(in_));
+    require(out_ > 0, std::string("out_channels must be positive, got ") + std::to_string(out_));
+    require(options.kernel.h > 0 && options.kernel.w > 0,
+            std::string("kernel must be positive, got ") + pair(options.kernel));
+    require(options.stride.h > 0 && options.stride.w > 0,
+            std::string("stride must be positive, got ") + pair(options.stride));
+    require(options.dilation.h > 0 && options.dilation.w > 0,
+            std::string("dilation must be positive, got ") + pair(options.dilation));
+    window_ = {.kernel_h = options.kernel.h,
+               .kernel_w = options.kernel.w,
+               .stride_h = options.stride.h,
+               .stride_w = options.stride.w,
+               .pad_h = options.padding.size.h,
+               .pad_w = options.padding.size.w,
+               .dilation_h = options.dilation.h,
+               .dilation_w = options.dilation.w};
+    if (options.padding.same) {
+      // Symmetric padding keeps the size only when the extent is odd.
+      require(window_.extent_h() % 2 == 1 && window_.extent_w() % 2 == 1,
+              std::string("Padding::same needs an odd kernel extent, got ") +
+                  pair({window_.extent_h(), window_.extent_w()}));
+      window_.pad_h = (window_.extent_h() - 1) / 2;
+      window_.pad_w = (window_.extent_w() - 1) / 2;
+    }
+    require(window_.pad_h >= 0 && window_.pad_w >= 0,
+            std::string("padding must be non-negative, got ") + pair({window_.pad_h, window_.pad_w}));
+
+    // "Conv2d(1->6, k5x5, s1, p2)": one number where both axes agree.
+    auto compact = [&](Index h, Index w) { return h == w ? std::to_string(h) : pair({h, w}); };
+    name_ = std::string("Conv2d(") + std::to_string(in_) + "->" + std::to_string(out_) + ", k" + pair(options.kernel) +
+            ", s" + compact(window_.stride_h, window_.stride_w) + ", p" + compact(window_.pad_h, window_.pad_w);
+    if (window_.dilation_h != 1 || window_.dilation_w != 1) {
+      name_ += std::string(", d") + compact(window_.dilation_h, window_.dilation_w);
+    }
+    name_ += bias_on_ ? ")" : ", no bias)";
+
+    weight_.resize({out_, in_, window_.kernel_h, window_.kernel_w});
+    weight_grad_.resize(weight_.shape());
+    if (bias_on_) {
+      bias_.resize({out_});
+      bias_grad_.resize({out_});
+    }
+  }
+
+  // Rebuilds a layer from spec() (model files, registries).
+  static Conv2d from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "Conv2d");
+    return Conv2d({.in_channels = spec.get_index("in"),
+                   .out_channels = spec.get_index("out"),
+                   .kernel = {spec.get_index("kh"), spec.get_index("kw")},
+                   .stride = {spec.get_index("sh"), spec.get_index("sw")},
+                   .padding = {spec.get_index("ph"), spec.get_index("pw")},
+                   .dilation = {spec.get_index("dh"), spec.get_index("dw")},
+                   .bias = spec.get("bias") != 0,
+                   .strict = spec.get("strict") != 0});
+  }
+
+  std::string describe() const override { return name_; }
+
+  LayerSpec spec() const override {
+    auto number = [](Index v) { return static_cast<double>(v); };
+    const Window2d& w = window_;
+    return {"Conv2d",
+            {{"in", number(in_)},
+             {"out", number(out_)},
+             {"kh", number(w.kernel_h)},
+             {"kw", number(w.kernel_w)},
+             {"sh", number(w.stride_h)},
+             {"sw", number(w.stride_w)},
+             {"ph", number(w.pad_h)},
+             {"pw", number(w.pad_w)},
+             {"dh", number(w.dilation_h)},
+             {"dw", number(w.dilation_w)},
+             {"bias", bias_on_ ? 1.0 : 0.0},
+             {"strict", strict_ ? 1.0 : 0.0}}};
+  }
+
+  // [Cin, H, W] -> [Cout, OH, OW]
+  SampleShape output_shape(const SampleShape& input) const override {
+    if (input[0] != in_) {
+      throw shape_error(name_ + ": input " + to_string(input) + ", expected " + std::to_string(in_) + " channel(s)");
+    }
+    const Window2d& w = window_;
+    const std::string height =
+        detail::conv_fit_problem(input[1], w.kernel_h, w.stride_h, w.pad_h, w.dilation_h, strict_);
+    const std::string width =
+        detail::conv_fit_problem(input[2], w.kernel_w, w.stride_w, w.pad_w, w.dilation_w, strict_);
+    if (!height.empty()) throw shape_error(name_ + ": input " + to_string(input) + ", height: " + height);
+    if (!width.empty()) throw shape_error(name_ + ": input " + to_string(input) + ", width: " + width);
+    return {out_, w.out_h(input[1]), w.out_w(input[2])};
+  }
+
+  // x: [N, Cin, H, W] -> y: [N, Cout, OH, OW]
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
+    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    conv2d_forward<T>(x, weight_, bias_, window_, y, workspace_);
+  }
+
+  // dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W]; weight and bias gradients accumulate.
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
+                TensorView<T, 4> dx) override {
+    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+    conv2d_backward<T>(x, weight_, dy, window_, dx, weight_grad_, bias_grad_, workspace_);
+  }
+
+  std::vector<Parameter<T>> params() override {
+    std::vector<Parameter<T>> list;
+    list.push_back(
+        {"weight", {out_, in_, window_.kernel_h, window_.kernel_w}, weight_.flatten(), weight_grad_.flatten()});
+    if (bias_on_) list.push_back({"bias", {out_}, bias_.flatten(), bias_grad_.flatten()});
+    return list;
+  }
+
+  double flops_per_sample(const SampleShape& input) const override {
+    const SampleShape out = output_shape(input);
+    return 2.0 * static_cast<double>(shape_size(out)) * static_cast<double>(in_ * window_.kernel_h * window_.kernel_w);
+  }
+
+  Index in_channels() const { return in_; }
+  Index out_channels() const { return out_; }
+  bool has_bias() const { return bias_on_; }
+  const Window2d& window() const { return window_; }
+  TensorView<T, 4> weight() { return weight_; }
+  TensorView<T, 1> bias() { return bias_; }  // empty without bias
+  TensorView<T, 4> weight_grad() { return weight_grad_; }
+  TensorView<T, 1> bias_grad() { return bias_grad_; }
+
+ private:
+  Index in_;
+  Index out_;
+  bool bias_on_;
+  bool strict_;
+  Window2d window_;
+  std::string name_;  // describe(), built once: forward must not allocate
+  Tensor<T, 4> weight_;
+  Tensor<T, 4> weight_grad_;
+  Tensor<T, 1> bias_;  // [Cout], or empty when bias is off
+  Tensor<T, 1> bias_grad_;
+  Conv2dWorkspace<T> workspace_;
+  ForwardRecord record_;
+};
+
+}  // namespace fovea

@@ -1,0 +1,49 @@
+#pragma once
+
+// Flatten: [C, H, W] -> [C*H*W, 1, 1], the feature-vector form fully connected
+// layers and losses read. Row-major order already is the flat order, so both
+// directions are plain copies.
+
+#include <algorithm>
+#include <string>
+
+#include "fovea/detail/layer_spec.hpp"
+#include "fovea/layers/layer.hpp"
+
+namespace fovea {
+
+template <class T>
+class Flatten final : public Layer<T> {
+ public:
+  static Flatten from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "Flatten");
+    return {};
+  }
+
+  std::string describe() const override { return "Flatten"; }
+  LayerSpec spec() const override { return {"Flatten", {}}; }
+
+  // [C, H, W] -> [C*H*W, 1, 1]
+  SampleShape output_shape(const SampleShape& input) const override { return {shape_size(input), 1, 1}; }
+
+  // x: [N, C, H, W] -> y: [N, C*H*W, 1, 1]
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
+    record_.record(name, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    std::copy(x.begin(), x.end(), y.begin());
+  }
+
+  // dy: [N, C*H*W, 1, 1] -> dx: [N, C, H, W]
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
+                TensorView<T, 4> dx) override {
+    record_.check_backward(name, x.shape(), dy.shape(), dx.shape());
+    if (!dx.empty()) std::copy(dy.begin(), dy.end(), dx.begin());
+  }
+
+  double flops_per_sample(const SampleShape& /*input*/) const override { return 0; }
+
+ private:
+  inline static const std::string name = "Flatten";
+  ForwardRecord record_;
+};
+
+}  // namespace fovea

@@ -1,0 +1,65 @@
+#pragma once
+
+// GlobalPool2d: one pooling window over each whole feature map,
+// x: [N, C, H, W] -> y: [N, C, 1, 1] for any H, W. Average and max are the
+// usual choices (the head of a fully convolutional network); min, sum and L2
+// come free from the same kernels in ops/pool2d.hpp.
+
+#include <string>
+#include <utility>
+
+#include "fovea/detail/layer_spec.hpp"
+#include "fovea/layers/layer.hpp"
+#include "fovea/ops/pool2d.hpp"
+
+namespace fovea {
+
+template <class T>
+class GlobalPool2d final : public Layer<T> {
+ public:
+  explicit GlobalPool2d(PoolKind kind = PoolKind::average)
+      : kind_(kind), name_(std::string("Global") + pool2d_type_name(kind)) {}
+
+  // Type "GlobalAvgPool2d", "GlobalMaxPool2d", ... with no settings.
+  static GlobalPool2d from_spec(const LayerSpec& spec) {
+    for (PoolKind kind : {PoolKind::max, PoolKind::average, PoolKind::min, PoolKind::sum, PoolKind::l2}) {
+      if (spec.type == std::string("Global") + pool2d_type_name(kind)) return GlobalPool2d(kind);
+    }
+    throw format_error("GlobalPool2d::from_spec: spec is for a '" + spec.type + "' layer");
+  }
+
+  std::string describe() const override { return name_; }
+  LayerSpec spec() const override { return {name_, {}}; }
+  PoolKind kind() const { return kind_; }
+
+  SampleShape output_shape(const SampleShape& input) const override {
+    return pool2d_output_shape(options_for(input), input, name_);
+  }
+  double flops_per_sample(const SampleShape& input) const override {
+    return pool2d_flops_per_sample(options_for(input), output_shape(input));
+  }
+
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
+    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    if (kind_ == PoolKind::max || kind_ == PoolKind::min) selected_.resize(y.shape());
+    pool2d_forward(options_for(sample_shape(x.shape())), x, y, selected_.view());
+  }
+
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                TensorView<T, 4> dx) override {
+    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+    if (dx.empty()) return;
+    pool2d_backward(options_for(sample_shape(x.shape())), x, y, std::as_const(selected_).view(), dy, dx);
+  }
+
+ private:
+  // input: [C, H, W]: a window of H x W.
+  Pool2dOptions options_for(const SampleShape& input) const { return global_pool2d_options(kind_, input[1], input[2]); }
+
+  PoolKind kind_;
+  std::string name_;  // describe(), built once
+  Tensor<std::int32_t, 4> selected_;
+  ForwardRecord record_;
+};
+
+}  // namespace fovea

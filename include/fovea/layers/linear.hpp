@@ -1,0 +1,102 @@
+#pragma once
+
+// Linear: a fully connected layer, a thin shell over ops/linear.hpp. Takes any
+// [N, C, H, W] batch with C*H*W == in (flattened in place: a row-major batch
+// already is [N, C*H*W]) and gives [N, out, 1, 1]. Weights [out, in] start at
+// zero: initialisers live elsewhere.
+
+#include <string>
+#include <vector>
+
+#include "fovea/detail/layer_spec.hpp"
+#include "fovea/layers/layer.hpp"
+#include "fovea/ops/linear.hpp"
+
+namespace fovea {
+
+template <class T>
+class Linear final : public Layer<T> {
+ public:
+  Linear(Index in_features, Index out_features, bool bias = true)
+      : in_(in_features), out_(out_features), bias_on_(bias) {
+    if (in_ <= 0) throw value_error(std::string("Linear: in_features must be positive, got ") + std::to_string(in_));
+    if (out_ <= 0) throw value_error(std::string("Linear: out_features must be positive, got ") + std::to_string(out_));
+    name_ =
+        std::string("Linear(") + std::to_string(in_) + "->" + std::to_string(out_) + (bias_on_ ? ")" : ", no bias)");
+    weight_.resize({out_, in_});
+    weight_grad_.resize({out_, in_});
+    if (bias_on_) {
+      bias_.resize({out_});
+      bias_grad_.resize({out_});
+    }
+  }
+
+  static Linear from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "Linear");
+    return Linear(spec.get_index("in"), spec.get_index("out"), spec.get("bias") != 0);
+  }
+
+  std::string describe() const override { return name_; }
+  LayerSpec spec() const override {
+    return {"Linear",
+            {{"in", static_cast<double>(in_)}, {"out", static_cast<double>(out_)}, {"bias", bias_on_ ? 1.0 : 0.0}}};
+  }
+
+  // [C, H, W] with C*H*W == in -> [out, 1, 1]
+  SampleShape output_shape(const SampleShape& input) const override {
+    if (shape_size(input) != in_) {
+      throw shape_error(name_ + ": input has " + std::to_string(shape_size(input)) + " features");
+    }
+    return {out_, 1, 1};
+  }
+
+  // x: [N, C, H, W] seen as [N, in] -> y: [N, out, 1, 1] seen as [N, out]
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
+    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    const Index N = x.dim(0);
+    linear_forward<T>(x.reshape(Shape<2>{N, in_}), weight_, bias_, y.reshape(Shape<2>{N, out_}));
+  }
+
+  // dy: [N, out, 1, 1] -> dx: [N, C, H, W]; weight and bias gradients accumulate.
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
+                TensorView<T, 4> dx) override {
+    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+    const Index N = x.dim(0);
+    const TensorView<T, 2> dx_flat = dx.empty() ? TensorView<T, 2>() : dx.reshape(Shape<2>{N, in_});
+    linear_backward<T>(x.reshape(Shape<2>{N, in_}), weight_, dy.reshape(Shape<2>{N, out_}), dx_flat, weight_grad_,
+                       bias_grad_);
+  }
+
+  std::vector<Parameter<T>> params() override {
+    std::vector<Parameter<T>> list;
+    list.push_back({"weight", {out_, in_}, weight_.flatten(), weight_grad_.flatten()});
+    if (bias_on_) list.push_back({"bias", {out_}, bias_.flatten(), bias_grad_.flatten()});
+    return list;
+  }
+
+  double flops_per_sample(const SampleShape& input) const override {
+    output_shape(input);
+    return 2.0 * static_cast<double>(in_) * static_cast<double>(out_);
+  }
+
+  Index in_features() const { return in_; }
+  Index out_features() const { return out_; }
+  bool has_bias() const { return bias_on_; }
+  TensorView<T, 2> weight() { return weight_; }
+  TensorView<T, 1> bias() { return bias_; }  // empty without bias
+  TensorView<T, 2> weight_grad() { return weight_grad_; }
+  TensorView<T, 1> bias_grad() { return bias_grad_; }
+
+ private:
+  Index in_;
+  Index out_;
+  bool bias_on_;
+  std::string name_;  // describe(), built once: forward must not allocate
+  Tensor<T, 2> weight_;
+  Tensor<T, 2> weight_grad_;
+  Tensor<T, 1> bias_;  // [out], or empty when bias is off
+  Tensor<T, 1> bias_grad_;
+  ForwardRecord record_;
+};
+
+}  // namespace fovea

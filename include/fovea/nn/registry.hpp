@@ -1,0 +1,76 @@
+#pragma once
+
+// Turns a LayerSpec (as stored in a model file) back into a layer. Built-in
+// layers are known by their type names; programs with layers of their own
+// register a factory for each under its type name before loading.
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "fovea/layers/activation.hpp"
+#include "fovea/layers/conv2d.hpp"
+#include "fovea/layers/dropout.hpp"
+#include "fovea/layers/flatten.hpp"
+#include "fovea/layers/global_pool.hpp"
+#include "fovea/layers/linear.hpp"
+#include "fovea/layers/pool2d.hpp"
+#include "fovea/layers/softmax.hpp"
+
+namespace fovea {
+
+template <class T>
+using LayerFactory = std::function<LayerPtr<T>(const LayerSpec&)>;
+
+template <class T>
+class LayerRegistry {
+ public:
+  // The registry every load uses: the built-in layers plus anything added.
+  static LayerRegistry& global() {
+    static LayerRegistry registry;
+    return registry;
+  }
+
+  void add(const std::string& type, LayerFactory<T> factory) { factories_[type] = std::move(factory); }
+
+  LayerPtr<T> make(const LayerSpec& spec) const {
+    const auto it = factories_.find(spec.type);
+    if (it == factories_.end()) {
+      throw format_error("unknown layer type '" + spec.type + "' (register a factory for it in LayerRegistry)");
+    }
+    return it->second(spec);
+  }
+
+ private:
+  template <class L>
+  static LayerFactory<T> factory_of() {
+    return [](const LayerSpec& spec) -> LayerPtr<T> { return std::make_unique<L>(L::from_spec(spec)); };
+  }
+
+  LayerRegistry() {
+    add("Conv2d", factory_of<Conv2d<T>>());
+    add("Linear", factory_of<Linear<T>>());
+    add("Flatten", factory_of<Flatten<T>>());
+    add("ReLU", factory_of<ReLU<T>>());
+    add("LeakyReLU", factory_of<LeakyReLU<T>>());
+    add("Sigmoid", factory_of<Sigmoid<T>>());
+    add("Tanh", factory_of<Tanh<T>>());
+    add("ELU", factory_of<ELU<T>>());
+    add("Dropout", factory_of<Dropout<T>>());
+    add("Softmax", factory_of<Softmax<T>>());
+    add("LogSoftmax", factory_of<LogSoftmax<T>>());
+    for (PoolKind kind : {PoolKind::max, PoolKind::average, PoolKind::min, PoolKind::sum, PoolKind::l2}) {
+      add(pool2d_type_name(kind), factory_of<Pool2d<T>>());
+      add(std::string("Global") + pool2d_type_name(kind), factory_of<GlobalPool2d<T>>());
+    }
+  }
+
+  std::map<std::string, LayerFactory<T>> factories_;
+};
+
+template <class T>
+LayerPtr<T> make_layer(const LayerSpec& spec) {
+  return LayerRegistry<T>::global().make(spec);
+}
+
+}  // namespace fovea

@@ -1,0 +1,250 @@
+#pragma once
+
+// 2-D convolution (cross-correlation, as in every CNN library) as
+// im2col -> GEMM, forward and backward side by side. Stateless: the caller
+// (layers/conv2d.hpp) owns the weights and the workspace.
+//
+// Batching: one GEMM per sample, samples split across threads. On the skinny
+// shapes of small CNNs a per-sample GEMM is as fast as one batched GEMM (its
+// columns stay in L2), and threads over samples scale where threading inside
+// each GEMM does not (docs: DESIGN.md, "Measured on this kind of machine").
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fovea/core/parallel.hpp"
+#include "fovea/core/tensor.hpp"
+#include "fovea/ops/im2col.hpp"
+
+namespace fovea {
+
+namespace detail {
+
+// Why a window of this size cannot slide over this input ("" when it can).
+// Assumes kernel, stride, dilation > 0 and pad >= 0.
+inline std::string conv_fit_problem(Index input, Index kernel, Index stride, Index pad, Index dilation, bool strict) {
+  const Index extent = dilation * (kernel - 1) + 1;
+  if (input <= 0) return std::string("input size must be positive, got ") + std::to_string(input);
+  if (extent > input + 2 * pad) {
+    std::string what = std::string("kernel extent ") + std::to_string(extent);
+    if (dilation != 1)
+      what += std::string(" (") + std::to_string(kernel) + " dilated by " + std::to_string(dilation) + ")";
+    return what + " is larger than the padded input " + std::to_string(input) + " + 2*" + std::to_string(pad) + " = " +
+           std::to_string(input + 2 * pad);
+  }
+  const Index span = input - extent + 2 * pad;
+  if (strict && span % stride != 0) {
+    std::ostringstream out;
+    out << "(" << input << " - " << extent << " + 2*" << pad << ")/" << stride
+        << " + 1 = " << static_cast<double>(span) / static_cast<double>(stride) + 1.0 << " is not an integer";
+    return out.str();
+  }
+  return {};
+}
+
+}  // namespace detail
+
+// Output size of a convolution along one axis:
+//   O = floor((I - F_eff + 2P)/S) + 1,  F_eff = D*(F-1) + 1.
+// A window that does not tile the padded input exactly is legal (the last
+// rows are dropped, as in PyTorch) unless `strict`, which throws shape_error
+// showing the arithmetic: "(10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer".
+inline Index conv_output_size(Index input, Index kernel, Index stride = 1, Index pad = 0, Index dilation = 1,
+                              bool strict = false) {
+  auto domain = [](const char* what, Index value, Index least) {
+    if (value < least) {
+      throw value_error(std::string("conv_output_size: ") + what +
+                        (least == 0 ? " must be non-negative" : " must be positive") + ", got " +
+                        std::to_string(value));
+    }
+  };
+  domain("kernel size", kernel, 1);
+  domain("stride", stride, 1);
+  domain("padding", pad, 0);
+  domain("dilation", dilation, 1);
+  if (const std::string why = detail::conv_fit_problem(input, kernel, stride, pad, dilation, strict); !why.empty()) {
+    throw shape_error(std::string("conv_output_size: ") + why);
+  }
+  return (input - (dilation * (kernel - 1) + 1) + 2 * pad) / stride + 1;
+}
+
+// Everything one sample's convolution needs to know, resolved.
+struct Conv2dGeometry {
+  Index in_channels = 0;
+  Index height = 0;
+  Index width = 0;
+  Index out_channels = 0;
+  Index out_h = 0;
+  Index out_w = 0;
+  Window2d window;
+
+  // K: rows of the column matrix, columns of the GEMM view of the weights.
+  Index patch_size() const { return in_channels * window.kernel_h * window.kernel_w; }
+  // P: output positions per channel, columns of the column matrix.
+  Index positions() const { return out_h * out_w; }
+  // 1x1, stride 1, no padding: the [Cin, H*W] input already is the column matrix.
+  bool pointwise() const {
+    return window.kernel_h == 1 && window.kernel_w == 1 && window.stride_h == 1 && window.stride_w == 1 &&
+           window.pad_h == 0 && window.pad_w == 0;
+  }
+  Shape<3> input_shape() const { return {in_channels, height, width}; }
+  Shape<3> output_shape() const { return {out_channels, out_h, out_w}; }
+  // Multiply-adds counted as 2 FLOPs, one sample, bias not counted.
+  double flops() const {
+    return 2.0 * static_cast<double>(out_channels) * static_cast<double>(patch_size()) *
+           static_cast<double>(positions());
+  }
+};
+
+// Checks the window against a [C, H, W] sample (conv_output_size's errors).
+inline Conv2dGeometry conv2d_geometry(const Shape<3>& input, Index out_channels, const Window2d& window,
+                                      bool strict = false) {
+  const Window2d& w = window;
+  return {input[0],
+          input[1],
+          input[2],
+          out_channels,
+          conv_output_size(input[1], w.kernel_h, w.stride_h, w.pad_h, w.dilation_h, strict),
+          conv_output_size(input[2], w.kernel_w, w.stride_w, w.pad_w, w.dilation_w, strict),
+          window};
+}
+
+// Per-thread scratch, owned by the caller and sized on first use for a shape;
+// afterwards a call with the same shapes and thread count allocates nothing.
+template <class T>
+struct Conv2dWorkspace {
+  struct Chunk {
+    Tensor<T, 2> cols;     // [K, P] one sample's im2col
+    Tensor<T, 2> dcols;    // [K, P] W^T * dy for one sample
+    Tensor<T, 2> dweight;  // [Cout, K] this chunk's partial weight gradient
+    Tensor<T, 1> dbias;    // [Cout]
+  };
+  std::vector<Chunk> chunks;
+
+  void reserve(const Conv2dGeometry& g, int count, bool backward) {
+    if (static_cast<int>(chunks.size()) < count) chunks.resize(static_cast<std::size_t>(count));
+    const Index K = g.patch_size(), P = g.positions();
+    for (int c = 0; c < count; ++c) {
+      Chunk& chunk = chunks[static_cast<std::size_t>(c)];
+      if (!g.pointwise()) chunk.cols.resize({K, P});
+      if (backward) {
+        if (!g.pointwise()) chunk.dcols.resize({K, P});
+        chunk.dweight.resize({g.out_channels, K});
+        chunk.dbias.resize({g.out_channels});
+      }
+    }
+  }
+};
+
+namespace detail {
+
+// The geometry of x under weight [Cout, Cin, KH, KW], after checking that the
+// weight, bias and window agree with each other and with x.
+inline Conv2dGeometry conv2d_checked(const char* operation, const Shape<4>& x, const Shape<4>& weight, Index bias_size,
+                                     const Window2d& window) {
+  const Shape<4> want = {weight[0], x[1], window.kernel_h, window.kernel_w};
+  if (weight != want) {
+    throw shape_error(std::string(operation) + ": weight " + to_string(weight) + " for input " + to_string(x) +
+                      " and window (" + to_string(window) + "), expected " + to_string(want));
+  }
+  if (bias_size != 0 && bias_size != weight[0]) {
+    throw shape_error(std::string(operation) + ": bias [" + std::to_string(bias_size) + "], expected [" +
+                      std::to_string(weight[0]) + "] or none");
+  }
+  return conv2d_geometry({x[1], x[2], x[3]}, weight[0], window);
+}
+
+inline void require_shape(const char* operation, const char* what, const Shape<4>& got, const Shape<4>& want) {
+  if (got != want) {
+    throw shape_error(std::string(operation) + ": " + what + " " + to_string(got) + ", expected " + to_string(want));
+  }
+}
+
+}  // namespace detail
+
+// x: [N, Cin, H, W], weight: [Cout, Cin, KH, KW], bias: [Cout] or empty
+//   -> y: [N, Cout, OH, OW]
+template <class T>
+void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 1> bias,
+                    const Window2d& window, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace) {
+  const Conv2dGeometry g = detail::conv2d_checked("conv2d_forward", x.shape(), weight.shape(), bias.size(), window);
+  const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
+  detail::require_shape("conv2d_forward", "output", y.shape(), {N, Cout, g.out_h, g.out_w});
+  workspace.reserve(g, chunk_count(N), false);
+
+  const MatrixMap<const T> W(weight.data(), Cout, K);
+  const VectorMap<const T> b(bias.data(), bias.size());
+  parallel_for(N, [&](Index begin, Index end, int chunk) {
+    Tensor<T, 2>& cols = workspace.chunks[static_cast<std::size_t>(chunk)].cols;
+    for (Index n = begin; n < end; ++n) {
+      const T* columns = x.data() + n * g.in_channels * g.height * g.width;  // [K, P]
+      if (!g.pointwise()) {
+        im2col<T>(x.item(n), window, cols);
+        columns = cols.data();
+      }
+      MatrixMap<T> Y(y.data() + n * Cout * P, Cout, P);  // [Cout, P]
+      const MatrixMap<const T> C(columns, K, P);
+      if (bias.empty()) {
+        Y.noalias() = W * C;
+      } else {
+        Y.colwise() = b;  // the GEMM accumulates onto the bias: no second pass
+        Y.noalias() += W * C;
+      }
+    }
+  });
+}
+
+// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W] (skipped when dx is empty);
+// dweight [Cout, Cin, KH, KW] and dbias [Cout] (skipped when empty) ACCUMULATE.
+// Each chunk of samples sums its own partial dW, db; the partials are added in
+// chunk order, so a given thread count gives the same bits every run.
+template <class T>
+void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 4> dy,
+                     const Window2d& window, TensorView<T, 4> dx, TensorView<T, 4> dweight, TensorView<T, 1> dbias,
+                     Conv2dWorkspace<T>& workspace) {
+  const char* op = "conv2d_backward";
+  const Conv2dGeometry g = detail::conv2d_checked(op, x.shape(), weight.shape(), dbias.size(), window);
+  const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
+  detail::require_shape(op, "output gradient", dy.shape(), {N, Cout, g.out_h, g.out_w});
+  detail::require_shape(op, "weight gradient", dweight.shape(), weight.shape());
+  if (!dx.empty()) detail::require_shape(op, "input gradient", dx.shape(), x.shape());
+  const int chunks = chunk_count(N);
+  workspace.reserve(g, chunks, true);
+
+  const MatrixMap<const T> W(weight.data(), Cout, K);
+  parallel_for(N, [&](Index begin, Index end, int chunk) {
+    auto& scratch = workspace.chunks[static_cast<std::size_t>(chunk)];
+    MatrixMap<T> dW = scratch.dweight.matrix();  // [Cout, K]
+    dW.setZero();
+    scratch.dbias.fill(T{});
+    for (Index n = begin; n < end; ++n) {
+      const MatrixMap<const T> dY(dy.data() + n * Cout * P, Cout, P);
+      const T* columns = x.data() + n * K * P;
+      if (!g.pointwise()) {
+        im2col<T>(x.item(n), window, scratch.cols);  // redone, not kept from forward: N of them would not fit in L2
+        columns = scratch.cols.data();
+      }
+      const MatrixMap<const T> C(columns, K, P);
+      dW.noalias() += dY * C.transpose();                                // [Cout, P] x [P, K]
+      if (!dbias.empty()) scratch.dbias.vector() += dY.rowwise().sum();  // sum over positions
+      if (dx.empty()) continue;
+      if (g.pointwise()) {
+        MatrixMap<T>(dx.data() + n * K * P, K, P).noalias() = W.transpose() * dY;
+      } else {
+        scratch.dcols.matrix().noalias() = W.transpose() * dY;  // [K, Cout] x [Cout, P]
+        TensorView<T, 3> dx_n = dx.item(n);
+        dx_n.fill(T{});
+        col2im<T>(scratch.dcols, window, dx_n);
+      }
+    }
+  });
+  MatrixMap<T> dW_total(dweight.data(), Cout, K);
+  for (int c = 0; c < chunks; ++c) {
+    const auto& scratch = workspace.chunks[static_cast<std::size_t>(c)];
+    dW_total += scratch.dweight.matrix();
+    if (!dbias.empty()) dbias.vector() += scratch.dbias.vector();
+  }
+}
+
+}  // namespace fovea

@@ -1,0 +1,325 @@
+#pragma once
+
+// 2-D pooling over each feature map separately (depth unchanged), forward and
+// backward side by side:
+//   x: [N, C, H, W] -> y: [N, C, OH, OW],  OH = floor((H + 2 PH - KH) / SH) + 1
+// (and likewise OW). Kinds: max, min (remember which cell won, for backward),
+// average, sum and L2 norm sqrt(sum x^2).
+//
+// Zero padding: padding cells never win a max or a min; they count as zeros
+// for sum, average and L2. The average always divides by the full window
+// size KH*KW, padding included (PyTorch's count_include_pad=True), so every
+// output is the same linear function of its window.
+// Padding is at most half the window (as in PyTorch), which guarantees every
+// window holds at least one real cell.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "fovea/core/error.hpp"
+#include "fovea/core/parallel.hpp"
+#include "fovea/core/tensor_view.hpp"
+
+namespace fovea {
+
+enum class PoolKind { max, average, min, sum, l2 };
+
+// A height and a width: window, stride or padding.
+struct Size2d {
+  Index h = 0;
+  Index w = 0;
+  bool operator==(const Size2d&) const = default;
+};
+
+struct Pool2dOptions {
+  PoolKind kind = PoolKind::max;
+  Size2d window{2, 2};
+  Size2d stride{2, 2};
+  Size2d padding{0, 0};
+  bool operator==(const Pool2dOptions&) const = default;
+};
+
+// "MaxPool2d", "AvgPool2d", "MinPool2d", "SumPool2d", "L2Pool2d": the layer type names.
+inline const char* pool2d_type_name(PoolKind kind) {
+  switch (kind) {
+    case PoolKind::max:
+      return "MaxPool2d";
+    case PoolKind::average:
+      return "AvgPool2d";
+    case PoolKind::min:
+      return "MinPool2d";
+    case PoolKind::sum:
+      return "SumPool2d";
+    case PoolKind::l2:
+      return "L2Pool2d";
+  }
+  throw value_error("pool2d_type_name: unknown pool kind " + std::to_string(static_cast<int>(kind)));
+}
+
+namespace detail {
+// "2" when both axes agree, "2x1" otherwise.
+inline std::string format_size(const Size2d& size, bool always_both) {
+  if (!always_both && size.h == size.w) return std::to_string(size.h);
+  return std::to_string(size.h) + "x" + std::to_string(size.w);
+}
+}  // namespace detail
+
+// "MaxPool2d(2x2, s2)", "AvgPool2d(3x3, s2, p1)": padding shown only when present.
+inline std::string to_string(const Pool2dOptions& options) {
+  std::string text = std::string(pool2d_type_name(options.kind)) + "(" + detail::format_size(options.window, true) +
+                     ", s" + detail::format_size(options.stride, false);
+  if (options.padding != Size2d{0, 0}) text += ", p" + detail::format_size(options.padding, false);
+  return text + ")";
+}
+
+// Throws value_error for a window or stride below 1, negative padding, or
+// padding of more than half the window.
+inline void validate_pool2d(const Pool2dOptions& options) {
+  const auto fail = [&](const std::string& what) {
+    throw value_error(std::string(pool2d_type_name(options.kind)) + ": " + what);
+  };
+  if (options.window.h < 1 || options.window.w < 1) {
+    fail("window must be positive, got " + detail::format_size(options.window, true));
+  }
+  if (options.stride.h < 1 || options.stride.w < 1) {
+    fail("stride must be positive, got " + detail::format_size(options.stride, true));
+  }
+  if (options.padding.h < 0 || options.padding.w < 0) {
+    fail("padding must not be negative, got " + detail::format_size(options.padding, true));
+  }
+  if (2 * options.padding.h > options.window.h || 2 * options.padding.w > options.window.w) {
+    fail("padding " + detail::format_size(options.padding, true) + " is more than half the window " +
+         detail::format_size(options.window, true));
+  }
+}
+
+// input: [C, H, W] -> [C, OH, OW]. Pure; throws shape_error (naming `layer`)
+// when a map is empty or smaller than the window even after padding.
+inline Shape<3> pool2d_output_shape(const Pool2dOptions& options, const Shape<3>& input, std::string_view layer) {
+  const Index H = input[1];
+  const Index W = input[2];
+  if (H < 1 || W < 1) {
+    throw shape_error(std::string(layer) + "::output_shape: input " + to_string(input) + " has empty feature maps");
+  }
+  const Index padded_h = H + 2 * options.padding.h;
+  const Index padded_w = W + 2 * options.padding.w;
+  if (padded_h < options.window.h || padded_w < options.window.w) {
+    std::string message = std::string(layer) + "::output_shape: input " + to_string(input) +
+                          " is smaller than the window " + detail::format_size(options.window, true);
+    if (options.padding != Size2d{0, 0}) message += " even with padding " + detail::format_size(options.padding, true);
+    throw shape_error(message);
+  }
+  if (H * W > std::numeric_limits<std::int32_t>::max()) {
+    throw shape_error(std::string(layer) + "::output_shape: feature maps of input " + to_string(input) +
+                      " are too large");
+  }
+  return {input[0], (padded_h - options.window.h) / options.stride.h + 1,
+          (padded_w - options.window.w) / options.stride.w + 1};
+}
+
+// Forward FLOPs for one sample: a comparison or an addition per window cell,
+// two per cell for L2, plus the division (average) or square root (L2).
+inline double pool2d_flops_per_sample(const Pool2dOptions& options, const Shape<3>& output) {
+  const auto cells = static_cast<double>(options.window.h * options.window.w);
+  double per_output = cells;
+  if (options.kind == PoolKind::average) per_output = cells + 1;
+  if (options.kind == PoolKind::l2) per_output = 2 * cells + 1;
+  return per_output * static_cast<double>(shape_size(output));
+}
+
+namespace detail {
+
+// The rows (or columns) of the input that output position `o` covers,
+// clipped to the map: padding cells are simply not visited.
+struct WindowSpan {
+  Index begin;
+  Index end;
+};
+inline WindowSpan window_span(Index o, Index window, Index stride, Index padding, Index extent) {
+  const Index start = o * stride - padding;
+  return {std::max<Index>(start, 0), std::min(start + window, extent)};
+}
+
+// One feature map x: [H, W] -> y: [OH, OW]; selected: [OH, OW] (max and min
+// only) gets the flat index h*W + w of the winning cell. Ties go to the first
+// cell in row-major order.
+template <PoolKind Kind, class T>
+void pool2d_forward_map(const Pool2dOptions& o, const T* x, Index H, Index W, T* y, Index OH, Index OW,
+                        std::int32_t* selected) {
+  const T window_cells = static_cast<T>(o.window.h * o.window.w);
+  for (Index oh = 0; oh < OH; ++oh) {
+    const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.h, H);
+    for (Index ow = 0; ow < OW; ++ow) {
+      const WindowSpan cols = window_span(ow, o.window.w, o.stride.w, o.padding.w, W);
+      if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
+        Index best = rows.begin * W + cols.begin;
+        T best_value = x[best];
+        for (Index h = rows.begin; h < rows.end; ++h) {
+          for (Index w = cols.begin; w < cols.end; ++w) {
+            const T v = x[h * W + w];
+            if (Kind == PoolKind::max ? v > best_value : v < best_value) {
+              best_value = v;
+              best = h * W + w;
+            }
+          }
+        }
+        y[oh * OW + ow] = best_value;
+        selected[oh * OW + ow] = static_cast<std::int32_t>(best);
+      } else {
+        T total{0};
+        for (Index h = rows.begin; h < rows.end; ++h) {
+          for (Index w = cols.begin; w < cols.end; ++w) {
+            const T v = x[h * W + w];
+            total += Kind == PoolKind::l2 ? v * v : v;
+          }
+        }
+        if constexpr (Kind == PoolKind::average) total /= window_cells;
+        if constexpr (Kind == PoolKind::l2) total = std::sqrt(total);
+        y[oh * OW + ow] = total;
+      }
+    }
+  }
+}
+
+// One feature map: dx: [H, W] = the sum, over the windows covering each cell,
+// of dy times d(window output)/d(cell).
+template <PoolKind Kind, class T>
+void pool2d_backward_map(const Pool2dOptions& o, const T* x, Index H, Index W, const T* y, const T* dy, Index OH,
+                         Index OW, const std::int32_t* selected, T* dx) {
+  std::fill_n(dx, H * W, T{0});
+  if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
+    for (Index i = 0; i < OH * OW; ++i) dx[selected[i]] += dy[i];
+    return;
+  }
+  const T window_cells = static_cast<T>(o.window.h * o.window.w);
+  for (Index oh = 0; oh < OH; ++oh) {
+    const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.h, H);
+    for (Index ow = 0; ow < OW; ++ow) {
+      const WindowSpan cols = window_span(ow, o.window.w, o.stride.w, o.padding.w, W);
+      const T g = dy[oh * OW + ow];
+      // Sum: every cell gets g; average: g / (KH*KW), padding included.
+      const T share = Kind == PoolKind::average ? g / window_cells : g;
+      // L2: d sqrt(sum x^2) / dx_i = x_i / y. An all-zero window has no
+      // direction to prefer and gets gradient 0 rather than 0/0.
+      const T norm = y[oh * OW + ow];
+      const T l2_scale = norm > T{0} ? g / norm : T{0};
+      for (Index h = rows.begin; h < rows.end; ++h) {
+        for (Index w = cols.begin; w < cols.end; ++w) {
+          if constexpr (Kind == PoolKind::l2) {
+            dx[h * W + w] += l2_scale * x[h * W + w];
+          } else {
+            dx[h * W + w] += share;
+          }
+        }
+      }
+    }
+  }
+}
+
+inline void require_pool2d_shapes(const char* operation, const Pool2dOptions& options, const Shape<4>& x,
+                                  const Shape<4>& y, const Shape<4>& selected) {
+  const Shape<3> out = pool2d_output_shape(options, {x[1], x[2], x[3]}, operation);
+  const Shape<4> want = {x[0], out[0], out[1], out[2]};
+  if (y != want) {
+    throw shape_error(std::string(operation) + ": output " + to_string(y) + ", expected " + to_string(want) +
+                      " for input " + to_string(x));
+  }
+  const bool needs_selected = options.kind == PoolKind::max || options.kind == PoolKind::min;
+  if (needs_selected && selected != want) {
+    throw shape_error(std::string(operation) + ": selected-cell indices " + to_string(selected) + ", expected " +
+                      to_string(want));
+  }
+}
+
+// Calls body(begin, end) over chunks of the N*C feature maps: in parallel
+// when the input is large, on this thread when it is small (a pass over a few
+// thousand elements takes less time than waking the other threads).
+inline constexpr Index pool2d_parallel_min_elements = Index{1} << 15;
+template <class Body>
+void for_each_map_chunk(Index maps, Index input_elements, Body&& body) {
+  if (input_elements < pool2d_parallel_min_elements) {
+    body(Index{0}, maps);
+    return;
+  }
+  parallel_for(maps, [&](Index begin, Index end, int /*chunk*/) { body(begin, end); });
+}
+
+// Calls body.template operator()<Kind>() for the runtime kind: the switch
+// happens once per call, never inside the loops.
+template <class Body>
+void dispatch_pool_kind(PoolKind kind, Body&& body) {
+  switch (kind) {
+    case PoolKind::max:
+      return body.template operator()<PoolKind::max>();
+    case PoolKind::average:
+      return body.template operator()<PoolKind::average>();
+    case PoolKind::min:
+      return body.template operator()<PoolKind::min>();
+    case PoolKind::sum:
+      return body.template operator()<PoolKind::sum>();
+    case PoolKind::l2:
+      return body.template operator()<PoolKind::l2>();
+  }
+}
+
+}  // namespace detail
+
+// x: [N, C, H, W] -> y: [N, C, OH, OW]. selected: [N, C, OH, OW] for max and
+// min (the winning cell of each window, kept for backward); may be empty for
+// the other kinds. The feature maps of a large input are split across threads.
+template <class T>
+void pool2d_forward(const Pool2dOptions& options, TensorView<const T, 4> x, TensorView<T, 4> y,
+                    TensorView<std::int32_t, 4> selected) {
+  validate_pool2d(options);
+  detail::require_pool2d_shapes("pool2d_forward", options, x.shape(), y.shape(), selected.shape());
+  const Index H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
+  const bool has_selected = !selected.empty();
+  detail::dispatch_pool_kind(options.kind, [&]<PoolKind Kind>() {
+    detail::for_each_map_chunk(x.dim(0) * x.dim(1), x.size(), [&](Index begin, Index end) {
+      for (Index map = begin; map < end; ++map) {
+        detail::pool2d_forward_map<Kind>(options, x.data() + map * H * W, H, W, y.data() + map * OH * OW, OH, OW,
+                                         has_selected ? selected.data() + map * OH * OW : nullptr);
+      }
+    });
+  });
+}
+
+// dy: [N, C, OH, OW] -> dx: [N, C, H, W] (overwritten). x and y are the
+// forward's input and output (L2 needs both); selected is what forward wrote.
+template <class T>
+void pool2d_backward(const Pool2dOptions& options, TensorView<const T, 4> x, TensorView<const T, 4> y,
+                     TensorView<const std::int32_t, 4> selected, TensorView<const T, 4> dy, TensorView<T, 4> dx) {
+  validate_pool2d(options);
+  detail::require_pool2d_shapes("pool2d_backward", options, x.shape(), y.shape(), selected.shape());
+  if (dy.shape() != y.shape()) {
+    throw shape_error("pool2d_backward: gradient " + to_string(dy.shape()) + " does not match the output " +
+                      to_string(y.shape()));
+  }
+  if (dx.shape() != x.shape()) {
+    throw shape_error("pool2d_backward: input gradient " + to_string(dx.shape()) + " does not match the input " +
+                      to_string(x.shape()));
+  }
+  const Index H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
+  const bool has_selected = !selected.empty();
+  detail::dispatch_pool_kind(options.kind, [&]<PoolKind Kind>() {
+    detail::for_each_map_chunk(x.dim(0) * x.dim(1), x.size(), [&](Index begin, Index end) {
+      for (Index map = begin; map < end; ++map) {
+        detail::pool2d_backward_map<Kind>(
+            options, x.data() + map * H * W, H, W, y.data() + map * OH * OW, dy.data() + map * OH * OW, OH, OW,
+            has_selected ? selected.data() + map * OH * OW : nullptr, dx.data() + map * H * W);
+      }
+    });
+  });
+}
+
+// Global pooling is one window covering the whole map: x: [N, C, H, W] ->
+// y: [N, C, 1, 1] through the same kernels.
+inline Pool2dOptions global_pool2d_options(PoolKind kind, Index H, Index W) {
+  return {.kind = kind, .window = {H, W}, .stride = {1, 1}, .padding = {0, 0}};
+}
+
+}  // namespace fovea

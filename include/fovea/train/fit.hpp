@@ -1,0 +1,292 @@
+#pragma once
+
+// The training loop and evaluation.
+//
+//   fit(net, loss, optimizer, train, options[, validation]) -> History
+//   evaluate(net, loss, data, batch_size) -> Evaluation
+//
+// Each epoch visits the training set in an order shuffled from
+// (options.seed, epoch) alone, so a run resumed at epoch k (start_epoch = k)
+// continues exactly as the uninterrupted run would have. With the same seed,
+// data and thread count, the final weights are identical bit for bit.
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <iostream>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fovea/core/error.hpp"
+#include "fovea/core/parallel.hpp"
+#include "fovea/core/random.hpp"
+#include "fovea/nn/sequential.hpp"
+#include "fovea/optim/optimizer.hpp"
+#include "fovea/optim/schedule.hpp"
+#include "fovea/train/data.hpp"
+#include "fovea/train/loss.hpp"
+#include "fovea/train/metrics.hpp"
+#include "fovea/train/progress.hpp"
+
+namespace fovea {
+
+struct Evaluation {
+  double loss = 0;
+  double accuracy = 0;
+  ConfusionMatrix confusion{};
+};
+
+struct EpochReport {
+  int epoch = 0;  // counted from 0
+  double learning_rate = 0;
+  double train_loss = 0;
+  double train_accuracy = 0;
+  std::optional<double> validation_loss{};
+  std::optional<double> validation_accuracy{};
+  double seconds = 0;
+  double images_per_second = 0;
+};
+
+struct BatchReport {
+  int epoch = 0;
+  Index batch = 0;
+  Index batches = 0;
+  double loss = 0;
+};
+
+enum class Monitor { validation_loss, validation_accuracy };
+
+struct EarlyStopping {
+  int patience = 0;  // epochs without improvement before stopping; 0 = never stop early
+  Monitor monitor = Monitor::validation_loss;
+  double min_delta = 0;  // an improvement smaller than this does not count
+};
+
+struct FitOptions {
+  int epochs = 10;
+  Index batch_size = 64;
+  std::uint64_t seed = 0;
+  int start_epoch = 0;  // resume: epochs before this one are skipped
+  int threads = 0;      // 0: leave the current setting
+  Schedule schedule = Schedule::constant();
+  EarlyStopping early_stopping{};
+  ProgressStyle progress = ProgressStyle::automatic;
+  std::ostream* log = &std::cout;
+  std::function<void(const BatchReport&)> on_batch_end{};
+  // Called after each epoch; returning false stops training.
+  std::function<bool(const EpochReport&)> on_epoch_end{};
+};
+
+struct History {
+  std::vector<EpochReport> epochs;
+  bool stopped_early = false;
+};
+
+namespace detail {
+
+inline std::string format_epoch(const EpochReport& r, int epochs) {
+  std::ostringstream out;
+  out << std::fixed << "epoch " << r.epoch + 1 << "/" << epochs << "  lr " << std::setprecision(5) << r.learning_rate
+      << "  train loss " << std::setprecision(4) << r.train_loss << " acc " << std::setprecision(2)
+      << 100 * r.train_accuracy << "%";
+  if (r.validation_loss) {
+    out << "  val loss " << std::setprecision(4) << *r.validation_loss << " acc " << std::setprecision(2)
+        << 100 * *r.validation_accuracy << "%";
+  }
+  out << "  " << std::setprecision(1) << r.seconds << "s  " << std::setprecision(0) << r.images_per_second
+      << " img/s";
+  return out.str();
+}
+
+// The shuffle generator for an epoch depends only on the seed and the epoch.
+inline Rng epoch_rng(std::uint64_t seed, int epoch) {
+  return Rng(seed ^ (0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(epoch + 1)));
+}
+
+template <class T>
+Index count_correct(TensorView<const T, 2> scores, std::span<const std::int32_t> labels) {
+  Index correct = 0;
+  for (Index i = 0; i < scores.dim(0); ++i) {
+    const T* row = &scores(i, 0);
+    const auto best = std::max_element(row, row + scores.dim(1)) - row;
+    correct += best == labels[static_cast<std::size_t>(i)] ? 1 : 0;
+  }
+  return correct;
+}
+
+template <class T>
+bool gradients_finite(const std::vector<Parameter<T>>& params) {
+  for (const auto& p : params) {
+    if (!p.grad.array().allFinite()) return false;
+  }
+  return true;
+}
+
+}  // namespace detail
+
+// Mean loss, accuracy and confusion matrix over a whole data set, in
+// inference mode (the network's mode is restored afterwards).
+template <class T, BatchSource<T> Data>
+Evaluation evaluate(Sequential<T>& net, Loss<T>& loss, const Data& data, Index batch_size = 256) {
+  if (batch_size <= 0) throw value_error("evaluate: batch_size must be positive, got " + std::to_string(batch_size));
+  if (data.sample_shape() != net.input_shape()) {
+    throw shape_error("evaluate: data samples " + to_string(data.sample_shape()) + " but the network takes " +
+                      to_string(net.input_shape()));
+  }
+  const bool was_training = net.training();
+  net.set_training(false);
+  const Index n = data.size();
+  const Index classes = net.output_shape()[0];
+  Evaluation result{.confusion = ConfusionMatrix(classes)};
+  Tensor<T, 4> x(batch_shape(std::min(batch_size, n), data.sample_shape()));
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(x.dim(0)));
+  std::vector<std::int32_t> predicted(labels.size());
+  std::vector<Index> indices(static_cast<std::size_t>(n));
+  std::iota(indices.begin(), indices.end(), Index{0});
+  double loss_sum = 0;
+  for (Index begin = 0; begin < n; begin += batch_size) {
+    const Index count = std::min(batch_size, n - begin);
+    auto xb = x.slice(0, count);
+    std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(count));
+    data.make_batch(std::span<const Index>(indices).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)), xb, yb);
+    auto scores = net.forward(xb).reshape(Shape<2>{count, classes});
+    loss_sum += static_cast<double>(loss.forward_backward(scores, Targets<T>(yb), TensorView<T, 2>())) *
+                static_cast<double>(count);
+    std::span<std::int32_t> pb(predicted.data(), static_cast<std::size_t>(count));
+    argmax_rows(scores, pb);
+    for (Index i = 0; i < count; ++i) result.confusion.add(yb[static_cast<std::size_t>(i)], pb[static_cast<std::size_t>(i)]);
+  }
+  net.set_training(was_training);
+  result.loss = n > 0 ? loss_sum / static_cast<double>(n) : 0.0;
+  result.accuracy = result.confusion.accuracy();
+  return result;
+}
+
+namespace detail {
+
+template <class T, class Data>
+History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train,
+                 const FitOptions& options, const Data* validation) {
+  if (options.epochs <= 0) throw value_error("fit: epochs must be positive, got " + std::to_string(options.epochs));
+  if (options.batch_size <= 0) {
+    throw value_error("fit: batch_size must be positive, got " + std::to_string(options.batch_size));
+  }
+  if (train.size() <= 0) throw value_error("fit: the training set is empty");
+  if (train.sample_shape() != net.input_shape()) {
+    throw shape_error("fit: training samples " + to_string(train.sample_shape()) + " but the network takes " +
+                      to_string(net.input_shape()));
+  }
+  if (options.threads > 0) set_threads(options.threads);
+
+  const Index n = train.size();
+  const Index batch = std::min(options.batch_size, n);
+  const Index batches = (n + batch - 1) / batch;
+  const Index classes = net.output_shape()[0];
+  const double base_rate = optimizer.learning_rate();
+
+  // Every buffer the loop needs, allocated once.
+  Tensor<T, 4> x(batch_shape(batch, train.sample_shape()));
+  Tensor<T, 4> doutput(batch_shape(batch, net.output_shape()));
+  std::vector<std::int32_t> labels(static_cast<std::size_t>(batch));
+  std::vector<Index> order(static_cast<std::size_t>(n));
+
+  Progress progress(options.log, options.progress);
+  History history;
+  double best = 0;
+  int epochs_without_improvement = 0;
+  net.set_training(true);
+
+  for (int epoch = options.start_epoch; epoch < options.epochs; ++epoch) {
+    const auto start = std::chrono::steady_clock::now();
+    optimizer.set_learning_rate(base_rate * options.schedule.factor(epoch));
+    std::iota(order.begin(), order.end(), Index{0});
+    Rng rng = epoch_rng(options.seed, epoch);
+    rng.shuffle(std::span<Index>(order));
+    progress.start_epoch(epoch, options.epochs, batches);
+
+    double loss_sum = 0;
+    Index correct = 0;
+    for (Index b = 0; b < batches; ++b) {
+      const Index begin = b * batch;
+      const Index count = std::min(batch, n - begin);
+      auto xb = x.slice(0, count);
+      auto db = doutput.slice(0, count);
+      std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(count));
+      train.make_batch(std::span<const Index>(order).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)), xb, yb);
+
+      auto scores = net.forward(xb).reshape(Shape<2>{count, classes});
+      const double batch_loss =
+          static_cast<double>(loss.forward_backward(scores, Targets<T>(yb), db.reshape(Shape<2>{count, classes})));
+      if (!std::isfinite(batch_loss)) {
+        throw numeric_error("fit: the loss is " + std::to_string(batch_loss) + " at epoch " + std::to_string(epoch + 1) +
+                            ", batch " + std::to_string(b + 1) + " (learning rate " +
+                            std::to_string(optimizer.learning_rate()) + "): training diverged; lower the learning rate");
+      }
+      loss_sum += batch_loss * static_cast<double>(count);
+      correct += count_correct<T>(scores, yb);
+
+      optimizer.zero_grad();
+      net.backward(db);
+      if (!gradients_finite(optimizer.params())) {
+        throw numeric_error("fit: a gradient is not finite at epoch " + std::to_string(epoch + 1) + ", batch " +
+                            std::to_string(b + 1) + "; the weights were left as they were before this batch");
+      }
+      optimizer.step();
+
+      const Index seen = begin + count;
+      progress.batch_done(b, loss_sum / static_cast<double>(seen));
+      if (options.on_batch_end) options.on_batch_end({epoch, b, batches, batch_loss});
+    }
+
+    EpochReport report;
+    report.epoch = epoch;
+    report.learning_rate = optimizer.learning_rate();
+    report.train_loss = loss_sum / static_cast<double>(n);
+    report.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    report.images_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
+    if (validation != nullptr) {
+      const Evaluation v = evaluate(net, loss, *validation, std::max<Index>(batch, 256));
+      report.validation_loss = v.loss;
+      report.validation_accuracy = v.accuracy;
+    }
+    progress.end_epoch(format_epoch(report, options.epochs));
+    history.epochs.push_back(report);
+
+    bool keep_going = !options.on_epoch_end || options.on_epoch_end(report);
+    if (options.early_stopping.patience > 0) {
+      const bool by_accuracy = options.early_stopping.monitor == Monitor::validation_accuracy;
+      // Without a validation set the training figures stand in.
+      const double value = by_accuracy ? report.validation_accuracy.value_or(report.train_accuracy)
+                                       : -report.validation_loss.value_or(report.train_loss);
+      if (history.epochs.size() == 1 || value > best + options.early_stopping.min_delta) {
+        best = value;
+        epochs_without_improvement = 0;
+      } else if (++epochs_without_improvement >= options.early_stopping.patience) {
+        history.stopped_early = true;
+        keep_going = false;
+      }
+    }
+    if (!keep_going) break;
+  }
+  optimizer.set_learning_rate(base_rate);
+  return history;
+}
+
+}  // namespace detail
+
+template <class T, BatchSource<T> Data>
+History fit(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const FitOptions& options = {}) {
+  return detail::fit_impl<T, Data>(net, loss, optimizer, train, options, nullptr);
+}
+
+template <class T, BatchSource<T> Data>
+History fit(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const Data& validation,
+            const FitOptions& options = {}) {
+  return detail::fit_impl<T, Data>(net, loss, optimizer, train, options, &validation);
+}
+
+}  // namespace fovea

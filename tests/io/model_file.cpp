@@ -1,0 +1,199 @@
+#include "fovea/io/model_file.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "fovea/optim/adam.hpp"
+#include "fovea/optim/sgd.hpp"
+#include "fovea/train/fit.hpp"
+#include "support/quadrants.hpp"
+#include "support/small_cnn.hpp"
+
+using namespace fovea;
+namespace fs = std::filesystem;
+
+namespace {
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("fovea_model_file_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+std::vector<char> read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+void write_bytes(const fs::path& p, const std::vector<char>& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+std::vector<float> weights_of(const Sequential<float>& net) {
+  std::vector<float> w;
+  for (const auto& p : net.params()) w.insert(w.end(), p.value.begin(), p.value.end());
+  return w;
+}
+FitOptions quiet(int epochs, int start = 0) {
+  return {.epochs = epochs, .batch_size = 16, .seed = 3, .start_epoch = start, .progress = ProgressStyle::silent};
+}
+}  // namespace
+
+TEST_CASE("a trained model saved and loaded predicts bit-identically", "[io][model]") {
+  const auto data = test::quadrant_blobs<float>(400, 1);
+  auto net = test::small_cnn<float>(2);
+  SoftmaxCrossEntropy<float> loss;
+  Sgd<float> sgd(net.params(), {.learning_rate = 0.05, .momentum = 0.9});
+  fit(net, loss, sgd, data, quiet(3));
+  const fs::path path = scratch("quadrants.fovea");
+  save(net, path);
+
+  // Rebuilt from the file alone: no code describes the architecture.
+  Sequential<float> loaded = load<float>(path);
+  REQUIRE(loaded.size() == net.size());
+  for (std::size_t i = 0; i < net.size(); ++i) CHECK(loaded.layer(i).describe() == net.layer(i).describe());
+  const auto test_set = test::quadrant_blobs<float>(100, 9);
+  const auto a = net.predict(test_set.samples());
+  const auto b = loaded.predict(test_set.samples());
+  CHECK(std::equal(a.begin(), a.end(), b.begin()));
+
+  // Into an existing network of the same architecture, and into double.
+  auto fresh = test::small_cnn<float>(99);
+  load_into(fresh, path);
+  CHECK(weights_of(fresh) == weights_of(net));
+  Sequential<double> wide = load<double>(path);
+  CHECK(wide.params()[0].value(0) == static_cast<double>(net.params()[0].value(0)));
+  fs::remove_all(path.parent_path());
+}
+
+TEST_CASE("bad model files are rejected with a clear error and the network is untouched", "[io][model]") {
+  auto net = test::small_cnn<float>(4);
+  const fs::path path = scratch("good.fovea");
+  save(net, path);
+  const auto good = read_bytes(path);
+  auto target = test::small_cnn<float>(5);
+  const auto before = weights_of(target);
+  const fs::path bad = scratch("bad.fovea");
+
+  auto expect = [&](const std::vector<char>& bytes, const std::string& message) {
+    write_bytes(bad, bytes);
+    CHECK_THROWS_AS(load_into(target, bad), format_error);
+    CHECK_THROWS_WITH(load_into(target, bad), Catch::Contains(message));
+    CHECK_THROWS_AS(load<float>(bad), format_error);
+    CHECK(weights_of(target) == before);
+  };
+
+  SECTION("truncated anywhere") {
+    for (std::size_t cut : {std::size_t{0}, std::size_t{5}, std::size_t{15}, good.size() / 2, good.size() - 1}) {
+      write_bytes(bad, std::vector<char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(cut)));
+      CHECK_THROWS_AS(load_into(target, bad), format_error);
+    }
+    expect(std::vector<char>(good.begin(), good.end() - 10), "(truncated)");
+  }
+  SECTION("a flipped byte anywhere in the body") {
+    for (std::size_t at : {std::size_t{30}, good.size() / 2, good.size() - 5}) {
+      auto flipped = good;
+      flipped[at] = static_cast<char>(flipped[at] ^ 0x10);
+      expect(flipped, "checksum mismatch");
+    }
+  }
+  SECTION("wrong magic") {
+    auto wrong = good;
+    wrong[0] = 'X';
+    expect(wrong, "not a fovea model file (wrong magic)");
+  }
+  SECTION("a future version") {
+    auto future = good;
+    future[8] = 2;
+    expect(future, "format version 2 is newer than this fovea reads (1)");
+  }
+  SECTION("trailing bytes") {
+    auto longer = good;
+    longer.push_back(0);
+    expect(longer, "(trailing bytes)");
+  }
+  SECTION("another architecture") {
+    Sequential<float> other({1, 16, 16});
+    other.emplace<Flatten<float>>();
+    other.emplace<Linear<float>>(256, 4);
+    const fs::path other_path = scratch("other.fovea");
+    save(other, other_path);
+    CHECK_THROWS_WITH(load_into(target, other_path), Catch::Contains("layers, this network has"));
+    CHECK(weights_of(target) == before);
+  }
+  SECTION("a missing file") {
+    CHECK_THROWS_AS(load<float>(scratch("missing.fovea")), io_error);
+    CHECK_THROWS_WITH(load<float>(scratch("missing.fovea")), Catch::Contains("cannot open model file"));
+  }
+  fs::remove_all(path.parent_path());
+}
+
+TEST_CASE("a resumed run ends with the same weights as an uninterrupted one", "[io][model][checkpoint]") {
+  const auto data = test::quadrant_blobs<float>(160, 6);
+  SoftmaxCrossEntropy<float> loss;
+
+  auto straight = test::small_cnn<float>(7, 16, /*dropout=*/true);
+  Adam<float> adam(straight.params(), {.learning_rate = 0.01});
+  fit(straight, loss, adam, data, quiet(4));
+
+  const fs::path path = scratch("checkpoint.fovea");
+  {
+    auto first = test::small_cnn<float>(7, 16, true);
+    Adam<float> opt(first.params(), {.learning_rate = 0.01});
+    fit(first, loss, opt, data, quiet(2));
+    save_checkpoint(first, opt, {.next_epoch = 2, .seed = 3}, path);
+  }
+  // Same architecture, but other weights and a dropout generator in another state.
+  auto resumed = test::small_cnn<float>(7, 16, true);
+  Rng other(1234);
+  initialize_all(resumed.params(), {}, other);
+  resumed.forward(data.samples().slice(0, 4));
+  Adam<float> opt(resumed.params(), {.learning_rate = 0.01});
+  const TrainingProgress progress = load_checkpoint(resumed, opt, path);
+  CHECK(progress.next_epoch == 2);
+  CHECK(opt.steps() == 20);
+  fit(resumed, loss, opt, data, quiet(4, progress.next_epoch));
+  CHECK(weights_of(resumed) == weights_of(straight));
+
+  // A plain model file has no training state; a checkpoint needs the same optimizer.
+  const fs::path plain = scratch("plain.fovea");
+  save(resumed, plain);
+  CHECK_THROWS_WITH(load_checkpoint(resumed, opt, plain), Catch::Contains("no training state"));
+  Sgd<float> sgd(resumed.params(), {.learning_rate = 0.1});
+  CHECK_THROWS_WITH(load_checkpoint(resumed, sgd, path), Catch::Contains("optimizer is Adam"));
+  fs::remove_all(path.parent_path());
+}
+
+TEST_CASE("a save killed midway leaves the previous model intact", "[io][model][durability]") {
+  auto net = test::small_cnn<float>(8);
+  const fs::path path = scratch("durable.fovea");
+  save(net, path);
+  const auto good = read_bytes(path);
+
+  // A big network makes the write long enough to interrupt.
+  Sequential<float> big({1, 64, 64});
+  big.emplace<Flatten<float>>();
+  big.emplace<Linear<float>>(4096, 4096);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      // Overwrite the file with another model, forever, until killed.
+      for (;;) save(big, path);
+    }
+    ::usleep(static_cast<useconds_t>(20000 + 15000 * attempt));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    // Whatever moment the kill hit, the file is one complete model or the other.
+    const auto now = read_bytes(path);
+    if (now == good) {
+      load_into(net, path);
+    } else {
+      CHECK_NOTHROW(load<float>(path));
+    }
+  }
+  fs::remove_all(path.parent_path());
+}

@@ -1,0 +1,107 @@
+#include "fovea/layers/linear.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "fovea/testing/gradcheck.hpp"
+
+using fovea::Index;
+using fovea::Linear;
+using fovea::SampleShape;
+using fovea::Tensor;
+
+TEMPLATE_TEST_CASE("Linear describes itself and flattens its input implicitly", "[linear]", float, double) {
+  Linear<TestType> fc(400, 120);
+  CHECK(fc.describe() == "Linear(400->120)");
+  CHECK(fc.output_shape({16, 5, 5}) == SampleShape{120, 1, 1});
+  CHECK(fc.output_shape({400, 1, 1}) == SampleShape{120, 1, 1});
+  CHECK(fc.parameter_count() == 400 * 120 + 120);
+  CHECK(fc.flops_per_sample({16, 5, 5}) == 2.0 * 400 * 120);
+  auto params = fc.params();
+  REQUIRE(params.size() == 2);
+  CHECK(params[0].name == "weight");
+  CHECK(params[0].shape == std::vector<Index>{120, 400});
+  CHECK(params[1].name == "bias");
+  CHECK(params[1].shape == std::vector<Index>{120});
+  for (const auto& p : params) CHECK(p.value.array().isZero(0));
+
+  Linear<TestType> plain(3, 2, false);
+  CHECK(plain.describe() == "Linear(3->2, no bias)");
+  REQUIRE(plain.params().size() == 1);
+  CHECK(plain.parameter_count() == 6);
+}
+
+TEMPLATE_TEST_CASE("Linear computes W x + b for every sample", "[linear]", float, double) {
+  Linear<TestType> fc(2, 3);
+  auto params = fc.params();
+  params[0].value.copy_from(Tensor<TestType, 1>({6}, {1, 2, 3, 4, 5, 6}));
+  params[1].value.copy_from(Tensor<TestType, 1>({3}, {1, 0, -1}));
+  const Tensor<TestType, 4> x({2, 2, 1, 1}, {1, 1, 2, -1});
+  const auto y = fovea::forward<TestType>(fc, x);
+  REQUIRE(y.shape() == fovea::Shape<4>{2, 3, 1, 1});
+  const Tensor<TestType, 4> expected({2, 3, 1, 1}, {4, 7, 10, 1, 2, 3});
+  CHECK(y.matrix() == expected.matrix());
+}
+
+TEMPLATE_TEST_CASE("Linear reports bad sizes and misuse", "[linear][errors]", float, double) {
+  CHECK_THROWS_AS(Linear<TestType>(0, 10), fovea::value_error);
+  CHECK_THROWS_WITH(Linear<TestType>(0, 10), "Linear: in_features must be positive, got 0");
+  CHECK_THROWS_WITH(Linear<TestType>(10, -2), "Linear: out_features must be positive, got -2");
+
+  Linear<TestType> fc(401, 120);
+  CHECK_THROWS_AS(fc.output_shape({16, 5, 5}), fovea::shape_error);
+  CHECK_THROWS_WITH(fc.output_shape({16, 5, 5}), "Linear(401->120): input has 400 features");
+
+  Linear<TestType> small(12, 5);
+  Tensor<TestType, 4> x({2, 3, 2, 2}), y({2, 5, 1, 1}), dx(x.shape());
+  CHECK_THROWS_AS(small.backward(x, y, y, dx), fovea::state_error);
+  CHECK_THROWS_WITH(small.backward(x, y, y, dx), "Linear(12->5)::backward: called before forward");
+  Tensor<TestType, 4> y_wrong({2, 4, 1, 1});
+  CHECK_THROWS_WITH(small.forward(x, y_wrong, true),
+                    "Linear(12->5)::forward: output buffer [2, 4, 1, 1], expected [2, 5, 1, 1] for input [2, 3, 2, 2]");
+  small.forward(x, y, true);
+  CHECK_THROWS_WITH(small.backward(x, y, y_wrong, dx),
+                    "Linear(12->5)::backward: gradient [2, 4, 1, 1] does not match the forward output [2, 5, 1, 1]");
+}
+
+TEMPLATE_TEST_CASE("Linear rebuilds itself from its spec", "[linear]", float, double) {
+  Linear<TestType> fc(84, 10, false);
+  const fovea::LayerSpec spec = fc.spec();
+  CHECK(spec == fovea::LayerSpec{"Linear", {{"in", 84}, {"out", 10}, {"bias", 0}}});
+  const auto rebuilt = Linear<TestType>::from_spec(spec);
+  CHECK(rebuilt.describe() == "Linear(84->10, no bias)");
+  CHECK(rebuilt.spec() == spec);
+  CHECK_THROWS_WITH(Linear<TestType>::from_spec({"Conv2d", {}}), "Linear::from_spec: spec is for a 'Conv2d' layer");
+}
+
+TEST_CASE("Linear's gradients pass the numeric check in double", "[linear][gradcheck]") {
+  fovea::Rng rng(8);
+  for (bool bias : {true, false}) {
+    for (Index batch : {1, 3}) {
+      INFO("bias " << bias << ", batch " << batch);
+      Linear<double> fc(12, 5, bias);
+      for (auto& p : fc.params()) {
+        for (double& v : p.value) v = rng.uniform(-1, 1);
+      }
+      const auto x = Tensor<double, 4>::uniform({batch, 3, 2, 2}, rng, -1, 1);
+      const auto result = fovea::testing::check_gradients(fc, x);
+      INFO(result.worst);
+      CHECK(result.ok);
+      CHECK(result.max_relative_error < 1e-6);
+      CHECK(result.checked == x.size() + fc.parameter_count());
+    }
+  }
+}
+
+TEST_CASE("Linear skips the input gradient when dx is empty", "[linear]") {
+  fovea::Rng rng(2);
+  Linear<double> fc(4, 2);
+  for (auto& p : fc.params()) {
+    for (double& v : p.value) v = rng.uniform(-1, 1);
+  }
+  const auto x = Tensor<double, 4>::uniform({3, 4, 1, 1}, rng, -1, 1);
+  auto y = fovea::forward<double>(fc, x);
+  fc.backward(x, y, y, Tensor<double, 4>());
+  // dW = dy^T x with dy = y.
+  const Eigen::MatrixXd expected = y.matrix().transpose() * x.matrix();
+  CHECK(fc.weight_grad().matrix().isApprox(expected, 1e-12));
+}

@@ -1,0 +1,63 @@
+// After the first step, a training step (forward, loss, backward, optimizer
+// update) performs no heap allocation: every buffer is planned once. This
+// binary replaces the global operator new to count allocations.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <new>
+
+#include "fovea/optim/adam.hpp"
+#include "fovea/optim/sgd.hpp"
+#include "fovea/train/loss.hpp"
+#include "support/quadrants.hpp"
+#include "support/small_cnn.hpp"
+
+// The replacements below pair malloc with free; GCC cannot see that.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace {
+std::atomic<long> allocations{0};
+}
+
+void* operator new(std::size_t size) {
+  ++allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t size, std::align_val_t align) {
+  ++allocations;
+  const auto a = static_cast<std::size_t>(align);
+  if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+using namespace fovea;
+
+TEMPLATE_TEST_CASE("a steady-state training step allocates nothing", "[nn][memory]", float, double) {
+  auto net = test::small_cnn<TestType>(1, 16, /*dropout=*/true);
+  const auto data = test::quadrant_blobs<TestType>(64, 2);
+  SoftmaxCrossEntropy<TestType> loss;
+  Adam<TestType> adam(net.params(), {.learning_rate = 0.01});
+  Tensor<TestType, 4> x({32, 1, 16, 16});
+  Tensor<TestType, 4> dy({32, 4, 1, 1});
+  std::vector<std::int32_t> labels(32);
+  std::vector<Index> indices(32);
+
+  auto step = [&](Index offset) {
+    for (Index i = 0; i < 32; ++i) indices[static_cast<std::size_t>(i)] = offset + i;
+    data.make_batch(indices, x, labels);
+    auto out = net.forward(x).reshape(Shape<2>{32, 4});
+    loss.forward_backward(out, Targets<TestType>(std::span<const std::int32_t>(labels)), dy.reshape(Shape<2>{32, 4}));
+    adam.zero_grad();
+    net.backward(dy);
+    adam.step();
+  };
+  step(0);  // plans every buffer
+  const long before = allocations.load();
+  for (int i = 0; i < 5; ++i) step((i % 2) * 32);
+  CHECK(allocations.load() - before == 0);
+}

@@ -1,0 +1,106 @@
+#include "fovea/nn/sequential.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "fovea/testing/gradcheck.hpp"
+#include "support/small_cnn.hpp"
+
+using namespace fovea;
+
+TEST_CASE("shapes are inferred as layers are added and mismatches fail at once", "[nn]") {
+  Sequential<float> net({1, 28, 28});
+  net.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = 2});
+  CHECK(net.output_shape() == SampleShape{6, 28, 28});
+  net.emplace<ReLU<float>>();
+  net.emplace<Pool2d<float>>(Pool2dOptions{});
+  CHECK(net.output_shape() == SampleShape{6, 14, 14});
+  net.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 6, .out_channels = 16, .kernel = 5});
+  net.emplace<Pool2d<float>>(Pool2dOptions{});
+  net.emplace<Flatten<float>>();
+  CHECK(net.output_shape() == SampleShape{400, 1, 1});
+  CHECK_THROWS_AS(net.emplace<Linear<float>>(401, 120), shape_error);
+  CHECK_THROWS_WITH(net.emplace<Linear<float>>(401, 120), "layer 6 Linear(401->120): input has 400 features");
+  CHECK(net.size() == 6);  // the failed layer was not added
+  net.emplace<Linear<float>>(400, 120);
+  CHECK(net.shape_after(6) == SampleShape{120, 1, 1});
+  CHECK(net.parameter_count() == 156 + 2416 + 48120);
+
+  Sequential<float> rgb({3, 8, 8});
+  CHECK_THROWS_WITH(rgb.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 1, .out_channels = 2, .kernel = 3}),
+                    Catch::StartsWith("layer 0 Conv2d(1->2"));
+  CHECK_THROWS_AS(Sequential<float>({0, 28, 28}), shape_error);
+}
+
+TEST_CASE("summary lists every layer with shapes, parameters and totals", "[nn]") {
+  auto net = test::small_cnn<float>(1);
+  const std::string text = net.summary(64);
+  CHECK(text.find("0 Conv2d(1->4") != std::string::npos);
+  CHECK(text.find("[4, 16, 16]") != std::string::npos);
+  CHECK(text.find("[256]") != std::string::npos);
+  CHECK(text.find("Total parameters: 1,068") != std::string::npos);  // 4*9+4 + 256*4+4
+  CHECK(text.find("Activation memory, batch 64") != std::string::npos);
+  CHECK(text.find("Forward FLOPs per image") != std::string::npos);
+}
+
+TEST_CASE("forward and backward through a whole network match finite differences", "[nn][gradcheck]") {
+  auto net = test::small_cnn<double>(2, 8);
+  Rng rng(3);
+  auto x = Tensor<double, 4>::uniform({3, 1, 8, 8}, rng, 0.0, 1.0);
+  // L = sum(output * r): dL/doutput = r.
+  auto r = Tensor<double, 4>::uniform({3, 4, 1, 1}, rng, -1.0, 1.0);
+  auto loss = [&] {
+    auto y = net.forward(x);
+    double s = 0;
+    for (Index i = 0; i < y.size(); ++i) s += y.data()[i] * r.data()[i];
+    return s;
+  };
+  net.zero_grad();
+  loss();
+  net.backward(r);
+  double worst = 0;
+  for (const auto& p : net.params()) {
+    Tensor<double, 1> analytic(p.grad);
+    for (Index i = 0; i < p.value.size(); i += 3) {
+      const double saved = p.value(i);
+      p.value(i) = saved + 1e-6;
+      const double plus = loss();
+      p.value(i) = saved - 1e-6;
+      const double minus = loss();
+      p.value(i) = saved;
+      const double numeric = (plus - minus) / 2e-6;
+      worst = std::max(worst, testing::detail::relative_error(analytic(i), numeric, 1e-3));
+    }
+  }
+  CHECK(worst < 1e-6);
+}
+
+TEST_CASE("predict gives probabilities and respects eval mode", "[nn]") {
+  auto net = test::small_cnn<float>(4, 16, /*dropout=*/true);
+  Rng rng(5);
+  auto x = Tensor<float, 4>::uniform({5, 1, 16, 16}, rng, 0.0f, 1.0f);
+  auto p = net.predict(x);
+  CHECK(p.shape() == Shape<2>{5, 4});
+  for (Index i = 0; i < 5; ++i) CHECK(p.matrix().row(i).sum() == Approx(1.0f).epsilon(1e-5));
+  // Inference is deterministic even with dropout in the network.
+  auto again = net.predict(x);
+  CHECK(p.array().isApprox(again.array(), 0));
+  CHECK(net.training());  // predict restored the mode
+  net.set_training(true);
+  Tensor<float, 2> a(net.forward(x).reshape(Shape<2>{5, 4}));
+  Tensor<float, 2> b(net.forward(x).reshape(Shape<2>{5, 4}));
+  CHECK(!a.array().isApprox(b.array()));  // dropout draws a new mask per training forward
+}
+
+TEST_CASE("forward and backward reject bad input with shapes in the message", "[nn]") {
+  auto net = test::small_cnn<float>(1);
+  Tensor<float, 4> wrong({2, 3, 16, 16});
+  CHECK_THROWS_WITH(net.forward(wrong), "Sequential::forward: input [2, 3, 16, 16], expected [N, 1, 16, 16] with N > 0");
+  Tensor<float, 4> dy({2, 4, 1, 1});
+  CHECK_THROWS_WITH(net.backward(dy), "Sequential::backward: called before forward");
+  Tensor<float, 4> x({2, 1, 16, 16});
+  net.forward(x);
+  Tensor<float, 4> dy_wrong({3, 4, 1, 1});
+  CHECK_THROWS_WITH(net.backward(dy_wrong), "Sequential::backward: gradient [3, 4, 1, 1] does not match the output [2, 4, 1, 1]");
+  Sequential<float> empty({1, 2, 2});
+  CHECK_THROWS_AS(empty.forward(Tensor<float, 4>({1, 1, 2, 2})), state_error);
+}

@@ -1,0 +1,205 @@
+#include "fovea/ops/conv2d.hpp"
+
+#include <catch2/catch.hpp>
+#include <cstring>
+
+#include "support/naive_conv.hpp"
+
+using fovea::Index;
+using fovea::Shape;
+using fovea::Tensor;
+using fovea::TensorView;
+using fovea::Window2d;
+
+TEST_CASE("conv_output_size follows floor((W - F + 2P)/S) + 1", "[conv2d]") {
+  using fovea::conv_output_size;
+  CHECK(conv_output_size(32, 5, 1, 2) == 32);    // 32x32 input, 5x5 filters, pad 2: size kept
+  CHECK(conv_output_size(227, 11, 4, 0) == 55);  // AlexNet's first layer
+  CHECK(conv_output_size(7, 3, 1, 0) == 5);
+  CHECK(conv_output_size(7, 3, 2, 0) == 3);
+  CHECK(conv_output_size(5, 3) == 3);
+  CHECK(conv_output_size(10, 3, 2, 0) == 4);           // (10 - 3)/2 + 1 = 4.5: floor, as PyTorch
+  CHECK(conv_output_size(7, 3, 1, 0, 2) == 3);         // dilation 2: the 3x3 kernel spans 5
+  CHECK(conv_output_size(3, 5, 1, 1) == 1);            // the kernel exactly covers the padded input
+  CHECK(conv_output_size(11, 3, 2, 1, 1, true) == 6);  // strict accepts an exact fit
+}
+
+TEST_CASE("conv_output_size explains what it cannot do", "[conv2d][errors]") {
+  using fovea::conv_output_size;
+  CHECK_THROWS_AS(conv_output_size(10, 3, 2, 0, 1, true), fovea::shape_error);
+  CHECK_THROWS_WITH(conv_output_size(10, 3, 2, 0, 1, true),
+                    "conv_output_size: (10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer");
+  CHECK_THROWS_WITH(conv_output_size(8, 3, 3, 0, 1, true),
+                    "conv_output_size: (8 - 3 + 2*0)/3 + 1 = 2.66667 is not an integer");
+  CHECK_THROWS_WITH(conv_output_size(10, 3, 2, 0, 2, true),
+                    "conv_output_size: (10 - 5 + 2*0)/2 + 1 = 3.5 is not an integer");
+  CHECK_THROWS_AS(conv_output_size(3, 5, 1, 0), fovea::shape_error);
+  CHECK_THROWS_WITH(conv_output_size(3, 5, 1, 0),
+                    "conv_output_size: kernel extent 5 is larger than the padded input 3 + 2*0 = 3");
+  CHECK_THROWS_WITH(conv_output_size(4, 3, 1, 0, 2),
+                    "conv_output_size: kernel extent 5 (3 dilated by 2) is larger than the padded input 4 + 2*0 = 4");
+  CHECK_THROWS_WITH(conv_output_size(0, 1), "conv_output_size: input size must be positive, got 0");
+  CHECK_THROWS_AS(conv_output_size(8, 3, 0), fovea::value_error);
+  CHECK_THROWS_WITH(conv_output_size(8, 3, 0), "conv_output_size: stride must be positive, got 0");
+  CHECK_THROWS_WITH(conv_output_size(8, 3, -2), "conv_output_size: stride must be positive, got -2");
+  CHECK_THROWS_AS(conv_output_size(8, 3, 1, -1), fovea::value_error);
+  CHECK_THROWS_WITH(conv_output_size(8, 3, 1, -1), "conv_output_size: padding must be non-negative, got -1");
+  CHECK_THROWS_WITH(conv_output_size(8, 3, 1, 0, 0), "conv_output_size: dilation must be positive, got 0");
+  CHECK_THROWS_WITH(conv_output_size(8, 0), "conv_output_size: kernel size must be positive, got 0");
+}
+
+namespace {
+
+// Runs the fast path for one case with weights and inputs from `rng`.
+template <class T>
+struct FastConv {
+  naive::ConvCase c;
+  Tensor<T, 4> x, w, y, dy, dx, dw;
+  Tensor<T, 1> b, db;
+  fovea::Conv2dWorkspace<T> workspace;
+
+  FastConv(const naive::ConvCase& config, fovea::Rng& rng) : c(config) {
+    const Window2d win = c.window();
+    x = Tensor<T, 4>::uniform({c.N, c.Cin, c.H, c.W}, rng, -1, 1);
+    w = Tensor<T, 4>::uniform({c.Cout, c.Cin, c.KH, c.KW}, rng, -1, 1);
+    if (c.bias) b = Tensor<T, 1>::uniform({c.Cout}, rng, -1, 1);
+    y.resize({c.N, c.Cout, win.out_h(c.H), win.out_w(c.W)});
+    dy = Tensor<T, 4>::uniform(y.shape(), rng, -1, 1);
+    dx.resize(x.shape());
+    dw.resize(w.shape());
+    db.resize(b.shape());
+  }
+  void forward() { fovea::conv2d_forward<T>(x, w, b, c.window(), y, workspace); }
+  void backward() { fovea::conv2d_backward<T>(x, w, dy, c.window(), dx, dw, db, workspace); }
+};
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("conv2d_forward computes the worked 5x5 example exactly", "[conv2d]", float, double) {
+  const Tensor<TestType, 4> x({1, 1, 5, 5}, {1, 1, 1, 0, 0,  //
+                                             0, 1, 1, 1, 0,  //
+                                             0, 0, 1, 1, 1,  //
+                                             0, 0, 1, 1, 0,  //
+                                             0, 1, 1, 0, 0});
+  const Tensor<TestType, 4> w({1, 1, 3, 3}, {1, 0, 1, 0, 1, 0, 1, 0, 1});
+  Tensor<TestType, 4> y({1, 1, 3, 3});
+  fovea::Conv2dWorkspace<TestType> workspace;
+  fovea::conv2d_forward<TestType>(x, w, {}, Window2d{.kernel_h = 3, .kernel_w = 3}, y, workspace);
+  const Tensor<TestType, 4> expected({1, 1, 3, 3}, {4, 3, 4, 2, 4, 3, 2, 3, 4});
+  CHECK(y.matrix(3) == expected.matrix(3));
+}
+
+TEST_CASE("the fast path agrees with the naive loops in float, forward and backward", "[conv2d]") {
+  fovea::Rng rng(11);
+  for (const naive::ConvCase& c : naive::conv_cases(60)) {
+    INFO(c.describe());
+    FastConv<float> fast(c, rng);
+    fast.forward();
+    CHECK(naive::relative_error(fast.y, naive::conv2d(fast.x, fast.w, fast.b, c.s)) < 1e-5);
+
+    // Gradients accumulate: start from a known value and expect it plus the reference.
+    fast.dw.fill(0.5f);
+    fast.db.fill(0.25f);
+    fast.backward();
+    naive::ConvGradients ref = naive::conv2d_backward(fast.x, fast.w, fast.dy, c.s);
+    ref.dw.array() += 0.5;
+    CHECK(naive::relative_error(fast.dx, ref.dx) < 1e-5);
+    CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
+    if (c.bias) {
+      ref.db.array() += 0.25;
+      CHECK(naive::relative_error(fast.db, ref.db) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("backward skips the input gradient when dx is empty", "[conv2d]") {
+  fovea::Rng rng(3);
+  for (const naive::ConvCase& c : naive::conv_cases(0)) {
+    INFO(c.describe());
+    FastConv<double> fast(c, rng);
+    fast.forward();
+    fast.dx = Tensor<double, 4>();
+    fast.backward();
+    const naive::ConvGradients ref = naive::conv2d_backward(fast.x, fast.w, fast.dy, c.s);
+    CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-12);
+  }
+}
+
+TEST_CASE("the result does not depend on the run: two threads, twice, same bits", "[conv2d][threads]") {
+  const int saved = fovea::max_threads();
+  fovea::set_threads(2);
+  fovea::Rng rng(5);
+  // Odd batches split unevenly across the two chunks.
+  for (const naive::ConvCase& base : naive::conv_cases(4)) {
+    naive::ConvCase c = base;
+    c.N = 5;
+    INFO(c.describe());
+    FastConv<float> first(c, rng);
+    FastConv<float> second = first;
+    first.forward();
+    first.backward();
+    second.forward();
+    second.backward();
+    auto same = [](const auto& a, const auto& b) {
+      return a.size() == b.size() &&
+             std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(float)) == 0;
+    };
+    CHECK(same(first.y, second.y));
+    CHECK(same(first.dx, second.dx));
+    CHECK(same(first.dw, second.dw));
+    CHECK(same(first.db, second.db));
+    // And the threaded result is the same convolution.
+    CHECK(naive::relative_error(first.y, naive::conv2d(first.x, first.w, first.b, c.s)) < 1e-5);
+  }
+  fovea::set_threads(saved);
+}
+
+TEMPLATE_TEST_CASE("conv2d_forward and conv2d_backward name the shapes they cannot take", "[conv2d][errors]", float,
+                   double) {
+  fovea::Conv2dWorkspace<TestType> ws;
+  const Window2d win{.kernel_h = 5, .kernel_w = 5, .pad_h = 2, .pad_w = 2};
+  Tensor<TestType, 4> x({8, 1, 28, 28}), w({6, 1, 5, 5}), y({8, 6, 28, 28});
+  Tensor<TestType, 1> b({6});
+
+  Tensor<TestType, 4> rgb({8, 3, 28, 28});
+  CHECK_THROWS_AS(fovea::conv2d_forward<TestType>(rgb, w, b, win, y, ws), fovea::shape_error);
+  CHECK_THROWS_WITH(fovea::conv2d_forward<TestType>(rgb, w, b, win, y, ws),
+                    "conv2d_forward: weight [6, 1, 5, 5] for input [8, 3, 28, 28] and window (k5x5, s1x1, p2x2, "
+                    "d1x1), expected [6, 3, 5, 5]");
+  Tensor<TestType, 1> b5({5});
+  CHECK_THROWS_WITH(fovea::conv2d_forward<TestType>(x, w, b5, win, y, ws),
+                    "conv2d_forward: bias [5], expected [6] or none");
+  Tensor<TestType, 4> y_small({8, 6, 24, 24});
+  CHECK_THROWS_WITH(fovea::conv2d_forward<TestType>(x, w, b, win, y_small, ws),
+                    "conv2d_forward: output [8, 6, 24, 24], expected [8, 6, 28, 28]");
+  const Window2d huge{.kernel_h = 5, .kernel_w = 5};
+  Tensor<TestType, 4> tiny({1, 1, 3, 3});
+  CHECK_THROWS_WITH(fovea::conv2d_forward<TestType>(tiny, w, b, huge, y, ws),
+                    "conv_output_size: kernel extent 5 is larger than the padded input 3 + 2*0 = 3");
+
+  Tensor<TestType, 4> dx(x.shape()), dw(w.shape());
+  Tensor<TestType, 1> db({6});
+  CHECK_THROWS_WITH(fovea::conv2d_backward<TestType>(x, w, y_small, win, dx, dw, db, ws),
+                    "conv2d_backward: output gradient [8, 6, 24, 24], expected [8, 6, 28, 28]");
+  Tensor<TestType, 4> dw_wrong({6, 1, 3, 3});
+  CHECK_THROWS_WITH(fovea::conv2d_backward<TestType>(x, w, y, win, dx, dw_wrong, db, ws),
+                    "conv2d_backward: weight gradient [6, 1, 3, 3], expected [6, 1, 5, 5]");
+  Tensor<TestType, 4> dx_wrong({4, 1, 28, 28});
+  CHECK_THROWS_WITH(fovea::conv2d_backward<TestType>(x, w, y, win, dx_wrong, dw, db, ws),
+                    "conv2d_backward: input gradient [4, 1, 28, 28], expected [8, 1, 28, 28]");
+}
+
+TEST_CASE("a workspace is sized once: later calls on the same shape do not move it", "[conv2d]") {
+  fovea::Rng rng(9);
+  FastConv<float> fast(naive::conv_cases(0)[3], rng);
+  fast.forward();
+  fast.backward();
+  const float* cols = fast.workspace.chunks[0].cols.data();
+  const float* dcols = fast.workspace.chunks[0].dcols.data();
+  for (int i = 0; i < 3; ++i) {
+    fast.forward();
+    fast.backward();
+  }
+  CHECK(fast.workspace.chunks[0].cols.data() == cols);
+  CHECK(fast.workspace.chunks[0].dcols.data() == dcols);
+}

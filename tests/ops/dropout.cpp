@@ -1,0 +1,60 @@
+#include "fovea/ops/dropout.hpp"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "fovea/core/tensor.hpp"
+
+using fovea::Index;
+using fovea::Tensor;
+
+TEMPLATE_TEST_CASE("dropout masks keep 1 - p of the units, scaled by 1 / (1 - p)", "[ops][dropout]", float, double) {
+  using T = TestType;
+  fovea::Rng rng(9);
+  Tensor<T, 1> mask({100000});
+  fovea::dropout_mask<T>(rng, 0.3, mask);
+  Index kept = 0;
+  for (T m : mask) {
+    if (m != 0) {
+      CHECK(m == static_cast<T>(1 / 0.7));
+      ++kept;
+    }
+  }
+  CHECK(static_cast<double>(kept) / 100000 == Approx(0.7).margin(0.01));
+  // The expected value of a unit is unchanged.
+  CHECK(mask.array().template cast<double>().mean() == Approx(1).margin(0.015));
+
+  fovea::Rng same(9);
+  Tensor<T, 1> again({100000});
+  fovea::dropout_mask<T>(same, 0.3, again);
+  CHECK(mask.array().isApprox(again.array(), 0));
+
+  fovea::dropout_mask<T>(rng, 0.0, mask);
+  CHECK((mask.array() == 1).all());
+}
+
+TEMPLATE_TEST_CASE("dropout forward and backward multiply by the mask", "[ops][dropout]", float, double) {
+  using T = TestType;
+  const Tensor<T, 1> x({4}, {1, 2, 3, 4});
+  const Tensor<T, 1> mask({4}, {0, 2, 2, 0});
+  Tensor<T, 1> y({4}), dx({4});
+  fovea::dropout_forward<T>(x, mask, y);
+  CHECK(std::vector<T>(y.begin(), y.end()) == std::vector<T>{0, 4, 6, 0});
+  fovea::dropout_backward<T>(mask, x, dx);
+  CHECK(std::vector<T>(dx.begin(), dx.end()) == std::vector<T>{0, 4, 6, 0});
+}
+
+TEST_CASE("dropout ops reject a bad p and mismatched shapes", "[ops][dropout]") {
+  fovea::Rng rng(1);
+  Tensor<float, 1> mask({4});
+  CHECK_THROWS_AS(fovea::dropout_mask<float>(rng, 1.0, mask), fovea::value_error);
+  CHECK_THROWS_WITH(fovea::dropout_mask<float>(rng, 1.0, mask), "dropout_mask: p must be in [0, 1), got 1");
+  CHECK_THROWS_WITH(fovea::dropout_mask<float>(rng, -0.25, mask), "dropout_mask: p must be in [0, 1), got -0.25");
+  CHECK_THROWS_WITH(fovea::dropout_mask<float>(rng, std::nan(""), mask), "dropout_mask: p must be in [0, 1), got nan");
+  Tensor<float, 1> x({4}), y({3});
+  CHECK_THROWS_AS(fovea::dropout_forward<float>(x, mask, y), fovea::shape_error);
+  CHECK_THROWS_WITH(fovea::dropout_forward<float>(x, mask, y),
+                    "dropout_forward: x [4], mask [4] and y [3] must have one shape");
+  CHECK_THROWS_WITH(fovea::dropout_backward<float>(mask, y, x),
+                    "dropout_backward: dy [3], mask [4] and dx [4] must have one shape");
+}

@@ -1,0 +1,72 @@
+#include "fovea/ops/linear.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "fovea/core/tensor.hpp"
+
+using fovea::Index;
+using fovea::Tensor;
+
+TEMPLATE_TEST_CASE("linear_forward computes x W^T + b", "[linear]", float, double) {
+  const Tensor<TestType, 2> x({2, 2}, {1, 1, 2, -1});
+  const Tensor<TestType, 2> w({3, 2}, {1, 2, 3, 4, 5, 6});
+  const Tensor<TestType, 1> b({3}, {1, 0, -1});
+  Tensor<TestType, 2> y({2, 3});
+  fovea::linear_forward<TestType>(x, w, b, y);
+  const Tensor<TestType, 2> expected({2, 3}, {4, 7, 10, 1, 2, 3});
+  CHECK(y.matrix() == expected.matrix());
+  fovea::linear_forward<TestType>(x, w, {}, y);
+  const Tensor<TestType, 2> no_bias({2, 3}, {3, 7, 11, 0, 2, 4});
+  CHECK(y.matrix() == no_bias.matrix());
+}
+
+TEST_CASE("linear_backward agrees with the chain rule written out", "[linear]") {
+  fovea::Rng rng(4);
+  const Index N = 5, in = 7, out = 3;
+  const auto x = Tensor<double, 2>::uniform({N, in}, rng, -1, 1);
+  const auto w = Tensor<double, 2>::uniform({out, in}, rng, -1, 1);
+  const auto dy = Tensor<double, 2>::uniform({N, out}, rng, -1, 1);
+  Tensor<double, 2> dx({N, in}), dw = Tensor<double, 2>::full({out, in}, 1.0);
+  Tensor<double, 1> db = Tensor<double, 1>::full({out}, 2.0);
+  fovea::linear_backward<double>(x, w, dy, dx, dw, db);
+  for (Index o = 0; o < out; ++o) {
+    double sum = 2.0;
+    for (Index n = 0; n < N; ++n) sum += dy(n, o);
+    CHECK(db(o) == Approx(sum).epsilon(1e-12));
+    for (Index i = 0; i < in; ++i) {
+      double g = 1.0;  // accumulated onto the starting value
+      for (Index n = 0; n < N; ++n) g += dy(n, o) * x(n, i);
+      CHECK(dw(o, i) == Approx(g).epsilon(1e-12));
+    }
+  }
+  for (Index n = 0; n < N; ++n) {
+    for (Index i = 0; i < in; ++i) {
+      double g = 0;
+      for (Index o = 0; o < out; ++o) g += dy(n, o) * w(o, i);
+      CHECK(dx(n, i) == Approx(g).epsilon(1e-12));
+    }
+  }
+  // No input gradient wanted: dx empty is skipped.
+  fovea::linear_backward<double>(x, w, dy, {}, dw, db);
+}
+
+TEMPLATE_TEST_CASE("linear ops name the shapes they cannot take", "[linear][errors]", float, double) {
+  Tensor<TestType, 2> x({4, 400}), w({120, 401}), y({4, 120});
+  Tensor<TestType, 1> b({120});
+  CHECK_THROWS_AS(fovea::linear_forward<TestType>(x, w, b, y), fovea::shape_error);
+  CHECK_THROWS_WITH(fovea::linear_forward<TestType>(x, w, b, y),
+                    "linear_forward: input [4, 400] has 400 features, weight [120, 401] expects 401");
+  Tensor<TestType, 2> w_ok({120, 400}), y_wrong({4, 121});
+  CHECK_THROWS_WITH(fovea::linear_forward<TestType>(x, w_ok, b, y_wrong),
+                    "linear_forward: output [4, 121], expected [4, 120]");
+  Tensor<TestType, 1> b_wrong({7});
+  CHECK_THROWS_WITH(fovea::linear_forward<TestType>(x, w_ok, b_wrong, y),
+                    "linear_forward: bias [7], expected [120] or none");
+  Tensor<TestType, 2> dx({4, 400}), dw({120, 400}), dw_wrong({400, 120}), dx_wrong({4, 401});
+  CHECK_THROWS_WITH(fovea::linear_backward<TestType>(x, w_ok, y_wrong, dx, dw, b),
+                    "linear_backward: output gradient [4, 121], expected [4, 120]");
+  CHECK_THROWS_WITH(fovea::linear_backward<TestType>(x, w_ok, y, dx, dw_wrong, b),
+                    "linear_backward: weight gradient [400, 120], expected [120, 400]");
+  CHECK_THROWS_WITH(fovea::linear_backward<TestType>(x, w_ok, y, dx_wrong, dw, b),
+                    "linear_backward: input gradient [4, 401], expected [4, 400]");
+}

@@ -1,0 +1,161 @@
+#pragma once
+
+// The reference every fast convolution path is checked against: the
+// definition of a (cross-correlation) convolution as direct loops in double,
+// sharing no code with fovea's ops. Forward and backward.
+
+#include <algorithm>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "fovea/core/random.hpp"
+#include "fovea/core/tensor.hpp"
+#include "fovea/ops/im2col.hpp"
+
+namespace naive {
+
+using fovea::Index;
+using fovea::Tensor;
+
+struct ConvSettings {
+  Index stride_h = 1, stride_w = 1;
+  Index pad_h = 0, pad_w = 0;
+  Index dilation_h = 1, dilation_w = 1;
+};
+
+inline Index out_size(Index in, Index k, Index s, Index p, Index d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
+
+// Input position a window tap reads, or -1 when it falls in the padding.
+inline Index tap(Index o, Index k, Index s, Index p, Index d, Index size) {
+  const Index i = o * s - p + k * d;
+  return i >= 0 && i < size ? i : -1;
+}
+
+// x: [N, Cin, H, W], w: [Cout, Cin, KH, KW], b: [Cout] or empty -> [N, Cout, OH, OW]
+template <class T>
+Tensor<double, 4> conv2d(const Tensor<T, 4>& x, const Tensor<T, 4>& w, const Tensor<T, 1>& b, const ConvSettings& s) {
+  const Index N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const Index F = w.dim(0), KH = w.dim(2), KW = w.dim(3);
+  const Index OH = out_size(H, KH, s.stride_h, s.pad_h, s.dilation_h);
+  const Index OW = out_size(W, KW, s.stride_w, s.pad_w, s.dilation_w);
+  Tensor<double, 4> y({N, F, OH, OW});
+  for (Index n = 0; n < N; ++n)
+    for (Index f = 0; f < F; ++f)
+      for (Index oh = 0; oh < OH; ++oh)
+        for (Index ow = 0; ow < OW; ++ow) {
+          double sum = b.empty() ? 0.0 : static_cast<double>(b(f));
+          for (Index c = 0; c < C; ++c)
+            for (Index i = 0; i < KH; ++i)
+              for (Index j = 0; j < KW; ++j) {
+                const Index ih = tap(oh, i, s.stride_h, s.pad_h, s.dilation_h, H);
+                const Index iw = tap(ow, j, s.stride_w, s.pad_w, s.dilation_w, W);
+                if (ih >= 0 && iw >= 0)
+                  sum += static_cast<double>(x(n, c, ih, iw)) * static_cast<double>(w(f, c, i, j));
+              }
+          y(n, f, oh, ow) = sum;
+        }
+  return y;
+}
+
+struct ConvGradients {
+  Tensor<double, 4> dx;
+  Tensor<double, 4> dw;
+  Tensor<double, 1> db;
+};
+
+// The chain rule written out element by element: every product in the
+// forward sum sends dy back to the input and the weight it multiplied.
+template <class T>
+ConvGradients conv2d_backward(const Tensor<T, 4>& x, const Tensor<T, 4>& w, const Tensor<T, 4>& dy,
+                              const ConvSettings& s) {
+  const Index N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
+  const Index F = w.dim(0), KH = w.dim(2), KW = w.dim(3);
+  const Index OH = dy.dim(2), OW = dy.dim(3);
+  ConvGradients g{Tensor<double, 4>(x.shape()), Tensor<double, 4>(w.shape()), Tensor<double, 1>({F})};
+  for (Index n = 0; n < N; ++n)
+    for (Index f = 0; f < F; ++f)
+      for (Index oh = 0; oh < OH; ++oh)
+        for (Index ow = 0; ow < OW; ++ow) {
+          const double d = static_cast<double>(dy(n, f, oh, ow));
+          g.db(f) += d;
+          for (Index c = 0; c < C; ++c)
+            for (Index i = 0; i < KH; ++i)
+              for (Index j = 0; j < KW; ++j) {
+                const Index ih = tap(oh, i, s.stride_h, s.pad_h, s.dilation_h, H);
+                const Index iw = tap(ow, j, s.stride_w, s.pad_w, s.dilation_w, W);
+                if (ih < 0 || iw < 0) continue;
+                g.dx(n, c, ih, iw) += d * static_cast<double>(w(f, c, i, j));
+                g.dw(f, c, i, j) += d * static_cast<double>(x(n, c, ih, iw));
+              }
+        }
+  return g;
+}
+
+// One convolution configuration of the randomised sweeps.
+struct ConvCase {
+  Index N, Cin, Cout, H, W, KH, KW;
+  ConvSettings s;
+  bool bias;
+
+  fovea::Window2d window() const {
+    return {.kernel_h = KH,
+            .kernel_w = KW,
+            .stride_h = s.stride_h,
+            .stride_w = s.stride_w,
+            .pad_h = s.pad_h,
+            .pad_w = s.pad_w,
+            .dilation_h = s.dilation_h,
+            .dilation_w = s.dilation_w};
+  }
+  std::string describe() const {
+    std::ostringstream out;
+    out << "x [" << N << ", " << Cin << ", " << H << ", " << W << "], " << Cout << " filters " << KH << "x" << KW
+        << ", stride " << s.stride_h << "x" << s.stride_w << ", pad " << s.pad_h << "x" << s.pad_w << ", dilation "
+        << s.dilation_h << "x" << s.dilation_w << (bias ? ", bias" : ", no bias");
+    return out.str();
+  }
+};
+
+// Hand-picked corners (1x1 fast path, 1x1 with stride, same padding,
+// non-square kernels, dilation, a batch that splits unevenly) followed by
+// `random_count` random configurations from a fixed seed.
+inline std::vector<ConvCase> conv_cases(int random_count, std::uint64_t seed = 2024) {
+  std::vector<ConvCase> cases = {
+      {2, 3, 4, 5, 7, 1, 1, {}, true},                    // pointwise: no im2col
+      {2, 3, 2, 5, 7, 1, 1, {2, 2, 0, 0, 1, 1}, false},   // 1x1 with stride: im2col
+      {3, 2, 3, 6, 6, 1, 1, {1, 1, 1, 1, 1, 1}, true},    // 1x1 with padding
+      {2, 1, 3, 8, 8, 5, 5, {1, 1, 2, 2, 1, 1}, true},    // LeNet's first layer, small
+      {5, 2, 2, 7, 5, 3, 3, {1, 1, 1, 1, 1, 1}, false},   // same padding, odd batch
+      {2, 2, 3, 6, 9, 1, 3, {1, 2, 0, 1, 1, 1}, true},    // 1x3 kernel
+      {1, 2, 2, 9, 7, 3, 2, {2, 1, 1, 0, 2, 3}, true},    // dilation, non-square everything
+      {3, 3, 2, 11, 10, 3, 3, {3, 2, 0, 1, 1, 1}, true},  // stride does not tile: floor
+  };
+  fovea::Rng rng(seed);
+  auto pick = [&](Index lo, Index hi) { return lo + rng.uniform_index(hi - lo + 1); };
+  for (int i = 0; i < random_count; ++i) {
+    ConvCase c{};
+    c.N = pick(1, 3);
+    c.Cin = pick(1, 3);
+    c.Cout = pick(1, 4);
+    c.KH = pick(1, 4);
+    c.KW = pick(1, 4);
+    c.s = {pick(1, 3), pick(1, 3), pick(0, 2), pick(0, 2), pick(1, 2), pick(1, 2)};
+    const Index extent_h = c.s.dilation_h * (c.KH - 1) + 1, extent_w = c.s.dilation_w * (c.KW - 1) + 1;
+    c.H = std::max<Index>(1, extent_h - 2 * c.s.pad_h) + pick(0, 5);
+    c.W = std::max<Index>(1, extent_w - 2 * c.s.pad_w) + pick(0, 5);
+    c.bias = rng.uniform01() < 0.5;
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+// max |a - b| / max |b|: the error relative to the result's scale, so that
+// outputs which cancel to near zero are not held to a relative bound.
+template <class A, std::size_t Rank>
+double relative_error(const fovea::Tensor<A, Rank>& a, const fovea::Tensor<double, Rank>& b) {
+  const double scale = std::max(b.array().abs().maxCoeff(), 1e-30);
+  return (a.array().template cast<double>() - b.array()).abs().maxCoeff() / scale;
+}
+
+}  // namespace naive

@@ -1,0 +1,30 @@
+#pragma once
+
+// The small CNN the engine tests train: conv -> ReLU -> pool -> linear.
+
+#include "fovea/layers/activation.hpp"
+#include "fovea/layers/conv2d.hpp"
+#include "fovea/layers/dropout.hpp"
+#include "fovea/layers/flatten.hpp"
+#include "fovea/layers/linear.hpp"
+#include "fovea/layers/pool2d.hpp"
+#include "fovea/nn/init.hpp"
+#include "fovea/nn/sequential.hpp"
+
+namespace fovea::test {
+
+template <class T>
+Sequential<T> small_cnn(std::uint64_t seed, Index side = 16, bool dropout = false) {
+  Sequential<T> net({1, side, side});
+  net.template emplace<Conv2d<T>>(Conv2dOptions{.in_channels = 1, .out_channels = 4, .kernel = 3, .padding = Padding::same});
+  net.template emplace<ReLU<T>>();
+  net.template emplace<Pool2d<T>>(Pool2dOptions{.kind = PoolKind::max, .window = {2, 2}, .stride = {2, 2}});
+  net.template emplace<Flatten<T>>();
+  if (dropout) net.template emplace<Dropout<T>>(0.2, seed + 1);
+  net.template emplace<Linear<T>>(4 * (side / 2) * (side / 2), 4);
+  Rng rng(seed);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  return net;
+}
+
+}  // namespace fovea::test
