@@ -29,7 +29,7 @@ struct Settings {
   std::string optimizer = "momentum";
   double momentum = 0.9;
   double weight_decay = 0;
-  std::string schedule = "constant";
+  std::string schedule = "cosine";
   std::vector<fovea::Index> hidden = {120, 84};
   int threads = 0;
   std::uint64_t seed = 1;
@@ -38,6 +38,7 @@ struct Settings {
   fovea::Index split = 8000;
   std::string out = "lenet-out";
   std::string progress = "auto";
+  bool normalize = false;
 };
 
 std::unique_ptr<fovea::Optimizer<float>> make_optimizer(const Settings& s, std::vector<fovea::Parameter<float>> params) {
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
   app.add_option("--split", s.split, "With only the t10k files: the first N train, the rest test")->check(CLI::PositiveNumber);
   app.add_option("--out", s.out, "Folder for the model, pictures and curves");
   app.add_option("--progress", s.progress, "auto (bar on a terminal), bar, lines or none")->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+  app.add_flag("--normalize", s.normalize, "Normalise pixels by the training set's mean and std (default: scale to [0, 1])");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -129,9 +131,14 @@ int main(int argc, char** argv) {
     }
     if (s.train_limit > 0 && s.train_limit < train.size()) train = train.slice(0, s.train_limit);
     if (s.test_limit > 0 && s.test_limit < test.size()) test = test.slice(0, s.test_limit);
-    const auto norm = train.mean_std();
-    train = train.normalized(norm);
-    test = test.normalized(norm);
+    if (s.normalize) {
+      // Statistics of the training images only; classify needs the same two numbers.
+      const auto norm = train.mean_std();
+      train = train.normalized(norm);
+      test = test.normalized(norm);
+      std::printf("normalised with the training set's mean %.4f and std %.4f (pass --mean/--std to classify)\n",
+                  norm.mean, norm.stddev);
+    }
     std::cout << "data: " << files->folder.string() << (fashion ? " (Fashion-MNIST)" : " (MNIST)") << ", "
               << train.size() << " train / " << test.size() << " test images\n";
 

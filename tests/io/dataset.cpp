@@ -6,11 +6,9 @@
 
 #include "support/temp_files.hpp"
 
-#if __has_include("fovea/train/data.hpp")
 #include "fovea/train/data.hpp"
 static_assert(fovea::BatchSource<fovea::Dataset, float>, "the trainer takes a Dataset");
 static_assert(fovea::BatchSource<fovea::Dataset, double>, "the trainer takes a Dataset");
-#endif
 
 using fovea::Dataset;
 using fovea::Index;

@@ -24,6 +24,17 @@ constexpr Index shape_size(const std::array<Index, Rank>& shape) {
   return n;
 }
 
+// Two per-axis sizes that also take one number for both: `.kernel = 5`,
+// `.kernel = {3, 5}` (height, width).
+struct Size2 {
+  Index h = 0;
+  Index w = 0;
+  constexpr Size2() = default;
+  constexpr Size2(Index both) : h(both), w(both) {}  // NOLINT(google-explicit-constructor)
+  constexpr Size2(Index height, Index width) : h(height), w(width) {}
+  bool operator==(const Size2&) const = default;
+};
+
 // "[8, 3, 28, 28]": the form every error message uses.
 inline std::string to_string(std::span<const Index> shape) {
   std::string s = "[";

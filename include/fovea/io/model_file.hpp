@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -239,6 +240,18 @@ inline void write_file_atomically(const std::filesystem::path& path, const std::
     throw io_error("saving '" + path.string() + "' failed while " + step + ": " + reason +
                    " (the previous file is intact)");
   };
+  // mkstemp creates the file 0600; give it the mode an ordinary new file
+  // would get (or the mode of the file it replaces).
+  struct stat existing {};
+  mode_t mode = 0;
+  if (::stat(path.c_str(), &existing) == 0) {
+    mode = existing.st_mode & 07777;
+  } else {
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    mode = 0666 & ~mask;
+  }
+  if (::fchmod(fd, mode) != 0) fail("setting permissions");
   std::size_t written = 0;
   while (written < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
@@ -318,11 +331,26 @@ void copy_parameters(Sequential<T>& net, const StoredModel& model) {
 
 inline std::string quoted(const std::filesystem::path& path) { return "model file '" + path.string() + "'"; }
 
+// A model with a NaN or infinite weight is garbage: never let it replace a file.
+template <class T>
+void require_finite_parameters(Sequential<T>& net, const char* operation, const std::filesystem::path& path) {
+  for (const auto& p : net.params()) {
+    for (Index k = 0; k < p.value.size(); ++k) {
+      if (!std::isfinite(p.value(k))) {
+        throw numeric_error(std::string(operation) + ": parameter '" + p.name + "' has the non-finite value " +
+                            std::to_string(p.value(k)) + " at element " + std::to_string(k) + "; refusing to overwrite " +
+                            quoted(path));
+      }
+    }
+  }
+}
+
 }  // namespace detail
 
 // Writes the network (architecture and parameters) to `path`.
 template <class T>
 void save(Sequential<T>& net, const std::filesystem::path& path) {
+  detail::require_finite_parameters(net, "save", path);
   detail::write_file_atomically(path, detail::encode_model<T>(net, nullptr, nullptr));
 }
 
@@ -335,6 +363,8 @@ Sequential<T> load(const std::filesystem::path& path) {
     try {
       net.add(make_layer<T>(model.layers[i]));
     } catch (const std::invalid_argument& e) {
+      throw format_error(detail::quoted(path) + ": layer " + std::to_string(i) + " cannot be rebuilt: " + e.what());
+    } catch (const format_error& e) {  // a missing or malformed setting
       throw format_error(detail::quoted(path) + ": layer " + std::to_string(i) + " cannot be rebuilt: " + e.what());
     }
   }
@@ -357,6 +387,7 @@ void load_into(Sequential<T>& net, const std::filesystem::path& path) {
 template <class T>
 void save_checkpoint(Sequential<T>& net, const Optimizer<T>& optimizer, const TrainingProgress& progress,
                      const std::filesystem::path& path) {
+  detail::require_finite_parameters(net, "save_checkpoint", path);
   detail::write_file_atomically(path, detail::encode_model<T>(net, &optimizer, &progress));
 }
 

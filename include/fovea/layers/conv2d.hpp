@@ -15,17 +15,6 @@
 
 namespace fovea {
 
-// Two per-axis sizes that also take one number for both: `.kernel = 5`,
-// `.kernel = {3, 5}` (height, width).
-struct Size2 {
-  Index h = 0;
-  Index w = 0;
-  constexpr Size2() = default;
-  constexpr Size2(Index both) : h(both), w(both) {}  // NOLINT(google-explicit-constructor)
-  constexpr Size2(Index height, Index width) : h(height), w(width) {}
-  bool operator==(const Size2&) const = default;
-};
-
 // `same`: output size = input size at stride 1 (ceil(I/S) at stride S), for
 // odd kernel extents. `valid`: no padding.
 enum class Padding { same, valid };

@@ -21,7 +21,7 @@ struct LeNetOptions {
   Index image_size = 28;                 // square single-channel input
   std::vector<Index> hidden = {120, 84};  // widths of the fully connected hidden layers
   Index classes = 10;
-  std::uint64_t seed = 0;  // He initialisation of the weights
+  std::uint64_t seed = 0;  // LeCun-uniform initialisation of the weights
 };
 
 template <class T>
@@ -42,7 +42,7 @@ Sequential<T> make_lenet5(const LeNetOptions& options = {}) {
   }
   net.template emplace<Linear<T>>(features, options.classes);
   Rng rng(options.seed);
-  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  initialize_all(net.params(), {.scheme = InitScheme::lecun_uniform}, rng);
   return net;
 }
 
