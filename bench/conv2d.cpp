@@ -4,6 +4,7 @@
 // the convolution keeps after im2col, bias and col2im.
 //
 //   bench_conv2d --benchmark_min_time=0.2
+//   bench_conv2d --benchmark_filter='ForwardBackward'   (layer vs. its bare GEMMs)
 //
 // Arguments: /<layer>/<threads>. Layers: 0 = LeNet conv1 (1->6, 5x5, pad 2,
 // 28x28, batch 64), 1 = LeNet conv2 (6->16, 5x5, 14x14, batch 64),
@@ -126,6 +127,49 @@ void GemmBatched(benchmark::State& state) {
   report(state, s, s.forward_flops());
 }
 
+// Forward and backward together: what one training step spends on the layer.
+void Conv2dForwardBackward(benchmark::State& state) {
+  use_threads(state);
+  Setup s(shapes[state.range(0)]);
+  for (auto _ : state) {
+    s.conv.forward(s.x, s.y, true);
+    s.conv.backward(s.x, s.y, s.dy, s.dx);
+    benchmark::DoNotOptimize(s.dx.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, s, 3 * s.forward_flops());
+}
+
+// Yardstick for Conv2dForwardBackward: the three GEMMs a training step runs
+// per sample (y = W cols, dW += dy cols^T, dcols = W^T dy) on ready-made
+// operands, samples split across threads as the convolution does, and the
+// per-chunk dW partials summed as it does. The target: the layer within 1.25x.
+void GemmForwardBackward(benchmark::State& state) {
+  use_threads(state);
+  Setup s(shapes[state.range(0)]);
+  fovea::Rng rng(2);
+  const auto w = Tensor<float, 2>::uniform({s.M, s.K}, rng, -1, 1);
+  const auto cols = Tensor<float, 3>::uniform({s.shape.batch, s.K, s.N}, rng, -1, 1);
+  const auto dy = Tensor<float, 3>::uniform({s.shape.batch, s.M, s.N}, rng, -1, 1);
+  Tensor<float, 3> y({s.shape.batch, s.M, s.N});
+  Tensor<float, 3> dcols({s.shape.batch, s.K, s.N});
+  Tensor<float, 3> dw({2, s.M, s.K});
+  for (auto _ : state) {
+    fovea::parallel_for(s.shape.batch, [&](Index begin, Index end, int chunk) {
+      auto dW = dw.item(chunk).matrix(1);
+      dW.setZero();
+      for (Index n = begin; n < end; ++n) {
+        y.item(n).matrix(1).noalias() = w.matrix() * cols.item(n).matrix(1);
+        dW.noalias() += dy.item(n).matrix(1) * cols.item(n).matrix(1).transpose();
+        dcols.item(n).matrix(1).noalias() = w.matrix().transpose() * dy.item(n).matrix(1);
+      }
+    });
+    benchmark::DoNotOptimize(dcols.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, s, 3 * s.forward_flops());
+}
+
 void shapes_and_threads(benchmark::internal::Benchmark* b) {
   for (int shape = 0; shape < 3; ++shape) {
     for (int threads : {1, 2}) b->Args({shape, threads});
@@ -139,3 +183,5 @@ BENCHMARK(Conv2dForward)->Apply(shapes_and_threads);
 BENCHMARK(GemmPerSample)->Apply(shapes_and_threads);
 BENCHMARK(GemmBatched)->Apply(shapes_and_threads);
 BENCHMARK(Conv2dBackward)->Apply(shapes_and_threads);
+BENCHMARK(Conv2dForwardBackward)->Apply(shapes_and_threads);
+BENCHMARK(GemmForwardBackward)->Apply(shapes_and_threads);

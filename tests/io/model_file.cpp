@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -176,17 +177,35 @@ TEST_CASE("a save killed midway leaves the previous model intact", "[io][model][
   Sequential<float> big({1, 64, 64});
   big.emplace<Flatten<float>>();
   big.emplace<Linear<float>>(4096, 4096);
-  for (int attempt = 0; attempt < 5; ++attempt) {
+  // One save's duration on this machine (encoding, then writing and syncing
+  // the temporary file): the kills below land across one to two of them.
+  const auto timing_start = std::chrono::steady_clock::now();
+  save(big, scratch("timing.fovea"));
+  const double save_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - timing_start).count();
+  fs::remove(scratch("timing.fovea"));
+
+  // Kill at varied moments until at least three kills landed mid-write: a
+  // leftover temporary file shows the child was between writing and renaming.
+  // (Killing at fixed 20-80 ms never did: encoding alone takes longer.)
+  int mid_write = 0;
+  for (int attempt = 0; attempt < 40 && mid_write < 3; ++attempt) {
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
       // Overwrite the file with another model, forever, until killed.
       for (;;) save(big, path);
     }
-    ::usleep(static_cast<useconds_t>(20000 + 15000 * attempt));
+    ::usleep(static_cast<useconds_t>(save_us * (0.5 + 0.17 * (attempt % 9))));
     ::kill(child, SIGKILL);
     int status = 0;
     ::waitpid(child, &status, 0);
+    for (const auto& entry : fs::directory_iterator(path.parent_path())) {
+      if (entry.path().filename().string().starts_with(".durable.fovea.tmp-")) {
+        ++mid_write;
+        fs::remove(entry.path());
+      }
+    }
     // Whatever moment the kill hit, the file is one complete model or the other.
     const auto now = read_bytes(path);
     if (now == good) {
@@ -195,5 +214,6 @@ TEST_CASE("a save killed midway leaves the previous model intact", "[io][model][
       CHECK_NOTHROW(load<float>(path));
     }
   }
+  CHECK(mid_write >= 3);
   fs::remove_all(path.parent_path());
 }

@@ -338,8 +338,8 @@ void require_finite_parameters(Sequential<T>& net, const char* operation, const 
     for (Index k = 0; k < p.value.size(); ++k) {
       if (!std::isfinite(p.value(k))) {
         throw numeric_error(std::string(operation) + ": parameter '" + p.name + "' has the non-finite value " +
-                            std::to_string(p.value(k)) + " at element " + std::to_string(k) + "; refusing to overwrite " +
-                            quoted(path));
+                            std::to_string(p.value(k)) + " at element " + std::to_string(k) +
+                            "; refusing to overwrite " + quoted(path));
       }
     }
   }

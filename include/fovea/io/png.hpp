@@ -300,9 +300,20 @@ inline Tensor<float, 3> read_image(const std::filesystem::path& path) {
                        " bytes, more than stb_image reads");
   }
   int width = 0, height = 0, channels = 0;
+  // Check the header's size against the file before decoding: some decoders
+  // (TGA, JPEG) fill a short file's missing pixels in, so a 100-byte file
+  // claiming 65535x65535 would run for minutes and allocate gigabytes. No
+  // format packs more than deflate's 1032:1 at 1 bit a pixel, 8256 pixels a byte.
+  constexpr Index max_pixels_per_byte = 8 * 1032;
+  const auto byte_count = static_cast<int>(bytes.size());
+  if (stbi_info_from_memory(bytes.data(), byte_count, &width, &height, &channels) != 0 &&
+      Index{width} * Index{height} > max_pixels_per_byte * byte_count) {
+    throw format_error("read_image: " + detail::quoted_path(path) + " claims " + std::to_string(width) + "x" +
+                       std::to_string(height) + " pixels, more than its " + std::to_string(bytes.size()) +
+                       " bytes can hold");
+  }
   const std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
-      stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels, 0),
-      &stbi_image_free);
+      stbi_load_from_memory(bytes.data(), byte_count, &width, &height, &channels, 0), &stbi_image_free);
   if (!pixels) {
     throw format_error("read_image: cannot decode " + detail::quoted_path(path) + " (" + std::to_string(bytes.size()) +
                        " bytes): " + stbi_failure_reason());

@@ -5,6 +5,7 @@
 // identity. The mask comes from the layer's own generator, seeded at
 // construction, so a run is reproducible. Arithmetic: ops/dropout.hpp.
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -28,7 +29,12 @@ class Dropout final : public Layer<T> {
   // Settings p and seed (a double holds seeds up to 2^53 exactly).
   static Dropout from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Dropout");
-    return Dropout(spec.get("p"), static_cast<std::uint64_t>(spec.get("seed")));
+    const double seed = spec.get("seed");
+    if (!(seed >= 0 && seed < 18446744073709551616.0) || seed != std::trunc(seed)) {  // 2^64
+      throw format_error("Dropout: setting 'seed' is " + std::to_string(seed) +
+                         ", expected a whole number in [0, 2^64)");
+    }
+    return Dropout(spec.get("p"), static_cast<std::uint64_t>(seed));
   }
 
   std::string describe() const override { return name_; }

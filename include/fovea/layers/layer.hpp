@@ -19,8 +19,10 @@
 // Virtual calls happen once per layer per batch, never per element.
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -61,7 +63,15 @@ struct LayerSpec {
     if (it == values.end()) throw format_error(type + ": missing setting '" + key + "'");
     return it->second;
   }
-  Index get_index(const std::string& key) const { return static_cast<Index>(get(key)); }
+  // A size or count: a whole number of at most 2^31 in magnitude (a file's
+  // -inf or 1e300 must not reach an integer conversion, which is undefined).
+  Index get_index(const std::string& key) const {
+    const double value = get(key);
+    if (!(std::abs(value) <= 2147483648.0) || value != std::trunc(value)) {
+      throw format_error(type + ": setting '" + key + "' is " + std::to_string(value) + ", expected a whole number");
+    }
+    return static_cast<Index>(value);
+  }
   bool operator==(const LayerSpec&) const = default;
 };
 
@@ -153,15 +163,16 @@ template <class T>
 using LayerPtr = std::unique_ptr<Layer<T>>;
 
 // Standalone use outside a network (tests, experiments): allocates the output.
+// (The views are not deduced, so a Tensor converts: forward(layer, x).)
 template <class T>
-Tensor<T, 4> forward(Layer<T>& layer, TensorView<const T, 4> x, bool training = true) {
+Tensor<T, 4> forward(Layer<T>& layer, std::type_identity_t<TensorView<const T, 4>> x, bool training = true) {
   Tensor<T, 4> y(batch_shape(x.dim(0), layer.output_shape(sample_shape(x.shape()))));
   layer.forward(x, y, training);
   return y;
 }
 template <class T>
-Tensor<T, 4> backward(Layer<T>& layer, TensorView<const T, 4> x, TensorView<const T, 4> y,
-                      TensorView<const T, 4> dy) {
+Tensor<T, 4> backward(Layer<T>& layer, std::type_identity_t<TensorView<const T, 4>> x,
+                      std::type_identity_t<TensorView<const T, 4>> y, std::type_identity_t<TensorView<const T, 4>> dy) {
   Tensor<T, 4> dx(x.shape());
   layer.backward(x, y, dy, dx);
   return dx;

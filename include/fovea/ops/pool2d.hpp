@@ -29,17 +29,11 @@ namespace fovea {
 enum class PoolKind { max, average, min, sum, l2 };
 
 // A height and a width: window, stride or padding.
-struct Size2d {
-  Index h = 0;
-  Index w = 0;
-  bool operator==(const Size2d&) const = default;
-};
-
 struct Pool2dOptions {
   PoolKind kind = PoolKind::max;
-  Size2d window{2, 2};
-  Size2d stride{2, 2};
-  Size2d padding{0, 0};
+  Size2 window{2, 2};
+  Size2 stride{2, 2};
+  Size2 padding{0, 0};
   bool operator==(const Pool2dOptions&) const = default;
 };
 
@@ -62,7 +56,7 @@ inline const char* pool2d_type_name(PoolKind kind) {
 
 namespace detail {
 // "2" when both axes agree, "2x1" otherwise.
-inline std::string format_size(const Size2d& size, bool always_both) {
+inline std::string format_size(const Size2& size, bool always_both) {
   if (!always_both && size.h == size.w) return std::to_string(size.h);
   return std::to_string(size.h) + "x" + std::to_string(size.w);
 }
@@ -72,7 +66,7 @@ inline std::string format_size(const Size2d& size, bool always_both) {
 inline std::string to_string(const Pool2dOptions& options) {
   std::string text = std::string(pool2d_type_name(options.kind)) + "(" + detail::format_size(options.window, true) +
                      ", s" + detail::format_size(options.stride, false);
-  if (options.padding != Size2d{0, 0}) text += ", p" + detail::format_size(options.padding, false);
+  if (options.padding != Size2{0, 0}) text += ", p" + detail::format_size(options.padding, false);
   return text + ")";
 }
 
@@ -110,7 +104,7 @@ inline Shape<3> pool2d_output_shape(const Pool2dOptions& options, const Shape<3>
   if (padded_h < options.window.h || padded_w < options.window.w) {
     std::string message = std::string(layer) + "::output_shape: input " + to_string(input) +
                           " is smaller than the window " + detail::format_size(options.window, true);
-    if (options.padding != Size2d{0, 0}) message += " even with padding " + detail::format_size(options.padding, true);
+    if (options.padding != Size2{0, 0}) message += " even with padding " + detail::format_size(options.padding, true);
     throw shape_error(message);
   }
   if (H * W > std::numeric_limits<std::int32_t>::max()) {
@@ -144,6 +138,28 @@ inline WindowSpan window_span(Index o, Index window, Index stride, Index padding
   return {std::max<Index>(start, 0), std::min(start + window, extent)};
 }
 
+// Max or min over 2x2 windows at stride 2 without padding: every window lies
+// inside the map, so there are no spans to clip and the four cells are
+// compared straight. Ties go to the first cell in row-major order, as below.
+template <PoolKind Kind, class T>
+void pool2x2_select_map(const T* x, Index W, T* y, Index OH, Index OW, std::int32_t* selected) {
+  const auto better = [](T candidate, T best) { return Kind == PoolKind::max ? candidate > best : candidate < best; };
+  for (Index oh = 0; oh < OH; ++oh) {
+    const Index top = 2 * oh * W;
+    for (Index ow = 0; ow < OW; ++ow) {
+      Index best = top + 2 * ow;
+      T best_value = x[best];
+      for (const Index cell : {best + 1, best + W, best + W + 1}) {
+        const T v = x[cell];
+        best = better(v, best_value) ? cell : best;
+        best_value = better(v, best_value) ? v : best_value;
+      }
+      y[oh * OW + ow] = best_value;
+      selected[oh * OW + ow] = static_cast<std::int32_t>(best);
+    }
+  }
+}
+
 // One feature map x: [H, W] -> y: [OH, OW]; selected: [OH, OW] (max and min
 // only) gets the flat index h*W + w of the winning cell. Ties go to the first
 // cell in row-major order.
@@ -151,6 +167,12 @@ template <PoolKind Kind, class T>
 void pool2d_forward_map(const Pool2dOptions& o, const T* x, Index H, Index W, T* y, Index OH, Index OW,
                         std::int32_t* selected) {
   const T window_cells = static_cast<T>(o.window.h * o.window.w);
+  if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
+    if (o.window == Size2{2, 2} && o.stride == Size2{2, 2} && o.padding == Size2{0, 0}) {
+      pool2x2_select_map<Kind>(x, W, y, OH, OW, selected);  // LeNet's pooling
+      return;
+    }
+  }
   for (Index oh = 0; oh < OH; ++oh) {
     const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.h, H);
     for (Index ow = 0; ow < OW; ++ow) {

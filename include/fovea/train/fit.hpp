@@ -10,6 +10,7 @@
 // continues exactly as the uninterrupted run would have. With the same seed,
 // data and thread count, the final weights are identical bit for bit.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -125,6 +126,28 @@ bool gradients_finite(const std::vector<Parameter<T>>& params) {
   return true;
 }
 
+template <class T>
+bool values_finite(const std::vector<Parameter<T>>& params) {
+  for (const auto& p : params) {
+    if (!p.value.array().allFinite()) return false;
+  }
+  return true;
+}
+
+// Copies every parameter value into `saved` (to_saved) or back from it.
+template <class T>
+void copy_values(const std::vector<Parameter<T>>& params, std::vector<T>& saved, bool to_saved) {
+  auto at = saved.begin();
+  for (const auto& p : params) {
+    if (to_saved) {
+      std::copy(p.value.begin(), p.value.end(), at);
+    } else {
+      std::copy(at, at + p.value.size(), p.value.begin());
+    }
+    at += p.value.size();
+  }
+}
+
 }  // namespace detail
 
 // Mean loss, accuracy and confusion matrix over a whole data set, in
@@ -192,6 +215,9 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
   Tensor<T, 4> doutput(batch_shape(batch, net.output_shape()));
   std::vector<std::int32_t> labels(static_cast<std::size_t>(batch));
   std::vector<Index> order(static_cast<std::size_t>(n));
+  Index weight_count = 0;
+  for (const auto& p : optimizer.params()) weight_count += p.value.size();
+  std::vector<T> previous_weights(static_cast<std::size_t>(weight_count));
 
   Progress progress(options.log, options.progress);
   History history;
@@ -234,7 +260,19 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
         throw numeric_error("fit: a gradient is not finite at epoch " + std::to_string(epoch + 1) + ", batch " +
                             std::to_string(b + 1) + "; the weights were left as they were before this batch");
       }
+      // A step can overflow even from finite gradients (a huge learning rate):
+      // keep the weights from before it, so a diverged run never leaves
+      // non-finite weights behind for a checkpoint to write.
+      copy_values(optimizer.params(), previous_weights, true);
       optimizer.step();
+      if (!values_finite(optimizer.params())) {
+        copy_values(optimizer.params(), previous_weights, false);
+        throw numeric_error("fit: the update at epoch " + std::to_string(epoch + 1) + ", batch " +
+                            std::to_string(b + 1) + " made a weight non-finite (learning rate " +
+                            std::to_string(optimizer.learning_rate()) +
+                            "): training diverged; lower the learning rate; the weights were left as they were "
+                            "before this batch");
+      }
 
       const Index seen = begin + count;
       progress.batch_done(b, loss_sum / static_cast<double>(seen));

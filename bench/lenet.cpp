@@ -1,0 +1,159 @@
+// LeNet-5 end to end, as the trainer runs it: one training step (batch 64:
+// forward, SoftmaxCrossEntropy, backward, SGD momentum step) and inference at
+// batch 1 and 256, each at 1 and 2 threads. The peers in bench/peers/ time the
+// same network and step, so bench/peers/run.sh can print ratios from one run.
+//
+//   bench_lenet --benchmark_min_time=0.5
+//
+// Counters: items_per_second = images/s; allocs/step = heap allocations inside
+// the timed loop (0 once the buffers are planned); peak_RSS_MB = the process's
+// high-water mark so far; same_bits = 1 when two runs of 5 steps from the same
+// seed at this thread count give bit-identical weights.
+
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "fovea/core/parallel.hpp"
+#include "fovea/nn/lenet.hpp"
+#include "fovea/optim/sgd.hpp"
+#include "fovea/train/loss.hpp"
+
+// Counting every heap allocation of this program: how a benchmark proves a
+// steady-state step allocates nothing.
+namespace {
+std::atomic<std::int64_t> allocation_count{0};
+}  // namespace
+
+// All out of line: inlined into a caller, GCC would see malloc() meet operator
+// delete and report a mismatch (-Wmismatched-new-delete) that is not one.
+[[gnu::noinline]] void* operator new(std::size_t size) {
+  allocation_count.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+[[gnu::noinline]] void* operator new(std::size_t size, std::align_val_t align) {
+  allocation_count.fetch_add(1, std::memory_order_relaxed);
+  const auto alignment = static_cast<std::size_t>(align);
+  const std::size_t rounded = (size + alignment - 1) / alignment * alignment;
+  if (void* p = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded)) return p;
+  throw std::bad_alloc();
+}
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace {
+
+using fovea::Index;
+using fovea::Tensor;
+
+constexpr Index train_batch = 64;
+constexpr Index classes = 10;
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+// Fashion-MNIST-shaped inputs: [N, 1, 28, 28] in [0, 1), labels in [0, 10).
+struct Batch {
+  Tensor<float, 4> x;
+  std::vector<std::int32_t> labels;
+  explicit Batch(Index n, std::uint64_t seed) {
+    fovea::Rng rng(seed);
+    x = Tensor<float, 4>::uniform({n, 1, 28, 28}, rng, 0.0F, 1.0F);
+    labels.resize(static_cast<std::size_t>(n));
+    for (auto& label : labels) label = static_cast<std::int32_t>(rng() % classes);
+  }
+};
+
+// The network, its loss, its optimizer and the output-gradient buffer.
+struct Trainer {
+  fovea::Sequential<float> net = fovea::make_lenet5<float>({.seed = 7});
+  fovea::SoftmaxCrossEntropy<float> loss;
+  fovea::Sgd<float> sgd{net.params(), {.learning_rate = 0.01, .momentum = 0.9}};
+  Tensor<float, 2> dscores{{train_batch, classes}};
+
+  float step(const Batch& batch) {
+    auto scores = net.forward(batch.x).reshape(fovea::Shape<2>{train_batch, classes});
+    const float value = loss.forward_backward(scores, fovea::Targets<float>(batch.labels), dscores);
+    sgd.zero_grad();
+    net.backward(dscores.reshape(fovea::Shape<4>{train_batch, classes, 1, 1}));
+    sgd.step();
+    return value;
+  }
+};
+
+bool same_bits_after_training() {
+  const Batch batch(train_batch, 3);
+  Trainer a, b;
+  for (int i = 0; i < 5; ++i) {
+    a.step(batch);
+    b.step(batch);
+  }
+  for (std::size_t p = 0; p < a.net.params().size(); ++p) {
+    const auto& u = a.net.params()[p].value;
+    const auto& v = b.net.params()[p].value;
+    if (!std::equal(u.data(), u.data() + u.size(), v.data())) return false;
+  }
+  return true;
+}
+
+void use_threads(benchmark::State& state, int arg) {
+  const int threads = static_cast<int>(state.range(arg));
+  fovea::set_threads(threads);
+  Eigen::setNbThreads(1);  // fovea threads over samples; Eigen's own threading would fight it
+}
+
+void LenetTrainStep(benchmark::State& state) {
+  use_threads(state, 0);
+  const Batch batch(train_batch, 1);
+  Trainer trainer;
+  trainer.step(batch);  // plans every buffer
+  const std::int64_t allocations_before = allocation_count.load();
+  for (auto _ : state) benchmark::DoNotOptimize(trainer.step(batch));
+  const auto allocations = static_cast<double>(allocation_count.load() - allocations_before);
+  state.SetItemsProcessed(state.iterations() * train_batch);
+  state.counters["allocs/step"] = allocations / static_cast<double>(state.iterations());
+  state.counters["peak_RSS_MB"] = peak_rss_mb();
+  state.counters["same_bits"] = same_bits_after_training() ? 1 : 0;
+}
+
+void LenetInference(benchmark::State& state) {
+  use_threads(state, 1);
+  const Index n = state.range(0);
+  const Batch batch(n, 2);
+  auto net = fovea::make_lenet5<float>({.seed = 7});
+  net.set_training(false);
+  net.forward(batch.x);
+  const std::int64_t allocations_before = allocation_count.load();
+  for (auto _ : state) {
+    auto scores = net.forward(batch.x);
+    benchmark::DoNotOptimize(scores.data());
+    benchmark::ClobberMemory();
+  }
+  const auto allocations = static_cast<double>(allocation_count.load() - allocations_before);
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["allocs/step"] = allocations / static_cast<double>(state.iterations());
+}
+
+}  // namespace
+
+BENCHMARK(LenetTrainStep)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(LenetInference)
+    ->ArgNames({"batch", "threads"})
+    ->Args({1, 1})
+    ->Args({1, 2})
+    ->Args({256, 1})
+    ->Args({256, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
