@@ -41,17 +41,25 @@ struct Settings {
   bool normalize = false;
 };
 
-std::unique_ptr<fovea::Optimizer<float>> make_optimizer(const Settings& s, std::vector<fovea::Parameter<float>> params) {
-  if (s.optimizer == "sgd") return std::make_unique<fovea::Sgd<float>>(params, fovea::SgdOptions{.learning_rate = s.learning_rate, .weight_decay = s.weight_decay});
-  if (s.optimizer == "momentum" || s.optimizer == "nesterov") {
+std::unique_ptr<fovea::Optimizer<float>> make_optimizer(const Settings& s,
+                                                        std::vector<fovea::Parameter<float>> params) {
+  if (s.optimizer == "sgd")
     return std::make_unique<fovea::Sgd<float>>(
-        params, fovea::SgdOptions{.learning_rate = s.learning_rate, .momentum = s.momentum, .nesterov = s.optimizer == "nesterov", .weight_decay = s.weight_decay});
+        params, fovea::SgdOptions{.learning_rate = s.learning_rate, .weight_decay = s.weight_decay});
+  if (s.optimizer == "momentum" || s.optimizer == "nesterov") {
+    return std::make_unique<fovea::Sgd<float>>(params, fovea::SgdOptions{.learning_rate = s.learning_rate,
+                                                                         .momentum = s.momentum,
+                                                                         .nesterov = s.optimizer == "nesterov",
+                                                                         .weight_decay = s.weight_decay});
   }
   if (s.optimizer == "adam" || s.optimizer == "adamw") {
-    return std::make_unique<fovea::Adam<float>>(
-        params, fovea::AdamOptions{.learning_rate = s.learning_rate, .weight_decay = s.weight_decay, .decoupled_weight_decay = s.optimizer == "adamw"});
+    return std::make_unique<fovea::Adam<float>>(params,
+                                                fovea::AdamOptions{.learning_rate = s.learning_rate,
+                                                                   .weight_decay = s.weight_decay,
+                                                                   .decoupled_weight_decay = s.optimizer == "adamw"});
   }
-  if (s.optimizer == "rmsprop") return std::make_unique<fovea::Rmsprop<float>>(params, fovea::RmspropOptions{.learning_rate = s.learning_rate});
+  if (s.optimizer == "rmsprop")
+    return std::make_unique<fovea::Rmsprop<float>>(params, fovea::RmspropOptions{.learning_rate = s.learning_rate});
   return std::make_unique<fovea::Adagrad<float>>(params, fovea::AdagradOptions{.learning_rate = s.learning_rate});
 }
 
@@ -81,8 +89,10 @@ void write_feature_maps(fovea::Sequential<float>& net, std::size_t index, fovea:
 int main(int argc, char** argv) {
   Settings s;
   CLI::App app{"Train LeNet-5 on MNIST or Fashion-MNIST with fovea"};
-  app.add_option("--data", s.data_folder, "Folder with the idx files (default: $FOVEA_DATA, ./data/mnist, /usr/share/datasets/fashion-mnist)");
-  app.add_option("--dataset", s.dataset, "Class names to print: mnist, fashion or auto (from the folder name)")->check(CLI::IsMember({"auto", "mnist", "fashion"}));
+  app.add_option("--data", s.data_folder,
+                 "Folder with the idx files (default: $FOVEA_DATA, ./data/mnist, /usr/share/datasets/fashion-mnist)");
+  app.add_option("--dataset", s.dataset, "Class names to print: mnist, fashion or auto (from the folder name)")
+      ->check(CLI::IsMember({"auto", "mnist", "fashion"}));
   app.add_option("--epochs", s.epochs, "Training epochs")->check(CLI::PositiveNumber);
   app.add_option("--batch-size", s.batch_size, "Minibatch size")->check(CLI::PositiveNumber);
   app.add_option("--lr", s.learning_rate, "Learning rate")->check(CLI::PositiveNumber);
@@ -90,16 +100,23 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"}));
   app.add_option("--momentum", s.momentum, "Momentum for momentum/nesterov")->check(CLI::Range(0.0, 0.999));
   app.add_option("--weight-decay", s.weight_decay, "Weight decay")->check(CLI::Range(0.0, 0.5));
-  app.add_option("--schedule", s.schedule, "Learning-rate schedule: constant, step or cosine")->check(CLI::IsMember({"constant", "step", "cosine"}));
-  app.add_option("--fc", s.hidden, "Widths of the hidden fully connected layers, e.g. --fc 120 84 or --fc 120 100")->expected(1, 8);
+  app.add_option("--schedule", s.schedule, "Learning-rate schedule: constant, step or cosine")
+      ->check(CLI::IsMember({"constant", "step", "cosine"}));
+  app.add_option("--fc", s.hidden, "Widths of the hidden fully connected layers, e.g. --fc 120 84 or --fc 120 100")
+      ->expected(1, 8);
   app.add_option("--threads", s.threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", s.seed, "Seed for initialisation and shuffling");
-  app.add_option("--train-limit", s.train_limit, "Use only the first N training images (0: all)")->check(CLI::NonNegativeNumber);
-  app.add_option("--test-limit", s.test_limit, "Use only the first N test images (0: all)")->check(CLI::NonNegativeNumber);
-  app.add_option("--split", s.split, "With only the t10k files: the first N train, the rest test")->check(CLI::PositiveNumber);
+  app.add_option("--train-limit", s.train_limit, "Use only the first N training images (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--test-limit", s.test_limit, "Use only the first N test images (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--split", s.split, "With only the t10k files: the first N train, the rest test")
+      ->check(CLI::PositiveNumber);
   app.add_option("--out", s.out, "Folder for the model, pictures and curves");
-  app.add_option("--progress", s.progress, "auto (bar on a terminal), bar, lines or none")->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
-  app.add_flag("--normalize", s.normalize, "Normalise pixels by the training set's mean and std (default: scale to [0, 1])");
+  app.add_option("--progress", s.progress, "auto (bar on a terminal), bar, lines or none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+  app.add_flag("--normalize", s.normalize,
+               "Normalise pixels by the training set's mean and std (default: scale to [0, 1])");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -144,7 +161,8 @@ int main(int argc, char** argv) {
 
     // Network, loss, optimizer.
     if (s.threads > 0) fovea::set_threads(s.threads);
-    auto net = fovea::make_lenet5<float>({.image_size = train.sample_shape()[1], .hidden = s.hidden, .classes = 10, .seed = s.seed});
+    auto net = fovea::make_lenet5<float>(
+        {.image_size = train.sample_shape()[1], .hidden = s.hidden, .classes = 10, .seed = s.seed});
     std::cout << net.summary(s.batch_size) << "\n";
     fovea::SoftmaxCrossEntropy<float> loss;
     auto optimizer = make_optimizer(s, net.params());
@@ -178,7 +196,8 @@ int main(int argc, char** argv) {
     const fs::path out(s.out);
     fs::create_directories(out);
     fovea::save(net, out / "lenet.fovea");
-    fovea::write_png(out / "conv1_filters.png", fovea::tile_grid(net.params()[0].value.reshape(fovea::Shape<4>{6, 1, 5, 5}), {.scale = 8}));
+    fovea::write_png(out / "conv1_filters.png",
+                     fovea::tile_grid(net.params()[0].value.reshape(fovea::Shape<4>{6, 1, 5, 5}), {.scale = 8}));
     fovea::Tensor<float, 4> one_image({1, 1, train.sample_shape()[1], train.sample_shape()[2]});
     std::vector<std::int32_t> one_label(1);
     const fovea::Index first = 0;
@@ -197,10 +216,19 @@ int main(int argc, char** argv) {
       rows.push_back({static_cast<double>(e.epoch + 1), e.learning_rate, e.train_loss, e.train_accuracy,
                       *e.validation_loss, *e.validation_accuracy, e.seconds, e.images_per_second});
     }
-    fovea::write_svg(out / "loss.svg", {.title = "LeNet-5 loss", .y_label = "cross-entropy", .series = {{"train", train_loss}, {"test", test_loss}}});
-    fovea::write_svg(out / "accuracy.svg", {.title = "LeNet-5 accuracy", .y_label = "accuracy (%)", .series = {{"train", train_acc}, {"test", test_acc}}});
-    fovea::write_csv(out / "history.csv", {"epoch", "learning_rate", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "images_per_second"}, rows);
-    std::cout << "wrote " << (out / "lenet.fovea").string() << ", conv1_filters.png, input.png, conv1_maps.png, conv2_maps.png, loss.svg, accuracy.svg, history.csv\n";
+    fovea::write_svg(
+        out / "loss.svg",
+        {.title = "LeNet-5 loss", .y_label = "cross-entropy", .series = {{"train", train_loss}, {"test", test_loss}}});
+    fovea::write_svg(
+        out / "accuracy.svg",
+        {.title = "LeNet-5 accuracy", .y_label = "accuracy (%)", .series = {{"train", train_acc}, {"test", test_acc}}});
+    fovea::write_csv(out / "history.csv",
+                     {"epoch", "learning_rate", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
+                      "images_per_second"},
+                     rows);
+    std::cout
+        << "wrote " << (out / "lenet.fovea").string()
+        << ", conv1_filters.png, input.png, conv1_maps.png, conv2_maps.png, loss.svg, accuracy.svg, history.csv\n";
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -253,3 +253,34 @@ TEST_CASE("the random generator is portable, restorable and unbiased", "[random]
   CHECK(sorted == std::vector<Index>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   CHECK(order != sorted);
 }
+
+TEMPLATE_TEST_CASE("views over raw memory check their shape and convert to read-only", "[tensor][view]", float,
+                   double) {
+  TestType storage[6] = {1, 2, 3, 4, 5, 6};
+  TensorView<TestType, 2> view(storage, {2, 3});
+  CHECK(view(1, 2) == 6);
+  CHECK(view.at(0, 1) == 2);
+  TensorView<const TestType, 2> read_only = view;
+  CHECK(read_only.data() == storage);
+  CHECK(read_only.shape() == Shape<2>{2, 3});
+  CHECK_THROWS_WITH((TensorView<TestType, 2>(storage, {2, -3})), "TensorView: negative dimension in shape [2, -3]");
+  CHECK_THROWS_WITH((TensorView<TestType, 2>(nullptr, {2, 3})), "TensorView: null data for non-empty shape [2, 3]");
+  CHECK((TensorView<TestType, 2>(nullptr, {0, 3})).empty());
+  CHECK_THROWS_AS(view.at(2, 0), fovea::index_error);
+  CHECK_THROWS_WITH(view.dim(2), "dim: axis 2 out of range for shape [2, 3]");
+  // The elementwise helpers work on views too and refuse other shapes.
+  Tensor<TestType, 2> other({2, 3}, {1, 1, 1, 1, 1, 1});
+  view += other;
+  CHECK(storage[5] == 7);
+  view -= other;
+  view *= 2;
+  CHECK(storage[0] == 2);
+  Tensor<TestType, 2> wrong({3, 2});
+  CHECK_THROWS_AS(view += wrong, fovea::shape_error);
+}
+
+TEST_CASE("an empty tensor prints as an empty list", "[tensor][print]") {
+  std::ostringstream out;
+  out << Tensor<float, 2>({0, 3});
+  CHECK(out.str() == "Tensor[0, 3]\n[]");
+}

@@ -30,8 +30,8 @@ TEST_CASE("LeNet-5 learns real MNIST digits and survives a save and reload", "[i
   auto net = make_lenet5<float>({.seed = 1});
   SoftmaxCrossEntropy<float> loss;
   Adam<float> adam(net.params(), {.learning_rate = 0.002});
-  const History history =
-      fit(net, loss, adam, train, held_out, {.epochs = 2, .batch_size = 8, .seed = 2, .progress = ProgressStyle::silent});
+  const History history = fit(net, loss, adam, train, held_out,
+                              {.epochs = 2, .batch_size = 8, .seed = 2, .progress = ProgressStyle::silent});
   REQUIRE(history.epochs.size() == 2);
   INFO("held-out accuracy " << *history.epochs.back().validation_accuracy);
   CHECK(*history.epochs.back().validation_accuracy > 0.90);

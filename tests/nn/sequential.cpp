@@ -94,13 +94,15 @@ TEST_CASE("predict gives probabilities and respects eval mode", "[nn]") {
 TEST_CASE("forward and backward reject bad input with shapes in the message", "[nn]") {
   auto net = test::small_cnn<float>(1);
   Tensor<float, 4> wrong({2, 3, 16, 16});
-  CHECK_THROWS_WITH(net.forward(wrong), "Sequential::forward: input [2, 3, 16, 16], expected [N, 1, 16, 16] with N > 0");
+  CHECK_THROWS_WITH(net.forward(wrong),
+                    "Sequential::forward: input [2, 3, 16, 16], expected [N, 1, 16, 16] with N > 0");
   Tensor<float, 4> dy({2, 4, 1, 1});
   CHECK_THROWS_WITH(net.backward(dy), "Sequential::backward: called before forward");
   Tensor<float, 4> x({2, 1, 16, 16});
   net.forward(x);
   Tensor<float, 4> dy_wrong({3, 4, 1, 1});
-  CHECK_THROWS_WITH(net.backward(dy_wrong), "Sequential::backward: gradient [3, 4, 1, 1] does not match the output [2, 4, 1, 1]");
+  CHECK_THROWS_WITH(net.backward(dy_wrong),
+                    "Sequential::backward: gradient [3, 4, 1, 1] does not match the output [2, 4, 1, 1]");
   Sequential<float> empty({1, 2, 2});
   CHECK_THROWS_AS(empty.forward(Tensor<float, 4>({1, 1, 2, 2})), state_error);
 }

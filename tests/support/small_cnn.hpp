@@ -16,7 +16,8 @@ namespace fovea::test {
 template <class T>
 Sequential<T> small_cnn(std::uint64_t seed, Index side = 16, bool dropout = false) {
   Sequential<T> net({1, side, side});
-  net.template emplace<Conv2d<T>>(Conv2dOptions{.in_channels = 1, .out_channels = 4, .kernel = 3, .padding = Padding::same});
+  net.template emplace<Conv2d<T>>(
+      Conv2dOptions{.in_channels = 1, .out_channels = 4, .kernel = 3, .padding = Padding::same});
   net.template emplace<ReLU<T>>();
   net.template emplace<Pool2d<T>>(Pool2dOptions{.kind = PoolKind::max, .window = {2, 2}, .stride = {2, 2}});
   net.template emplace<Flatten<T>>();

@@ -43,7 +43,7 @@ class AlignedBuffer {
   void reserve(Index count) {
     if (count <= capacity_) return;
     release();
-    data_ = static_cast<T*>(::operator new(static_cast<std::size_t>(count) * sizeof(T), std::align_val_t{alignment}));
+    data_ = static_cast<T*>(::operator new (static_cast<std::size_t>(count) * sizeof(T), std::align_val_t{alignment}));
     capacity_ = count;
   }
 
@@ -53,7 +53,7 @@ class AlignedBuffer {
 
  private:
   void release() {
-    if (data_ != nullptr) ::operator delete(data_, std::align_val_t{alignment});
+    if (data_ != nullptr) ::operator delete (data_, std::align_val_t{alignment});
     data_ = nullptr;
     capacity_ = 0;
   }

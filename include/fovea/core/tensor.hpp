@@ -62,7 +62,8 @@ class Tensor {
   }
 
   Tensor(const Tensor& other) : Tensor(other.view()) {}
-  Tensor(Tensor&& other) noexcept : shape_(std::exchange(other.shape_, Shape<Rank>{})), storage_(std::move(other.storage_)) {}
+  Tensor(Tensor&& other) noexcept
+      : shape_(std::exchange(other.shape_, Shape<Rank>{})), storage_(std::move(other.storage_)) {}
   Tensor& operator=(const Tensor& other) {
     if (this != &other) {
       resize(other.shape_);

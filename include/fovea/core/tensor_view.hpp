@@ -36,8 +36,8 @@ class TensorView {
   }
   // A mutable view converts to a read-only one.
   template <class U>
-    requires std::is_same_v<const U, T>
-  TensorView(const TensorView<U, Rank>& other)  // NOLINT(google-explicit-constructor)
+  requires std::is_same_v<const U, T> TensorView(
+      const TensorView<U, Rank>& other)  // NOLINT(google-explicit-constructor)
       : data_(other.data()), shape_(other.shape()) {}
 
   T* data() const { return data_; }
@@ -55,8 +55,7 @@ class TensorView {
 
   // Unchecked element access (asserted in debug builds): the fast path.
   template <class... I>
-    requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...))
-  T& operator()(I... index) const {
+  requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...)) T& operator()(I... index) const {
     const Index idx[] = {static_cast<Index>(index)...};
     Index offset = 0;
     for (std::size_t a = 0; a < Rank; ++a) {
@@ -68,8 +67,7 @@ class TensorView {
 
   // Checked element access: throws index_error naming the index and the shape.
   template <class... I>
-    requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...))
-  T& at(I... index) const {
+  requires(sizeof...(I) == Rank && (std::is_integral_v<I> && ...)) T& at(I... index) const {
     const Shape<Rank> idx = {static_cast<Index>(index)...};
     Index offset = 0;
     for (std::size_t a = 0; a < Rank; ++a) {
@@ -82,9 +80,7 @@ class TensorView {
   }
 
   // Item i of the leading dimension (one sample of a batch), without copying.
-  TensorView<T, Rank - 1> item(Index i) const
-    requires(Rank > 1)
-  {
+  TensorView<T, Rank - 1> item(Index i) const requires(Rank > 1) {
     if (i < 0 || i >= shape_[0]) {
       throw index_error("item: index " + std::to_string(i) + " out of range for shape " + to_string(shape_));
     }
@@ -109,9 +105,8 @@ class TensorView {
   template <std::size_t NewRank>
   TensorView<T, NewRank> reshape(const Shape<NewRank>& new_shape) const {
     if (shape_size(new_shape) != size()) {
-      throw shape_error("reshape: cannot view " + to_string(shape_) + " (" + std::to_string(size()) +
-                        " elements) as " + to_string(new_shape) + " (" + std::to_string(shape_size(new_shape)) +
-                        " elements)");
+      throw shape_error("reshape: cannot view " + to_string(shape_) + " (" + std::to_string(size()) + " elements) as " +
+                        to_string(new_shape) + " (" + std::to_string(shape_size(new_shape)) + " elements)");
     }
     return TensorView<T, NewRank>(data_, new_shape);
   }

@@ -36,9 +36,7 @@ namespace fovea {
 using SampleShape = Shape<3>;
 
 // Batch shape for a per-sample shape.
-inline Shape<4> batch_shape(Index batch, const SampleShape& sample) {
-  return {batch, sample[0], sample[1], sample[2]};
-}
+inline Shape<4> batch_shape(Index batch, const SampleShape& sample) { return {batch, sample[0], sample[1], sample[2]}; }
 inline SampleShape sample_shape(const Shape<4>& batch) { return {batch[1], batch[2], batch[3]}; }
 
 // A trainable tensor and its gradient, flattened; `shape` keeps the true

@@ -17,7 +17,17 @@
 
 namespace fovea {
 
-enum class InitScheme { he_normal, he_uniform, xavier_normal, xavier_uniform, lecun_normal, lecun_uniform, uniform, normal, zeros };
+enum class InitScheme {
+  he_normal,
+  he_uniform,
+  xavier_normal,
+  xavier_uniform,
+  lecun_normal,
+  lecun_uniform,
+  uniform,
+  normal,
+  zeros
+};
 
 struct InitOptions {
   InitScheme scheme = InitScheme::he_normal;
@@ -71,7 +81,8 @@ void initialize(const Parameter<T>& p, const InitOptions& options, Rng& rng) {
       }
       return fill_uniform(options.low, options.high);
     case InitScheme::normal:
-      if (!(options.stddev >= 0)) throw value_error("initialize: stddev must be >= 0, got " + std::to_string(options.stddev));
+      if (!(options.stddev >= 0))
+        throw value_error("initialize: stddev must be >= 0, got " + std::to_string(options.stddev));
       return fill_normal(options.mean, options.stddev);
     case InitScheme::zeros:
       p.value.fill(T{0});

@@ -18,7 +18,7 @@
 namespace fovea {
 
 struct LeNetOptions {
-  Index image_size = 28;                 // square single-channel input
+  Index image_size = 28;                  // square single-channel input
   std::vector<Index> hidden = {120, 84};  // widths of the fully connected hidden layers
   Index classes = 10;
   std::uint64_t seed = 0;  // LeCun-uniform initialisation of the weights

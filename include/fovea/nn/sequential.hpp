@@ -142,8 +142,8 @@ class Sequential {
     if (!forwarded_) throw state_error("Sequential::backward: called before forward");
     const Shape<4> expected = activations_.back().shape();
     if (doutput.shape() != expected) {
-      throw shape_error("Sequential::backward: gradient " + to_string(doutput.shape()) +
-                        " does not match the output " + to_string(expected));
+      throw shape_error("Sequential::backward: gradient " + to_string(doutput.shape()) + " does not match the output " +
+                        to_string(expected));
     }
     for (std::size_t k = layers_.size(); k-- > 0;) {
       TensorView<const T, 4> x = k == 0 ? input_ : TensorView<const T, 4>(activations_[k - 1]);
@@ -188,7 +188,8 @@ class Sequential {
         << ")\n";
     // Training keeps each activation and its gradient: two values per element.
     out << "Activation memory, batch " << batch_size << ": "
-        << format_bytes(2 * activation_values * batch_size * static_cast<Index>(sizeof(T))) << " (forward + backward)\n";
+        << format_bytes(2 * activation_values * batch_size * static_cast<Index>(sizeof(T)))
+        << " (forward + backward)\n";
     out << "Forward FLOPs per image: " << grouped(static_cast<Index>(total_flops)) << '\n';
     return out.str();
   }

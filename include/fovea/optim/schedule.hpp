@@ -19,7 +19,8 @@ class Schedule {
   static Schedule constant() { return Schedule(Kind::constant, 1, 1.0, 0.0); }
   static Schedule step(int every, double gamma) {
     if (every <= 0) throw value_error("Schedule::step: every must be positive, got " + std::to_string(every));
-    if (!(gamma > 0 && gamma <= 1)) throw value_error("Schedule::step: gamma must be in (0, 1], got " + std::to_string(gamma));
+    if (!(gamma > 0 && gamma <= 1))
+      throw value_error("Schedule::step: gamma must be in (0, 1], got " + std::to_string(gamma));
     return Schedule(Kind::step, every, gamma, 0.0);
   }
   // Anneals from the base rate to floor_fraction * base over `epochs` epochs.
@@ -59,7 +60,8 @@ class Schedule {
 
  private:
   enum class Kind { constant, step, cosine };
-  Schedule(Kind kind, int period, double gamma, double floor) : kind_(kind), period_(period), gamma_(gamma), floor_(floor) {}
+  Schedule(Kind kind, int period, double gamma, double floor)
+      : kind_(kind), period_(period), gamma_(gamma), floor_(floor) {}
 
   Kind kind_;
   int period_;

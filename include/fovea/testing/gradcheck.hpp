@@ -18,11 +18,11 @@
 namespace fovea::testing {
 
 struct GradCheckOptions {
-  double step = 1e-6;        // central difference step h
-  double tolerance = 1e-6;   // largest accepted relative error
-  double floor = 1e-3;       // |a - n| / max(|a|, |n|, floor): near-zero pairs compare absolutely
-  bool training = true;      // mode passed to forward
-  std::uint64_t seed = 1234; // for the projection r
+  double step = 1e-6;         // central difference step h
+  double tolerance = 1e-6;    // largest accepted relative error
+  double floor = 1e-3;        // |a - n| / max(|a|, |n|, floor): near-zero pairs compare absolutely
+  bool training = true;       // mode passed to forward
+  std::uint64_t seed = 1234;  // for the projection r
 };
 
 struct GradCheckResult {

@@ -27,7 +27,8 @@ void argmax_rows(TensorView<const T, 2> scores, std::span<std::int32_t> out) {
 
 class ConfusionMatrix {
  public:
-  explicit ConfusionMatrix(Index classes = 0) : classes_(classes), counts_(static_cast<std::size_t>(classes * classes), 0) {}
+  explicit ConfusionMatrix(Index classes = 0)
+      : classes_(classes), counts_(static_cast<std::size_t>(classes * classes), 0) {}
 
   void add(std::int32_t truth, std::int32_t predicted) {
     if (truth < 0 || truth >= classes_ || predicted < 0 || predicted >= classes_) {
@@ -38,7 +39,9 @@ class ConfusionMatrix {
   }
 
   Index classes() const { return classes_; }
-  Index count(Index truth, Index predicted) const { return counts_.at(static_cast<std::size_t>(truth * classes_ + predicted)); }
+  Index count(Index truth, Index predicted) const {
+    return counts_.at(static_cast<std::size_t>(truth * classes_ + predicted));
+  }
   Index total() const {
     Index n = 0;
     for (Index c : counts_) n += c;

@@ -4,13 +4,13 @@
 // loss when the output is a terminal, one plain line per epoch otherwise (so
 // logs and CI output stay readable), or nothing.
 
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 #include "fovea/core/shape.hpp"
 
