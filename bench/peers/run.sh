@@ -13,8 +13,9 @@ bench=$build/bench
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# OpenMP threads that spin while they wait steal the core the other thread
-# needs whenever anything else runs on this 2-core machine (docs/benchmarks.md).
+# libtorch's OpenMP threads spin while they wait and steal the core the other
+# thread needs whenever anything else runs on this 2-core machine
+# (docs/benchmarks.md). fovea has its own pool and ignores this setting.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 run() {

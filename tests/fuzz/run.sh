@@ -70,7 +70,7 @@ for target in "${targets[@]}"; do
   artifacts="$build/artifacts/$target/"
   rm -rf "$artifacts"
   mkdir -p "$corpus" "$artifacts" "$regressions"
-  cp -n "$build/seeds/$target"/* "$corpus/"
+  cp -n "$build/seeds/$target"/* "$corpus/" || true  # keep grown files; coreutils >= 9.2 returns 1 on skips
   log="$build/fuzz_$target.log"
   echo "fuzz: $target for ${seconds}s"
   if "$build/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \

@@ -97,8 +97,7 @@ inline std::string format_epoch(const EpochReport& r, int epochs) {
     out << "  val loss " << std::setprecision(4) << *r.validation_loss << " acc " << std::setprecision(2)
         << 100 * *r.validation_accuracy << "%";
   }
-  out << "  " << std::setprecision(1) << r.seconds << "s  " << std::setprecision(0) << r.images_per_second
-      << " img/s";
+  out << "  " << std::setprecision(1) << r.seconds << "s  " << std::setprecision(0) << r.images_per_second << " img/s";
   return out.str();
 }
 
@@ -174,13 +173,16 @@ Evaluation evaluate(Sequential<T>& net, Loss<T>& loss, const Data& data, Index b
     const Index count = std::min(batch_size, n - begin);
     auto xb = x.slice(0, count);
     std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(count));
-    data.make_batch(std::span<const Index>(indices).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)), xb, yb);
+    data.make_batch(
+        std::span<const Index>(indices).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)), xb,
+        yb);
     auto scores = net.forward(xb).reshape(Shape<2>{count, classes});
     loss_sum += static_cast<double>(loss.forward_backward(scores, Targets<T>(yb), TensorView<T, 2>())) *
                 static_cast<double>(count);
     std::span<std::int32_t> pb(predicted.data(), static_cast<std::size_t>(count));
     argmax_rows(scores, pb);
-    for (Index i = 0; i < count; ++i) result.confusion.add(yb[static_cast<std::size_t>(i)], pb[static_cast<std::size_t>(i)]);
+    for (Index i = 0; i < count; ++i)
+      result.confusion.add(yb[static_cast<std::size_t>(i)], pb[static_cast<std::size_t>(i)]);
   }
   net.set_training(was_training);
   result.loss = n > 0 ? loss_sum / static_cast<double>(n) : 0.0;
@@ -241,15 +243,18 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
       auto xb = x.slice(0, count);
       auto db = doutput.slice(0, count);
       std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(count));
-      train.make_batch(std::span<const Index>(order).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)), xb, yb);
+      train.make_batch(
+          std::span<const Index>(order).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)), xb,
+          yb);
 
       auto scores = net.forward(xb).reshape(Shape<2>{count, classes});
       const double batch_loss =
           static_cast<double>(loss.forward_backward(scores, Targets<T>(yb), db.reshape(Shape<2>{count, classes})));
       if (!std::isfinite(batch_loss)) {
-        throw numeric_error("fit: the loss is " + std::to_string(batch_loss) + " at epoch " + std::to_string(epoch + 1) +
-                            ", batch " + std::to_string(b + 1) + " (learning rate " +
-                            std::to_string(optimizer.learning_rate()) + "): training diverged; lower the learning rate");
+        throw numeric_error("fit: the loss is " + std::to_string(batch_loss) + " at epoch " +
+                            std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (learning rate " +
+                            std::to_string(optimizer.learning_rate()) +
+                            "): training diverged; lower the learning rate");
       }
       loss_sum += batch_loss * static_cast<double>(count);
       correct += count_correct<T>(scores, yb);
@@ -317,7 +322,8 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
 }  // namespace detail
 
 template <class T, BatchSource<T> Data>
-History fit(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const FitOptions& options = {}) {
+History fit(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train,
+            const FitOptions& options = {}) {
   return detail::fit_impl<T, Data>(net, loss, optimizer, train, options, nullptr);
 }
 
