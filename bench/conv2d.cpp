@@ -5,6 +5,7 @@
 //
 //   bench_conv2d --benchmark_min_time=0.2
 //   bench_conv2d --benchmark_filter='ForwardBackward'   (layer vs. its bare GEMMs)
+//   bench_conv2d --benchmark_filter='FirstLayer'        (no dx: conv1's direct path)
 //
 // Arguments: /<layer>/<threads>. Layers: 0 = LeNet conv1 (1->6, 5x5, pad 2,
 // 28x28, batch 64), 1 = LeNet conv2 (6->16, 5x5, 14x14, batch 64),
@@ -140,6 +141,20 @@ void Conv2dForwardBackward(benchmark::State& state) {
   report(state, s, 3 * s.forward_flops());
 }
 
+// The same as the first layer of a network: no input gradient (dx empty),
+// which lets a 1-input-channel layer take the direct path for dW as well.
+void Conv2dFirstLayerForwardBackward(benchmark::State& state) {
+  use_threads(state);
+  Setup s(shapes[state.range(0)]);
+  for (auto _ : state) {
+    s.conv.forward(s.x, s.y, true);
+    s.conv.backward(s.x, s.y, s.dy, {});
+    benchmark::DoNotOptimize(s.y.data());
+    benchmark::ClobberMemory();
+  }
+  report(state, s, 2 * s.forward_flops());
+}
+
 // Yardstick for Conv2dForwardBackward: the three GEMMs a training step runs
 // per sample (y = W cols, dW += dy cols^T, dcols = W^T dy) on ready-made
 // operands, samples split across threads as the convolution does, and the
@@ -184,4 +199,5 @@ BENCHMARK(GemmPerSample)->Apply(shapes_and_threads);
 BENCHMARK(GemmBatched)->Apply(shapes_and_threads);
 BENCHMARK(Conv2dBackward)->Apply(shapes_and_threads);
 BENCHMARK(Conv2dForwardBackward)->Apply(shapes_and_threads);
+BENCHMARK(Conv2dFirstLayerForwardBackward)->Apply(shapes_and_threads);
 BENCHMARK(GemmForwardBackward)->Apply(shapes_and_threads);

@@ -226,7 +226,7 @@ TEST_CASE("operator<< prints the shape and the values, eliding long dimensions",
   std::ostringstream out3;
   out3 << big;
   const std::string text = out3.str();
-  CHECK(std::count(text.begin(), text.end(), '0') == 6 * 6 * 6);  // 3 + 3 of 8 per axis
+  CHECK(std::count(text.begin(), text.end(), '0') == Index{6 * 6 * 6});  // 3 + 3 of 8 per axis
   CHECK(text.find("...") != std::string::npos);
 }
 

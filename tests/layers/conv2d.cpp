@@ -268,6 +268,25 @@ TEST_CASE("Conv2d's gradients pass the numeric check in double", "[conv2d][gradc
   }
 }
 
+TEST_CASE("Conv2d with one input channel passes the numeric check in double", "[conv2d][gradcheck][direct]") {
+  // Forward runs the direct loops; the check asks for dx, so backward runs im2col.
+  fovea::Rng rng(35);
+  for (const naive::ConvCase& c : naive::direct_cases()) {
+    INFO(c.describe());
+    auto conv = layer_for<double>(c);
+    for (auto& p : conv.params()) {
+      for (double& v : p.value) v = rng.uniform(-1, 1);
+    }
+    const auto x = Tensor<double, 4>::uniform({c.N, c.Cin, c.H, c.W}, rng, -1, 1);
+    // The layer is linear in x and in w, so a wide step adds no truncation
+    // error and keeps the rounding of these larger sums (28x28x6) below 1e-6.
+    const auto result = fovea::testing::check_gradients(conv, x, {.step = 1e-3});
+    INFO(result.worst);
+    CHECK(result.ok);
+    CHECK(result.max_relative_error < 1e-6);
+  }
+}
+
 TEST_CASE("a steady-state Conv2d step allocates nothing, on one thread or two", "[conv2d]") {
   {
     const long before = heap_allocations.load();
@@ -290,6 +309,17 @@ TEST_CASE("a steady-state Conv2d step allocates nothing, on one thread or two", 
       }
       CHECK(heap_allocations.load() == before);
     }
+    // One input channel as a first layer (no dx): the direct path's buffers.
+    Conv2d<float> first({.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = 2});
+    Tensor<float, 4> image({5, 1, 20, 20}), features({5, 6, 20, 20});
+    first.forward(image, features, true);
+    first.backward(image, features, features, {});
+    const long before = heap_allocations.load();
+    for (int step = 0; step < 3; ++step) {
+      first.forward(image, features, true);
+      first.backward(image, features, features, {});
+    }
+    CHECK(heap_allocations.load() == before);
   }
   fovea::set_threads(saved);
 }

@@ -150,6 +150,23 @@ inline std::vector<ConvCase> conv_cases(int random_count, std::uint64_t seed = 2
   return cases;
 }
 
+// One input channel, stride 1, no dilation: the shapes fovea convolves
+// directly, without im2col. Widths around the 16-float register block (15,
+// 16, 17, 33), filter counts across the blocks of six (1, 5, 6, 7, 13) and
+// paddings that are zero, one-sided wide and asymmetric per axis.
+inline std::vector<ConvCase> direct_cases() {
+  return {
+      {2, 1, 6, 28, 28, 5, 5, {1, 1, 2, 2, 1, 1}, true},  // LeNet's conv1
+      {3, 1, 1, 5, 5, 3, 3, {}, false},                   // the smallest: one filter, no padding
+      {1, 1, 5, 9, 15, 3, 3, {1, 1, 1, 1, 1, 1}, true},   // one partial block per row
+      {2, 1, 7, 6, 16, 2, 4, {1, 1, 0, 3, 1, 1}, false},  // even kernel, wide left/right pad
+      {1, 1, 13, 4, 17, 1, 1, {}, true},                  // 1x1, two blocks of six and one of one
+      {2, 1, 3, 11, 33, 7, 3, {1, 1, 3, 0, 1, 1}, true},  // tall kernel, three blocks per row
+      {5, 1, 6, 3, 40, 3, 5, {1, 1, 2, 1, 1, 1}, false},  // odd batch for two threads
+      {1, 1, 2, 1, 6, 1, 6, {1, 1, 0, 0, 1, 1}, true},    // one row, kernel as wide as the input
+  };
+}
+
 // max |a - b| / max |b|: the error relative to the result's scale, so that
 // outputs which cancel to near zero are not held to a relative bound.
 template <class A, std::size_t Rank>

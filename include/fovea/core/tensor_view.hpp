@@ -34,11 +34,12 @@ class TensorView {
       throw shape_error("TensorView: null data for non-empty shape " + to_string(shape_));
     }
   }
-  // A mutable view converts to a read-only one.
+  // A mutable view converts to a read-only one, implicitly (as span does).
+  // NOLINTBEGIN(google-explicit-constructor)
   template <class U>
-  requires std::is_same_v<const U, T> TensorView(
-      const TensorView<U, Rank>& other)  // NOLINT(google-explicit-constructor)
+  requires std::is_same_v<const U, T> TensorView(const TensorView<U, Rank>& other)
       : data_(other.data()), shape_(other.shape()) {}
+  // NOLINTEND(google-explicit-constructor)
 
   T* data() const { return data_; }
   const Shape<Rank>& shape() const { return shape_; }

@@ -179,7 +179,16 @@ inline StoredModel decode_model(const std::vector<std::uint8_t>& bytes, const st
     throw format_error(what + ": scalar size " + std::to_string(scalar_bytes) + " is neither 4 (float) nor 8 (double)");
   }
   StoredModel model;
-  for (Index& d : model.input) d = static_cast<Index>(body.get<std::int64_t>("input shape"));
+  double input_values = 1;
+  for (Index& d : model.input) {
+    d = static_cast<Index>(body.get<std::int64_t>("input shape"));
+    input_values *= static_cast<double>(d);
+    // No real network takes more than 2^31 values per sample; a larger claim
+    // is corruption, and checking here keeps every later size computation in range.
+    if (d < 1 || d > (Index{1} << 31) || input_values > 2147483648.0) {
+      throw format_error(what + ": input shape " + to_string(model.input) + " is impossible (corrupt file)");
+    }
+  }
   const auto layer_count = body.get<std::uint32_t>("layer count");
   for (std::uint32_t i = 0; i < layer_count; ++i) {
     body.need(8, "layer");

@@ -27,8 +27,13 @@ template <class T>
 class Sequential {
  public:
   explicit Sequential(const SampleShape& input_shape) : shapes_{input_shape} {
+    double values = 1;
     for (Index d : input_shape) {
       if (d <= 0) throw shape_error("Sequential: input shape " + to_string(input_shape) + " must be positive");
+      values *= static_cast<double>(d);
+    }
+    if (values > 2147483648.0) {
+      throw shape_error("Sequential: input shape " + to_string(input_shape) + " exceeds 2^31 values per sample");
     }
   }
 
@@ -47,6 +52,12 @@ class Sequential {
       out = layer->output_shape(shapes_.back());
     } catch (const shape_error& e) {
       throw shape_error("layer " + std::to_string(index) + " " + e.what());
+    }
+    // Keeps every later size product (buffers, summaries) far from overflow.
+    const double values = static_cast<double>(out[0]) * static_cast<double>(out[1]) * static_cast<double>(out[2]);
+    if (out[0] < 1 || out[1] < 1 || out[2] < 1 || values > 2147483648.0) {
+      throw shape_error("layer " + std::to_string(index) + " " + layer->describe() + ": output " + to_string(out) +
+                        " is empty or larger than 2^31 values per sample");
     }
     for (auto& p : layer->params()) {
       p.name = std::to_string(index) + "." + p.name;

@@ -1,16 +1,20 @@
 #pragma once
 
 // 2-D convolution (cross-correlation, as in every CNN library) as
-// im2col -> GEMM, forward and backward side by side. Stateless: the caller
-// (layers/conv2d.hpp) owns the weights and the workspace.
+// im2col -> GEMM, forward and backward side by side; one input channel at
+// stride 1 (a first layer on greyscale images) is convolved directly instead
+// (detail::direct_conv). Stateless: the caller (layers/conv2d.hpp) owns the
+// weights and the workspace.
 //
 // Batching: one GEMM per sample, samples split across threads. On the skinny
 // shapes of small CNNs a per-sample GEMM is as fast as one batched GEMM (its
 // columns stay in L2), and threads over samples scale where threading inside
 // each GEMM does not (docs: DESIGN.md, "Measured on this kind of machine").
 
+#include <algorithm>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "fovea/core/parallel.hpp"
@@ -110,6 +114,41 @@ inline Conv2dGeometry conv2d_geometry(const Shape<3>& input, Index out_channels,
           window};
 }
 
+namespace detail {
+
+// Output positions one register block of the direct convolution covers: 16
+// floats (8 doubles), one 512-bit or two 256-bit vectors per output channel,
+// so that six channels' accumulators plus the input vector fit in the 16
+// (AVX2) or 32 (AVX-512) vector registers.
+template <class T>
+inline constexpr Index direct_block = static_cast<Index>(64 / sizeof(T));
+
+// One input channel, stride 1, no dilation: the layer a CNN's first
+// convolution on greyscale images is. There im2col copies every input value
+// KH*KW times to feed a GEMM whose K is only KH*KW, and Eigen then packs that
+// copy once more; the direct loops below read the (padded) image in place.
+inline bool direct_conv(const Conv2dGeometry& g) {
+  const Window2d& w = g.window;
+  return g.in_channels == 1 && w.stride_h == 1 && w.stride_w == 1 && w.dilation_h == 1 && w.dilation_w == 1;
+}
+
+// The zero-padded copy of one sample the direct loops read. Rows are wide
+// enough for the last register block to run past the output's right edge
+// (its extra outputs are dropped), so the inner loops test no bounds.
+struct DirectLayout {
+  Index out_w_padded;  // OW rounded up to a whole number of register blocks
+  Index width;         // out_w_padded + KW - 1 >= W + 2*pad_w
+  Index height;        // H + 2*pad_h = OH + KH - 1
+};
+template <class T>
+DirectLayout direct_layout(const Conv2dGeometry& g) {
+  constexpr Index V = direct_block<T>;
+  const Index padded = (g.out_w + V - 1) / V * V;
+  return {padded, padded + g.window.kernel_w - 1, g.height + 2 * g.window.pad_h};
+}
+
+}  // namespace detail
+
 // Per-thread scratch, owned by the caller and sized on first use for a shape;
 // afterwards a call with the same shapes and thread count allocates nothing.
 template <class T>
@@ -119,17 +158,23 @@ struct Conv2dWorkspace {
     Tensor<T, 2> dcols;    // [K, P] W^T * dy for one sample
     Tensor<T, 2> dweight;  // [Cout, K] this chunk's partial weight gradient
     Tensor<T, 1> dbias;    // [Cout]
+    Tensor<T, 1> image;    // direct path: one zero-padded input sample
+    Tensor<T, 1> grad;     // direct path: one sample's dy, rows zero-padded to whole blocks
   };
   std::vector<Chunk> chunks;
 
-  void reserve(const Conv2dGeometry& g, int count, bool backward) {
+  // `lowered`: the im2col path runs (cols, dcols); otherwise the direct one.
+  void reserve(const Conv2dGeometry& g, int count, bool backward, bool lowered = true) {
     if (static_cast<int>(chunks.size()) < count) chunks.resize(static_cast<std::size_t>(count));
     const Index K = g.patch_size(), P = g.positions();
+    const detail::DirectLayout direct = detail::direct_layout<T>(g);
     for (int c = 0; c < count; ++c) {
       Chunk& chunk = chunks[static_cast<std::size_t>(c)];
-      if (!g.pointwise()) chunk.cols.resize({K, P});
+      if (lowered && !g.pointwise()) chunk.cols.resize({K, P});
+      if (!lowered) chunk.image.resize({direct.height * direct.width});
       if (backward) {
-        if (!g.pointwise()) chunk.dcols.resize({K, P});
+        if (lowered && !g.pointwise()) chunk.dcols.resize({K, P});
+        if (!lowered) chunk.grad.resize({g.out_channels * g.out_h * direct.out_w_padded});
         chunk.dweight.resize({g.out_channels, K});
         chunk.dbias.resize({g.out_channels});
       }
@@ -161,6 +206,114 @@ inline void require_shape(const char* operation, const char* what, const Shape<4
   }
 }
 
+// The direct convolution for one input channel (detail::direct_conv).
+// Accumulators are fixed-size Eigen arrays, which the compiler keeps in
+// vector registers: CB output channels x one block of V output positions,
+// each input vector loaded once and multiplied by CB broadcast weights.
+template <class T>
+using DirectBlock = Eigen::Array<T, direct_block<T>, 1>;
+
+// y[c, oh, ow0 .. ow0+V) for the CB filters at w ([CB, KH*KW]), plus bias.
+template <class T, int CB>
+void direct_forward_rows(const T* image, const DirectLayout& layout, const Conv2dGeometry& g, const T* w, const T* bias,
+                         T* y) {
+  using Block = DirectBlock<T>;
+  constexpr Index V = direct_block<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, taps = KH * KW, OW = g.out_w, P = g.positions();
+  for (Index oh = 0; oh < g.out_h; ++oh) {
+    for (Index ow0 = 0; ow0 < OW; ow0 += V) {
+      Block acc[CB];
+      for (int c = 0; c < CB; ++c) acc[c].setConstant(bias == nullptr ? T{} : bias[c]);
+      for (Index ki = 0; ki < KH; ++ki) {
+        const T* row = image + (oh + ki) * layout.width + ow0;
+        const T* weights = w + ki * KW;
+        for (Index kj = 0; kj < KW; ++kj) {
+          const Block in = Eigen::Map<const Block>(row + kj);
+          for (int c = 0; c < CB; ++c) acc[c] += weights[c * taps + kj] * in;
+        }
+      }
+      // A block past the right edge computed outputs that do not exist:
+      // store only the real ones.
+      const Index count = std::min(V, OW - ow0);
+      for (int c = 0; c < CB; ++c) {
+        T* out = y + c * P + oh * OW + ow0;
+        if (count == V) {
+          Eigen::Map<Block> whole(out);
+          whole = acc[c];
+        } else {
+          alignas(64) T last[V];
+          Eigen::Map<Block> spill(last);
+          spill = acc[c];
+          std::copy_n(last, count, out);
+        }
+      }
+    }
+  }
+}
+
+// dW[c, ki, kj] += sum over positions of dy[c, oh, ow] * x[oh + ki, ow + kj]
+// for the CB channels of grad ([CB, OH, out_w_padded], zero past OW).
+template <class T, int CB>
+void direct_weight_grad(const T* image, const T* grad, const DirectLayout& layout, const Conv2dGeometry& g, T* dw) {
+  using Block = DirectBlock<T>;
+  constexpr Index V = direct_block<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, taps = KH * KW;
+  const Index OWp = layout.out_w_padded, plane = g.out_h * OWp;
+  for (Index ki = 0; ki < KH; ++ki) {
+    for (Index kj = 0; kj < KW; ++kj) {
+      Block acc[CB];
+      for (int c = 0; c < CB; ++c) acc[c].setZero();
+      for (Index oh = 0; oh < g.out_h; ++oh) {
+        const T* in = image + (oh + ki) * layout.width + kj;
+        const T* d = grad + oh * OWp;
+        for (Index ow0 = 0; ow0 < OWp; ow0 += V) {
+          const Block x = Eigen::Map<const Block>(in + ow0);
+          for (int c = 0; c < CB; ++c) acc[c] += Eigen::Map<const Block>(d + c * plane + ow0) * x;
+        }
+      }
+      for (int c = 0; c < CB; ++c) dw[c * taps + ki * KW + kj] += acc[c].sum();
+    }
+  }
+}
+
+// Cout in blocks of six filters (LeNet's conv1 is one block), the rest in one
+// smaller block; each block size is its own instantiation so that its
+// accumulators have a compile-time shape.
+template <class Body>
+void for_filter_blocks(Index filters, Body&& body) {
+  for (Index f = 0; f < filters; f += 6) {
+    switch (std::min<Index>(filters - f, 6)) {
+      case 1:
+        body(f, std::integral_constant<int, 1>{});
+        break;
+      case 2:
+        body(f, std::integral_constant<int, 2>{});
+        break;
+      case 3:
+        body(f, std::integral_constant<int, 3>{});
+        break;
+      case 4:
+        body(f, std::integral_constant<int, 4>{});
+        break;
+      case 5:
+        body(f, std::integral_constant<int, 5>{});
+        break;
+      default:
+        body(f, std::integral_constant<int, 6>{});
+        break;
+    }
+  }
+}
+
+// Copies sample x ([H, W]) into the middle of the zeroed buffer `image`.
+template <class T>
+void pad_image(const T* x, const DirectLayout& layout, const Conv2dGeometry& g, T* image) {
+  std::fill_n(image, layout.height * layout.width, T{});
+  for (Index ih = 0; ih < g.height; ++ih) {
+    std::copy_n(x + ih * g.width, g.width, image + (ih + g.window.pad_h) * layout.width + g.window.pad_w);
+  }
+}
+
 }  // namespace detail
 
 // x: [N, Cin, H, W], weight: [Cout, Cin, KH, KW], bias: [Cout] or empty
@@ -171,7 +324,24 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   const Conv2dGeometry g = detail::conv2d_checked("conv2d_forward", x.shape(), weight.shape(), bias.size(), window);
   const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
   detail::require_shape("conv2d_forward", "output", y.shape(), {N, Cout, g.out_h, g.out_w});
-  workspace.reserve(g, chunk_count(N), false);
+  const bool direct = detail::direct_conv(g);
+  workspace.reserve(g, chunk_count(N), false, !direct);
+
+  if (direct) {
+    const detail::DirectLayout layout = detail::direct_layout<T>(g);
+    parallel_for(N, [&](Index begin, Index end, int chunk) {
+      T* image = workspace.chunks[static_cast<std::size_t>(chunk)].image.data();
+      for (Index n = begin; n < end; ++n) {
+        detail::pad_image(x.data() + n * g.height * g.width, layout, g, image);
+        detail::for_filter_blocks(Cout, [&](Index f, auto block) {
+          detail::direct_forward_rows<T, decltype(block)::value>(image, layout, g, weight.data() + f * K,
+                                                                 bias.empty() ? nullptr : bias.data() + f,
+                                                                 y.data() + (n * Cout + f) * P);
+        });
+      }
+    });
+    return;
+  }
 
   const MatrixMap<const T> W(weight.data(), Cout, K);
   const VectorMap<const T> b(bias.data(), bias.size());
@@ -210,9 +380,13 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
   detail::require_shape(op, "weight gradient", dweight.shape(), weight.shape());
   if (!dx.empty()) detail::require_shape(op, "input gradient", dx.shape(), x.shape());
   const int chunks = chunk_count(N);
-  workspace.reserve(g, chunks, true);
+  // The direct path has no input gradient of its own: a caller that wants dx
+  // (not the first layer) takes the im2col path, whose col2im provides it.
+  const bool direct = dx.empty() && detail::direct_conv(g);
+  workspace.reserve(g, chunks, true, !direct);
 
   const MatrixMap<const T> W(weight.data(), Cout, K);
+  const detail::DirectLayout layout = detail::direct_layout<T>(g);
   parallel_for(N, [&](Index begin, Index end, int chunk) {
     auto& scratch = workspace.chunks[static_cast<std::size_t>(chunk)];
     MatrixMap<T> dW = scratch.dweight.matrix();  // [Cout, K]
@@ -220,6 +394,24 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
     scratch.dbias.fill(T{});
     for (Index n = begin; n < end; ++n) {
       const MatrixMap<const T> dY(dy.data() + n * Cout * P, Cout, P);
+      if (direct) {
+        T* image = scratch.image.data();
+        T* grad = scratch.grad.data();
+        detail::pad_image(x.data() + n * g.height * g.width, layout, g, image);
+        // dy rows copied to whole register blocks, zeros past OW, so the
+        // blocks that run past the edge add nothing.
+        for (Index row = 0; row < Cout * g.out_h; ++row) {
+          T* out = grad + row * layout.out_w_padded;
+          std::copy_n(dy.data() + n * Cout * P + row * g.out_w, g.out_w, out);
+          std::fill(out + g.out_w, out + layout.out_w_padded, T{});
+        }
+        detail::for_filter_blocks(Cout, [&](Index f, auto block) {
+          detail::direct_weight_grad<T, decltype(block)::value>(image, grad + f * g.out_h * layout.out_w_padded, layout,
+                                                                g, dW.data() + f * K);
+        });
+        if (!dbias.empty()) scratch.dbias.vector() += dY.rowwise().sum();
+        continue;
+      }
       const T* columns = x.data() + n * K * P;
       if (!g.pointwise()) {
         im2col<T>(x.item(n), window, scratch.cols);  // redone, not kept from forward: N of them would not fit in L2
