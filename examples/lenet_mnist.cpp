@@ -28,7 +28,7 @@ struct Settings {
   double learning_rate = 0.05;
   std::string optimizer = "momentum";
   double momentum = 0.9;
-  double weight_decay = 0;
+  double weight_decay = 0.0005;  // L2 pull towards 0: +0.3 to +0.9 points on Fashion-MNIST (docs/lenet-mnist.md)
   std::string schedule = "cosine";
   std::vector<fovea::Index> hidden = {120, 84};
   int threads = 0;

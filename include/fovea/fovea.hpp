@@ -1,8 +1,14 @@
 #pragma once
 
-// Umbrella header: every public header of fovea that needs nothing but Eigen.
-// The file formats that need zlib or stb (io/idx.hpp, io/dataset.hpp,
-// io/png.hpp) come with the fovea::io target and are included one by one.
+/// @file
+/// Umbrella header: every public header of fovea that needs nothing but Eigen.
+/// The file formats that need zlib or stb (io/idx.hpp, io/dataset.hpp,
+/// io/png.hpp) come with the fovea::io target and are included one by one.
+
+/// @namespace fovea
+/// Tensors, layers and training for CNNs: row-major tensors and views on Eigen,
+/// stateless forward/backward operations, layers, networks, optimisers and a
+/// training loop.
 
 #include "fovea/version.hpp"
 

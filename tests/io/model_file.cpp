@@ -1,13 +1,14 @@
 #include "fovea/io/model_file.hpp"
 
-#include <csignal>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "fovea/optim/adam.hpp"
 #include "fovea/optim/sgd.hpp"
@@ -173,39 +174,53 @@ TEST_CASE("a save killed midway leaves the previous model intact", "[io][model][
   save(net, path);
   const auto good = read_bytes(path);
 
-  // A 4 MB network: the kills are timed from a measured save, so it need not be huge.
+  // A 4 MB network: big enough that writing and syncing it takes a while.
   Sequential<float> big({1, 32, 32});
   big.emplace<Flatten<float>>();
   big.emplace<Linear<float>>(1024, 1024);
   // One save's duration on this machine (encoding, then writing and syncing
-  // the temporary file): the kills below land across one to two of them.
+  // the temporary file), for the timed kills below.
   const auto timing_start = std::chrono::steady_clock::now();
   save(big, scratch("timing.fovea"));
   const double save_us =
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - timing_start).count();
   fs::remove(scratch("timing.fovea"));
 
-  // Kill at varied moments until at least three kills landed mid-write: a
-  // leftover temporary file shows the child was between writing and renaming.
-  // (Killing at fixed 20-80 ms never did: encoding alone takes longer.)
+  auto temp_files = [&] {
+    std::vector<fs::path> found;
+    for (const auto& entry : fs::directory_iterator(path.parent_path())) {
+      if (entry.path().filename().string().starts_with(".durable.fovea.tmp-")) found.push_back(entry.path());
+    }
+    return found;
+  };
+  // Two ways to pick the moment: odd attempts kill at a time spread over one
+  // to three saves (encoding, writing, renaming alike); even attempts wait
+  // for the temporary file to appear and kill within the next few hundred
+  // microseconds, so kills land mid-write even where encoding dominates (a
+  // sanitizer build encodes ~50x slower, while the write itself is not).
+  // A leftover temporary file proves the child died between writing and
+  // renaming; at least three such kills must land.
   int mid_write = 0;
-  // Under load the timing drifts, so keep trying (bounded) until enough land.
-  for (int attempt = 0; attempt < 200 && mid_write < 3; ++attempt) {
+  for (int attempt = 0; attempt < 60 && mid_write < 3; ++attempt) {
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
       // Overwrite the file with another model, forever, until killed.
       for (;;) save(big, path);
     }
-    ::usleep(static_cast<useconds_t>(save_us * (0.3 + 0.23 * (attempt % 13))));
+    if (attempt % 2 == 1) {
+      ::usleep(static_cast<useconds_t>(save_us * (0.3 + 0.23 * (attempt % 13))));
+    } else {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (temp_files().empty() && std::chrono::steady_clock::now() < give_up) ::usleep(20);
+      ::usleep(static_cast<useconds_t>(50 * (attempt % 7)));
+    }
     ::kill(child, SIGKILL);
     int status = 0;
     ::waitpid(child, &status, 0);
-    for (const auto& entry : fs::directory_iterator(path.parent_path())) {
-      if (entry.path().filename().string().starts_with(".durable.fovea.tmp-")) {
-        ++mid_write;
-        fs::remove(entry.path());
-      }
+    for (const fs::path& temp : temp_files()) {
+      ++mid_write;
+      fs::remove(temp);
     }
     // Whatever moment the kill hit, the file is one complete model or the other.
     const auto now = read_bytes(path);
@@ -215,6 +230,6 @@ TEST_CASE("a save killed midway leaves the previous model intact", "[io][model][
       CHECK_NOTHROW(load<float>(path));
     }
   }
-  CHECK(mid_write >= 1);
+  CHECK(mid_write >= 3);
   fs::remove_all(path.parent_path());
 }

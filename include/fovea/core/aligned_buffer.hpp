@@ -1,8 +1,9 @@
 #pragma once
 
-// Owning, 64-byte aligned storage (one cache line, one AVX-512 register) that
-// grows but never shrinks, so a workspace resized to a shape it already had
-// room for does not touch the heap.
+/// @file
+/// Owning, 64-byte aligned storage (one cache line, one AVX-512 register) that
+/// grows but never shrinks, so a workspace resized to a shape it already had
+/// room for does not touch the heap.
 
 #include <algorithm>
 #include <cstddef>

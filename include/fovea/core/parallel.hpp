@@ -1,22 +1,23 @@
 #pragma once
 
-// parallel_for with a static partition: item range [0, n) is cut into one
-// contiguous chunk per thread, the same cut for the same thread count, so a
-// caller that keeps one partial result per chunk and reduces them in chunk
-// order gets bit-identical results run after run.
-//
-// Threads come from a small pool fovea owns (not OpenMP): OpenMP's waiting
-// threads spin for milliseconds by default, and on a machine with as many
-// busy threads as cores that spinning stole the core the calling thread
-// needed (a 2-thread LeNet step took 95 ms instead of 9, docs/benchmarks.md);
-// the fix, OMP_WAIT_POLICY, is an environment variable a library cannot set.
-// The pool's workers spin for a few microseconds, then sleep on a futex.
-//
-// Which thread runs a chunk does not change what the chunk computes, so the
-// chunks are handed out first come, first served: the calling thread runs
-// chunk 0, then any chunk no worker has claimed yet. A worker the OS has
-// descheduled therefore never stalls the caller; at worst the caller runs
-// every chunk itself.
+/// @file
+/// parallel_for with a static partition: item range [0, n) is cut into one
+/// contiguous chunk per thread, the same cut for the same thread count, so a
+/// caller that keeps one partial result per chunk and reduces them in chunk
+/// order gets bit-identical results run after run.
+///
+/// Threads come from a small pool fovea owns (not OpenMP): OpenMP's waiting
+/// threads spin for milliseconds by default, and on a machine with as many
+/// busy threads as cores that spinning stole the core the calling thread
+/// needed (a 2-thread LeNet step took 95 ms instead of 9, docs/benchmarks.md);
+/// the fix, OMP_WAIT_POLICY, is an environment variable a library cannot set.
+/// The pool's workers spin for a few microseconds, then sleep on a futex.
+///
+/// Which thread runs a chunk does not change what the chunk computes, so the
+/// chunks are handed out first come, first served: the calling thread runs
+/// chunk 0, then any chunk no worker has claimed yet. A worker the OS has
+/// descheduled therefore never stalls the caller; at worst the caller runs
+/// every chunk itself.
 
 #include <algorithm>
 #include <atomic>
@@ -223,17 +224,20 @@ class ThreadPool {
 
 }  // namespace detail
 
-// Threads parallel_for will use (set_threads' value; the core count by default).
+/// Threads parallel_for will use (set_threads' value; the core count by default).
 inline int max_threads() { return detail::thread_setting().load(std::memory_order_relaxed); }
 
-// Sets the thread count for fovea's parallel loops (at least 1).
+/// Sets the thread count for fovea's parallel loops (values below 1 count as 1).
+/// One process-wide setting: it affects every thread's later parallel_for calls.
 inline void set_threads(int threads) { detail::thread_setting().store(std::max(1, threads)); }
 
-// The chunk of [0, n) that chunk `c` of `chunks` covers.
+/// A half-open item range [begin, end): one chunk of a parallel_for.
 struct Range {
-  Index begin;
-  Index end;
+  Index begin;  ///< First item of the chunk.
+  Index end;    ///< One past the last item of the chunk.
 };
+/// The chunk of [0, n) that chunk `c` of `chunks` covers: contiguous, in order,
+/// sizes differing by at most one (the first n % chunks chunks get the extra item).
 inline Range chunk_range(Index n, int chunks, int c) {
   const Index base = n / chunks;
   const Index extra = n % chunks;
@@ -241,12 +245,14 @@ inline Range chunk_range(Index n, int chunks, int c) {
   return {begin, begin + base + (c < extra ? 1 : 0)};
 }
 
-// How many chunks parallel_for will cut n items into.
+/// How many chunks parallel_for will cut n items into: n clamped to [1, max_threads()].
 inline int chunk_count(Index n) { return static_cast<int>(std::clamp<Index>(n, 1, max_threads())); }
 
-// Calls body(begin, end, chunk) once per chunk, chunks in parallel. An
-// exception thrown by a chunk reaches the caller once every chunk has ended
-// (the lowest-numbered chunk's, if several threw).
+/// Calls body(begin, end, chunk) once per chunk, chunks in parallel. An
+/// exception thrown by a chunk reaches the caller once every chunk has ended
+/// (the lowest-numbered chunk's, if several threw). A parallel_for inside a
+/// chunk, or one started while another thread's is running, runs the same
+/// chunks in order on the calling thread.
 template <class Body>
 void parallel_for(Index n, Body&& body) {
   const int chunks = chunk_count(n);

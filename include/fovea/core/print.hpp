@@ -1,8 +1,9 @@
 #pragma once
 
-// operator<< for tensors: the shape, then the values nested like the shape,
-// eliding the middle of any dimension longer than a few items so a printed
-// batch of images stays readable.
+/// @file
+/// operator<< for tensors: the shape, then the values nested like the shape,
+/// eliding the middle of any dimension longer than a few items so a printed
+/// batch of images stays readable.
 
 #include <ostream>
 
@@ -45,6 +46,9 @@ void print_nested(std::ostream& out, TensorView<const T, Rank> t, int indent) {
 
 }  // namespace detail
 
+/// Writes "Tensor[2, 3]" and a newline, then the values nested in brackets like
+/// the shape; a dimension longer than 6 shows its first and last 3 items around
+/// "...". 8-bit integer elements print as numbers, not as characters.
 template <class T, std::size_t Rank>
 std::ostream& operator<<(std::ostream& out, TensorView<T, Rank> t) {
   out << "Tensor" << to_string(t.shape()) << '\n';
@@ -52,6 +56,7 @@ std::ostream& operator<<(std::ostream& out, TensorView<T, Rank> t) {
   return out;
 }
 
+/// Prints the tensor's view, in the same form.
 template <class T, std::size_t Rank>
 std::ostream& operator<<(std::ostream& out, const Tensor<T, Rank>& t) {
   return out << t.view();

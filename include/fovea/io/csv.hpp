@@ -1,8 +1,9 @@
 #pragma once
 
-// CSV for training logs: a header row, then rows of numbers, one per epoch.
-// Each row is flushed as it is written, so an interrupted run keeps its log.
-// Numbers are written in the shortest form that reads back as the same double.
+/// @file
+/// CSV for training logs: a header row, then rows of numbers, one per epoch.
+/// Each row is flushed as it is written, so an interrupted run keeps its log.
+/// Numbers are written in the shortest form that reads back as the same double.
 
 #include <array>
 #include <charconv>
@@ -20,8 +21,8 @@
 
 namespace fovea {
 
-// A header field as CSV (RFC 4180): quoted when it holds a comma, quote or
-// line break, with quotes doubled.
+/// A header field as CSV (RFC 4180): quoted when it holds a comma, quote or
+/// line break, with quotes doubled.
 inline std::string csv_field(std::string_view text) {
   if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
   std::string out = "\"";
@@ -32,9 +33,11 @@ inline std::string csv_field(std::string_view text) {
   return out + "\"";
 }
 
+/// Writes a CSV file row by row: the header at construction, then numbers.
 class CsvWriter {
  public:
-  // Creates (or truncates) the file and writes the header row.
+  /// Creates (or truncates) the file and writes the header row. Throws
+  /// value_error for an empty column list, io_error when the file cannot be written.
   CsvWriter(const std::filesystem::path& path, std::vector<std::string> columns)
       : path_(path), columns_(std::move(columns)), out_(path, std::ios::binary | std::ios::trunc) {
     if (columns_.empty()) throw value_error("CsvWriter: " + detail::quoted_path(path_) + " needs at least one column");
@@ -47,6 +50,8 @@ class CsvWriter {
     write_line(line);
   }
 
+  /// Appends one row and flushes it; throws value_error when the number of
+  /// values differs from the number of columns, io_error when the write fails.
   void write_row(std::span<const double> values) {
     if (values.size() != columns_.size()) {
       throw value_error("CsvWriter::write_row: " + std::to_string(values.size()) + " values for the " +
@@ -61,10 +66,12 @@ class CsvWriter {
     }
     write_line(line);
   }
+  /// Appends one row written inline: `writer.write_row({epoch, loss, accuracy})`.
   void write_row(std::initializer_list<double> values) {
     write_row(std::span<const double>(values.begin(), values.size()));
   }
 
+  /// The header's column names.
   const std::vector<std::string>& columns() const { return columns_; }
 
  private:
@@ -79,7 +86,8 @@ class CsvWriter {
   std::ofstream out_;
 };
 
-// The whole table at once.
+/// The whole table at once: header `columns`, then `rows` (each with one value
+/// per column). Throws as CsvWriter does.
 inline void write_csv(const std::filesystem::path& path, std::vector<std::string> columns,
                       const std::vector<std::vector<double>>& rows) {
   CsvWriter writer(path, std::move(columns));

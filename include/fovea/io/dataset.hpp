@@ -1,12 +1,13 @@
 #pragma once
 
-// An image classification data set kept as bytes: images [N, C, H, W] with
-// values 0..255 and labels [N] in 0..classes-1. Batches are converted to
-// floating point only when they are made, so the set costs one byte a pixel.
-// Subsets (a train/validation split) share the storage: no copy.
-//
-// Dataset satisfies fovea::BatchSource (train/data.hpp): size(),
-// sample_shape() and make_batch(indices, x, labels).
+/// @file
+/// An image classification data set kept as bytes: images [N, C, H, W] with
+/// values 0..255 and labels [N] in 0..classes-1. Batches are converted to
+/// floating point only when they are made, so the set costs one byte a pixel.
+/// Subsets (a train/validation split) share the storage: no copy.
+///
+/// Dataset satisfies fovea::BatchSource (train/data.hpp): size(),
+/// sample_shape() and make_batch(indices, x, labels).
 
 #include <algorithm>
 #include <array>
@@ -29,18 +30,23 @@
 
 namespace fovea {
 
-// Mean and standard deviation of pixel values on the [0, 1] scale; applied in
-// make_batch as (pixel / 255 - mean) / stddev. The default changes nothing.
+/// Mean and standard deviation of pixel values on the [0, 1] scale; applied in
+/// make_batch as (pixel / 255 - mean) / stddev. The default changes nothing.
 struct MeanStd {
-  double mean = 0.0;
-  double stddev = 1.0;
+  double mean = 0.0;    ///< Subtracted from pixel / 255.
+  double stddev = 1.0;  ///< Divides the difference; must be positive and finite.
 };
 
+/// An image classification data set, or a subset of one, stored as bytes (see
+/// this file's overview). Copies are cheap: they share the storage.
 class Dataset {
  public:
+  /// An empty data set: no samples, no classes.
   Dataset() = default;
 
-  // images: [N, C, H, W] bytes; labels: [N], each in 0..classes-1.
+  /// images: [N, C, H, W] bytes; labels: [N], each in 0..classes-1. Throws
+  /// value_error when classes < 1 or a label is out of range, shape_error when
+  /// the label count is not N.
   Dataset(Tensor<std::uint8_t, 4> images, Tensor<std::int32_t, 1> labels, Index classes) {
     if (classes < 1) throw value_error("Dataset: classes must be at least 1, got " + std::to_string(classes));
     if (labels.dim(0) != images.dim(0)) {
@@ -58,27 +64,30 @@ class Dataset {
     storage_ = std::make_shared<const Storage>(Storage{std::move(images), std::move(labels)});
   }
 
-  Index size() const { return count_; }
-  Index classes() const { return classes_; }
-  // [C, H, W] of one sample.
+  Index size() const { return count_; }       ///< Samples in this subset.
+  Index classes() const { return classes_; }  ///< The number of classes; labels are in 0..classes()-1.
+  /// [C, H, W] of one sample ({0, 0, 0} for an empty Dataset()).
   Shape<3> sample_shape() const {
     if (!storage_) return {0, 0, 0};
     const auto& shape = storage_->images.shape();
     return {shape[1], shape[2], shape[3]};
   }
+  /// Values per sample, C*H*W.
   Index sample_size() const { return shape_size(sample_shape()); }
 
-  // This subset's samples, read-only and without copying.
+  /// This subset's samples, read-only and without copying.
   TensorView<const std::uint8_t, 4> images() const {
     if (!storage_) return {};
     return storage_->images.slice(first_, first_ + count_);
   }
+  /// This subset's labels [size()], read-only and without copying.
   TensorView<const std::int32_t, 1> labels() const {
     if (!storage_) return {};
     return storage_->labels.slice(first_, first_ + count_);
   }
 
-  // Samples [begin, end) of this subset, sharing the storage.
+  /// Samples [begin, end) of this subset, sharing the storage; throws
+  /// index_error unless 0 <= begin <= end <= size().
   Dataset slice(Index begin, Index end) const {
     if (begin < 0 || end < begin || end > count_) {
       throw index_error("Dataset::slice: range [" + std::to_string(begin) + ", " + std::to_string(end) +
@@ -90,8 +99,9 @@ class Dataset {
     return subset;
   }
 
-  // The first `first_count` samples and the rest, e.g. 55,000 for training
-  // and 5,000 for validation. Deterministic: no shuffling, no copy.
+  /// The first `first_count` samples and the rest, e.g. 55,000 for training
+  /// and 5,000 for validation. Deterministic: no shuffling, no copy. Throws
+  /// value_error unless 0 <= first_count <= size().
   std::pair<Dataset, Dataset> split(Index first_count) const {
     if (first_count < 0 || first_count > count_) {
       throw value_error("Dataset::split: cannot take the first " + std::to_string(first_count) + " of " +
@@ -100,7 +110,8 @@ class Dataset {
     return {slice(0, first_count), slice(first_count, count_)};
   }
 
-  // The same samples, with batches normalised by `normalization`.
+  /// The same samples, with batches normalised by `normalization`; throws
+  /// value_error unless mean and stddev are finite and stddev > 0.
   Dataset normalized(MeanStd normalization) const {
     if (!(normalization.stddev > 0) || !std::isfinite(normalization.stddev) || !std::isfinite(normalization.mean)) {
       throw value_error("Dataset::normalized: mean " + std::to_string(normalization.mean) + ", stddev " +
@@ -110,11 +121,12 @@ class Dataset {
     result.normalization_ = normalization;
     return result;
   }
+  /// The normalisation make_batch applies.
   const MeanStd& normalization() const { return normalization_; }
 
-  // Mean and standard deviation of this subset's pixels on the [0, 1] scale,
-  // exact (from a 256-bin histogram): compute on the training part, then
-  // apply to every part with normalized().
+  /// Mean and standard deviation of this subset's pixels on the [0, 1] scale,
+  /// exact (from a 256-bin histogram): compute on the training part, then
+  /// apply to every part with normalized().
   MeanStd mean_std() const {
     std::array<std::int64_t, 256> histogram{};
     for (std::uint8_t pixel : images()) ++histogram[pixel];
@@ -131,15 +143,17 @@ class Dataset {
     return {mean, std::sqrt(std::max(0.0, sum_squares / total - mean * mean))};
   }
 
-  // How many samples of each class this subset holds.
+  /// How many samples of each class this subset holds.
   std::vector<Index> class_counts() const {
     std::vector<Index> counts(static_cast<std::size_t>(classes_), 0);
     for (std::int32_t label : labels()) ++counts[static_cast<std::size_t>(label)];
     return counts;
   }
 
-  // x: [indices.size(), C, H, W] filled with (pixel / 255 - mean) / stddev;
-  // labels: one per index. Indices count within this subset.
+  /// x: [indices.size(), C, H, W] filled with (pixel / 255 - mean) / stddev;
+  /// labels: one per index. Indices count within this subset. Throws
+  /// shape_error when x or labels have the wrong size, index_error for an
+  /// index outside 0..size()-1.
   template <std::floating_point T>
   void make_batch(std::span<const Index> indices, TensorView<T, 4> x, std::span<std::int32_t> labels) const {
     const auto n = static_cast<Index>(indices.size());
@@ -170,8 +184,8 @@ class Dataset {
     }
   }
 
-  // Convenience for callers that own the batch: resizes x (no allocation once
-  // it has held a batch this large) and labels.
+  /// Convenience for callers that own the batch: resizes x (no allocation once
+  /// it has held a batch this large) and labels.
   template <std::floating_point T>
   void make_batch(std::span<const Index> indices, Tensor<T, 4>& x, std::vector<std::int32_t>& labels) const {
     const Shape<3> sample = sample_shape();
@@ -193,13 +207,15 @@ class Dataset {
   MeanStd normalization_;
 };
 
-// The order in which an epoch visits the samples, cut into minibatches. Each
-// shuffle() starts again from 0, 1, ..., N-1, so an epoch's order depends on
-// the generator's state alone (a checkpoint that saves the Rng resumes it).
-// Holds N indices; nothing else is copied per epoch. The last batch is
-// shorter when batch_size does not divide N.
+/// The order in which an epoch visits the samples, cut into minibatches. Each
+/// shuffle() starts again from 0, 1, ..., N-1, so an epoch's order depends on
+/// the generator's state alone (a checkpoint that saves the Rng resumes it).
+/// Holds N indices; nothing else is copied per epoch. The last batch is
+/// shorter when batch_size does not divide N.
 class MinibatchOrder {
  public:
+  /// The order 0, 1, ..., sample_count-1; throws value_error for a negative
+  /// count or a batch size below 1.
   MinibatchOrder(Index sample_count, Index batch_size) : batch_size_(batch_size) {
     if (sample_count < 0 || batch_size < 1) {
       throw value_error("MinibatchOrder: " + std::to_string(sample_count) + " samples in batches of " +
@@ -209,17 +225,18 @@ class MinibatchOrder {
     std::iota(order_.begin(), order_.end(), Index{0});
   }
 
+  /// Resets the order to 0, 1, ..., N-1, then shuffles it with `rng`.
   void shuffle(Rng& rng) {
     std::iota(order_.begin(), order_.end(), Index{0});
     rng.shuffle(std::span<Index>(order_));
   }
 
-  Index sample_count() const { return static_cast<Index>(order_.size()); }
-  Index batch_size() const { return batch_size_; }
-  Index batch_count() const { return (sample_count() + batch_size_ - 1) / batch_size_; }
-  std::span<const Index> order() const { return order_; }
+  Index sample_count() const { return static_cast<Index>(order_.size()); }  ///< N.
+  Index batch_size() const { return batch_size_; }  ///< Samples per batch (the last may hold fewer).
+  Index batch_count() const { return (sample_count() + batch_size_ - 1) / batch_size_; }  ///< ceil(N / batch_size).
+  std::span<const Index> order() const { return order_; }  ///< All N sample indices in visiting order.
 
-  // The sample indices of batch b.
+  /// The sample indices of batch b; throws index_error unless 0 <= b < batch_count().
   std::span<const Index> batch(Index b) const {
     if (b < 0 || b >= batch_count()) {
       throw index_error("MinibatchOrder::batch: batch " + std::to_string(b) + " out of range for " +
@@ -236,10 +253,10 @@ class MinibatchOrder {
   Index batch_size_;
 };
 
-// Images and labels from a pair of idx files (raw or .gz) as a Dataset with
-// images [N, 1, rows, cols]. The pixels are read straight into the dataset's
-// storage. Throws format_error when the files disagree on N or a label is not
-// in 0..classes-1.
+/// Images and labels from a pair of idx files (raw or .gz) as a Dataset with
+/// images [N, 1, rows, cols]. The pixels are read straight into the dataset's
+/// storage. Throws format_error when the files disagree on N or a label is not
+/// in 0..classes-1 (and as read_idx_images and read_idx_labels do); value_error when classes < 1.
 inline Dataset load_idx_dataset(const std::filesystem::path& images_path, const std::filesystem::path& labels_path,
                                 Index classes = 10) {
   constexpr const char* operation = "load_idx_dataset";

@@ -1,18 +1,19 @@
 #pragma once
 
-// The idx format of the MNIST family (MNIST, Fashion-MNIST, EMNIST, KMNIST):
-// a big-endian header (magic 0x00000803 + N, rows, cols for images; magic
-// 0x00000801 + N for labels) followed by exactly N*rows*cols (or N) bytes.
-// Files are read raw or gzip-compressed; gzip is recognised by its magic bytes
-// 1f 8b, never by the file name. Pixels stay bytes: the 60,000 training images
-// are 47 MB as bytes and four times that as floats.
-//
-// Every check happens before the big allocation: the header must promise a
-// size the file can actually hold (its exact length for a raw file; at most
-// deflate's 1032:1 ratio times the compressed length for a .gz), so a header
-// claiming 2^31 images fails at once instead of allocating terabytes.
-//
-// Needs zlib: link fovea::io.
+/// @file
+/// The idx format of the MNIST family (MNIST, Fashion-MNIST, EMNIST, KMNIST):
+/// a big-endian header (magic 0x00000803 + N, rows, cols for images; magic
+/// 0x00000801 + N for labels) followed by exactly N*rows*cols (or N) bytes.
+/// Files are read raw or gzip-compressed; gzip is recognised by its magic bytes
+/// 1f 8b, never by the file name. Pixels stay bytes: the 60,000 training images
+/// are 47 MB as bytes and four times that as floats.
+///
+/// Every check happens before the big allocation: the header must promise a
+/// size the file can actually hold (its exact length for a raw file; at most
+/// deflate's 1032:1 ratio times the compressed length for a .gz), so a header
+/// claiming 2^31 images fails at once instead of allocating terabytes.
+///
+/// Needs zlib: link fovea::io.
 
 #include <zlib.h>
 
@@ -34,8 +35,8 @@
 
 namespace fovea {
 
-inline constexpr std::uint32_t idx_images_magic = 0x00000803;  // unsigned bytes, 3 dimensions
-inline constexpr std::uint32_t idx_labels_magic = 0x00000801;  // unsigned bytes, 1 dimension
+inline constexpr std::uint32_t idx_images_magic = 0x00000803;  ///< Image files: unsigned bytes, 3 dimensions.
+inline constexpr std::uint32_t idx_labels_magic = 0x00000801;  ///< Label files: unsigned bytes, 1 dimension.
 
 namespace detail {
 
@@ -253,9 +254,9 @@ class IdxReader {
 
 }  // namespace detail
 
-// Images [N, rows, cols] as bytes 0..255, from an idx3 file (raw or .gz).
-// Throws io_error when the file cannot be opened, format_error when its
-// contents are not exactly what the header promises.
+/// Images [N, rows, cols] as bytes 0..255, from an idx3 file (raw or .gz).
+/// Throws io_error when the file cannot be opened, format_error when its
+/// contents are not exactly what the header promises.
 inline Tensor<std::uint8_t, 3> read_idx_images(const std::filesystem::path& path) {
   detail::IdxReader<3> reader(path, idx_images_magic, "read_idx_images", "images");
   Tensor<std::uint8_t, 3> images(reader.dims());
@@ -263,7 +264,8 @@ inline Tensor<std::uint8_t, 3> read_idx_images(const std::filesystem::path& path
   return images;
 }
 
-// Labels [N] as bytes, from an idx1 file (raw or .gz).
+/// Labels [N] as bytes, from an idx1 file (raw or .gz). Throws as
+/// read_idx_images() does.
 inline Tensor<std::uint8_t, 1> read_idx_labels(const std::filesystem::path& path) {
   detail::IdxReader<1> reader(path, idx_labels_magic, "read_idx_labels", "labels");
   Tensor<std::uint8_t, 1> labels(reader.dims());

@@ -1,13 +1,14 @@
 #pragma once
 
-// Model files (docs/model-format.md): the architecture, every parameter with
-// its name and shape, optionally the training state (optimizer buffers, epoch,
-// seed, layer generators), and a CRC-32 over everything, little-endian.
-//
-// Saving never destroys the last good file: the bytes go to a temporary file
-// in the same folder, which is flushed to disk and then renamed over the
-// target (rename is atomic on POSIX file systems). Loading checks everything
-// before touching the caller's network, so a bad file leaves it as it was.
+/// @file
+/// Model files (docs/model-format.md): the architecture, every parameter with
+/// its name and shape, optionally the training state (optimizer buffers, epoch,
+/// seed, layer generators), and a CRC-32 over everything, little-endian.
+///
+/// Saving never destroys the last good file: the bytes go to a temporary file
+/// in the same folder, which is flushed to disk and then renamed over the
+/// target (rename is atomic on POSIX file systems). Loading checks everything
+/// before touching the caller's network, so a bad file leaves it as it was.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -32,13 +33,15 @@
 
 namespace fovea {
 
+/// The eight bytes every model file starts with: "FOVEAMDL".
 inline constexpr char model_magic[8] = {'F', 'O', 'V', 'E', 'A', 'M', 'D', 'L'};
+/// The format version this fovea writes; files of a newer version are refused.
 inline constexpr std::uint32_t model_format_version = 1;
 
-// Where training stood when a checkpoint was written.
+/// Where training stood when a checkpoint was written.
 struct TrainingProgress {
-  int next_epoch = 0;  // pass as FitOptions::start_epoch to resume
-  std::uint64_t seed = 0;
+  int next_epoch = 0;      ///< pass as FitOptions::start_epoch to resume
+  std::uint64_t seed = 0;  ///< The run's seed (FitOptions::seed), stored for the resumed run to reuse.
 };
 
 namespace detail {
@@ -356,14 +359,19 @@ void require_finite_parameters(Sequential<T>& net, const char* operation, const 
 
 }  // namespace detail
 
-// Writes the network (architecture and parameters) to `path`.
+/// Writes the network (architecture and parameters) to `path`. Throws
+/// numeric_error, writing nothing, when a parameter is NaN or infinite, and
+/// io_error when the file cannot be written (the previous file is then intact).
 template <class T>
 void save(Sequential<T>& net, const std::filesystem::path& path) {
   detail::require_finite_parameters(net, "save", path);
   detail::write_file_atomically(path, detail::encode_model<T>(net, nullptr, nullptr));
 }
 
-// Rebuilds a network from a file alone: no code needs to describe it.
+/// Rebuilds a network from a file alone: no code needs to describe it. The
+/// file's values (float or double) are converted to T. Throws io_error when
+/// the file cannot be read, format_error when it is not a valid model file or
+/// a layer cannot be rebuilt.
 template <class T>
 Sequential<T> load(const std::filesystem::path& path) {
   const auto model = detail::decode_model(detail::read_whole_file(path), detail::quoted(path));
@@ -382,8 +390,9 @@ Sequential<T> load(const std::filesystem::path& path) {
   return net;
 }
 
-// Loads parameters into an existing network of the same architecture. On any
-// error the network is left untouched.
+/// Loads parameters into an existing network of the same architecture. On any
+/// error the network is left untouched. Throws io_error when the file cannot be
+/// read, format_error when it is invalid or holds another architecture.
 template <class T>
 void load_into(Sequential<T>& net, const std::filesystem::path& path) {
   const auto model = detail::decode_model(detail::read_whole_file(path), detail::quoted(path));
@@ -391,8 +400,9 @@ void load_into(Sequential<T>& net, const std::filesystem::path& path) {
   detail::copy_parameters(net, model);
 }
 
-// A checkpoint: the model plus the optimizer's buffers and step count, the
-// training progress, and the state of every layer's generator.
+/// A checkpoint: the model plus the optimizer's buffers and step count, the
+/// training progress, and the state of every layer's generator. Throws as
+/// save() does.
 template <class T>
 void save_checkpoint(Sequential<T>& net, const Optimizer<T>& optimizer, const TrainingProgress& progress,
                      const std::filesystem::path& path) {
@@ -400,8 +410,13 @@ void save_checkpoint(Sequential<T>& net, const Optimizer<T>& optimizer, const Tr
   detail::write_file_atomically(path, detail::encode_model<T>(net, &optimizer, &progress));
 }
 
-// Restores a checkpoint into a network and optimizer built the same way;
-// returns where training stood. Nothing is changed if the file is bad.
+/// Restores a checkpoint into a network and optimizer built the same way;
+/// returns where training stood. Nothing is changed if the file is bad.
+/// Restores the parameters, the optimizer's buffers and step count, and the
+/// layers' generators; the learning rate stored in the file is not applied.
+/// Throws io_error when the file cannot be read, format_error when it is
+/// invalid, holds no training state, or does not match the network or the
+/// optimizer's type and buffers.
 template <class T>
 TrainingProgress load_checkpoint(Sequential<T>& net, Optimizer<T>& optimizer, const std::filesystem::path& path) {
   const std::string what = detail::quoted(path);

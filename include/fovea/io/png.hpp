@@ -1,14 +1,15 @@
 #pragma once
 
-// Pictures in and out: PNG writing through stb_image_write, reading of PNG,
-// JPEG, BMP, GIF, TGA ... through stb_image, a PGM reader for both the binary
-// (P5) and the plain-text (P2) form that stb_image lacks, and tile grids that
-// lay many small maps (conv1 filters, feature maps) out in one picture.
-// Images are [C, H, W] like every other tensor in fovea: C = 1 gray,
-// 2 gray + alpha, 3 RGB, 4 RGBA.
-//
-// Needs Debian's libstb (headers in /usr/include/stb, code in libstb.so):
-// link fovea::io.
+/// @file
+/// Pictures in and out: PNG writing through stb_image_write, reading of PNG,
+/// JPEG, BMP, GIF, TGA ... through stb_image, a PGM reader for both the binary
+/// (P5) and the plain-text (P2) form that stb_image lacks, and tile grids that
+/// lay many small maps (conv1 filters, feature maps) out in one picture.
+/// Images are [C, H, W] like every other tensor in fovea: C = 1 gray,
+/// 2 gray + alpha, 3 RGB, 4 RGBA.
+///
+/// Needs Debian's libstb (headers in /usr/include/stb, code in libstb.so):
+/// link fovea::io.
 
 #include <stb_image.h>
 #include <stb_image_write.h>
@@ -240,8 +241,10 @@ Tensor<float, 2> tile_grid_impl(TensorView<const T, 3> maps, Index columns, Inde
 
 }  // namespace detail
 
-// Writes a PNG. Bytes are written as they are; floating-point values are
-// taken on the [0, 1] scale, clamped and rounded (NaN/inf throw).
+/// Writes a PNG. Bytes are written as they are; floating-point values are
+/// taken on the [0, 1] scale, clamped and rounded (NaN/inf throw).
+/// Throws shape_error unless the image is [C, H, W] with C in 1..4 and H, W >= 1,
+/// io_error when the file cannot be written.
 inline void write_png(const std::filesystem::path& path, TensorView<const std::uint8_t, 3> image) {
   detail::require_image_channels("write_png", image.shape());
   const Index channels = image.dim(0), height = image.dim(1), width = image.dim(2);
@@ -262,34 +265,42 @@ inline void write_png(const std::filesystem::path& path, TensorView<const std::u
                    (folder_missing ? ": its folder does not exist" : ""));
   }
 }
+/// A float image [C, H, W] on the [0, 1] scale, clamped and rounded to bytes;
+/// throws numeric_error for a NaN or infinite value.
 inline void write_png(const std::filesystem::path& path, TensorView<const float, 3> image) {
   detail::require_image_channels("write_png", image.shape());
   write_png(path, detail::to_bytes("write_png", image).view());
 }
+/// A double image [C, H, W] on the [0, 1] scale, clamped and rounded to bytes;
+/// throws numeric_error for a NaN or infinite value.
 inline void write_png(const std::filesystem::path& path, TensorView<const double, 3> image) {
   detail::require_image_channels("write_png", image.shape());
   write_png(path, detail::to_bytes("write_png", image).view());
 }
-// A gray image [H, W].
+/// A gray image [H, W].
 inline void write_png(const std::filesystem::path& path, TensorView<const std::uint8_t, 2> gray) {
   write_png(path, gray.reshape(Shape<3>{1, gray.dim(0), gray.dim(1)}));
 }
+/// A gray image [H, W] on the [0, 1] scale.
 inline void write_png(const std::filesystem::path& path, TensorView<const float, 2> gray) {
   write_png(path, gray.reshape(Shape<3>{1, gray.dim(0), gray.dim(1)}));
 }
+/// A gray image [H, W] on the [0, 1] scale.
 inline void write_png(const std::filesystem::path& path, TensorView<const double, 2> gray) {
   write_png(path, gray.reshape(Shape<3>{1, gray.dim(0), gray.dim(1)}));
 }
 
-// A PGM image, binary (P5, 8 or 16 bits) or plain text (P2), as [1, H, W]
-// scaled by its maximum value to [0, 1]. Only the first image of a file is read.
+/// A PGM image, binary (P5, 8 or 16 bits) or plain text (P2), as [1, H, W]
+/// scaled by its maximum value to [0, 1]. Only the first image of a file is read.
+/// Throws io_error when the file cannot be opened, format_error when it is not a valid PGM.
 inline Tensor<float, 3> read_pgm(const std::filesystem::path& path) {
   return detail::PgmParser(detail::read_file_bytes("read_pgm", path), path).parse();
 }
 
-// Any image stb_image decodes (PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PPM) or a
-// PGM (P2/P5), as [C, H, W] in [0, 1] with the file's own channel count.
-// 16-bit PNGs are reduced to 8 bits.
+/// Any image stb_image decodes (PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PPM) or a
+/// PGM (P2/P5), as [C, H, W] in [0, 1] with the file's own channel count.
+/// 16-bit PNGs are reduced to 8 bits. Throws io_error when the file cannot be
+/// opened, format_error when it cannot be decoded or claims more pixels than it can hold.
 inline Tensor<float, 3> read_image(const std::filesystem::path& path) {
   std::vector<std::uint8_t> bytes = detail::read_file_bytes("read_image", path);
   if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '2' || bytes[1] == '5')) {
@@ -329,30 +340,35 @@ inline Tensor<float, 3> read_image(const std::filesystem::path& path) {
   return image;
 }
 
+/// The layout of tile_grid().
 struct TileGridOptions {
-  Index columns = 0;          // 0: ceil(sqrt(count)), a near-square grid
-  Index border = 1;           // pixels between tiles and around the grid
-  float border_value = 1.0F;  // border (and empty slot) brightness in [0, 1]
-  Index scale = 1;            // each map pixel becomes scale x scale pixels (5x5 filters are tiny)
+  Index columns = 0;          ///< 0: ceil(sqrt(count)), a near-square grid
+  Index border = 1;           ///< pixels between tiles and around the grid
+  float border_value = 1.0F;  ///< border (and empty slot) brightness in [0, 1]
+  Index scale = 1;            ///< each map pixel becomes scale x scale pixels (5x5 filters are tiny)
 };
 
-// Lays maps [K, H, W] out row by row in a grid, each normalised to [0, 1] by
-// its own min and max (a constant map shows mid gray). The result [rows, cols]
-// goes straight to write_png.
+/// Lays maps [K, H, W] out row by row in a grid, each normalised to [0, 1] by
+/// its own min and max (a constant map shows mid gray). The result [rows, cols]
+/// goes straight to write_png. Throws shape_error for no maps, empty maps,
+/// negative columns or border, or a scale below 1; numeric_error for a NaN or
+/// infinite value.
 inline Tensor<float, 2> tile_grid(TensorView<const float, 3> maps, const TileGridOptions& options = {}) {
   return detail::tile_grid_impl(maps, options.columns, options.border, options.border_value, options.scale);
 }
+/// The same for double maps [K, H, W].
 inline Tensor<float, 2> tile_grid(TensorView<const double, 3> maps, const TileGridOptions& options = {}) {
   return detail::tile_grid_impl(maps, options.columns, options.border, options.border_value, options.scale);
 }
 
-// Convolution weights [Cout, Cin, KH, KW]: one row per output channel, one
-// column per input channel; with Cin = 1 (conv1) the filters fill a
-// near-square grid instead.
+/// Convolution weights [Cout, Cin, KH, KW]: one row per output channel, one
+/// column per input channel; with Cin = 1 (conv1) the filters fill a
+/// near-square grid instead (or options.columns, when set).
 inline Tensor<float, 2> tile_grid(TensorView<const float, 4> filters, TileGridOptions options = {}) {
   if (filters.dim(1) > 1) options.columns = filters.dim(1);
   return tile_grid(filters.reshape(Shape<3>{filters.dim(0) * filters.dim(1), filters.dim(2), filters.dim(3)}), options);
 }
+/// The same for double weights [Cout, Cin, KH, KW].
 inline Tensor<float, 2> tile_grid(TensorView<const double, 4> filters, TileGridOptions options = {}) {
   if (filters.dim(1) > 1) options.columns = filters.dim(1);
   return tile_grid(filters.reshape(Shape<3>{filters.dim(0) * filters.dim(1), filters.dim(2), filters.dim(3)}), options);

@@ -1,8 +1,9 @@
 #pragma once
 
-// Line charts as SVG text (training curves: loss and accuracy per epoch),
-// written by hand so that plotting needs no library. A browser shows the file;
-// hovering a line shows its series name.
+/// @file
+/// Line charts as SVG text (training curves: loss and accuracy per epoch),
+/// written by hand so that plotting needs no library. A browser shows the file;
+/// hovering a line shows its series name.
 
 #include <algorithm>
 #include <array>
@@ -22,19 +23,21 @@
 
 namespace fovea {
 
+/// One line of a chart.
 struct PlotSeries {
-  std::string name = {};
-  std::vector<double> y = {};
-  std::vector<double> x = {};  // empty: 1, 2, ..., y.size() (epochs)
+  std::string name = {};       ///< Shown in the legend and when hovering the line.
+  std::vector<double> y = {};  ///< The values; non-finite ones are left out of the line.
+  std::vector<double> x = {};  ///< empty: 1, 2, ..., y.size() (epochs)
 };
 
+/// A line chart: axes fitted to all series, a legend on the right.
 struct LineChart {
-  std::string title = {};
-  std::string x_label = "epoch";
-  std::string y_label = {};
-  std::vector<PlotSeries> series = {};
-  int width = 720;
-  int height = 440;
+  std::string title = {};               ///< Above the plot; none when empty.
+  std::string x_label = "epoch";        ///< Below the x axis; none when empty.
+  std::string y_label = {};             ///< Beside the y axis; none when empty.
+  std::vector<PlotSeries> series = {};  ///< The lines, each in its own colour.
+  int width = 720;                      ///< Pixels; at least 200.
+  int height = 440;                     ///< Pixels; at least 150.
 };
 
 namespace detail {
@@ -146,8 +149,9 @@ inline void text_element(std::string& out, std::string_view name, Attributes att
 
 }  // namespace detail
 
-// The chart as a complete SVG document. Non-finite values (a diverged loss)
-// are left out of their line.
+/// The chart as a complete SVG document. Non-finite values (a diverged loss)
+/// are left out of their line. Throws value_error for a chart smaller than
+/// 200x150 or a series whose x and y counts differ.
 inline std::string to_svg(const LineChart& chart) {
   using detail::svg_number;
   using detail::xml_escape;
@@ -292,6 +296,8 @@ inline std::string to_svg(const LineChart& chart) {
   return svg;
 }
 
+/// Writes to_svg(chart) to `path`; throws as to_svg() does, and io_error when
+/// the file cannot be written.
 inline void write_svg(const std::filesystem::path& path, const LineChart& chart) {
   const std::string svg = to_svg(chart);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -1,9 +1,10 @@
 #pragma once
 
-// Activation layers: ReLU, LeakyReLU(slope), Sigmoid, Tanh, ELU(alpha). Each
-// maps x: [N, C, H, W] -> y: [N, C, H, W] elementwise with the function of the
-// same name in ops/activation.hpp. The shared base does the shape bookkeeping;
-// a subclass names itself and picks its two ops functions.
+/// @file
+/// Activation layers: ReLU, LeakyReLU(slope), Sigmoid, Tanh, ELU(alpha). Each
+/// maps x: [N, C, H, W] -> y: [N, C, H, W] elementwise with the function of the
+/// same name in ops/activation.hpp. The shared base does the shape bookkeeping;
+/// a subclass names itself and picks its two ops functions.
 
 #include <cmath>
 #include <string>
@@ -16,6 +17,9 @@
 
 namespace fovea {
 
+/// The shared base of the elementwise activation layers: any input shape, the
+/// output of the same shape, no parameters; forward and backward run on the
+/// flattened batch with one virtual call each.
 template <class T>
 class Activation : public Layer<T> {
  public:
@@ -37,9 +41,11 @@ class Activation : public Layer<T> {
   }
 
  protected:
+  /// `name` is what describe() returns and what error messages lead with.
   explicit Activation(std::string name) : name_(std::move(name)) {}
 
-  // Requires a finite hyperparameter ("LeakyReLU: slope must be finite, got nan").
+  /// Requires a finite hyperparameter ("LeakyReLU: slope must be finite, got nan"):
+  /// returns `value`, or throws value_error.
   static double finite(double value, const char* layer, const char* setting) {
     if (!std::isfinite(value)) {
       throw value_error(std::string(layer) + ": " + setting + " must be finite, got " + detail::format_number(value));
@@ -59,10 +65,13 @@ class Activation : public Layer<T> {
   ForwardRecord record_;
 };
 
+/// y = max(0, x); the gradient at x = 0 is taken as 0.
 template <class T>
 class ReLU final : public Activation<T> {
  public:
+  /// A ReLU layer; it has no settings.
   ReLU() : Activation<T>("ReLU") {}
+  /// Rebuilds from spec(); throws format_error for a spec of another type.
   static ReLU from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "ReLU");
     return ReLU();
@@ -78,17 +87,22 @@ class ReLU final : public Activation<T> {
   }
 };
 
+/// y = x for x > 0, slope * x otherwise.
 template <class T>
 class LeakyReLU final : public Activation<T> {
  public:
+  /// `slope` is the factor for negative inputs; throws value_error unless it is finite.
   explicit LeakyReLU(double slope = 0.01)
       : Activation<T>("LeakyReLU(" + detail::format_number(slope) + ")"),
         slope_(Activation<T>::finite(slope, "LeakyReLU", "slope")) {}
+  /// Rebuilds from spec() (setting "slope"); throws format_error for a spec of
+  /// another type or without the setting.
   static LeakyReLU from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "LeakyReLU");
     return LeakyReLU(spec.get("slope"));
   }
   LayerSpec spec() const override { return {"LeakyReLU", {{"slope", slope_}}}; }
+  /// The factor for negative inputs.
   double slope() const { return slope_; }
 
  private:
@@ -104,10 +118,13 @@ class LeakyReLU final : public Activation<T> {
   double slope_;
 };
 
+/// y = 1 / (1 + exp(-x)).
 template <class T>
 class Sigmoid final : public Activation<T> {
  public:
+  /// A Sigmoid layer; it has no settings.
   Sigmoid() : Activation<T>("Sigmoid") {}
+  /// Rebuilds from spec(); throws format_error for a spec of another type.
   static Sigmoid from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Sigmoid");
     return Sigmoid();
@@ -123,10 +140,13 @@ class Sigmoid final : public Activation<T> {
   }
 };
 
+/// y = tanh(x).
 template <class T>
 class Tanh final : public Activation<T> {
  public:
+  /// A Tanh layer; it has no settings.
   Tanh() : Activation<T>("Tanh") {}
+  /// Rebuilds from spec(); throws format_error for a spec of another type.
   static Tanh from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Tanh");
     return Tanh();
@@ -142,17 +162,22 @@ class Tanh final : public Activation<T> {
   }
 };
 
+/// y = x for x > 0, alpha * (exp(x) - 1) otherwise.
 template <class T>
 class ELU final : public Activation<T> {
  public:
+  /// `alpha` scales the negative branch; throws value_error unless it is finite.
   explicit ELU(double alpha = 1.0)
       : Activation<T>("ELU(" + detail::format_number(alpha) + ")"),
         alpha_(Activation<T>::finite(alpha, "ELU", "alpha")) {}
+  /// Rebuilds from spec() (setting "alpha"); throws format_error for a spec of
+  /// another type or without the setting.
   static ELU from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "ELU");
     return ELU(spec.get("alpha"));
   }
   LayerSpec spec() const override { return {"ELU", {{"alpha", alpha_}}}; }
+  /// The scale of the negative branch.
   double alpha() const { return alpha_; }
 
  private:

@@ -1,10 +1,13 @@
 #pragma once
 
-// Conv2d: a 2-D convolution layer, a thin shell over ops/conv2d.hpp that owns
-// the weights [Cout, Cin, KH, KW], the bias [Cout], their gradients and the
-// im2col workspace. Weights start at zero: initialisers live elsewhere.
-//
-//   Conv2d<float> conv({.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = Padding::same});
+/// @file
+/// Conv2d: a 2-D convolution layer, a thin shell over ops/conv2d.hpp that owns
+/// the weights [Cout, Cin, KH, KW], the bias [Cout], their gradients and the
+/// im2col workspace. Weights start at zero: initialisers live elsewhere.
+///
+/// @code
+/// Conv2d<float> conv({.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = Padding::same});
+/// @endcode
 
 #include <string>
 #include <vector>
@@ -15,33 +18,47 @@
 
 namespace fovea {
 
-// `same`: output size = input size at stride 1 (ceil(I/S) at stride S), for
-// odd kernel extents. `valid`: no padding.
-enum class Padding { same, valid };
+/// `same`: output size = input size at stride 1 (ceil(I/S) at stride S), for
+/// odd kernel extents. `valid`: no padding.
+enum class Padding {
+  same,  ///< Pad (extent - 1) / 2 on each side; the kernel extent must be odd.
+  valid  ///< No padding: the window stays inside the input.
+};
 
-// Padding per side as numbers (`2`, `{1, 2}`) or as a Padding mode.
+/// Padding per side as numbers (`2`, `{1, 2}`) or as a Padding mode.
 struct Conv2dPadding {
-  Size2 size;
-  bool same = false;
+  Size2 size;         ///< Zero rows (h) and columns (w) added on each side; unused when `same`.
+  bool same = false;  ///< Padding::same: the layer derives the padding from the kernel extent.
+  /// The same padding on all four sides.
   constexpr Conv2dPadding(Index both) : size(both) {}  // NOLINT(google-explicit-constructor)
+  /// `height` rows above and below, `width` columns left and right.
   constexpr Conv2dPadding(Index height, Index width) : size(height, width) {}
+  /// A mode: Padding::same, or Padding::valid (no padding).
   constexpr Conv2dPadding(Padding mode) : same(mode == Padding::same) {}  // NOLINT(google-explicit-constructor)
 };
 
+/// The settings of a Conv2d, meant for designated initializers:
+/// `{.in_channels = 1, .out_channels = 6, .kernel = 5}`.
 struct Conv2dOptions {
-  Index in_channels = 0;
-  Index out_channels = 0;
-  Size2 kernel;  // required (no default: GCC flags a designated initializer that leaves it out)
-  Size2 stride = 1;
-  Conv2dPadding padding = 0;
-  Size2 dilation = 1;
-  bool bias = true;
-  bool strict = false;  // throw when the window does not tile the padded input exactly
+  Index in_channels = 0;   ///< Cin, the input's channel count; must be positive.
+  Index out_channels = 0;  ///< Cout, the number of filters; must be positive.
+  /// KH x KW (one number for a square kernel); required (no default: GCC flags
+  /// a designated initializer that leaves it out).
+  Size2 kernel;
+  Size2 stride = 1;           ///< Step of the window, per axis; must be positive.
+  Conv2dPadding padding = 0;  ///< Zero padding per side, or Padding::same.
+  Size2 dilation = 1;         ///< Spacing of the kernel taps, per axis; 1 is a plain convolution.
+  bool bias = true;           ///< Whether the layer adds a bias [Cout].
+  bool strict = false;        ///< Throw when the window does not tile the padded input exactly.
 };
 
+/// A 2-D convolution layer, x: [N, Cin, H, W] -> y: [N, Cout, OH, OW], computed
+/// as im2col then GEMM by ops/conv2d.hpp.
 template <class T>
 class Conv2d final : public Layer<T> {
  public:
+  /// Throws value_error for a non-positive channel count, kernel, stride or
+  /// dilation, for negative padding, and for Padding::same with an even kernel extent.
   explicit Conv2d(const Conv2dOptions& options)
       : in_(options.in_channels), out_(options.out_channels), bias_on_(options.bias), strict_(options.strict) {
     auto pair = [](Size2 s) { return std::to_string(s.h) + "x" + std::to_string(s.w); };
@@ -92,7 +109,9 @@ class Conv2d final : public Layer<T> {
     }
   }
 
-  // Rebuilds a layer from spec() (model files, registries).
+  /// Rebuilds a layer from spec() (model files, registries): settings in, out,
+  /// kh, kw, sh, sw, ph, pw, dh, dw, bias, strict. Throws format_error for a
+  /// spec of another type or a missing or malformed setting.
   static Conv2d from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Conv2d");
     return Conv2d({.in_channels = spec.get_index("in"),
@@ -125,7 +144,8 @@ class Conv2d final : public Layer<T> {
              {"strict", strict_ ? 1.0 : 0.0}}};
   }
 
-  // [Cin, H, W] -> [Cout, OH, OW]
+  /// [Cin, H, W] -> [Cout, OH, OW]. Throws shape_error when the input does not
+  /// have Cin channels or the window does not fit (with `strict`: tile) the padded input.
   SampleShape output_shape(const SampleShape& input) const override {
     if (input[0] != in_) {
       throw shape_error(name_ + ": input " + to_string(input) + ", expected " + std::to_string(in_) + " channel(s)");
@@ -140,13 +160,13 @@ class Conv2d final : public Layer<T> {
     return {out_, w.out_h(input[1]), w.out_w(input[2])};
   }
 
-  // x: [N, Cin, H, W] -> y: [N, Cout, OH, OW]
+  /// x: [N, Cin, H, W] -> y: [N, Cout, OH, OW]
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
     record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     conv2d_forward<T>(x, weight_, bias_, window_, y, workspace_);
   }
 
-  // dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W]; weight and bias gradients accumulate.
+  /// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W]; weight and bias gradients accumulate.
   void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
                 TensorView<T, 4> dx) override {
     record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
@@ -166,14 +186,15 @@ class Conv2d final : public Layer<T> {
     return 2.0 * static_cast<double>(shape_size(out)) * static_cast<double>(in_ * window_.kernel_h * window_.kernel_w);
   }
 
-  Index in_channels() const { return in_; }
-  Index out_channels() const { return out_; }
-  bool has_bias() const { return bias_on_; }
+  Index in_channels() const { return in_; }    ///< Cin.
+  Index out_channels() const { return out_; }  ///< Cout.
+  bool has_bias() const { return bias_on_; }   ///< Whether the layer adds a bias.
+  /// Kernel, stride, padding (resolved when Padding::same was asked for) and dilation.
   const Window2d& window() const { return window_; }
-  TensorView<T, 4> weight() { return weight_; }
-  TensorView<T, 1> bias() { return bias_; }  // empty without bias
-  TensorView<T, 4> weight_grad() { return weight_grad_; }
-  TensorView<T, 1> bias_grad() { return bias_grad_; }
+  TensorView<T, 4> weight() { return weight_; }            ///< The weights [Cout, Cin, KH, KW], writable.
+  TensorView<T, 1> bias() { return bias_; }                ///< The bias [Cout], writable; empty without bias.
+  TensorView<T, 4> weight_grad() { return weight_grad_; }  ///< Accumulated weight gradient [Cout, Cin, KH, KW].
+  TensorView<T, 1> bias_grad() { return bias_grad_; }      ///< Accumulated bias gradient [Cout]; empty without bias.
 
  private:
   Index in_;

@@ -1,9 +1,10 @@
 #pragma once
 
-// Dropout(p, seed): inverted dropout, x: [N, C, H, W] -> y: same shape. Active
-// only when forward is called with training = true; at inference it is the
-// identity. The mask comes from the layer's own generator, seeded at
-// construction, so a run is reproducible. Arithmetic: ops/dropout.hpp.
+/// @file
+/// Dropout(p, seed): inverted dropout, x: [N, C, H, W] -> y: same shape. Active
+/// only when forward is called with training = true; at inference it is the
+/// identity. The mask comes from the layer's own generator, seeded at
+/// construction, so a run is reproducible. Arithmetic: ops/dropout.hpp.
 
 #include <cmath>
 #include <cstdint>
@@ -18,15 +19,21 @@
 
 namespace fovea {
 
+/// Inverted dropout: in training each element is zeroed with probability p and
+/// the survivors scaled by 1 / (1 - p), so inference needs no rescaling.
 template <class T>
 class Dropout final : public Layer<T> {
  public:
+  /// Drops with probability `p`, which must be in [0, 1) (value_error
+  /// otherwise); `seed` seeds the layer's own generator.
   explicit Dropout(double p = 0.5, std::uint64_t seed = 0)
       : p_(p), seed_(seed), rng_(seed), name_("Dropout(" + detail::format_number(p) + ")") {
     validate_dropout_probability("Dropout", p);
   }
 
-  // Settings p and seed (a double holds seeds up to 2^53 exactly).
+  /// Settings p and seed (a double holds seeds up to 2^53 exactly). Throws
+  /// format_error for a spec of another type, a missing setting or a seed that
+  /// is not a whole number in [0, 2^64).
   static Dropout from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Dropout");
     const double seed = spec.get("seed");
@@ -39,6 +46,7 @@ class Dropout final : public Layer<T> {
 
   std::string describe() const override { return name_; }
   LayerSpec spec() const override { return {"Dropout", {{"p", p_}, {"seed", static_cast<double>(seed_)}}}; }
+  /// The drop probability.
   double p() const { return p_; }
 
   SampleShape output_shape(const SampleShape& input) const override { return input; }
@@ -72,13 +80,14 @@ class Dropout final : public Layer<T> {
     dropout_backward(std::as_const(mask_).flatten(), dy.flatten(), dx.flatten());
   }
 
-  // While frozen, training forwards reuse the current mask instead of drawing
-  // a new one (a mask is drawn first if none of the input's shape exists).
-  // Gradient checks need this: they call forward many times and must see the
-  // same function each time.
+  /// While frozen, training forwards reuse the current mask instead of drawing
+  /// a new one (a mask is drawn first if none of the input's shape exists).
+  /// Gradient checks need this: they call forward many times and must see the
+  /// same function each time.
   void freeze_mask(bool frozen) { mask_frozen_ = frozen; }
+  /// Whether the mask is frozen (see freeze_mask()).
   bool mask_frozen() const { return mask_frozen_; }
-  // The factors of the last training forward: 0 or 1 / (1 - p), x's shape.
+  /// The factors of the last training forward: 0 or 1 / (1 - p), x's shape.
   TensorView<const T, 4> mask() const { return mask_.view(); }
 
  private:

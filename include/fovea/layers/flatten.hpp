@@ -1,8 +1,9 @@
 #pragma once
 
-// Flatten: [C, H, W] -> [C*H*W, 1, 1], the feature-vector form fully connected
-// layers and losses read. Row-major order already is the flat order, so both
-// directions are plain copies.
+/// @file
+/// Flatten: [C, H, W] -> [C*H*W, 1, 1], the feature-vector form fully connected
+/// layers and losses read. Row-major order already is the flat order, so both
+/// directions are plain copies.
 
 #include <algorithm>
 #include <string>
@@ -12,9 +13,12 @@
 
 namespace fovea {
 
+/// Reshapes each sample [C, H, W] to the feature vector [C*H*W, 1, 1]; no
+/// parameters, no arithmetic.
 template <class T>
 class Flatten final : public Layer<T> {
  public:
+  /// Rebuilds from spec(); throws format_error for a spec of another type.
   static Flatten from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Flatten");
     return {};
@@ -23,16 +27,16 @@ class Flatten final : public Layer<T> {
   std::string describe() const override { return "Flatten"; }
   LayerSpec spec() const override { return {"Flatten", {}}; }
 
-  // [C, H, W] -> [C*H*W, 1, 1]
+  /// [C, H, W] -> [C*H*W, 1, 1]
   SampleShape output_shape(const SampleShape& input) const override { return {shape_size(input), 1, 1}; }
 
-  // x: [N, C, H, W] -> y: [N, C*H*W, 1, 1]
+  /// x: [N, C, H, W] -> y: [N, C*H*W, 1, 1]
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
     record_.record(name, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     std::copy(x.begin(), x.end(), y.begin());
   }
 
-  // dy: [N, C*H*W, 1, 1] -> dx: [N, C, H, W]
+  /// dy: [N, C*H*W, 1, 1] -> dx: [N, C, H, W]
   void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
                 TensorView<T, 4> dx) override {
     record_.check_backward(name, x.shape(), dy.shape(), dx.shape());

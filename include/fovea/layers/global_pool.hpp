@@ -1,9 +1,10 @@
 #pragma once
 
-// GlobalPool2d: one pooling window over each whole feature map,
-// x: [N, C, H, W] -> y: [N, C, 1, 1] for any H, W. Average and max are the
-// usual choices (the head of a fully convolutional network); min, sum and L2
-// come free from the same kernels in ops/pool2d.hpp.
+/// @file
+/// GlobalPool2d: one pooling window over each whole feature map,
+/// x: [N, C, H, W] -> y: [N, C, 1, 1] for any H, W. Average and max are the
+/// usual choices (the head of a fully convolutional network); min, sum and L2
+/// come free from the same kernels in ops/pool2d.hpp.
 
 #include <string>
 #include <utility>
@@ -14,13 +15,16 @@
 
 namespace fovea {
 
+/// Pools each whole feature map to one value: [N, C, H, W] -> [N, C, 1, 1].
 template <class T>
 class GlobalPool2d final : public Layer<T> {
  public:
+  /// Pools with `kind`: average (the default), max, min, sum or L2.
   explicit GlobalPool2d(PoolKind kind = PoolKind::average)
       : kind_(kind), name_(std::string("Global") + pool2d_type_name(kind)) {}
 
-  // Type "GlobalAvgPool2d", "GlobalMaxPool2d", ... with no settings.
+  /// Type "GlobalAvgPool2d", "GlobalMaxPool2d", ... with no settings. Throws
+  /// format_error for any other type.
   static GlobalPool2d from_spec(const LayerSpec& spec) {
     for (PoolKind kind : {PoolKind::max, PoolKind::average, PoolKind::min, PoolKind::sum, PoolKind::l2}) {
       if (spec.type == std::string("Global") + pool2d_type_name(kind)) return GlobalPool2d(kind);
@@ -30,6 +34,7 @@ class GlobalPool2d final : public Layer<T> {
 
   std::string describe() const override { return name_; }
   LayerSpec spec() const override { return {name_, {}}; }
+  /// Which pooling this layer does.
   PoolKind kind() const { return kind_; }
 
   SampleShape output_shape(const SampleShape& input) const override {

@@ -1,22 +1,24 @@
 #pragma once
 
-// The contract every layer keeps. Inside a network every activation is a 4-D
-// batch [N, C, H, W]; a feature vector is [N, F, 1, 1] (as in Caffe's blobs),
-// so one interface serves convolutions and fully connected layers alike.
-//
-// A layer:
-//  - infers shapes without computing: output_shape() is pure and throws
-//    shape_error when it cannot take the input;
-//  - computes forward into a buffer the caller owns (the network plans every
-//    activation buffer once per batch size, so a training step allocates
-//    nothing);
-//  - computes backward from the same x and y plus dy: parameter gradients
-//    ACCUMULATE (+=), the input gradient is written to dx. dx may be empty
-//    (size 0) when nobody needs it (the first layer), and is then skipped;
-//  - owns its parameters, their gradients and whatever cache backward needs
-//    (im2col columns, max-pool argmax, dropout mask), sized once per shape;
-//  - describes itself for summaries and model files.
-// Virtual calls happen once per layer per batch, never per element.
+/// @file
+/// The contract every layer keeps. Inside a network every activation is a 4-D
+/// batch [N, C, H, W]; a feature vector is [N, F, 1, 1] (as in Caffe's blobs),
+/// so one interface serves convolutions and fully connected layers alike.
+///
+/// A layer:
+///  - infers shapes without computing: output_shape() is pure and throws
+///    shape_error when it cannot take the input;
+///  - computes forward into a buffer the caller owns (the network plans every
+///    activation buffer once per batch size, so a training step allocates
+///    nothing);
+///  - computes backward from the same x and y plus dy: parameter gradients
+///    ACCUMULATE (+=), the input gradient is written to dx. dx may be empty
+///    (size 0) when nobody needs it (the first layer), and is then skipped;
+///  - owns its parameters, their gradients and whatever cache backward needs
+///    (im2col columns, max-pool argmax, dropout mask), sized once per shape;
+///  - describes itself for summaries and model files.
+///
+/// Virtual calls happen once per layer per batch, never per element.
 
 #include <algorithm>
 #include <cmath>
@@ -32,37 +34,40 @@
 
 namespace fovea {
 
-// The shape of one sample inside a network: [C, H, W].
+/// The shape of one sample inside a network: [C, H, W].
 using SampleShape = Shape<3>;
 
-// Batch shape for a per-sample shape.
+/// Batch shape for a per-sample shape: [batch, C, H, W].
 inline Shape<4> batch_shape(Index batch, const SampleShape& sample) { return {batch, sample[0], sample[1], sample[2]}; }
+/// Per-sample shape of a batch shape: [N, C, H, W] -> [C, H, W].
 inline SampleShape sample_shape(const Shape<4>& batch) { return {batch[1], batch[2], batch[3]}; }
 
-// A trainable tensor and its gradient, flattened; `shape` keeps the true
-// shape for initialisers (fan-in/fan-out) and model files.
+/// A trainable tensor and its gradient, flattened; `shape` keeps the true
+/// shape for initialisers (fan-in/fan-out) and model files.
 template <class T>
 struct Parameter {
-  std::string name;  // "weight" or "bias"
-  std::vector<Index> shape;
-  TensorView<T, 1> value;
-  TensorView<T, 1> grad;
+  std::string name;          ///< "weight" or "bias"
+  std::vector<Index> shape;  ///< The tensor's true shape, e.g. [Cout, Cin, KH, KW].
+  TensorView<T, 1> value;    ///< The values, flattened: a view of storage the layer owns.
+  TensorView<T, 1> grad;     ///< The gradient, same size as value; backward accumulates into it.
 };
 
-// The hyperparameters that rebuild a layer: its type name and numbered
-// settings, e.g. {"Conv2d", {{"in", 1}, {"out", 6}, {"kh", 5}, ...}}. Model
-// files store this; nn/registry.hpp turns it back into a layer.
+/// The hyperparameters that rebuild a layer: its type name and numbered
+/// settings, e.g. {"Conv2d", {{"in", 1}, {"out", 6}, {"kh", 5}, ...}}. Model
+/// files store this; nn/registry.hpp turns it back into a layer.
 struct LayerSpec {
-  std::string type;
-  std::vector<std::pair<std::string, double>> values;
+  std::string type;                                    ///< Layer type name, e.g. "Conv2d" or "MaxPool2d".
+  std::vector<std::pair<std::string, double>> values;  ///< Named settings, in the order the layer writes them.
 
+  /// The setting named `key`; throws format_error naming the type when it is missing.
   double get(const std::string& key) const {
     auto it = std::find_if(values.begin(), values.end(), [&](const auto& kv) { return kv.first == key; });
     if (it == values.end()) throw format_error(type + ": missing setting '" + key + "'");
     return it->second;
   }
-  // A size or count: a whole number of at most 2^31 in magnitude (a file's
-  // -inf or 1e300 must not reach an integer conversion, which is undefined).
+  /// A size or count: a whole number of at most 2^31 in magnitude (a file's
+  /// -inf or 1e300 must not reach an integer conversion, which is undefined).
+  /// Throws format_error when the setting is missing or not such a number.
   Index get_index(const std::string& key) const {
     const double value = get(key);
     if (!(std::abs(value) <= 2147483648.0) || value != std::trunc(value)) {
@@ -70,47 +75,63 @@ struct LayerSpec {
     }
     return static_cast<Index>(value);
   }
+  /// Same type and the same settings, with the same values, in the same order.
   bool operator==(const LayerSpec&) const = default;
 };
 
+/// The abstract base of every layer, with element type T (float or double):
+/// shape inference, forward and backward on [N, C, H, W] batches, parameters,
+/// and a description for summaries and model files (see this file's overview).
 template <class T>
 class Layer {
  public:
+  /// The base holds no state.
   Layer() = default;
+  /// Defaulted, like the other copy and move members, so that subclasses keep
+  /// their implicit copy and move despite the virtual destructor.
   Layer(const Layer&) = default;
+  /// Defaulted: see the copy constructor.
   Layer& operator=(const Layer&) = default;
+  /// Defaulted: see the copy constructor.
   Layer(Layer&&) noexcept = default;
+  /// Defaulted: see the copy constructor.
   Layer& operator=(Layer&&) noexcept = default;
+  /// Virtual: networks own layers through LayerPtr.
   virtual ~Layer() = default;
 
-  // One line for summaries and error messages: "Conv2d(1->6, k5x5, s1, p2)".
+  /// One line for summaries and error messages: "Conv2d(1->6, k5x5, s1, p2)".
   virtual std::string describe() const = 0;
+  /// The type name and settings that rebuild this layer (its parameters not
+  /// included): what model files store and from_spec() reads back.
   virtual LayerSpec spec() const = 0;
 
-  // Per-sample output shape for a per-sample input shape; throws shape_error
-  // naming this layer, what it expected and what it got.
+  /// Per-sample output shape for a per-sample input shape; throws shape_error
+  /// naming this layer, what it expected and what it got.
   virtual SampleShape output_shape(const SampleShape& input) const = 0;
 
-  // x: [N, ...input] -> y: [N, ...output_shape(input)]. `training` switches
-  // layers such as Dropout; layers that need no cache ignore it.
+  /// x: [N, ...input] -> y: [N, ...output_shape(input)]. `training` switches
+  /// layers such as Dropout; layers that need no cache ignore it. Throws
+  /// shape_error when x does not fit the layer or y is not of the output shape.
   virtual void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) = 0;
 
-  // dy has y's shape. Accumulates parameter gradients, writes dx (x's shape)
-  // unless dx is empty. Throws state_error if no forward preceded it and
-  // shape_error if dy does not match that forward's output.
+  /// dy has y's shape. Accumulates parameter gradients, writes dx (x's shape)
+  /// unless dx is empty. Throws state_error if no forward preceded it and
+  /// shape_error if dy does not match that forward's output.
   virtual void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
                         TensorView<T, 4> dx) = 0;
 
-  // Trainable tensors (none by default).
+  /// Trainable tensors (none by default): views of the layer's own values and
+  /// gradients, not copies.
   virtual std::vector<Parameter<T>> params() { return {}; }
 
-  // The layer's own random generator, if it has one (Dropout): checkpoints
-  // save and restore its state so a resumed run draws the same masks.
+  /// The layer's own random generator, if it has one (Dropout): checkpoints
+  /// save and restore its state so a resumed run draws the same masks.
   virtual Rng* rng() { return nullptr; }
 
-  // Multiply-adds counted as 2 FLOPs, forward pass, one sample.
+  /// Multiply-adds counted as 2 FLOPs, forward pass, one sample.
   virtual double flops_per_sample(const SampleShape& input) const = 0;
 
+  /// Total number of trainable scalars over params().
   Index parameter_count() {
     Index n = 0;
     for (const auto& p : params()) n += p.value.size();
@@ -118,12 +139,13 @@ class Layer {
   }
 };
 
-// Shape bookkeeping every layer shares: the checks at the top of forward and
-// backward, so each layer's own code is just its arithmetic.
+/// Shape bookkeeping every layer shares: the checks at the top of forward and
+/// backward, so each layer's own code is just its arithmetic.
 class ForwardRecord {
  public:
-  // Checks y has the shape `expected_output` (already validated by
-  // output_shape) for x's batch, then remembers both for backward.
+  /// Checks y has the shape `expected_output` (already validated by
+  /// output_shape) for x's batch, then remembers both for backward. Throws
+  /// shape_error naming `layer` and both shapes otherwise.
   void record(const std::string& layer, const Shape<4>& x, const SampleShape& expected_output, const Shape<4>& y) {
     const Shape<4> want = batch_shape(x[0], expected_output);
     if (y != want) {
@@ -134,6 +156,9 @@ class ForwardRecord {
     output_ = y;
     valid_ = true;
   }
+  /// Checks a backward call against the recorded forward: throws state_error
+  /// when no forward was recorded, shape_error when x or dy differ from that
+  /// forward's input and output, or when dx is neither empty nor x's shape.
   void check_backward(const std::string& layer, const Shape<4>& x, const Shape<4>& dy, const Shape<4>& dx) const {
     if (!valid_) throw state_error(layer + "::backward: called before forward");
     if (x != input_) {
@@ -149,6 +174,7 @@ class ForwardRecord {
                         to_string(input_));
     }
   }
+  /// Whether a forward has been recorded.
   bool valid() const { return valid_; }
 
  private:
@@ -157,17 +183,20 @@ class ForwardRecord {
   bool valid_ = false;
 };
 
+/// An owned layer of any type: what a network holds and the registry makes.
 template <class T>
 using LayerPtr = std::unique_ptr<Layer<T>>;
 
-// Standalone use outside a network (tests, experiments): allocates the output.
-// (The views are not deduced, so a Tensor converts: forward(layer, x).)
+/// Standalone use outside a network (tests, experiments): allocates the output.
+/// (The views are not deduced, so a Tensor converts: forward(layer, x).)
 template <class T>
 Tensor<T, 4> forward(Layer<T>& layer, std::type_identity_t<TensorView<const T, 4>> x, bool training = true) {
   Tensor<T, 4> y(batch_shape(x.dim(0), layer.output_shape(sample_shape(x.shape()))));
   layer.forward(x, y, training);
   return y;
 }
+/// Standalone backward: allocates and returns dx of x's shape; the layer's
+/// parameter gradients accumulate as in Layer::backward.
 template <class T>
 Tensor<T, 4> backward(Layer<T>& layer, std::type_identity_t<TensorView<const T, 4>> x,
                       std::type_identity_t<TensorView<const T, 4>> y, std::type_identity_t<TensorView<const T, 4>> dy) {

@@ -1,9 +1,10 @@
 #pragma once
 
-// Linear: a fully connected layer, a thin shell over ops/linear.hpp. Takes any
-// [N, C, H, W] batch with C*H*W == in (flattened in place: a row-major batch
-// already is [N, C*H*W]) and gives [N, out, 1, 1]. Weights [out, in] start at
-// zero: initialisers live elsewhere.
+/// @file
+/// Linear: a fully connected layer, a thin shell over ops/linear.hpp. Takes any
+/// [N, C, H, W] batch with C*H*W == in (flattened in place: a row-major batch
+/// already is [N, C*H*W]) and gives [N, out, 1, 1]. Weights [out, in] start at
+/// zero: initialisers live elsewhere.
 
 #include <string>
 #include <vector>
@@ -14,9 +15,12 @@
 
 namespace fovea {
 
+/// A fully connected layer: y = x W^T + b per sample, with W: [out, in] and b: [out].
 template <class T>
 class Linear final : public Layer<T> {
  public:
+  /// A layer from `in_features` to `out_features`, with a bias unless `bias` is
+  /// false; throws value_error unless both counts are positive.
   Linear(Index in_features, Index out_features, bool bias = true)
       : in_(in_features), out_(out_features), bias_on_(bias) {
     if (in_ <= 0) throw value_error(std::string("Linear: in_features must be positive, got ") + std::to_string(in_));
@@ -31,6 +35,8 @@ class Linear final : public Layer<T> {
     }
   }
 
+  /// Rebuilds from spec() (settings in, out, bias); throws format_error for a
+  /// spec of another type or a missing or malformed setting.
   static Linear from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Linear");
     return Linear(spec.get_index("in"), spec.get_index("out"), spec.get("bias") != 0);
@@ -42,7 +48,7 @@ class Linear final : public Layer<T> {
             {{"in", static_cast<double>(in_)}, {"out", static_cast<double>(out_)}, {"bias", bias_on_ ? 1.0 : 0.0}}};
   }
 
-  // [C, H, W] with C*H*W == in -> [out, 1, 1]
+  /// [C, H, W] with C*H*W == in -> [out, 1, 1]; throws shape_error for any other feature count.
   SampleShape output_shape(const SampleShape& input) const override {
     if (shape_size(input) != in_) {
       throw shape_error(name_ + ": input has " + std::to_string(shape_size(input)) + " features");
@@ -50,14 +56,14 @@ class Linear final : public Layer<T> {
     return {out_, 1, 1};
   }
 
-  // x: [N, C, H, W] seen as [N, in] -> y: [N, out, 1, 1] seen as [N, out]
+  /// x: [N, C, H, W] seen as [N, in] -> y: [N, out, 1, 1] seen as [N, out]
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
     record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     const Index N = x.dim(0);
     linear_forward<T>(x.reshape(Shape<2>{N, in_}), weight_, bias_, y.reshape(Shape<2>{N, out_}));
   }
 
-  // dy: [N, out, 1, 1] -> dx: [N, C, H, W]; weight and bias gradients accumulate.
+  /// dy: [N, out, 1, 1] -> dx: [N, C, H, W]; weight and bias gradients accumulate.
   void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
                 TensorView<T, 4> dx) override {
     record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
@@ -79,13 +85,13 @@ class Linear final : public Layer<T> {
     return 2.0 * static_cast<double>(in_) * static_cast<double>(out_);
   }
 
-  Index in_features() const { return in_; }
-  Index out_features() const { return out_; }
-  bool has_bias() const { return bias_on_; }
-  TensorView<T, 2> weight() { return weight_; }
-  TensorView<T, 1> bias() { return bias_; }  // empty without bias
-  TensorView<T, 2> weight_grad() { return weight_grad_; }
-  TensorView<T, 1> bias_grad() { return bias_grad_; }
+  Index in_features() const { return in_; }                ///< Input features, `in`.
+  Index out_features() const { return out_; }              ///< Output features, `out`.
+  bool has_bias() const { return bias_on_; }               ///< Whether the layer adds a bias.
+  TensorView<T, 2> weight() { return weight_; }            ///< The weights [out, in], writable.
+  TensorView<T, 1> bias() { return bias_; }                ///< The bias [out], writable; empty without bias.
+  TensorView<T, 2> weight_grad() { return weight_grad_; }  ///< Accumulated weight gradient [out, in].
+  TensorView<T, 1> bias_grad() { return bias_grad_; }      ///< Accumulated bias gradient [out]; empty without bias.
 
  private:
   Index in_;

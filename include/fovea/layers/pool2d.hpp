@@ -1,9 +1,12 @@
 #pragma once
 
-// Pool2d: max, min, average, sum or L2 pooling of each feature map,
-// x: [N, C, H, W] -> y: [N, C, OH, OW]; the arithmetic is ops/pool2d.hpp.
-//   Pool2d<float> pool({.kind = PoolKind::max, .window = {2, 2}, .stride = {2, 2}});
-// Max and min pooling keep the winning cell of every window for backward.
+/// @file
+/// Pool2d: max, min, average, sum or L2 pooling of each feature map,
+/// x: [N, C, H, W] -> y: [N, C, OH, OW]; the arithmetic is ops/pool2d.hpp.
+/// @code
+/// Pool2d<float> pool({.kind = PoolKind::max, .window = {2, 2}, .stride = {2, 2}});
+/// @endcode
+/// Max and min pooling keep the winning cell of every window for backward.
 
 #include <string>
 
@@ -13,15 +16,19 @@
 
 namespace fovea {
 
+/// Pools each feature map in windows: [N, C, H, W] -> [N, C, OH, OW], no parameters.
 template <class T>
 class Pool2d final : public Layer<T> {
  public:
+  /// Throws value_error for a window or stride below 1, negative padding, or
+  /// padding of more than half the window. The default is 2x2 max pooling, stride 2.
   explicit Pool2d(const Pool2dOptions& options = {}) : options_(options), name_(fovea::to_string(options)) {
     validate_pool2d(options_);
   }
 
-  // Type "MaxPool2d", "AvgPool2d", "MinPool2d", "SumPool2d" or "L2Pool2d";
-  // settings kh, kw, sh, sw, ph, pw.
+  /// Type "MaxPool2d", "AvgPool2d", "MinPool2d", "SumPool2d" or "L2Pool2d";
+  /// settings kh, kw, sh, sw, ph, pw. Throws format_error for any other type
+  /// or a missing or malformed setting.
   static Pool2d from_spec(const LayerSpec& spec) {
     for (PoolKind kind : {PoolKind::max, PoolKind::average, PoolKind::min, PoolKind::sum, PoolKind::l2}) {
       if (spec.type == pool2d_type_name(kind)) {
@@ -45,6 +52,7 @@ class Pool2d final : public Layer<T> {
              {"ph", number(options_.padding.h)},
              {"pw", number(options_.padding.w)}}};
   }
+  /// Kind, window, stride and padding.
   const Pool2dOptions& options() const { return options_; }
 
   SampleShape output_shape(const SampleShape& input) const override {

@@ -1,10 +1,11 @@
 #pragma once
 
-// Softmax and LogSoftmax over the channels of a feature vector,
-// x: [N, C, 1, 1] -> y: [N, C, 1, 1] (flatten image features first). The
-// arithmetic, on the [N, C] view, is ops/softmax.hpp. To train a classifier
-// prefer SoftmaxCrossEntropy on the logits (train/loss.hpp): it fuses the two
-// steps and stays finite where softmax underflows.
+/// @file
+/// Softmax and LogSoftmax over the channels of a feature vector,
+/// x: [N, C, 1, 1] -> y: [N, C, 1, 1] (flatten image features first). The
+/// arithmetic, on the [N, C] view, is ops/softmax.hpp. To train a classifier
+/// prefer SoftmaxCrossEntropy on the logits (train/loss.hpp): it fuses the two
+/// steps and stays finite where softmax underflows.
 
 #include <string>
 
@@ -67,20 +68,22 @@ class SoftmaxLayer : public Layer<T> {
 
 }  // namespace detail
 
-// y = exp(x - max) / sum(exp(x - max)) over C for each sample.
+/// y = exp(x - max) / sum(exp(x - max)) over C for each sample.
 template <class T>
 class Softmax final : public detail::SoftmaxLayer<T, false> {
  public:
+  /// Rebuilds from spec(); throws format_error for a spec of another type.
   static Softmax from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Softmax");
     return {};
   }
 };
 
-// y = x - max - log(sum(exp(x - max))) over C for each sample.
+/// y = x - max - log(sum(exp(x - max))) over C for each sample.
 template <class T>
 class LogSoftmax final : public detail::SoftmaxLayer<T, true> {
  public:
+  /// Rebuilds from spec(); throws format_error for a spec of another type.
   static LogSoftmax from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "LogSoftmax");
     return {};

@@ -1,12 +1,15 @@
 #pragma once
 
-// Weight initialisers, all driven by one explicit seeded generator. Fans
-// follow the usual convention for a weight of shape [out, in, k...]:
-//   fan_in = in * prod(k), fan_out = out * prod(k).
-//   he (Kaiming, for ReLU):  normal(0, sqrt(2 / fan_in))   or uniform(+-sqrt(6 / fan_in))
-//   xavier (Glorot):         normal(0, sqrt(2 / (fan_in + fan_out))) or uniform(+-sqrt(6 / (fan_in + fan_out)))
-//   lecun:                   normal(0, sqrt(1 / fan_in))   or uniform(+-sqrt(3 / fan_in))
-// Biases start at zero.
+/// @file
+/// Weight initialisers, all driven by one explicit seeded generator. Fans
+/// follow the usual convention for a weight of shape [out, in, k...]:
+/// @verbatim
+///   fan_in = in * prod(k), fan_out = out * prod(k).
+///   he (Kaiming, for ReLU):  normal(0, sqrt(2 / fan_in))   or uniform(+-sqrt(6 / fan_in))
+///   xavier (Glorot):         normal(0, sqrt(2 / (fan_in + fan_out))) or uniform(+-sqrt(6 / (fan_in + fan_out)))
+///   lecun:                   normal(0, sqrt(1 / fan_in))   or uniform(+-sqrt(3 / fan_in))
+/// @endverbatim
+/// Biases start at zero.
 
 #include <cmath>
 #include <string>
@@ -17,31 +20,36 @@
 
 namespace fovea {
 
+/// The distribution a weight is drawn from (see the file's table for the fan-based ones).
 enum class InitScheme {
-  he_normal,
-  he_uniform,
-  xavier_normal,
-  xavier_uniform,
-  lecun_normal,
-  lecun_uniform,
-  uniform,
-  normal,
-  zeros
+  he_normal,       ///< normal(0, sqrt(2 / fan_in)): Kaiming, for ReLU.
+  he_uniform,      ///< uniform(+-sqrt(6 / fan_in)).
+  xavier_normal,   ///< normal(0, sqrt(2 / (fan_in + fan_out))): Glorot.
+  xavier_uniform,  ///< uniform(+-sqrt(6 / (fan_in + fan_out))).
+  lecun_normal,    ///< normal(0, sqrt(1 / fan_in)).
+  lecun_uniform,   ///< uniform(+-sqrt(3 / fan_in)).
+  uniform,         ///< uniform(low, high) from InitOptions.
+  normal,          ///< normal(mean, stddev) from InitOptions.
+  zeros            ///< Every value 0.
 };
 
+/// The scheme, and the fixed bounds or moments of the two schemes that have them.
 struct InitOptions {
-  InitScheme scheme = InitScheme::he_normal;
-  double low = -0.05;  // for InitScheme::uniform
-  double high = 0.05;
-  double mean = 0.0;  // for InitScheme::normal
-  double stddev = 0.01;
+  InitScheme scheme = InitScheme::he_normal;  ///< Which distribution.
+  double low = -0.05;                         ///< for InitScheme::uniform
+  double high = 0.05;                         ///< for InitScheme::uniform; must exceed low
+  double mean = 0.0;                          ///< for InitScheme::normal
+  double stddev = 0.01;                       ///< for InitScheme::normal; must not be negative
 };
 
+/// Fan-in and fan-out of a weight.
 struct Fans {
-  Index in;
-  Index out;
+  Index in;   ///< Inputs feeding one output: in * prod(k).
+  Index out;  ///< Outputs one input feeds: out * prod(k).
 };
 
+/// The fans of a weight of shape [out, in, k...]. A shape of one dimension [n]
+/// has fan-in and fan-out n; an empty shape has 1 and 1.
 inline Fans fans_of(const std::vector<Index>& shape) {
   if (shape.empty()) return {1, 1};
   if (shape.size() == 1) return {shape[0], shape[0]};
@@ -50,6 +58,9 @@ inline Fans fans_of(const std::vector<Index>& shape) {
   return {shape[1] * receptive, shape[0] * receptive};
 }
 
+/// Fills p.value by the scheme, one draw per element in order from `rng`; fans
+/// come from p.shape. Throws value_error, for InitScheme::uniform unless
+/// low < high, and for InitScheme::normal unless stddev >= 0.
 template <class T>
 void initialize(const Parameter<T>& p, const InitOptions& options, Rng& rng) {
   const Fans fans = fans_of(p.shape);
@@ -90,8 +101,9 @@ void initialize(const Parameter<T>& p, const InitOptions& options, Rng& rng) {
   }
 }
 
-// Every parameter of a network (or any range of Parameters): weights by the
-// scheme, biases to zero, in parameter order, from one generator.
+/// Every parameter of a network (or any range of Parameters): weights by the
+/// scheme, biases to zero, in parameter order, from one generator. A bias is a
+/// parameter whose name ends in "bias".
 template <class Params>
 void initialize_all(const Params& params, const InitOptions& options, Rng& rng) {
   for (const auto& p : params) {

@@ -1,9 +1,10 @@
 #pragma once
 
-// LeNet-5 as the trainer builds it (the classic layout with ReLU and max
-// pooling): conv 6@5x5 pad 2 -> ReLU -> max-pool 2x2 -> conv 16@5x5 -> ReLU ->
-// max-pool 2x2 -> flatten(400) -> FC 120 -> ReLU -> FC 84 -> ReLU -> FC 10.
-// The output is logits; train it with SoftmaxCrossEntropy.
+/// @file
+/// LeNet-5 as the trainer builds it (the classic layout with ReLU and max
+/// pooling): conv 6@5x5 pad 2 -> ReLU -> max-pool 2x2 -> conv 16@5x5 -> ReLU ->
+/// max-pool 2x2 -> flatten(400) -> FC 120 -> ReLU -> FC 84 -> ReLU -> FC 10.
+/// The output is logits; train it with SoftmaxCrossEntropy.
 
 #include <vector>
 
@@ -17,13 +18,19 @@
 
 namespace fovea {
 
+/// The sizes make_lenet5 may vary; the defaults give the classic network for 28x28 digits.
 struct LeNetOptions {
-  Index image_size = 28;                  // square single-channel input
-  std::vector<Index> hidden = {120, 84};  // widths of the fully connected hidden layers
-  Index classes = 10;
-  std::uint64_t seed = 0;  // LeCun-uniform initialisation of the weights
+  Index image_size = 28;                  ///< square single-channel input
+  std::vector<Index> hidden = {120, 84};  ///< widths of the fully connected hidden layers
+  Index classes = 10;                     ///< outputs of the last layer (logits)
+  std::uint64_t seed = 0;                 ///< LeCun-uniform initialisation of the weights
 };
 
+/// The network described above, for [N, 1, image_size, image_size] input, with
+/// one ReLU-activated Linear layer per entry of `hidden`, weights initialised
+/// LeCun-uniform from `seed` and biases zero. Throws shape_error when the image
+/// is too small for the two convolutions and poolings, and value_error for a
+/// hidden width or class count below 1.
 template <class T>
 Sequential<T> make_lenet5(const LeNetOptions& options = {}) {
   Sequential<T> net({1, options.image_size, options.image_size});

@@ -1,8 +1,9 @@
 #pragma once
 
-// Turns a LayerSpec (as stored in a model file) back into a layer. Built-in
-// layers are known by their type names; programs with layers of their own
-// register a factory for each under its type name before loading.
+/// @file
+/// Turns a LayerSpec (as stored in a model file) back into a layer. Built-in
+/// layers are known by their type names; programs with layers of their own
+/// register a factory for each under its type name before loading.
 
 #include <functional>
 #include <map>
@@ -19,20 +20,30 @@
 
 namespace fovea {
 
+/// Builds one layer from its spec; throws format_error (or another fovea
+/// exception) when the spec's settings are missing or invalid.
 template <class T>
 using LayerFactory = std::function<LayerPtr<T>(const LayerSpec&)>;
 
+/// Layer factories by type name, for layers of element type T. Built in:
+/// Conv2d, Linear, Flatten, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Dropout,
+/// Softmax, LogSoftmax, the five Pool2d kinds (MaxPool2d, ...) and their
+/// global versions (GlobalMaxPool2d, ...). Not synchronised: register before
+/// loading on several threads.
 template <class T>
 class LayerRegistry {
  public:
-  // The registry every load uses: the built-in layers plus anything added.
+  /// The registry every load uses: the built-in layers plus anything added.
   static LayerRegistry& global() {
     static LayerRegistry registry;
     return registry;
   }
 
+  /// Registers `factory` under `type`, replacing any factory of that name (a built-in one too).
   void add(const std::string& type, LayerFactory<T> factory) { factories_[type] = std::move(factory); }
 
+  /// A new layer built by the factory for spec.type; throws format_error for an
+  /// unknown type, and whatever the factory throws for bad settings.
   LayerPtr<T> make(const LayerSpec& spec) const {
     const auto it = factories_.find(spec.type);
     if (it == factories_.end()) {
@@ -68,6 +79,7 @@ class LayerRegistry {
   std::map<std::string, LayerFactory<T>> factories_;
 };
 
+/// LayerRegistry<T>::global().make(spec): the layer a model file describes.
 template <class T>
 LayerPtr<T> make_layer(const LayerSpec& spec) {
   return LayerRegistry<T>::global().make(spec);

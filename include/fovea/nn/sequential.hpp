@@ -1,12 +1,13 @@
 #pragma once
 
-// Sequential<T>: a network of layers built at run time. The per-sample input
-// shape is given once; every layer's output shape is inferred the moment the
-// layer is added, so a layer that cannot take its input fails right there.
-//
-// Buffers: one activation tensor per layer output and one gradient tensor per
-// layer output, planned for the batch size on first use and reused (resize
-// keeps capacity), so after the first step a training step allocates nothing.
+/// @file
+/// Sequential<T>: a network of layers built at run time. The per-sample input
+/// shape is given once; every layer's output shape is inferred the moment the
+/// layer is added, so a layer that cannot take its input fails right there.
+///
+/// Buffers: one activation tensor per layer output and one gradient tensor per
+/// layer output, planned for the batch size on first use and reused (resize
+/// keeps capacity), so after the first step a training step allocates nothing.
 
 #include <cstdio>
 #include <iomanip>
@@ -23,9 +24,13 @@
 
 namespace fovea {
 
+/// A chain of layers of element type T, each feeding the next, that owns its
+/// layers and its activation and gradient buffers. Movable, not copyable.
 template <class T>
 class Sequential {
  public:
+  /// An empty network for samples of `input_shape` [C, H, W]. Throws
+  /// shape_error unless every extent is positive and C*H*W is at most 2^31.
   explicit Sequential(const SampleShape& input_shape) : shapes_{input_shape} {
     double values = 1;
     for (Index d : input_shape) {
@@ -37,14 +42,19 @@ class Sequential {
     }
   }
 
+  /// Takes over the layers and buffers of another network.
   Sequential(Sequential&&) noexcept = default;
+  /// Takes over the layers and buffers of another network.
   Sequential& operator=(Sequential&&) noexcept = default;
   Sequential(const Sequential&) = delete;
   Sequential& operator=(const Sequential&) = delete;
   ~Sequential() = default;
 
-  // Adds a layer after checking it can take the current output shape; the
-  // error names the layer's index and description and both shapes.
+  /// Adds a layer after checking it can take the current output shape; the
+  /// error names the layer's index and description and both shapes.
+  /// Throws shape_error, also when the layer's output would be empty or hold
+  /// more than 2^31 values per sample. Its parameters join params() renamed
+  /// "<index>.<name>".
   Sequential& add(LayerPtr<T> layer) {
     const std::size_t index = layers_.size();
     SampleShape out;
@@ -70,7 +80,8 @@ class Sequential {
     return *this;
   }
 
-  // Constructs the layer in place: net.emplace<Conv2d<float>>(options).
+  /// Constructs the layer in place: net.emplace<Conv2d<float>>(options).
+  /// Returns the added layer; throws as add() does.
   template <class L, class... Args>
   L& emplace(Args&&... args) {
     auto layer = std::make_unique<L>(std::forward<Args>(args)...);
@@ -79,32 +90,45 @@ class Sequential {
     return ref;
   }
 
+  /// Number of layers.
   std::size_t size() const { return layers_.size(); }
+  /// Layer i, in the order added; throws std::out_of_range when i >= size().
   Layer<T>& layer(std::size_t i) { return *layers_.at(i); }
+  /// Layer i, read-only; throws std::out_of_range when i >= size().
   const Layer<T>& layer(std::size_t i) const { return *layers_.at(i); }
+  /// The per-sample input shape [C, H, W] given to the constructor.
   const SampleShape& input_shape() const { return shapes_.front(); }
+  /// The per-sample output shape of the last layer (the input shape while there is none).
   const SampleShape& output_shape() const { return shapes_.back(); }
-  // Output shape of layer i (shape_after(0) is the first layer's output).
+  /// Output shape of layer i (shape_after(0) is the first layer's output);
+  /// throws std::out_of_range when i >= size().
   const SampleShape& shape_after(std::size_t i) const { return shapes_.at(i + 1); }
 
-  // Every trainable tensor, named "<layer index>.<name>" ("0.weight").
+  /// Every trainable tensor, named "<layer index>.<name>" ("0.weight").
+  /// The views write into the layers, so an optimiser can update them through a const network.
   const std::vector<Parameter<T>>& params() const { return params_; }
+  /// Total number of trainable values, over every parameter.
   Index parameter_count() const {
     Index n = 0;
     for (const auto& p : params_) n += p.value.size();
     return n;
   }
+  /// Sets every parameter gradient to zero (backward accumulates into them).
   void zero_grad() {
     for (auto& p : params_) p.grad.fill(T{0});
   }
 
-  // Training mode turns on Dropout and makes forward keep what backward needs.
+  /// Training mode turns on Dropout and makes forward keep what backward needs.
+  /// A new network is in training mode.
   void set_training(bool training) { training_ = training; }
+  /// True in training mode.
   bool training() const { return training_; }
 
-  // x: [N, ...input_shape] -> [N, ...output_shape]. The result is a view of a
-  // buffer the network owns, valid until the next forward. x must stay alive
-  // until backward (the first layer's backward reads it).
+  /// x: [N, ...input_shape] -> [N, ...output_shape]. The result is a view of a
+  /// buffer the network owns, valid until the next forward. x must stay alive
+  /// until backward (the first layer's backward reads it).
+  /// Throws state_error for a network with no layers and shape_error for an
+  /// input of another sample shape or N = 0.
   TensorView<const T, 4> forward(TensorView<const T, 4> x) {
     if (layers_.empty()) throw state_error("Sequential::forward: the network has no layers");
     if (sample_shape(x.shape()) != input_shape() || x.dim(0) <= 0) {
@@ -123,8 +147,10 @@ class Sequential {
     return current;
   }
 
-  // Class probabilities [N, K] in inference mode: the softmax of the output,
-  // unless the network already ends in a Softmax layer. Allocates the result.
+  /// Class probabilities [N, K] in inference mode: the softmax of the output,
+  /// unless the network already ends in a Softmax layer. Allocates the result.
+  /// K is the output's C*H*W; the training mode is restored afterwards, and
+  /// errors are forward's.
   Tensor<T, 2> predict(TensorView<const T, 4> x) {
     const bool was_training = training_;
     training_ = false;
@@ -147,8 +173,10 @@ class Sequential {
     return probabilities;
   }
 
-  // From the gradient of the loss with respect to the last forward's output:
-  // accumulates every parameter gradient (call zero_grad() between steps).
+  /// From the gradient of the loss with respect to the last forward's output:
+  /// accumulates every parameter gradient (call zero_grad() between steps).
+  /// Throws state_error before any forward and shape_error when doutput's
+  /// shape is not the last output's.
   void backward(TensorView<const T, 4> doutput) {
     if (!forwarded_) throw state_error("Sequential::backward: called before forward");
     const Shape<4> expected = activations_.back().shape();
@@ -168,7 +196,10 @@ class Sequential {
     }
   }
 
-  // Keras-style table: layer, output shape, parameters, FLOPs; then totals.
+  /// Keras-style table: layer, output shape, parameters, FLOPs; then totals.
+  /// The totals give parameter memory, the activation memory of training at
+  /// `batch_size` (the input and every layer's output, each with its gradient)
+  /// and forward FLOPs per image.
   std::string summary(Index batch_size = 1) const {
     std::ostringstream out;
     const int name_width = 40;

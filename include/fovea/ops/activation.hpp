@@ -1,11 +1,13 @@
 #pragma once
 
-// Elementwise activations, forward and backward side by side. Every function
-// works on flat views (any tensor's flatten()): x, y, dy, dx all have [n]
-// elements. Backward takes whichever of x and y gives the derivative most
-// cheaply: ReLU-like functions look at x, the smooth ones reuse y.
-// Forward may write y over x and backward dx over dy (same memory): each
-// element is read before it is written.
+/// @file
+/// Elementwise activations, forward and backward side by side. Every function
+/// works on flat views (any tensor's flatten()): x, y, dy, dx all have [n]
+/// elements. Backward takes whichever of x and y gives the derivative most
+/// cheaply: ReLU-like functions look at x, the smooth ones reuse y.
+/// Forward may write y over x and backward dx over dy (same memory): each
+/// element is read before it is written.
+/// Every function throws shape_error when the sizes of its views differ.
 
 #include <cmath>
 #include <string>
@@ -40,14 +42,14 @@ void require_same_size(const char* operation, const char* first, const A& a, con
 }
 }  // namespace detail
 
-// y = max(0, x).
+/// x -> y: [n], y = max(0, x). Split across threads for large n.
 template <class T>
 void relu_forward(TensorView<const T, 1> x, TensorView<T, 1> y) {
   detail::require_same_size("relu_forward", "x", x, "y", y);
   detail::for_each_element_chunk(
       x.size(), [&](Index begin, Index end) { y.slice(begin, end).array() = x.slice(begin, end).array().max(T{0}); });
 }
-// dx = dy where x > 0, else 0 (at the kink x = 0 the gradient is taken as 0).
+/// dx = dy where x > 0, else 0 (at the kink x = 0 the gradient is taken as 0).
 template <class T>
 void relu_backward(TensorView<const T, 1> x, TensorView<const T, 1> dy, TensorView<T, 1> dx) {
   detail::require_same_size("relu_backward", "x", x, "dy", dy);
@@ -57,12 +59,13 @@ void relu_backward(TensorView<const T, 1> x, TensorView<const T, 1> dy, TensorVi
   });
 }
 
-// y = x for x > 0, slope * x otherwise.
+/// y = x for x > 0, slope * x otherwise.
 template <class T>
 void leaky_relu_forward(TensorView<const T, 1> x, TensorView<T, 1> y, std::type_identity_t<T> slope) {
   detail::require_same_size("leaky_relu_forward", "x", x, "y", y);
   y.array() = (x.array() > T{0}).select(x.array(), slope * x.array());
 }
+/// dx = dy where x > 0, slope * dy otherwise.
 template <class T>
 void leaky_relu_backward(TensorView<const T, 1> x, TensorView<const T, 1> dy, TensorView<T, 1> dx,
                          std::type_identity_t<T> slope) {
@@ -71,14 +74,14 @@ void leaky_relu_backward(TensorView<const T, 1> x, TensorView<const T, 1> dy, Te
   dx.array() = (x.array() > T{0}).select(dy.array(), slope * dy.array());
 }
 
-// y = 1 / (1 + e^-x). For very negative x, e^-x overflows to infinity and y
-// is exactly 0: no NaN.
+/// y = 1 / (1 + e^-x). For very negative x, e^-x overflows to infinity and y
+/// is exactly 0: no NaN.
 template <class T>
 void sigmoid_forward(TensorView<const T, 1> x, TensorView<T, 1> y) {
   detail::require_same_size("sigmoid_forward", "x", x, "y", y);
   y.array() = T{1} / (T{1} + (-x.array()).exp());
 }
-// dy/dx = y (1 - y).
+/// dx = dy * y (1 - y): the derivative dy/dx = y (1 - y) from the forward output y.
 template <class T>
 void sigmoid_backward(TensorView<const T, 1> y, TensorView<const T, 1> dy, TensorView<T, 1> dx) {
   detail::require_same_size("sigmoid_backward", "y", y, "dy", dy);
@@ -86,12 +89,13 @@ void sigmoid_backward(TensorView<const T, 1> y, TensorView<const T, 1> dy, Tenso
   dx.array() = dy.array() * y.array() * (T{1} - y.array());
 }
 
+/// y = tanh(x).
 template <class T>
 void tanh_forward(TensorView<const T, 1> x, TensorView<T, 1> y) {
   detail::require_same_size("tanh_forward", "x", x, "y", y);
   y.array() = x.array().tanh();
 }
-// dy/dx = 1 - y^2.
+/// dx = dy * (1 - y^2): the derivative of tanh from its output y.
 template <class T>
 void tanh_backward(TensorView<const T, 1> y, TensorView<const T, 1> dy, TensorView<T, 1> dx) {
   detail::require_same_size("tanh_backward", "y", y, "dy", dy);
@@ -99,13 +103,13 @@ void tanh_backward(TensorView<const T, 1> y, TensorView<const T, 1> dy, TensorVi
   dx.array() = dy.array() * (T{1} - y.array().square());
 }
 
-// y = x for x > 0, alpha (e^x - 1) otherwise; expm1 keeps precision near 0.
+/// y = x for x > 0, alpha (e^x - 1) otherwise; expm1 keeps precision near 0.
 template <class T>
 void elu_forward(TensorView<const T, 1> x, TensorView<T, 1> y, std::type_identity_t<T> alpha) {
   detail::require_same_size("elu_forward", "x", x, "y", y);
   y.array() = (x.array() > T{0}).select(x.array(), alpha * x.array().expm1());
 }
-// dy/dx = 1 for x > 0, alpha e^x = y + alpha otherwise.
+/// dy/dx = 1 for x > 0, alpha e^x = y + alpha otherwise; dx = dy times that.
 template <class T>
 void elu_backward(TensorView<const T, 1> x, TensorView<const T, 1> y, TensorView<const T, 1> dy, TensorView<T, 1> dx,
                   std::type_identity_t<T> alpha) {

@@ -1,15 +1,16 @@
 #pragma once
 
-// 2-D convolution (cross-correlation, as in every CNN library) as
-// im2col -> GEMM, forward and backward side by side; one input channel at
-// stride 1 (a first layer on greyscale images) is convolved directly instead
-// (detail::direct_conv). Stateless: the caller (layers/conv2d.hpp) owns the
-// weights and the workspace.
-//
-// Batching: one GEMM per sample, samples split across threads. On the skinny
-// shapes of small CNNs a per-sample GEMM is as fast as one batched GEMM (its
-// columns stay in L2), and threads over samples scale where threading inside
-// each GEMM does not (docs: DESIGN.md, "Measured on this kind of machine").
+/// @file
+/// 2-D convolution (cross-correlation, as in every CNN library) as
+/// im2col -> GEMM, forward and backward side by side; one input channel at
+/// stride 1 (a first layer on greyscale images) is convolved directly instead
+/// (detail::direct_conv). Stateless: the caller (layers/conv2d.hpp) owns the
+/// weights and the workspace.
+///
+/// Batching: one GEMM per sample, samples split across threads. On the skinny
+/// shapes of small CNNs a per-sample GEMM is as fast as one batched GEMM (its
+/// columns stay in L2), and threads over samples scale where threading inside
+/// each GEMM does not (docs: DESIGN.md, "Measured on this kind of machine").
 
 #include <algorithm>
 #include <sstream>
@@ -49,11 +50,14 @@ inline std::string conv_fit_problem(Index input, Index kernel, Index stride, Ind
 
 }  // namespace detail
 
-// Output size of a convolution along one axis:
-//   O = floor((I - F_eff + 2P)/S) + 1,  F_eff = D*(F-1) + 1.
-// A window that does not tile the padded input exactly is legal (the last
-// rows are dropped, as in PyTorch) unless `strict`, which throws shape_error
-// showing the arithmetic: "(10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer".
+/// Output size of a convolution along one axis:
+///   O = floor((I - F_eff + 2P)/S) + 1,  F_eff = D*(F-1) + 1.
+/// A window that does not tile the padded input exactly is legal (the last
+/// rows are dropped, as in PyTorch) unless `strict`, which throws shape_error
+/// showing the arithmetic: "(10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer".
+/// Throws value_error for a kernel, stride or dilation below 1 or negative
+/// padding, and shape_error for an input below 1 or smaller than the dilated
+/// kernel even with padding.
 inline Index conv_output_size(Index input, Index kernel, Index stride = 1, Index pad = 0, Index dilation = 1,
                               bool strict = false) {
   auto domain = [](const char* what, Index value, Index least) {
@@ -73,35 +77,38 @@ inline Index conv_output_size(Index input, Index kernel, Index stride = 1, Index
   return (input - (dilation * (kernel - 1) + 1) + 2 * pad) / stride + 1;
 }
 
-// Everything one sample's convolution needs to know, resolved.
+/// Everything one sample's convolution needs to know, resolved.
 struct Conv2dGeometry {
-  Index in_channels = 0;
-  Index height = 0;
-  Index width = 0;
-  Index out_channels = 0;
-  Index out_h = 0;
-  Index out_w = 0;
-  Window2d window;
+  Index in_channels = 0;   ///< Cin.
+  Index height = 0;        ///< H, input rows.
+  Index width = 0;         ///< W, input columns.
+  Index out_channels = 0;  ///< Cout.
+  Index out_h = 0;         ///< OH, output rows.
+  Index out_w = 0;         ///< OW, output columns.
+  Window2d window;         ///< Kernel size, stride, padding and dilation.
 
-  // K: rows of the column matrix, columns of the GEMM view of the weights.
+  /// K: rows of the column matrix, columns of the GEMM view of the weights.
   Index patch_size() const { return in_channels * window.kernel_h * window.kernel_w; }
-  // P: output positions per channel, columns of the column matrix.
+  /// P: output positions per channel, columns of the column matrix.
   Index positions() const { return out_h * out_w; }
-  // 1x1, stride 1, no padding: the [Cin, H*W] input already is the column matrix.
+  /// 1x1, stride 1, no padding: the [Cin, H*W] input already is the column matrix.
   bool pointwise() const {
     return window.kernel_h == 1 && window.kernel_w == 1 && window.stride_h == 1 && window.stride_w == 1 &&
            window.pad_h == 0 && window.pad_w == 0;
   }
+  /// One input sample: [Cin, H, W].
   Shape<3> input_shape() const { return {in_channels, height, width}; }
+  /// One output sample: [Cout, OH, OW].
   Shape<3> output_shape() const { return {out_channels, out_h, out_w}; }
-  // Multiply-adds counted as 2 FLOPs, one sample, bias not counted.
+  /// Multiply-adds counted as 2 FLOPs, one sample, bias not counted.
   double flops() const {
     return 2.0 * static_cast<double>(out_channels) * static_cast<double>(patch_size()) *
            static_cast<double>(positions());
   }
 };
 
-// Checks the window against a [C, H, W] sample (conv_output_size's errors).
+/// The geometry of a [C, H, W] input under `window` with `out_channels`
+/// filters. Checks the window against the sample (conv_output_size's errors).
 inline Conv2dGeometry conv2d_geometry(const Shape<3>& input, Index out_channels, const Window2d& window,
                                       bool strict = false) {
   const Window2d& w = window;
@@ -149,21 +156,24 @@ DirectLayout direct_layout(const Conv2dGeometry& g) {
 
 }  // namespace detail
 
-// Per-thread scratch, owned by the caller and sized on first use for a shape;
-// afterwards a call with the same shapes and thread count allocates nothing.
+/// Per-thread scratch, owned by the caller and sized on first use for a shape;
+/// afterwards a call with the same shapes and thread count allocates nothing.
 template <class T>
 struct Conv2dWorkspace {
+  /// The scratch of one parallel_for chunk; reserve() sizes only the buffers the path in use needs.
   struct Chunk {
-    Tensor<T, 2> cols;     // [K, P] one sample's im2col
-    Tensor<T, 2> dcols;    // [K, P] W^T * dy for one sample
-    Tensor<T, 2> dweight;  // [Cout, K] this chunk's partial weight gradient
-    Tensor<T, 1> dbias;    // [Cout]
-    Tensor<T, 1> image;    // direct path: one zero-padded input sample
-    Tensor<T, 1> grad;     // direct path: one sample's dy, rows zero-padded to whole blocks
+    Tensor<T, 2> cols;     ///< [K, P] one sample's im2col
+    Tensor<T, 2> dcols;    ///< [K, P] W^T * dy for one sample
+    Tensor<T, 2> dweight;  ///< [Cout, K] this chunk's partial weight gradient
+    Tensor<T, 1> dbias;    ///< [Cout]
+    Tensor<T, 1> image;    ///< direct path: one zero-padded input sample
+    Tensor<T, 1> grad;     ///< direct path: one sample's dy, rows zero-padded to whole blocks
   };
-  std::vector<Chunk> chunks;
+  std::vector<Chunk> chunks;  ///< One per chunk, indexed by the chunk number; never shrinks.
 
-  // `lowered`: the im2col path runs (cols, dcols); otherwise the direct one.
+  /// Sizes the first `count` chunks for geometry `g`, forward only or also
+  /// backward (dweight, dbias and, by path, dcols or grad).
+  /// `lowered`: the im2col path runs (cols, dcols); otherwise the direct one.
   void reserve(const Conv2dGeometry& g, int count, bool backward, bool lowered = true) {
     if (static_cast<int>(chunks.size()) < count) chunks.resize(static_cast<std::size_t>(count));
     const Index K = g.patch_size(), P = g.positions();
@@ -316,8 +326,10 @@ void pad_image(const T* x, const DirectLayout& layout, const Conv2dGeometry& g, 
 
 }  // namespace detail
 
-// x: [N, Cin, H, W], weight: [Cout, Cin, KH, KW], bias: [Cout] or empty
-//   -> y: [N, Cout, OH, OW]
+/// x: [N, Cin, H, W], weight: [Cout, Cin, KH, KW], bias: [Cout] or empty
+///   -> y: [N, Cout, OH, OW] (overwritten).
+/// Throws shape_error, naming the shapes, when weight, bias or y disagree with
+/// x and the window, and conv_output_size's errors for a bad or ill-fitting window.
 template <class T>
 void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 1> bias,
                     const Window2d& window, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace) {
@@ -365,10 +377,12 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   });
 }
 
-// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W] (skipped when dx is empty);
-// dweight [Cout, Cin, KH, KW] and dbias [Cout] (skipped when empty) ACCUMULATE.
-// Each chunk of samples sums its own partial dW, db; the partials are added in
-// chunk order, so a given thread count gives the same bits every run.
+/// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W] (skipped when dx is empty);
+/// dweight [Cout, Cin, KH, KW] and dbias [Cout] (skipped when empty) ACCUMULATE.
+/// Each chunk of samples sums its own partial dW, db; the partials are added in
+/// chunk order, so a given thread count gives the same bits every run.
+/// dx is overwritten. Throws shape_error, naming the shapes, when any of them
+/// disagree, as conv2d_forward does.
 template <class T>
 void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 4> dy,
                      const Window2d& window, TensorView<T, 4> dx, TensorView<T, 4> dweight, TensorView<T, 1> dbias,

@@ -1,9 +1,10 @@
 #pragma once
 
-// Inverted dropout, forward and backward side by side. In training each unit
-// is kept with probability 1 - p and scaled by 1 / (1 - p), so its expected
-// value is unchanged and inference is the plain identity. The mask holds the
-// factor itself (0 or 1 / (1 - p)), so forward and backward are one multiply.
+/// @file
+/// Inverted dropout, forward and backward side by side. In training each unit
+/// is kept with probability 1 - p and scaled by 1 / (1 - p), so its expected
+/// value is unchanged and inference is the plain identity. The mask holds the
+/// factor itself (0 or 1 / (1 - p)), so forward and backward are one multiply.
 
 #include <string>
 
@@ -14,16 +15,17 @@
 
 namespace fovea {
 
-// Throws value_error unless 0 <= p < 1 (p = 1 would drop everything and
-// divide by zero; NaN fails too).
+/// Throws value_error unless 0 <= p < 1 (p = 1 would drop everything and
+/// divide by zero; NaN fails too). `operation` starts the message.
 inline void validate_dropout_probability(const char* operation, double p) {
   if (!(p >= 0 && p < 1)) {
     throw value_error(std::string(operation) + ": p must be in [0, 1), got " + detail::format_number(p));
   }
 }
 
-// mask: [n] <- 0 with probability p, 1 / (1 - p) otherwise, one draw per
-// element from rng in order (reproducible from the generator's seed).
+/// mask: [n] <- 0 with probability p, 1 / (1 - p) otherwise, one draw per
+/// element from rng in order (reproducible from the generator's seed).
+/// Throws value_error unless 0 <= p < 1.
 template <class T>
 void dropout_mask(Rng& rng, double p, TensorView<T, 1> mask) {
   validate_dropout_probability("dropout_mask", p);
@@ -31,7 +33,7 @@ void dropout_mask(Rng& rng, double p, TensorView<T, 1> mask) {
   for (T& m : mask) m = rng.uniform01() < p ? T{0} : keep_scale;
 }
 
-// x, mask -> y: [n], y = x * mask.
+/// x, mask -> y: [n], y = x * mask. Throws shape_error unless all three shapes agree.
 template <class T>
 void dropout_forward(TensorView<const T, 1> x, TensorView<const T, 1> mask, TensorView<T, 1> y) {
   if (x.shape() != mask.shape() || y.shape() != x.shape()) {
@@ -40,7 +42,8 @@ void dropout_forward(TensorView<const T, 1> x, TensorView<const T, 1> mask, Tens
   }
   y.array() = x.array() * mask.array();
 }
-// dy, mask -> dx: [n], dx = dy * mask (dropped units pass no gradient).
+/// dy, mask -> dx: [n], dx = dy * mask (dropped units pass no gradient).
+/// Throws shape_error unless all three shapes agree.
 template <class T>
 void dropout_backward(TensorView<const T, 1> mask, TensorView<const T, 1> dy, TensorView<T, 1> dx) {
   if (dy.shape() != mask.shape() || dx.shape() != dy.shape()) {

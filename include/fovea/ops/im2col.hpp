@@ -1,12 +1,15 @@
 #pragma once
 
-// im2col / col2im: the lowering that turns a convolution into one GEMM. Column
-// p of `cols` is the receptive field of output position p = oh*OW + ow,
-// flattened in weight order (c, ki, kj), so that
-//   y[Cout, OH*OW] = W[Cout, Cin*KH*KW] * cols[Cin*KH*KW, OH*OW].
-// Zero padding appears as zeros in cols; the input itself is never padded.
-// col2im is the exact adjoint of im2col (it scatters and adds back), which is
-// what the input gradient of a convolution needs.
+/// @file
+/// im2col / col2im: the lowering that turns a convolution into one GEMM. Column
+/// p of `cols` is the receptive field of output position p = oh*OW + ow,
+/// flattened in weight order (c, ki, kj), so that
+///
+///     y[Cout, OH*OW] = W[Cout, Cin*KH*KW] * cols[Cin*KH*KW, OH*OW].
+///
+/// Zero padding appears as zeros in cols; the input itself is never padded.
+/// col2im is the exact adjoint of im2col (it scatters and adds back), which is
+/// what the input gradient of a convolution needs.
 
 #include <algorithm>
 #include <string>
@@ -15,42 +18,47 @@
 
 namespace fovea {
 
-// A sliding window over one [C, H, W] sample: kernel size, stride, zero
-// padding (each side) and dilation, per axis.
+/// A sliding window over one [C, H, W] sample: kernel size, stride, zero
+/// padding (each side) and dilation, per axis.
 struct Window2d {
-  Index kernel_h = 1;
-  Index kernel_w = 1;
-  Index stride_h = 1;
-  Index stride_w = 1;
-  Index pad_h = 0;
-  Index pad_w = 0;
-  Index dilation_h = 1;
-  Index dilation_w = 1;
+  Index kernel_h = 1;    ///< Kernel rows (KH).
+  Index kernel_w = 1;    ///< Kernel columns (KW).
+  Index stride_h = 1;    ///< Step between output rows, in input rows.
+  Index stride_w = 1;    ///< Step between output columns, in input columns.
+  Index pad_h = 0;       ///< Zero rows added above and below.
+  Index pad_w = 0;       ///< Zero columns added left and right.
+  Index dilation_h = 1;  ///< Distance between kernel rows on the input (1: adjacent).
+  Index dilation_w = 1;  ///< Distance between kernel columns on the input (1: adjacent).
 
-  // Span of the dilated kernel on the input: D*(F-1)+1.
+  /// Span of the dilated kernel on the input: D*(F-1)+1. This one: rows.
   Index extent_h() const { return dilation_h * (kernel_h - 1) + 1; }
+  /// Span of the dilated kernel on the input, in columns.
   Index extent_w() const { return dilation_w * (kernel_w - 1) + 1; }
 
-  // Every setting in its domain and the window inside the padded input.
+  /// Every setting in its domain and the window inside the padded input
+  /// of `height` x `width` (which must be positive).
   bool fits(Index height, Index width) const {
     return kernel_h > 0 && kernel_w > 0 && stride_h > 0 && stride_w > 0 && pad_h >= 0 && pad_w >= 0 && dilation_h > 0 &&
            dilation_w > 0 && height > 0 && width > 0 && extent_h() <= height + 2 * pad_h &&
            extent_w() <= width + 2 * pad_w;
   }
 
-  // Output grid, floor((I - F_eff + 2P)/S) + 1; meaningful once fits() holds.
+  /// Output grid, floor((I - F_eff + 2P)/S) + 1; meaningful once fits() holds.
+  /// This one: output rows for an input of `height` rows.
   Index out_h(Index height) const { return (height + 2 * pad_h - extent_h()) / stride_h + 1; }
+  /// Output columns for an input of `width` columns; meaningful once fits() holds.
   Index out_w(Index width) const { return (width + 2 * pad_w - extent_w()) / stride_w + 1; }
 
-  // cols for a [C, H, W] sample: [C*KH*KW, OH*OW].
+  /// cols for a [C, H, W] sample: [C*KH*KW, OH*OW].
   Shape<2> cols_shape(const Shape<3>& sample) const {
     return {sample[0] * kernel_h * kernel_w, out_h(sample[1]) * out_w(sample[2])};
   }
 
+  /// Equal when every setting is.
   bool operator==(const Window2d&) const = default;
 };
 
-// "k3x3, s1x1, p0x0, d1x1"
+/// "k3x3, s1x1, p0x0, d1x1": kernel, stride, padding and dilation, height x width.
 inline std::string to_string(const Window2d& w) {
   auto pair = [](Index h, Index v) { return std::to_string(h) + "x" + std::to_string(v); };
   return std::string("k") + pair(w.kernel_h, w.kernel_w) + ", s" + pair(w.stride_h, w.stride_w) + ", p" +
@@ -87,7 +95,8 @@ inline Run inside(Index size, Index out, Index stride, Index offset) {
 
 }  // namespace detail
 
-// x: [C, H, W] -> cols: [C*KH*KW, OH*OW] (every element written)
+/// x: [C, H, W] -> cols: [C*KH*KW, OH*OW] (every element written).
+/// Throws shape_error when the window does not fit x or cols has another shape.
 template <class T>
 void im2col(TensorView<const T, 3> x, const Window2d& w, TensorView<T, 2> cols) {
   detail::check_lowering("im2col", x.shape(), w, cols.shape());
@@ -119,8 +128,9 @@ void im2col(TensorView<const T, 3> x, const Window2d& w, TensorView<T, 2> cols) 
   }
 }
 
-// cols: [C*KH*KW, OH*OW] -> dx: [C, H, W], ACCUMULATED (+=): the adjoint of
-// im2col, so <im2col(x), c> = <x, col2im(c)> when dx starts at zero.
+/// cols: [C*KH*KW, OH*OW] -> dx: [C, H, W], ACCUMULATED (+=): the adjoint of
+/// im2col, so <im2col(x), c> = <x, col2im(c)> when dx starts at zero.
+/// Throws shape_error when the window does not fit dx or cols has another shape.
 template <class T>
 void col2im(TensorView<const T, 2> cols, const Window2d& w, TensorView<T, 3> dx) {
   detail::check_lowering("col2im", dx.shape(), w, cols.shape());

@@ -1,7 +1,8 @@
 #pragma once
 
-// Fully connected: y = x W^T + b over the whole batch as one GEMM, forward and
-// backward side by side. Stateless: layers/linear.hpp owns the parameters.
+/// @file
+/// Fully connected: y = x W^T + b over the whole batch as one GEMM, forward and
+/// backward side by side. Stateless: layers/linear.hpp owns the parameters.
 
 #include <string>
 
@@ -27,7 +28,8 @@ inline void check_linear(const char* operation, const Shape<2>& x, const Shape<2
 }
 }  // namespace detail
 
-// x: [N, in], weight: [out, in], bias: [out] or empty -> y: [N, out]
+/// x: [N, in], weight: [out, in], bias: [out] or empty -> y: [N, out] (overwritten).
+/// Throws shape_error, naming both shapes, when any of them disagree.
 template <class T>
 void linear_forward(TensorView<const T, 2> x, TensorView<const T, 2> weight, TensorView<const T, 1> bias,
                     TensorView<T, 2> y) {
@@ -41,8 +43,9 @@ void linear_forward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Ten
   }
 }
 
-// dy: [N, out] -> dx: [N, in] (skipped when empty); dweight [out, in] and
-// dbias [out] (skipped when empty) ACCUMULATE.
+/// dy: [N, out] -> dx: [N, in] (skipped when empty); dweight [out, in] and
+/// dbias [out] (skipped when empty) ACCUMULATE. dx is overwritten. Throws
+/// shape_error, naming both shapes, when any of them disagree.
 template <class T>
 void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, TensorView<const T, 2> dy,
                      TensorView<T, 2> dx, TensorView<T, 2> dweight, TensorView<T, 1> dbias) {

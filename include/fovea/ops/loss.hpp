@@ -1,14 +1,18 @@
 #pragma once
 
-// Loss functions as plain math. Each takes the network output [N, K] and the
-// targets, as N integer class labels or as an [N, K] tensor (one-hot rows or
-// any distribution), and returns the MEAN of the per-sample loss over the
-// batch. When `doutput` is not empty it receives d(mean loss)/d(output),
-// [N, K]; an empty one asks for the value only.
-//
-// `operation` names the caller in error messages (a Loss class passes its
-// name); the messages give the label, its index, the class count and shapes.
-// Sums over the batch are kept in double, also for float tensors.
+/// @file
+/// Loss functions as plain math. Each takes the network output [N, K] and the
+/// targets, as N integer class labels or as an [N, K] tensor (one-hot rows or
+/// any distribution), and returns the MEAN of the per-sample loss over the
+/// batch. When `doutput` is not empty it receives d(mean loss)/d(output),
+/// [N, K]; an empty one asks for the value only.
+///
+/// `operation` names the caller in error messages (a Loss class passes its
+/// name); the messages give the label, its index, the class count and shapes.
+/// Sums over the batch are kept in double, also for float tensors.
+/// Every loss throws shape_error for an empty output or for a gradient, target
+/// or label count that does not match it, and value_error for a label outside
+/// [0, K).
 
 #include <algorithm>
 #include <cmath>
@@ -64,10 +68,10 @@ auto stable_log_sum_exp(const Row& row) {
 
 }  // namespace detail
 
-// Softmax followed by cross-entropy, fused on the logits:
-//   loss_n = logsumexp(x_n) - x_n[label_n],  d/dx_n = (softmax(x_n) - onehot) / N.
-// logsumexp subtracts the row maximum, so logits of +-1e4 give a finite loss
-// and gradient, and no log(0) can occur.
+/// Softmax followed by cross-entropy, fused on the logits:
+///   loss_n = logsumexp(x_n) - x_n[label_n],  d/dx_n = (softmax(x_n) - onehot) / N.
+/// logsumexp subtracts the row maximum, so logits of +-1e4 give a finite loss
+/// and gradient, and no log(0) can occur.
 template <class T>
 T softmax_cross_entropy(TensorView<const T, 2> logits, std::span<const std::int32_t> labels, TensorView<T, 2> dlogits,
                         std::string_view operation = "softmax_cross_entropy") {
@@ -90,9 +94,9 @@ T softmax_cross_entropy(TensorView<const T, 2> logits, std::span<const std::int3
   return static_cast<T>(total / static_cast<double>(X.rows()));
 }
 
-// The same against target distributions t: [N, K] (one-hot rows, or soft
-// labels; rows need not sum to 1):
-//   loss_n = sum_k t_k (logsumexp(x_n) - x_nk),  d/dx_n = (softmax(x_n) sum_k t_k - t_n) / N.
+/// The same against target distributions t: [N, K] (one-hot rows, or soft
+/// labels; rows need not sum to 1):
+///   loss_n = sum_k t_k (logsumexp(x_n) - x_nk),  d/dx_n = (softmax(x_n) sum_k t_k - t_n) / N.
 template <class T>
 T softmax_cross_entropy(TensorView<const T, 2> logits, TensorView<const T, 2> target, TensorView<T, 2> dlogits,
                         std::string_view operation = "softmax_cross_entropy") {
@@ -115,17 +119,19 @@ T softmax_cross_entropy(TensorView<const T, 2> logits, TensorView<const T, 2> ta
   return static_cast<T>(total / static_cast<double>(X.rows()));
 }
 
-// Cross-entropy on probabilities p (the output of a softmax or sigmoid layer).
-// log(0) is avoided by clamping: log(max(p, floor)) with floor = the machine
-// epsilon of T. The gradient is -t / max(p, floor): below the floor it is
-// the gradient at the floor, so a probability that collapsed to 0 is still
-// pushed up (the exact derivative of the clamped loss, 0, would stall it).
+/// Cross-entropy on probabilities p (the output of a softmax or sigmoid layer).
+/// log(0) is avoided by clamping: log(max(p, floor)) with floor = the machine
+/// epsilon of T. The gradient is -t / max(p, floor): below the floor it is
+/// the gradient at the floor, so a probability that collapsed to 0 is still
+/// pushed up (the exact derivative of the clamped loss, 0, would stall it).
+/// This function returns that floor.
 template <class T>
 constexpr T cross_entropy_floor() {
   return std::numeric_limits<T>::epsilon();
 }
 
-// loss_n = -log p_n[label_n],  d/dp_n[label_n] = -1 / (p N), 0 elsewhere.
+/// loss_n = -log p_n[label_n],  d/dp_n[label_n] = -1 / (p N), 0 elsewhere
+/// (p clamped to cross_entropy_floor).
 template <class T>
 T cross_entropy(TensorView<const T, 2> probabilities, std::span<const std::int32_t> labels,
                 TensorView<T, 2> dprobabilities, std::string_view operation = "cross_entropy") {
@@ -145,7 +151,7 @@ T cross_entropy(TensorView<const T, 2> probabilities, std::span<const std::int32
   return static_cast<T>(total / static_cast<double>(P.rows()));
 }
 
-// loss_n = -sum_k t_k log p_nk,  d/dp_nk = -t_k / (p_nk N).
+/// loss_n = -sum_k t_k log p_nk,  d/dp_nk = -t_k / (p_nk N) (p clamped to cross_entropy_floor).
 template <class T>
 T cross_entropy(TensorView<const T, 2> probabilities, TensorView<const T, 2> target, TensorView<T, 2> dprobabilities,
                 std::string_view operation = "cross_entropy") {
@@ -166,9 +172,9 @@ T cross_entropy(TensorView<const T, 2> probabilities, TensorView<const T, 2> tar
   return static_cast<T>(total / static_cast<double>(P.rows()));
 }
 
-// Squared error summed over the K outputs, averaged over the batch:
-//   loss_n = 1/2 sum_k (t_nk - o_nk)^2,  d/do_n = (o_n - t_n) / N.
-// With labels the target is one-hot.
+/// Squared error summed over the K outputs, averaged over the batch:
+///   loss_n = 1/2 sum_k (t_nk - o_nk)^2,  d/do_n = (o_n - t_n) / N.
+/// With labels the target is one-hot.
 template <class T>
 T squared_error(TensorView<const T, 2> output, std::span<const std::int32_t> labels, TensorView<T, 2> doutput,
                 std::string_view operation = "squared_error") {
@@ -189,6 +195,8 @@ T squared_error(TensorView<const T, 2> output, std::span<const std::int32_t> lab
   return static_cast<T>(total / static_cast<double>(O.rows()));
 }
 
+/// The same against a target t: [N, K] of any values. doutput may share
+/// output's memory.
 template <class T>
 T squared_error(TensorView<const T, 2> output, TensorView<const T, 2> target, TensorView<T, 2> doutput,
                 std::string_view operation = "squared_error") {

@@ -1,17 +1,18 @@
 #pragma once
 
-// 2-D pooling over each feature map separately (depth unchanged), forward and
-// backward side by side:
-//   x: [N, C, H, W] -> y: [N, C, OH, OW],  OH = floor((H + 2 PH - KH) / SH) + 1
-// (and likewise OW). Kinds: max, min (remember which cell won, for backward),
-// average, sum and L2 norm sqrt(sum x^2).
-//
-// Zero padding: padding cells never win a max or a min; they count as zeros
-// for sum, average and L2. The average always divides by the full window
-// size KH*KW, padding included (PyTorch's count_include_pad=True), so every
-// output is the same linear function of its window.
-// Padding is at most half the window (as in PyTorch), which guarantees every
-// window holds at least one real cell.
+/// @file
+/// 2-D pooling over each feature map separately (depth unchanged), forward and
+/// backward side by side:
+///   x: [N, C, H, W] -> y: [N, C, OH, OW],  OH = floor((H + 2 PH - KH) / SH) + 1
+/// (and likewise OW). Kinds: max, min (remember which cell won, for backward),
+/// average, sum and L2 norm sqrt(sum x^2).
+///
+/// Zero padding: padding cells never win a max or a min; they count as zeros
+/// for sum, average and L2. The average always divides by the full window
+/// size KH*KW, padding included (PyTorch's count_include_pad=True), so every
+/// output is the same linear function of its window.
+/// Padding is at most half the window (as in PyTorch), which guarantees every
+/// window holds at least one real cell.
 
 #include <algorithm>
 #include <cmath>
@@ -26,18 +27,28 @@
 
 namespace fovea {
 
-enum class PoolKind { max, average, min, sum, l2 };
+/// What a pooling window computes from its cells.
+enum class PoolKind {
+  max,      ///< The largest cell.
+  average,  ///< The sum divided by the full window size KH*KW.
+  min,      ///< The smallest cell.
+  sum,      ///< The sum of the cells.
+  l2        ///< The L2 norm, sqrt(sum x^2).
+};
 
-// A height and a width: window, stride or padding.
+/// The settings of a pooling layer. Window, stride and padding each take a
+/// height and a width (Size2), or one number for both.
 struct Pool2dOptions {
-  PoolKind kind = PoolKind::max;
-  Size2 window{2, 2};
-  Size2 stride{2, 2};
-  Size2 padding{0, 0};
+  PoolKind kind = PoolKind::max;  ///< What each window computes.
+  Size2 window{2, 2};             ///< Window size [KH, KW].
+  Size2 stride{2, 2};             ///< Step between windows [SH, SW].
+  Size2 padding{0, 0};            ///< Zero padding [PH, PW] on each side, at most half the window.
+  /// Equal when every setting is.
   bool operator==(const Pool2dOptions&) const = default;
 };
 
-// "MaxPool2d", "AvgPool2d", "MinPool2d", "SumPool2d", "L2Pool2d": the layer type names.
+/// "MaxPool2d", "AvgPool2d", "MinPool2d", "SumPool2d", "L2Pool2d": the layer type names.
+/// Throws value_error for a value outside the enumeration.
 inline const char* pool2d_type_name(PoolKind kind) {
   switch (kind) {
     case PoolKind::max:
@@ -62,7 +73,7 @@ inline std::string format_size(const Size2& size, bool always_both) {
 }
 }  // namespace detail
 
-// "MaxPool2d(2x2, s2)", "AvgPool2d(3x3, s2, p1)": padding shown only when present.
+/// "MaxPool2d(2x2, s2)", "AvgPool2d(3x3, s2, p1)": padding shown only when present.
 inline std::string to_string(const Pool2dOptions& options) {
   std::string text = std::string(pool2d_type_name(options.kind)) + "(" + detail::format_size(options.window, true) +
                      ", s" + detail::format_size(options.stride, false);
@@ -70,8 +81,8 @@ inline std::string to_string(const Pool2dOptions& options) {
   return text + ")";
 }
 
-// Throws value_error for a window or stride below 1, negative padding, or
-// padding of more than half the window.
+/// Throws value_error for a window or stride below 1, negative padding, or
+/// padding of more than half the window.
 inline void validate_pool2d(const Pool2dOptions& options) {
   const auto fail = [&](const std::string& what) {
     throw value_error(std::string(pool2d_type_name(options.kind)) + ": " + what);
@@ -91,8 +102,9 @@ inline void validate_pool2d(const Pool2dOptions& options) {
   }
 }
 
-// input: [C, H, W] -> [C, OH, OW]. Pure; throws shape_error (naming `layer`)
-// when a map is empty or smaller than the window even after padding.
+/// input: [C, H, W] -> [C, OH, OW]. Pure; throws shape_error (naming `layer`)
+/// when a map is empty or smaller than the window even after padding, or has
+/// more than 2^31 - 1 cells. Assumes validate_pool2d has passed.
 inline Shape<3> pool2d_output_shape(const Pool2dOptions& options, const Shape<3>& input, std::string_view layer) {
   const Index H = input[1];
   const Index W = input[2];
@@ -115,8 +127,9 @@ inline Shape<3> pool2d_output_shape(const Pool2dOptions& options, const Shape<3>
           (padded_w - options.window.w) / options.stride.w + 1};
 }
 
-// Forward FLOPs for one sample: a comparison or an addition per window cell,
-// two per cell for L2, plus the division (average) or square root (L2).
+/// Forward FLOPs for one sample: a comparison or an addition per window cell,
+/// two per cell for L2, plus the division (average) or square root (L2).
+/// `output` is one sample's output shape [C, OH, OW].
 inline double pool2d_flops_per_sample(const Pool2dOptions& options, const Shape<3>& output) {
   const auto cells = static_cast<double>(options.window.h * options.window.w);
   double per_output = cells;
@@ -290,9 +303,12 @@ void dispatch_pool_kind(PoolKind kind, Body&& body) {
 
 }  // namespace detail
 
-// x: [N, C, H, W] -> y: [N, C, OH, OW]. selected: [N, C, OH, OW] for max and
-// min (the winning cell of each window, kept for backward); may be empty for
-// the other kinds. The feature maps of a large input are split across threads.
+/// x: [N, C, H, W] -> y: [N, C, OH, OW]. selected: [N, C, OH, OW] for max and
+/// min (the winning cell of each window, kept for backward); may be empty for
+/// the other kinds. The feature maps of a large input are split across threads.
+/// Throws value_error for invalid options (validate_pool2d), and shape_error
+/// when the maps are smaller than the window (pool2d_output_shape) or y or
+/// selected has another shape.
 template <class T>
 void pool2d_forward(const Pool2dOptions& options, TensorView<const T, 4> x, TensorView<T, 4> y,
                     TensorView<std::int32_t, 4> selected) {
@@ -310,8 +326,10 @@ void pool2d_forward(const Pool2dOptions& options, TensorView<const T, 4> x, Tens
   });
 }
 
-// dy: [N, C, OH, OW] -> dx: [N, C, H, W] (overwritten). x and y are the
-// forward's input and output (L2 needs both); selected is what forward wrote.
+/// dy: [N, C, OH, OW] -> dx: [N, C, H, W] (overwritten). x and y are the
+/// forward's input and output (L2 needs both); selected is what forward wrote.
+/// Throws value_error for invalid options and shape_error when any shape
+/// disagrees with x and the options.
 template <class T>
 void pool2d_backward(const Pool2dOptions& options, TensorView<const T, 4> x, TensorView<const T, 4> y,
                      TensorView<const std::int32_t, 4> selected, TensorView<const T, 4> dy, TensorView<T, 4> dx) {
@@ -338,8 +356,8 @@ void pool2d_backward(const Pool2dOptions& options, TensorView<const T, 4> x, Ten
   });
 }
 
-// Global pooling is one window covering the whole map: x: [N, C, H, W] ->
-// y: [N, C, 1, 1] through the same kernels.
+/// Global pooling is one window covering the whole map: x: [N, C, H, W] ->
+/// y: [N, C, 1, 1] through the same kernels. Returns those options for H x W maps.
 inline Pool2dOptions global_pool2d_options(PoolKind kind, Index H, Index W) {
   return {.kind = kind, .window = {H, W}, .stride = {1, 1}, .padding = {0, 0}};
 }

@@ -1,9 +1,12 @@
 #pragma once
 
-// Softmax and log-softmax over the last axis of [N, K] (one row per sample),
-// forward and backward side by side. Both subtract each row's maximum before
-// exponentiating: the largest exponent is then 0, so nothing overflows and
-// the sum is at least 1, so the log never sees 0.
+/// @file
+/// Softmax and log-softmax over the last axis of [N, K] (one row per sample),
+/// forward and backward side by side. Both subtract each row's maximum before
+/// exponentiating: the largest exponent is then 0, so nothing overflows and
+/// the sum is at least 1, so the log never sees 0.
+/// Every function throws shape_error when its views' shapes differ or K is 0
+/// with N > 0.
 
 #include <cmath>
 #include <string>
@@ -25,7 +28,7 @@ void require_softmax_shapes(const char* operation, const char* first, const A& a
 }
 }  // namespace detail
 
-// x: [N, K] -> y: [N, K], y = exp(x - max) / sum(exp(x - max)) per row.
+/// x: [N, K] -> y: [N, K], y = exp(x - max) / sum(exp(x - max)) per row.
 template <class T>
 void softmax_forward(TensorView<const T, 2> x, TensorView<T, 2> y) {
   detail::require_softmax_shapes("softmax_forward", "x", x, "y", y);
@@ -37,7 +40,7 @@ void softmax_forward(TensorView<const T, 2> x, TensorView<T, 2> y) {
     Y.row(n) /= Y.row(n).sum();
   }
 }
-// dx = y * (dy - <dy, y>) per row: the Jacobian diag(y) - y y^T applied to dy.
+/// dx = y * (dy - <dy, y>) per row: the Jacobian diag(y) - y y^T applied to dy.
 template <class T>
 void softmax_backward(TensorView<const T, 2> y, TensorView<const T, 2> dy, TensorView<T, 2> dx) {
   detail::require_softmax_shapes("softmax_backward", "y", y, "dy", dy);
@@ -51,7 +54,7 @@ void softmax_backward(TensorView<const T, 2> y, TensorView<const T, 2> dy, Tenso
   }
 }
 
-// x: [N, K] -> y: [N, K], y = x - max - log(sum(exp(x - max))) per row.
+/// x: [N, K] -> y: [N, K], y = x - max - log(sum(exp(x - max))) per row.
 template <class T>
 void log_softmax_forward(TensorView<const T, 2> x, TensorView<T, 2> y) {
   detail::require_softmax_shapes("log_softmax_forward", "x", x, "y", y);
@@ -63,7 +66,7 @@ void log_softmax_forward(TensorView<const T, 2> x, TensorView<T, 2> y) {
     Y.row(n).array() = X.row(n).array() - (row_max + log_sum);
   }
 }
-// dx = dy - softmax(x) * sum(dy) per row, with softmax(x) = exp(y).
+/// dx = dy - softmax(x) * sum(dy) per row, with softmax(x) = exp(y).
 template <class T>
 void log_softmax_backward(TensorView<const T, 2> y, TensorView<const T, 2> dy, TensorView<T, 2> dx) {
   detail::require_softmax_shapes("log_softmax_backward", "y", y, "dy", dy);

@@ -1,8 +1,11 @@
 #pragma once
 
-// Adagrad: each weight's step shrinks with the sum of its squared gradients.
-//   s <- s + g^2
-//   w <- w - lr * g / (sqrt(s) + epsilon)
+/// @file
+/// Adagrad: each weight's step shrinks with the sum of its squared gradients.
+/// @verbatim
+///   s <- s + g^2
+///   w <- w - lr * g / (sqrt(s) + epsilon)
+/// @endverbatim
 
 #include <sstream>
 
@@ -10,14 +13,17 @@
 
 namespace fovea {
 
+/// The settings of Adagrad.
 struct AdagradOptions {
-  double learning_rate = 0.01;
-  double epsilon = 1e-10;
+  double learning_rate = 0.01;  ///< lr; must be positive.
+  double epsilon = 1e-10;       ///< Added to sqrt(s) so the division stays finite; must be positive.
 };
 
+/// Adagrad: one buffer per parameter, the running sum of squared gradients.
 template <class T>
 class Adagrad : public Optimizer<T> {
  public:
+  /// Updates `params`; throws value_error for a learning rate or epsilon that is not positive.
   Adagrad(std::vector<Parameter<T>> params, const AdagradOptions& options)
       : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
     if (!(options.epsilon > 0)) throw value_error("Adagrad: epsilon must be positive");

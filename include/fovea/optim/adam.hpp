@@ -1,13 +1,16 @@
 #pragma once
 
-// Adam with bias correction; weight decay either coupled (L2 added to the
-// gradient, as in the original Adam) or decoupled (AdamW: the weight shrinks
-// directly, independent of the adaptive scaling). At step t:
-//   g <- g + weight_decay * w                       (coupled only)
-//   m <- beta1 * m + (1 - beta1) * g
-//   v <- beta2 * v + (1 - beta2) * g^2
-//   w <- w - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + epsilon)
-//   w <- w - lr * weight_decay * w                   (decoupled only, before the step)
+/// @file
+/// Adam with bias correction; weight decay either coupled (L2 added to the
+/// gradient, as in the original Adam) or decoupled (AdamW: the weight shrinks
+/// directly, independent of the adaptive scaling). At step t:
+/// @verbatim
+///   g <- g + weight_decay * w                       (coupled only)
+///   m <- beta1 * m + (1 - beta1) * g
+///   v <- beta2 * v + (1 - beta2) * g^2
+///   w <- w - lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + epsilon)
+///   w <- w - lr * weight_decay * w                   (decoupled only, before the step)
+/// @endverbatim
 
 #include <cmath>
 #include <sstream>
@@ -16,18 +19,23 @@
 
 namespace fovea {
 
+/// The settings of Adam and AdamW.
 struct AdamOptions {
-  double learning_rate = 0.001;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double epsilon = 1e-8;
-  double weight_decay = 0.0;
-  bool decoupled_weight_decay = false;  // true: AdamW
+  double learning_rate = 0.001;  ///< lr; must be positive.
+  double beta1 = 0.9;            ///< Decay of the first moment m; in [0, 1).
+  double beta2 = 0.999;          ///< Decay of the second moment v; in [0, 1).
+  double epsilon = 1e-8;         ///< Added to sqrt(v) so the division stays finite; must be positive.
+  double weight_decay = 0.0;     ///< Weight decay factor (coupled: added to the gradient buffer in place); in [0, 1).
+  bool decoupled_weight_decay = false;  ///< true: AdamW
 };
 
+/// Adam (AdamW with decoupled_weight_decay): two buffers per parameter, the
+/// moments m and v.
 template <class T>
 class Adam : public Optimizer<T> {
  public:
+  /// Updates `params`; throws value_error for a learning rate or epsilon that
+  /// is not positive, or a beta or weight decay outside [0, 1).
   Adam(std::vector<Parameter<T>> params, const AdamOptions& options)
       : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
     detail::require_in_range("Adam", "beta1", options.beta1, 0, 1, false);

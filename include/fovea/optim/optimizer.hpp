@@ -1,8 +1,9 @@
 #pragma once
 
-// The optimizer contract: it is built over a network's parameters, reads their
-// accumulated gradients in step(), and keeps per-parameter state (velocity,
-// moments) that checkpoints save and restore so training resumes exactly.
+/// @file
+/// The optimizer contract: it is built over a network's parameters, reads their
+/// accumulated gradients in step(), and keeps per-parameter state (velocity,
+/// moments) that checkpoints save and restore so training resumes exactly.
 
 #include <string>
 #include <utility>
@@ -14,56 +15,72 @@
 
 namespace fovea {
 
+/// The abstract base of every optimizer over parameters of element type T. It
+/// updates the values behind the Parameter views in place.
 template <class T>
 class Optimizer {
  public:
+  /// Works on `params` (views: the layers keep owning the tensors); throws
+  /// value_error unless `learning_rate` is positive.
   Optimizer(std::vector<Parameter<T>> params, double learning_rate)
       : params_(std::move(params)), learning_rate_(learning_rate) {
     if (!(learning_rate > 0)) {
       throw value_error("optimizer: learning rate must be positive, got " + std::to_string(learning_rate));
     }
   }
+  /// Not copyable: a copy would share the parameter views but not the state.
   Optimizer(const Optimizer&) = delete;
+  /// Not copyable: see the copy constructor.
   Optimizer& operator=(const Optimizer&) = delete;
+  /// Movable: the parameter views and the state move along.
   Optimizer(Optimizer&&) noexcept = default;
+  /// Movable: the parameter views and the state move along.
   Optimizer& operator=(Optimizer&&) noexcept = default;
+  /// Virtual: optimizers are used through Optimizer references.
   virtual ~Optimizer() = default;
 
-  // "SGD(lr=0.01, momentum=0.9)".
+  /// "SGD(lr=0.01, momentum=0.9)".
   virtual std::string describe() const = 0;
-  // Applies one update from the current gradients.
+  /// Applies one update from the current gradients.
   virtual void step() = 0;
 
+  /// Sets every parameter's gradient to zero (backward accumulates into them).
   void zero_grad() {
     for (auto& p : params_) p.grad.fill(T{0});
   }
+  /// The rate the next step() uses.
   double learning_rate() const { return learning_rate_; }
+  /// Changes the rate (schedules do this each epoch); throws value_error unless `rate` is positive.
   void set_learning_rate(double rate) {
     if (!(rate > 0)) throw value_error("optimizer: learning rate must be positive, got " + std::to_string(rate));
     learning_rate_ = rate;
   }
+  /// How many updates have been applied (restored from checkpoints).
   Index steps() const { return steps_; }
+  /// The parameters this optimizer updates.
   const std::vector<Parameter<T>>& params() const { return params_; }
 
-  // Per-parameter state buffers, in a fixed order, for checkpoints.
+  /// Per-parameter state buffers, in a fixed order, for checkpoints.
   std::vector<Tensor<T, 1>>& state() { return state_; }
+  /// Per-parameter state buffers, in a fixed order, for checkpoints.
   const std::vector<Tensor<T, 1>>& state() const { return state_; }
+  /// Sets the step count, e.g. when a checkpoint is restored (Adam's bias correction depends on it).
   void set_steps(Index steps) { steps_ = steps; }
 
  protected:
-  // Allocates `buffers_per_param` zeroed state tensors per parameter.
+  /// Allocates `buffers_per_param` zeroed state tensors per parameter.
   void allocate_state(int buffers_per_param) {
     for (int b = 0; b < buffers_per_param; ++b) {
       for (const auto& p : params_) state_.emplace_back(Shape<1>{p.value.size()});
     }
   }
-  // State buffer b of parameter i.
+  /// State buffer b of parameter i, with the parameter's size.
   Tensor<T, 1>& buffer(int b, std::size_t i) { return state_[static_cast<std::size_t>(b) * params_.size() + i]; }
 
-  std::vector<Parameter<T>> params_;
-  std::vector<Tensor<T, 1>> state_;
-  double learning_rate_;
-  Index steps_ = 0;
+  std::vector<Parameter<T>> params_;  ///< The parameters to update: views of the layers' tensors.
+  std::vector<Tensor<T, 1>> state_;   ///< Buffer b of parameter i at index b * params_.size() + i.
+  double learning_rate_;              ///< The current rate.
+  Index steps_ = 0;                   ///< Updates applied so far; each subclass's step() increments it.
 };
 
 namespace detail {

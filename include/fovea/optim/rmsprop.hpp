@@ -1,8 +1,11 @@
 #pragma once
 
-// RMSprop: divide the step by a running root-mean-square of recent gradients.
-//   s <- alpha * s + (1 - alpha) * g^2
-//   w <- w - lr * g / (sqrt(s) + epsilon)
+/// @file
+/// RMSprop: divide the step by a running root-mean-square of recent gradients.
+/// @verbatim
+///   s <- alpha * s + (1 - alpha) * g^2
+///   w <- w - lr * g / (sqrt(s) + epsilon)
+/// @endverbatim
 
 #include <sstream>
 
@@ -10,15 +13,19 @@
 
 namespace fovea {
 
+/// The settings of RMSprop.
 struct RmspropOptions {
-  double learning_rate = 0.01;
-  double alpha = 0.99;
-  double epsilon = 1e-8;
+  double learning_rate = 0.01;  ///< lr; must be positive.
+  double alpha = 0.99;          ///< Decay of the running mean of g^2; in [0, 1).
+  double epsilon = 1e-8;        ///< Added to sqrt(s) so the division stays finite; must be positive.
 };
 
+/// RMSprop: one buffer per parameter, the running mean of squared gradients.
 template <class T>
 class Rmsprop : public Optimizer<T> {
  public:
+  /// Updates `params`; throws value_error for a learning rate or epsilon that
+  /// is not positive, or an alpha outside [0, 1).
   Rmsprop(std::vector<Parameter<T>> params, const RmspropOptions& options)
       : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
     detail::require_in_range("RMSprop", "alpha", options.alpha, 0, 1, false);

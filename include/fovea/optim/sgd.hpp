@@ -1,11 +1,14 @@
 #pragma once
 
-// Stochastic gradient descent with momentum, Nesterov momentum and (coupled,
-// L2) weight decay. With g the gradient, w the weight, v the velocity:
-//   g <- g + weight_decay * w
-//   v <- momentum * v + g
-//   w <- w - lr * (g + momentum * v)   (Nesterov)
-//   w <- w - lr * v                    (classical momentum; plain SGD when momentum = 0)
+/// @file
+/// Stochastic gradient descent with momentum, Nesterov momentum and (coupled,
+/// L2) weight decay. With g the gradient, w the weight, v the velocity:
+/// @verbatim
+///   g <- g + weight_decay * w
+///   v <- momentum * v + g
+///   w <- w - lr * (g + momentum * v)   (Nesterov)
+///   w <- w - lr * v                    (classical momentum; plain SGD when momentum = 0)
+/// @endverbatim
 
 #include <sstream>
 
@@ -13,16 +16,20 @@
 
 namespace fovea {
 
+/// The settings of SGD.
 struct SgdOptions {
-  double learning_rate = 0.01;
-  double momentum = 0.0;
-  bool nesterov = false;
-  double weight_decay = 0.0;
+  double learning_rate = 0.01;  ///< lr; must be positive.
+  double momentum = 0.0;        ///< Velocity decay; in [0, 1), 0 for plain SGD.
+  bool nesterov = false;        ///< Nesterov momentum; needs momentum > 0.
+  double weight_decay = 0.0;    ///< L2 factor, added to the gradient buffer in place; in [0, 1).
 };
 
+/// SGD: one buffer per parameter, the velocity v (unused while momentum is 0).
 template <class T>
 class Sgd : public Optimizer<T> {
  public:
+  /// Updates `params`; throws value_error for a learning rate that is not
+  /// positive, a momentum or weight decay outside [0, 1), or Nesterov without momentum.
   Sgd(std::vector<Parameter<T>> params, const SgdOptions& options)
       : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
     detail::require_in_range("SGD", "momentum", options.momentum, 0, 1, false);
@@ -60,6 +67,8 @@ class Sgd : public Optimizer<T> {
     ++this->steps_;
   }
 
+  /// The settings this optimizer was built with (the learning rate there is
+  /// the initial one; see learning_rate()).
   const SgdOptions& options() const { return options_; }
 
  private:

@@ -1,35 +1,36 @@
 #pragma once
 
-// Convolution as mathematics: convolve and correlate of 1D and 2D signals, in
-// full / same / valid modes, by direct summation or through the FFT.
-//
-// convolve versus correlate (f is the signal, g the kernel):
-//   convolve(f, g)[n]  = sum over a + b = n of f[a] g[b]
-//       True convolution: the kernel is flipped as it slides. It is
-//       commutative and associative, a unit impulse is its identity, and the
-//       convolution of two probability distributions is the distribution of
-//       the sum of the two random variables.
-//   correlate(f, g)[n] = sum over j of f[n + j] g[j]     (valid mode)
-//       The kernel slides unflipped. This is what a CNN "convolution" layer
-//       computes and what an image filter such as Sobel means, so copy a
-//       filter into a Conv2d weight as is and apply it with correlate.
-//   They differ by a flip only: convolve(f, g) == correlate(f, flip(g)). For a
-//   symmetric kernel (box, Gaussian, Laplacian) the two agree; for Sobel,
-//   emboss or a one-sided difference they do not.
-//
-// Modes, per dimension, for f of length n and g of length k:
-//   full   n + k - 1 outputs: every position where the two overlap at all.
-//   same   n outputs: the full result cropped from index (k - 1) / 2 (rounded
-//          down), as scipy.signal.convolve/correlate(..., mode="same"); the
-//          kernel's centre is over each input sample (for odd k).
-//   valid  n - k + 1 outputs: only where g lies wholly inside f; needs k <= n.
-// Outside f the signal is taken as zero.
-//
-// Methods: direct summation costs about (outputs x kernel size) multiply-adds;
-// the FFT path costs about N log N for the padded size N whatever the kernel.
-// Method::automatic compares the two with constants measured by
-// bench/signal.cpp (see fft_break_even below). Both paths agree to rounding:
-// 1e-4 of the largest output in float, 1e-10 in double (tests/signal/convolve.cpp).
+/// @file
+/// Convolution as mathematics: convolve and correlate of 1D and 2D signals, in
+/// full / same / valid modes, by direct summation or through the FFT.
+///
+/// convolve versus correlate (f is the signal, g the kernel):
+///   convolve(f, g)[n]  = sum over a + b = n of f[a] g[b]
+///       True convolution: the kernel is flipped as it slides. It is
+///       commutative and associative, a unit impulse is its identity, and the
+///       convolution of two probability distributions is the distribution of
+///       the sum of the two random variables.
+///   correlate(f, g)[n] = sum over j of f[n + j] g[j]     (valid mode)
+///       The kernel slides unflipped. This is what a CNN "convolution" layer
+///       computes and what an image filter such as Sobel means, so copy a
+///       filter into a Conv2d weight as is and apply it with correlate.
+///   They differ by a flip only: convolve(f, g) == correlate(f, flip(g)). For a
+///   symmetric kernel (box, Gaussian, Laplacian) the two agree; for Sobel,
+///   emboss or a one-sided difference they do not.
+///
+/// Modes, per dimension, for f of length n and g of length k:
+///   full   n + k - 1 outputs: every position where the two overlap at all.
+///   same   n outputs: the full result cropped from index (k - 1) / 2 (rounded
+///          down), as scipy.signal.convolve/correlate(..., mode="same"); the
+///          kernel's centre is over each input sample (for odd k).
+///   valid  n - k + 1 outputs: only where g lies wholly inside f; needs k <= n.
+/// Outside f the signal is taken as zero.
+///
+/// Methods: direct summation costs about (outputs x kernel size) multiply-adds;
+/// the FFT path costs about N log N for the padded size N whatever the kernel.
+/// Method::automatic compares the two with constants measured by
+/// bench/signal.cpp (see fft_break_even below). Both paths agree to rounding:
+/// 1e-4 of the largest output in float, 1e-10 in double (tests/signal/convolve.cpp).
 
 #include <algorithm>
 #include <cmath>
@@ -48,11 +49,24 @@
 #include "fovea/core/tensor.hpp"
 #include "fovea/core/tensor_view.hpp"
 
+/// Convolution and correlation of 1D and 2D signals as mathematics, and the
+/// classic image-processing kernels.
 namespace fovea::signal {
 
-enum class Mode { full, same, valid };
-enum class Method { automatic, direct, fft };
+/// Which part of the full result to keep, per dimension, for f of length n and g of length k.
+enum class Mode {
+  full,  ///< n + k - 1 outputs: every position where the two overlap at all.
+  same,  ///< n outputs: the full result cropped from index (k - 1) / 2.
+  valid  ///< n - k + 1 outputs: only where g lies wholly inside f; needs k <= n.
+};
+/// How to compute the result; both methods agree to rounding.
+enum class Method {
+  automatic,  ///< Whichever of direct and fft is estimated to be faster (automatic_method).
+  direct,     ///< Direct summation: about (outputs x kernel size) multiply-adds.
+  fft         ///< Through the FFT: about N log N for the padded size N, whatever the kernel.
+};
 
+/// "full", "same" or "valid"; "mode <number>" for a value outside the enumeration.
 inline std::string to_string(Mode mode) {
   switch (mode) {
     case Mode::full:
@@ -65,6 +79,7 @@ inline std::string to_string(Mode mode) {
   return "mode " + std::to_string(static_cast<int>(mode));
 }
 
+/// "automatic", "direct" or "fft"; "method <number>" for a value outside the enumeration.
 inline std::string to_string(Method method) {
   switch (method) {
     case Method::automatic:
@@ -77,22 +92,28 @@ inline std::string to_string(Method method) {
   return "method " + std::to_string(static_cast<int>(method));
 }
 
-// Method::automatic takes the FFT path when
-//     direct multiply-adds > fft_break_even * N * log2(N),
-// N being the number of points of the padded FFT grid. The constant is the
-// measured time of one N log2 N unit of the FFT path (plans, three transforms,
-// the spectrum product, the copies) over the measured time of one direct
-// multiply-add. Measured with bench/signal.cpp (same mode, Release,
-// -march=native, one thread; Xeon with AVX-512, 2 cores shared; GCC 12;
-// Eigen 3.4 with its default kissfft backend):
-//               direct, per MAC  FFT, per N log2 N  ratio  crossover seen
-//   1D float       46 ps            2.4-2.5 ns        53    k between 512 and 1024 (n = 4096, 16384)
-//   1D double      79 ps            3.0-3.2 ns        39    k ~512 (n = 4096, 16384)
-//   2D float       51-60 ps         1.25-1.40 ns      24    k x k between 21 and 25 (n x n = 256, 512)
-//   2D double      100 ps           1.7 ns            17    k x k between 17 and 21 (n x n = 64 to 512)
-// Re-measure with: <build>/bench/bench_signal --benchmark_filter=crossover
+/// Method::automatic takes the FFT path when
+/// @verbatim
+///     direct multiply-adds > fft_break_even * N * log2(N),
+/// @endverbatim
+/// N being the number of points of the padded FFT grid. The constant is the
+/// measured time of one N log2 N unit of the FFT path (plans, three transforms,
+/// the spectrum product, the copies) over the measured time of one direct
+/// multiply-add. Measured with bench/signal.cpp (same mode, Release,
+/// -march=native, one thread; Xeon with AVX-512, 2 cores shared; GCC 12;
+/// Eigen 3.4 with its default kissfft backend):
+/// @verbatim
+///               direct, per MAC  FFT, per N log2 N  ratio  crossover seen
+///   1D float       46 ps            2.4-2.5 ns        53    k between 512 and 1024 (n = 4096, 16384)
+///   1D double      79 ps            3.0-3.2 ns        39    k ~512 (n = 4096, 16384)
+///   2D float       51-60 ps         1.25-1.40 ns      24    k x k between 21 and 25 (n x n = 256, 512)
+///   2D double      100 ps           1.7 ns            17    k x k between 17 and 21 (n x n = 64 to 512)
+/// @endverbatim
+/// Re-measure with: `<build>/bench/bench_signal --benchmark_filter=crossover`
+/// This constant is the 1D one: 53 for float, 39 for double.
 template <class T>
 inline constexpr double fft_break_even_1d = std::is_same_v<T, float> ? 53.0 : 39.0;
+/// The same constant for 2D signals: 24 for float, 17 for double (table above).
 template <class T>
 inline constexpr double fft_break_even_2d = std::is_same_v<T, float> ? 24.0 : 17.0;
 
@@ -377,14 +398,16 @@ Tensor<T, Rank> correlate_checked(const std::string& operation, TensorView<const
 
 }  // namespace detail
 
-// The shape convolve and correlate return; throws shape_error for an empty
-// input, or for a kernel larger than the signal in valid mode.
+/// The shape convolve and correlate return; throws shape_error for an empty
+/// input, or for a kernel larger than the signal in valid mode, and
+/// value_error for a mode outside the enumeration.
 template <std::size_t Rank>
 Shape<Rank> output_shape(const Shape<Rank>& f, const Shape<Rank>& g, Mode mode) {
   return detail::checked_output_shape("output_shape", f, g, mode);
 }
 
-// The method Method::automatic picks for these inputs: direct or fft.
+/// The method Method::automatic picks for these inputs: direct or fft.
+/// Throws as output_shape does.
 template <class F, class G>
 requires detail::SignalPair<F, G> Method automatic_method(const F& f, const G& g, Mode mode = Mode::full) {
   const auto f_view = detail::read_only(f);
@@ -394,7 +417,8 @@ requires detail::SignalPair<F, G> Method automatic_method(const F& f, const G& g
                                 detail::signal_rank_v<F> == 2);
 }
 
-// x reversed along every dimension: x[n - 1 - i] (1D), x[r - 1 - i, c - 1 - j] (2D).
+/// x reversed along every dimension: x[n - 1 - i] (1D), x[r - 1 - i, c - 1 - j] (2D).
+/// x is a float or double Tensor or TensorView of rank 1 or 2; the result is a new Tensor.
 template <class X>
 requires detail::Signal<X> Tensor<detail::signal_value_t<X>, detail::signal_rank_v<X>> flip(const X& x) {
   const auto view = detail::read_only(x);
@@ -404,18 +428,20 @@ requires detail::Signal<X> Tensor<detail::signal_value_t<X>, detail::signal_rank
   return flipped;
 }
 
-// correlate(f, g)[n] = sum over j of f[n + j] g[j]: the kernel slides without
-// a flip (CNN layers, image filters). f: [n] or [H, W]; g: same rank; the
-// result has output_shape(f, g, mode).
+/// correlate(f, g)[n] = sum over j of f[n + j] g[j]: the kernel slides without
+/// a flip (CNN layers, image filters). f: [n] or [H, W]; g: same rank; the
+/// result has output_shape(f, g, mode). f and g are float or double Tensors or
+/// TensorViews with the same element type. Throws as output_shape does, and
+/// value_error for a method outside the enumeration.
 template <class F, class G>
 requires detail::SignalPair<F, G> Tensor<detail::signal_value_t<F>, detail::signal_rank_v<F>> correlate(
     const F& f, const G& g, Mode mode = Mode::full, Method method = Method::automatic) {
   return detail::correlate_checked("correlate", detail::read_only(f), detail::read_only(g), mode, method);
 }
 
-// convolve(f, g)[n] = sum over a + b = n of f[a] g[b]: true convolution,
-// correlate with the kernel flipped. f: [n] or [H, W]; g: same rank; the
-// result has output_shape(f, g, mode).
+/// convolve(f, g)[n] = sum over a + b = n of f[a] g[b]: true convolution,
+/// correlate with the kernel flipped. f: [n] or [H, W]; g: same rank; the
+/// result has output_shape(f, g, mode). Throws as correlate does.
 template <class F, class G>
 requires detail::SignalPair<F, G> Tensor<detail::signal_value_t<F>, detail::signal_rank_v<F>> convolve(
     const F& f, const G& g, Mode mode = Mode::full, Method method = Method::automatic) {

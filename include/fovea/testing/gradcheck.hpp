@@ -1,12 +1,13 @@
 #pragma once
 
-// A public gradient checker: compares a layer's backward (input gradient and
-// every parameter gradient) with central finite differences. Run it in double
-// on your own layers; fovea's tests run it on every layer it ships.
-//
-// The scalar checked is L = sum(y * r) for a fixed random r, so dL/dy = r and
-// every output element takes part. Keep inputs away from kinks (ReLU at 0,
-// max-pool ties): a finite difference across a kink is not a derivative.
+/// @file
+/// A public gradient checker: compares a layer's backward (input gradient and
+/// every parameter gradient) with central finite differences. Run it in double
+/// on your own layers; fovea's tests run it on every layer it ships.
+///
+/// The scalar checked is L = sum(y * r) for a fixed random r, so dL/dy = r and
+/// every output element takes part. Keep inputs away from kinks (ReLU at 0,
+/// max-pool ties): a finite difference across a kink is not a derivative.
 
 #include <algorithm>
 #include <cmath>
@@ -15,21 +16,26 @@
 #include "fovea/core/random.hpp"
 #include "fovea/layers/layer.hpp"
 
+/// Tools for testing layers: the public gradient checker.
 namespace fovea::testing {
 
+/// How check_gradients perturbs and compares.
 struct GradCheckOptions {
-  double step = 1e-6;         // central difference step h
-  double tolerance = 1e-6;    // largest accepted relative error
-  double floor = 1e-3;        // |a - n| / max(|a|, |n|, floor): near-zero pairs compare absolutely
-  bool training = true;       // mode passed to forward
-  std::uint64_t seed = 1234;  // for the projection r
+  double step = 1e-6;         ///< central difference step h
+  double tolerance = 1e-6;    ///< largest accepted relative error
+  double floor = 1e-3;        ///< |a - n| / max(|a|, |n|, floor): near-zero pairs compare absolutely
+  bool training = true;       ///< mode passed to forward
+  std::uint64_t seed = 1234;  ///< for the projection r
 };
 
+/// What check_gradients found.
 struct GradCheckResult {
-  double max_relative_error = 0;
-  std::string worst;  // "input[17]" or "weight[3]": where the largest error is
-  Index checked = 0;  // number of partial derivatives compared
-  bool ok = true;
+  double max_relative_error = 0;  ///< The largest relative error seen; infinity if one was NaN.
+  /// Where the largest error is, with both values: "input[17]: analytic 0.500000, numeric 0.490000"
+  /// ("weight[3]: ..." for a parameter); empty when no error exceeded 0.
+  std::string worst;
+  Index checked = 0;  ///< number of partial derivatives compared
+  bool ok = true;     ///< max_relative_error <= tolerance
 };
 
 namespace detail {
@@ -38,6 +44,12 @@ inline double relative_error(double analytic, double numeric, double floor) {
 }
 }  // namespace detail
 
+/// Compares the layer's backward with central differences of L = sum(y * r),
+/// for every input element and every parameter element: one forward and one
+/// backward, then two forwards per element. `input` is [N, C, H, W] in the
+/// layer's input shape. The parameters' gradients are overwritten (zeroed,
+/// then one backward's worth); their values are restored after each
+/// perturbation. Throws whatever the layer throws for a bad input.
 inline GradCheckResult check_gradients(Layer<double>& layer, TensorView<const double, 4> input,
                                        const GradCheckOptions& options = {}) {
   Tensor<double, 4> x(input);

@@ -1,9 +1,10 @@
 #pragma once
 
-// What the training loop needs from a data set: its size, the shape of one
-// sample, and a way to fill a batch from a list of sample indices. The MNIST
-// reader's Dataset and the in-memory TensorDataset below both qualify; data
-// may stay in any form (bytes, files) until a batch is made.
+/// @file
+/// What the training loop needs from a data set: its size, the shape of one
+/// sample, and a way to fill a batch from a list of sample indices. The MNIST
+/// reader's Dataset and the in-memory TensorDataset below both qualify; data
+/// may stay in any form (bytes, files) until a batch is made.
 
 #include <concepts>
 #include <cstdint>
@@ -17,6 +18,9 @@
 
 namespace fovea {
 
+/// A data set fit() and evaluate() can read batches of element type T from:
+/// size() samples of shape sample_shape() [C, H, W], and make_batch(indices, x,
+/// labels), which fills x [indices.size(), C, H, W] and one label per index.
 template <class D, class T>
 concept BatchSource = requires(const D& data, std::span<const Index> indices, TensorView<T, 4> x,
                                std::span<std::int32_t> labels) {
@@ -25,10 +29,11 @@ concept BatchSource = requires(const D& data, std::span<const Index> indices, Te
   data.make_batch(indices, x, labels);
 };
 
-// Samples already in memory as a tensor [N, C, H, W] with integer labels.
+/// Samples already in memory as a tensor [N, C, H, W] with integer labels.
 template <class T>
 class TensorDataset {
  public:
+  /// Takes the samples [N, C, H, W] and N labels; throws shape_error when the counts differ.
   TensorDataset(Tensor<T, 4> samples, std::vector<std::int32_t> labels)
       : samples_(std::move(samples)), labels_(std::move(labels)) {
     if (static_cast<Index>(labels_.size()) != samples_.dim(0)) {
@@ -37,12 +42,14 @@ class TensorDataset {
     }
   }
 
-  Index size() const { return samples_.dim(0); }
-  SampleShape sample_shape() const { return fovea::sample_shape(samples_.shape()); }
-  const Tensor<T, 4>& samples() const { return samples_; }
-  const std::vector<std::int32_t>& labels() const { return labels_; }
+  Index size() const { return samples_.dim(0); }                                      ///< N, the sample count.
+  SampleShape sample_shape() const { return fovea::sample_shape(samples_.shape()); }  ///< [C, H, W].
+  const Tensor<T, 4>& samples() const { return samples_; }                            ///< All samples, [N, C, H, W].
+  const std::vector<std::int32_t>& labels() const { return labels_; }                 ///< All N labels.
 
-  // x: [indices.size(), C, H, W]; labels: indices.size() entries.
+  /// x: [indices.size(), C, H, W]; labels: indices.size() entries. Copies the
+  /// indexed samples and labels in order; throws shape_error when x or labels
+  /// do not have those sizes.
   void make_batch(std::span<const Index> indices, TensorView<T, 4> x, std::span<std::int32_t> labels) const {
     const Index n = static_cast<Index>(indices.size());
     if (x.shape() != batch_shape(n, sample_shape()) || static_cast<Index>(labels.size()) != n) {

@@ -1,14 +1,17 @@
 #pragma once
 
-// The training loop and evaluation.
-//
-//   fit(net, loss, optimizer, train, options[, validation]) -> History
-//   evaluate(net, loss, data, batch_size) -> Evaluation
-//
-// Each epoch visits the training set in an order shuffled from
-// (options.seed, epoch) alone, so a run resumed at epoch k (start_epoch = k)
-// continues exactly as the uninterrupted run would have. With the same seed,
-// data and thread count, the final weights are identical bit for bit.
+/// @file
+/// The training loop and evaluation.
+///
+/// @code
+/// fit(net, loss, optimizer, train, options[, validation]) -> History
+/// evaluate(net, loss, data, batch_size) -> Evaluation
+/// @endcode
+///
+/// Each epoch visits the training set in an order shuffled from
+/// (options.seed, epoch) alone, so a run resumed at epoch k (start_epoch = k)
+/// continues exactly as the uninterrupted run would have. With the same seed,
+/// data and thread count, the final weights are identical bit for bit.
 
 #include <algorithm>
 #include <chrono>
@@ -34,56 +37,67 @@
 
 namespace fovea {
 
+/// What evaluate() measures over a whole data set.
 struct Evaluation {
-  double loss = 0;
-  double accuracy = 0;
-  ConfusionMatrix confusion{};
+  double loss = 0;              ///< Mean loss per sample (0 for an empty set).
+  double accuracy = 0;          ///< Fraction of samples whose highest score is the true class.
+  ConfusionMatrix confusion{};  ///< Counts of true class (rows) against predicted class (columns).
 };
 
+/// One epoch's figures, handed to FitOptions::on_epoch_end and kept in History.
 struct EpochReport {
-  int epoch = 0;  // counted from 0
-  double learning_rate = 0;
-  double train_loss = 0;
-  double train_accuracy = 0;
-  std::optional<double> validation_loss{};
-  std::optional<double> validation_accuracy{};
-  double seconds = 0;
-  double images_per_second = 0;
+  int epoch = 0;                                ///< counted from 0
+  double learning_rate = 0;                     ///< The rate the epoch ran at, after the schedule.
+  double train_loss = 0;                        ///< Mean training loss per sample over the epoch.
+  double train_accuracy = 0;                    ///< Fraction of training samples classified right during the epoch.
+  std::optional<double> validation_loss{};      ///< Mean validation loss; empty without a validation set.
+  std::optional<double> validation_accuracy{};  ///< Validation accuracy; empty without a validation set.
+  double seconds = 0;                           ///< Wall time of the epoch's training, validation not included.
+  double images_per_second = 0;                 ///< Training samples per second of that wall time.
 };
 
+/// One batch's figures, handed to FitOptions::on_batch_end.
 struct BatchReport {
-  int epoch = 0;
-  Index batch = 0;
-  Index batches = 0;
-  double loss = 0;
+  int epoch = 0;      ///< Counted from 0.
+  Index batch = 0;    ///< This batch within the epoch, counted from 0.
+  Index batches = 0;  ///< Batches per epoch.
+  double loss = 0;    ///< This batch's mean loss.
 };
 
-enum class Monitor { validation_loss, validation_accuracy };
+/// The figure early stopping watches. Without a validation set the training
+/// loss or accuracy stands in.
+enum class Monitor {
+  validation_loss,     ///< Lower is better.
+  validation_accuracy  ///< Higher is better.
+};
 
+/// When to end training before FitOptions::epochs because the monitored figure stopped improving.
 struct EarlyStopping {
-  int patience = 0;  // epochs without improvement before stopping; 0 = never stop early
-  Monitor monitor = Monitor::validation_loss;
-  double min_delta = 0;  // an improvement smaller than this does not count
+  int patience = 0;                            ///< epochs without improvement before stopping; 0 = never stop early
+  Monitor monitor = Monitor::validation_loss;  ///< The figure to watch.
+  double min_delta = 0;                        ///< an improvement smaller than this does not count
 };
 
+/// The settings of fit().
 struct FitOptions {
-  int epochs = 10;
-  Index batch_size = 64;
-  std::uint64_t seed = 0;
-  int start_epoch = 0;  // resume: epochs before this one are skipped
-  int threads = 0;      // 0: leave the current setting
-  Schedule schedule = Schedule::constant();
-  EarlyStopping early_stopping{};
-  ProgressStyle progress = ProgressStyle::automatic;
-  std::ostream* log = &std::cout;
-  std::function<void(const BatchReport&)> on_batch_end{};
-  // Called after each epoch; returning false stops training.
+  int epochs = 10;         ///< Total epochs, counting any skipped by start_epoch; must be positive.
+  Index batch_size = 64;   ///< Samples per batch (the last batch of an epoch may be shorter); must be positive.
+  std::uint64_t seed = 0;  ///< Seeds each epoch's shuffle, together with the epoch number.
+  int start_epoch = 0;     ///< resume: epochs before this one are skipped
+  int threads = 0;         ///< 0: leave the current setting
+  Schedule schedule = Schedule::constant();           ///< Factor on the optimizer's rate, per epoch.
+  EarlyStopping early_stopping{};                     ///< Off by default (patience 0).
+  ProgressStyle progress = ProgressStyle::automatic;  ///< How progress is shown on `log`.
+  std::ostream* log = &std::cout;  ///< Where progress goes; null writes nothing, but ProgressStyle::bar needs a stream.
+  std::function<void(const BatchReport&)> on_batch_end{};  ///< Called after each batch's update, if set.
+  /// Called after each epoch; returning false stops training.
   std::function<bool(const EpochReport&)> on_epoch_end{};
 };
 
+/// What fit() returns.
 struct History {
-  std::vector<EpochReport> epochs;
-  bool stopped_early = false;
+  std::vector<EpochReport> epochs;  ///< One report per epoch run, in order.
+  bool stopped_early = false;       ///< Whether early stopping ended training (not on_epoch_end).
 };
 
 namespace detail {
@@ -149,8 +163,10 @@ void copy_values(const std::vector<Parameter<T>>& params, std::vector<T>& saved,
 
 }  // namespace detail
 
-// Mean loss, accuracy and confusion matrix over a whole data set, in
-// inference mode (the network's mode is restored afterwards).
+/// Mean loss, accuracy and confusion matrix over a whole data set, in
+/// inference mode (the network's mode is restored afterwards). Batches hold at
+/// most `batch_size` samples. Throws value_error for a batch_size below 1 and
+/// shape_error when the data's sample shape is not the network's input shape.
 template <class T, BatchSource<T> Data>
 Evaluation evaluate(Sequential<T>& net, Loss<T>& loss, const Data& data, Index batch_size = 256) {
   if (batch_size <= 0) throw value_error("evaluate: batch_size must be positive, got " + std::to_string(batch_size));
@@ -321,12 +337,20 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
 
 }  // namespace detail
 
+/// Trains `net` on `train` for options.epochs epochs: per batch, forward, loss,
+/// backward, one optimizer step. On return the optimizer's learning rate is
+/// back to its base rate. Throws value_error for non-positive epochs or batch_size or an empty
+/// training set, shape_error when the samples do not fit the network, and
+/// numeric_error when the loss, a gradient or an updated weight is not finite
+/// (the weights are then left as they were before that batch).
 template <class T, BatchSource<T> Data>
 History fit(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train,
             const FitOptions& options = {}) {
   return detail::fit_impl<T, Data>(net, loss, optimizer, train, options, nullptr);
 }
 
+/// As fit() above, and evaluates `validation` after each epoch (EpochReport's
+/// validation figures; early stopping watches them).
 template <class T, BatchSource<T> Data>
 History fit(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const Data& validation,
             const FitOptions& options = {}) {

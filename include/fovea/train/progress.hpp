@@ -1,13 +1,15 @@
 #pragma once
 
-// Progress reporting for the training loop: a live bar with ETA and running
-// loss when the output is a terminal, one plain line per epoch otherwise (so
-// logs and CI output stay readable), or nothing.
+/// @file
+/// Progress reporting for the training loop: a live bar with ETA and running
+/// loss when the output is a terminal, one plain line per epoch otherwise (so
+/// logs and CI output stay readable), or nothing.
 
 #include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <iomanip>
+#include <iostream>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -16,15 +18,27 @@
 
 namespace fovea {
 
-enum class ProgressStyle { automatic, bar, lines, silent };
+/// How the training loop reports progress.
+enum class ProgressStyle {
+  automatic,  ///< `bar` when the stream is std::cout or std::cerr on a terminal, else `lines`.
+  bar,        ///< A live bar with ETA and running loss, redrawn in place, then the epoch's line.
+  lines,      ///< One summary line per epoch.
+  silent      ///< Nothing.
+};
 
+/// Writes a training run's progress to a stream in one ProgressStyle.
 class Progress {
  public:
+  /// Reports to `out` in `style`, with `automatic` resolved here once. A null
+  /// `out` is `silent`, whatever the style.
   Progress(std::ostream* out, ProgressStyle style) : out_(out), style_(resolve(out, style)) {}
 
+  /// Whether the live bar is drawn.
   bool uses_bar() const { return style_ == ProgressStyle::bar; }
+  /// Whether nothing is written (style `silent`, or no stream).
   bool silent() const { return style_ == ProgressStyle::silent || out_ == nullptr; }
 
+  /// Begins epoch `epoch` (from 0) of `epochs`, with `batches` batches; starts the ETA clock.
   void start_epoch(int epoch, int epochs, Index batches) {
     epoch_ = epoch;
     epochs_ = epochs;
@@ -33,7 +47,8 @@ class Progress {
     last_draw_ = start_;
   }
 
-  // Redraws the bar at most ten times a second (and at the last batch).
+  /// Redraws the bar at most ten times a second (and at the last batch).
+  /// `batch` counts from 0; `running_loss` is the epoch's mean loss so far.
   void batch_done(Index batch, double running_loss) {
     if (!uses_bar()) return;
     const auto now = std::chrono::steady_clock::now();
@@ -52,7 +67,7 @@ class Progress {
     *out_ << line.str() << std::flush;
   }
 
-  // The epoch's summary line (replacing the bar on a terminal).
+  /// The epoch's summary line (replacing the bar on a terminal).
   void end_epoch(const std::string& summary) {
     if (silent()) return;
     if (uses_bar()) *out_ << '\r' << std::string(100, ' ') << '\r';
@@ -61,9 +76,13 @@ class Progress {
 
  private:
   static ProgressStyle resolve(std::ostream* out, ProgressStyle style) {
-    if (style != ProgressStyle::automatic) return style;
     if (out == nullptr) return ProgressStyle::silent;
-    return isatty(fileno(stdout)) ? ProgressStyle::bar : ProgressStyle::lines;
+    if (style != ProgressStyle::automatic) return style;
+    // Only the standard streams can be asked whether they reach a terminal;
+    // a file or string stream gets plain lines.
+    const bool terminal =
+        (out == &std::cout && isatty(fileno(stdout))) || (out == &std::cerr && isatty(fileno(stderr)));
+    return terminal ? ProgressStyle::bar : ProgressStyle::lines;
   }
 
   std::ostream* out_;
