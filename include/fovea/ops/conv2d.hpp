@@ -292,39 +292,61 @@ inline void require_shape(const char* operation, const char* what, const Shape<4
 template <class T>
 using DirectBlock = Eigen::Array<T, direct_block<T>, 1>;
 
-// y[c, oh, ow0 .. ow0+V) for the CB filters at w ([CB, KH*KW]), plus bias.
+// Stores the first `count` of a block's V values (a block past the right
+// edge computed outputs that do not exist).
+template <class T>
+void store_block(const DirectBlock<T>& block, Index count, T* out) {
+  if (count == direct_block<T>) {
+    Eigen::Map<DirectBlock<T>> whole(out);
+    whole = block;
+  } else {
+    alignas(64) T last[direct_block<T>];
+    Eigen::Map<DirectBlock<T>> spill(last);
+    spill = block;
+    std::copy_n(last, count, out);
+  }
+}
+
+// y[c, oh + r, ow0 .. ow0+V) for the CB filters at w ([CB, KH*KW]) and RB
+// output rows r, plus bias: each weight is broadcast once for RB rows.
+template <class T, int CB, int RB>
+void direct_forward_block(const T* image, const DirectLayout& layout, const Conv2dGeometry& g, const T* w,
+                          const T* bias, Index oh, Index ow0, T* y) {
+  using Block = DirectBlock<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, taps = KH * KW, OW = g.out_w, P = g.positions();
+  Block acc[RB][CB];
+  for (int r = 0; r < RB; ++r) {
+    for (int c = 0; c < CB; ++c) acc[r][c].setConstant(bias == nullptr ? T{} : bias[c]);
+  }
+  for (Index ki = 0; ki < KH; ++ki) {
+    const T* row = image + (oh + ki) * layout.width + ow0;
+    const T* weights = w + ki * KW;
+    for (Index kj = 0; kj < KW; ++kj) {
+      Block in[RB];
+      for (int r = 0; r < RB; ++r) in[r] = Eigen::Map<const Block>(row + r * layout.width + kj);
+      for (int c = 0; c < CB; ++c) {
+        const T weight = weights[c * taps + kj];
+        for (int r = 0; r < RB; ++r) acc[r][c] += weight * in[r];
+      }
+    }
+  }
+  const Index count = std::min(direct_block<T>, OW - ow0);
+  for (int r = 0; r < RB; ++r) {
+    for (int c = 0; c < CB; ++c) store_block<T>(acc[r][c], count, y + c * P + (oh + r) * OW + ow0);
+  }
+}
+
+// The whole output of the CB filters at w, two rows at a time.
 template <class T, int CB>
 void direct_forward_rows(const T* image, const DirectLayout& layout, const Conv2dGeometry& g, const T* w, const T* bias,
                          T* y) {
-  using Block = DirectBlock<T>;
   constexpr Index V = direct_block<T>;
-  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, taps = KH * KW, OW = g.out_w, P = g.positions();
-  for (Index oh = 0; oh < g.out_h; ++oh) {
-    for (Index ow0 = 0; ow0 < OW; ow0 += V) {
-      Block acc[CB];
-      for (int c = 0; c < CB; ++c) acc[c].setConstant(bias == nullptr ? T{} : bias[c]);
-      for (Index ki = 0; ki < KH; ++ki) {
-        const T* row = image + (oh + ki) * layout.width + ow0;
-        const T* weights = w + ki * KW;
-        for (Index kj = 0; kj < KW; ++kj) {
-          const Block in = Eigen::Map<const Block>(row + kj);
-          for (int c = 0; c < CB; ++c) acc[c] += weights[c * taps + kj] * in;
-        }
-      }
-      // A block past the right edge computed outputs that do not exist:
-      // store only the real ones.
-      const Index count = std::min(V, OW - ow0);
-      for (int c = 0; c < CB; ++c) {
-        T* out = y + c * P + oh * OW + ow0;
-        if (count == V) {
-          Eigen::Map<Block> whole(out);
-          whole = acc[c];
-        } else {
-          alignas(64) T last[V];
-          Eigen::Map<Block> spill(last);
-          spill = acc[c];
-          std::copy_n(last, count, out);
-        }
+  for (Index oh = 0; oh < g.out_h; oh += 2) {
+    for (Index ow0 = 0; ow0 < g.out_w; ow0 += V) {
+      if (oh + 1 < g.out_h) {
+        direct_forward_block<T, CB, 2>(image, layout, g, w, bias, oh, ow0, y);
+      } else {
+        direct_forward_block<T, CB, 1>(image, layout, g, w, bias, oh, ow0, y);
       }
     }
   }
@@ -454,43 +476,53 @@ void pad_full(const T* dy, const FullLayout& layout, const Conv2dGeometry& g, T*
   }
 }
 
-// dx[c, ih, iw0 .. iw0+V) for the CB input channels whose flipped filters
-// are at wf ([CB, Cout*KH*KW]). Kernel rows that read only the zero rows
-// above or below dy are skipped.
-template <class T, int CB>
-void full_input_grad_rows(const T* grad, const FullLayout& layout, const Conv2dGeometry& g, const T* wf, T* dx) {
+// dx[c, ih + r, iw0 .. iw0+V) for the CB input channels whose flipped
+// filters are at wf ([CB, Cout*KH*KW]) and RB rows r. Kernel rows that read
+// only the zero rows above or below dy (for every one of the RB rows) are
+// skipped; the rows read stay inside the buffer (ih + RB - 1 < H).
+template <class T, int CB, int RB>
+void full_input_grad_block(const T* grad, const FullLayout& layout, const Conv2dGeometry& g, const T* wf, Index ih,
+                           Index iw0, T* dx) {
   using Block = DirectBlock<T>;
-  constexpr Index V = direct_block<T>;
   const Index KH = g.window.kernel_h, KW = g.window.kernel_w, Cout = g.out_channels;
-  const Index taps = Cout * KH * KW, plane = layout.height * layout.width, HW = g.height * g.width;
-  for (Index ih = 0; ih < g.height; ++ih) {
-    // Buffer row ih + a holds dy row ih + a - top: keep 0 <= that < OH.
-    const Index a0 = std::max<Index>(0, layout.top - ih), a1 = std::min(KH, g.out_h + layout.top - ih);
-    for (Index iw0 = 0; iw0 < g.width; iw0 += V) {
-      Block acc[CB];
-      for (int c = 0; c < CB; ++c) acc[c].setZero();
-      for (Index co = 0; co < Cout; ++co) {
-        for (Index a = a0; a < a1; ++a) {
-          const T* row = grad + co * plane + (ih + a) * layout.width + iw0;
-          const T* weights = wf + (co * KH + a) * KW;
-          for (Index b = 0; b < KW; ++b) {
-            const Block in = Eigen::Map<const Block>(row + b);
-            for (int c = 0; c < CB; ++c) acc[c] += weights[c * taps + b] * in;
-          }
+  const Index taps = Cout * KH * KW, plane = layout.height * layout.width;
+  // Buffer row ih + r + a holds dy row ih + r + a - top: some r must keep 0 <= that < OH.
+  const Index a0 = std::max<Index>(0, layout.top - ih - (RB - 1)), a1 = std::min(KH, g.out_h + layout.top - ih);
+  Block acc[RB][CB];
+  for (int r = 0; r < RB; ++r) {
+    for (int c = 0; c < CB; ++c) acc[r][c].setZero();
+  }
+  for (Index co = 0; co < Cout; ++co) {
+    for (Index a = a0; a < a1; ++a) {
+      const T* row = grad + co * plane + (ih + a) * layout.width + iw0;
+      const T* weights = wf + (co * KH + a) * KW;
+      for (Index b = 0; b < KW; ++b) {
+        Block in[RB];
+        for (int r = 0; r < RB; ++r) in[r] = Eigen::Map<const Block>(row + r * layout.width + b);
+        for (int c = 0; c < CB; ++c) {
+          const T weight = weights[c * taps + b];
+          for (int r = 0; r < RB; ++r) acc[r][c] += weight * in[r];
         }
       }
-      const Index count = std::min(V, g.width - iw0);
-      for (int c = 0; c < CB; ++c) {
-        T* out = dx + c * HW + ih * g.width + iw0;
-        if (count == V) {
-          Eigen::Map<Block> whole(out);
-          whole = acc[c];
-        } else {
-          alignas(64) T last[V];
-          Eigen::Map<Block> spill(last);
-          spill = acc[c];
-          std::copy_n(last, count, out);
-        }
+    }
+  }
+  const Index count = std::min(direct_block<T>, g.width - iw0);
+  for (int r = 0; r < RB; ++r) {
+    for (int c = 0; c < CB; ++c)
+      store_block<T>(acc[r][c], count, dx + c * g.height * g.width + (ih + r) * g.width + iw0);
+  }
+}
+
+// The whole dx of CB input channels, two rows at a time.
+template <class T, int CB>
+void full_input_grad_rows(const T* grad, const FullLayout& layout, const Conv2dGeometry& g, const T* wf, T* dx) {
+  constexpr Index V = direct_block<T>;
+  for (Index ih = 0; ih < g.height; ih += 2) {
+    for (Index iw0 = 0; iw0 < g.width; iw0 += V) {
+      if (ih + 1 < g.height) {
+        full_input_grad_block<T, CB, 2>(grad, layout, g, wf, ih, iw0, dx);
+      } else {
+        full_input_grad_block<T, CB, 1>(grad, layout, g, wf, ih, iw0, dx);
       }
     }
   }
