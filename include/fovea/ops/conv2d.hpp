@@ -373,17 +373,21 @@ void direct_forward_block(const T* image, const DirectLayout& layout, const Conv
   }
 }
 
-// The whole output of the CB filters at w, two rows at a time.
+// The whole output of the CB filters at w, two rows at a time. In a row at
+// least one block wide, the last block ends at the row's end (overlapping
+// the one before it; the overlap is computed twice and stored twice, the same
+// values): whole-vector stores, no partial store through a spill buffer.
 template <class T, int CB>
 void direct_forward_rows(const T* image, const DirectLayout& layout, const Conv2dGeometry& g, const T* w, const T* bias,
                          T* y) {
   constexpr Index V = direct_block<T>;
   for (Index oh = 0; oh < g.out_h; oh += 2) {
     for (Index ow0 = 0; ow0 < g.out_w; ow0 += V) {
+      const Index start = ow0 + V > g.out_w && g.out_w >= V ? g.out_w - V : ow0;
       if (oh + 1 < g.out_h) {
-        direct_forward_block<T, CB, 2>(image, layout, g, w, bias, oh, ow0, y);
+        direct_forward_block<T, CB, 2>(image, layout, g, w, bias, oh, start, y);
       } else {
-        direct_forward_block<T, CB, 1>(image, layout, g, w, bias, oh, ow0, y);
+        direct_forward_block<T, CB, 1>(image, layout, g, w, bias, oh, start, y);
       }
     }
   }
