@@ -153,6 +153,18 @@ class Conv2d final : public Layer<T> {
     conv2d_backward<T>(x, weight_, dy, window_, dx, weight_grad_, bias_grad_, workspace_);
   }
 
+  // Conv2d followed by ReLU in one pass each way (Sequential fuses the pair):
+  // y = max(conv(x), 0); backward takes that y and dy after the ReLU.
+  void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) {
+    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    conv2d_forward<T>(x, weight_, bias_, window_, y, workspace_, true);
+  }
+  void backward_relu(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                     TensorView<T, 4> dx) {
+    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+    conv2d_backward<T>(x, weight_, dy, window_, dx, weight_grad_, bias_grad_, workspace_, y);
+  }
+
   std::vector<Parameter<T>> params() override {
     std::vector<Parameter<T>> list;
     list.push_back(

@@ -217,6 +217,7 @@ struct Conv2dWorkspace {
     Tensor<T, 1> grad;     // direct path: one sample's dy, rows zero-padded to whole blocks;
                            // vector path: one sample's y or dy as [P, Cout padded]
     Tensor<T, 1> full;     // vector path: one sample's dy padded for the full correlation
+    Tensor<T, 1> masked;   // fused ReLU: one sample's dy where y > 0
   };
   std::vector<Chunk> chunks;
   Tensor<T, 2> weight_t;        // vector path: [K, Cout padded], the weights transposed
@@ -226,7 +227,7 @@ struct Conv2dWorkspace {
   // What each path needs: cols and dcols (im2col, not pointwise), image and
   // grad (direct, vector), full (vector backward), a partial dW per chunk
   // ([Cout, K], or [K, Cout padded] on the vector path).
-  void reserve(const Conv2dGeometry& g, int count, bool backward, detail::ConvPath path) {
+  void reserve(const Conv2dGeometry& g, int count, bool backward, detail::ConvPath path, bool relu = false) {
     using detail::ConvPath;
     if (static_cast<int>(chunks.size()) < count) chunks.resize(static_cast<std::size_t>(count));
     const Index K = g.patch_size(), P = g.positions();
@@ -256,6 +257,7 @@ struct Conv2dWorkspace {
           chunk.dweight.resize({g.out_channels, K});
         }
         chunk.dbias.resize({g.out_channels});
+        if (relu) chunk.masked.resize({g.out_channels * P});
       }
     }
   }
@@ -657,10 +659,12 @@ void vector_weight_grad_block(const T* image, const VectorLayout& layout, const 
 }  // namespace detail
 
 // x: [N, Cin, H, W], weight: [Cout, Cin, KH, KW], bias: [Cout] or empty
-//   -> y: [N, Cout, OH, OW]
+//   -> y: [N, Cout, OH, OW]; with `relu`, y = max(conv, 0), applied while a
+// sample's output is still in registers or cache (Sequential fuses a Conv2d
+// followed by a ReLU this way).
 template <class T>
 void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 1> bias,
-                    const Window2d& window, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace) {
+                    const Window2d& window, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace, bool relu = false) {
   const Conv2dGeometry g = detail::conv2d_checked("conv2d_forward", x.shape(), weight.shape(), bias.size(), window);
   const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
   detail::require_shape("conv2d_forward", "output", y.shape(), {N, Cout, g.out_h, g.out_w});
@@ -694,7 +698,12 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
           });
         }
         // [P, C] -> y's [Cout, P]
-        MatrixMap<T>(y.data() + n * Cout * P, Cout, P) = MatrixMap<const T>(y_t, P, C).leftCols(Cout).transpose();
+        MatrixMap<T> Y(y.data() + n * Cout * P, Cout, P);
+        if (relu) {
+          Y = MatrixMap<const T>(y_t, P, C).leftCols(Cout).transpose().cwiseMax(T{0});
+        } else {
+          Y = MatrixMap<const T>(y_t, P, C).leftCols(Cout).transpose();
+        }
       }
     });
     return;
@@ -713,6 +722,10 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
                                                                  bias.empty() ? nullptr : bias.data() + f,
                                                                  y.data() + (n * Cout + f) * P);
         });
+        if (relu) {  // the sample's [Cout, P] output is still in L1/L2
+          ArrayMap<T> out(y.data() + n * Cout * P, Cout * P);
+          out = out.max(T{0});
+        }
       }
     });
     return;
@@ -736,31 +749,37 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
         Y.colwise() = b;  // the GEMM accumulates onto the bias: no second pass
         Y.noalias() += W * C;
       }
+      if (relu) Y = Y.cwiseMax(T{0});
     }
   });
 }
 
 // dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W] (skipped when dx is empty);
 // dweight [Cout, Cin, KH, KW] and dbias [Cout] (skipped when empty) ACCUMULATE.
+// With relu_output (the forward's y with `relu`, [N, Cout, OH, OW]), dy is
+// the gradient after the ReLU and is first masked to where y > 0 (exactly
+// ReLU's backward: y > 0 iff the convolution's output was), per sample in cache.
 // Each chunk of samples sums its own partial dW, db; the partials are added in
 // chunk order, so a given thread count gives the same bits every run.
 template <class T>
 void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 4> dy,
                      const Window2d& window, TensorView<T, 4> dx, TensorView<T, 4> dweight, TensorView<T, 1> dbias,
-                     Conv2dWorkspace<T>& workspace) {
+                     Conv2dWorkspace<T>& workspace, TensorView<const T, 4> relu_output = {}) {
   const char* op = "conv2d_backward";
   const Conv2dGeometry g = detail::conv2d_checked(op, x.shape(), weight.shape(), dbias.size(), window);
   const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
   detail::require_shape(op, "output gradient", dy.shape(), {N, Cout, g.out_h, g.out_w});
   detail::require_shape(op, "weight gradient", dweight.shape(), weight.shape());
   if (!dx.empty()) detail::require_shape(op, "input gradient", dx.shape(), x.shape());
+  const bool relu = !relu_output.empty();
+  if (relu) detail::require_shape(op, "ReLU output", relu_output.shape(), dy.shape());
   const int chunks = chunk_count(N);
   // The direct path has no input gradient of its own: a caller that wants dx
   // (not the first layer) takes the im2col path, whose col2im provides it.
   detail::ConvPath path = detail::conv_path(g);
   if (path == detail::ConvPath::direct && !dx.empty()) path = detail::ConvPath::lowered;
   const bool direct = path == detail::ConvPath::direct;
-  workspace.reserve(g, chunks, true, path);
+  workspace.reserve(g, chunks, true, path, relu);
 
   const MatrixMap<const T> W(weight.data(), Cout, K);
   const detail::DirectLayout layout = detail::direct_layout<T>(g);
@@ -790,7 +809,14 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
       if (path == detail::ConvPath::vector && !dx.empty()) scratch.full.fill(T{});
     }
     for (Index n = begin; n < end; ++n) {
-      const MatrixMap<const T> dY(dy.data() + n * Cout * P, Cout, P);
+      const T* dy_n = dy.data() + n * Cout * P;
+      if (relu) {
+        ArrayMap<T> masked(scratch.masked.data(), Cout * P);
+        masked = (ArrayMap<const T>(relu_output.data() + n * Cout * P, Cout * P) > T{0})
+                     .select(ArrayMap<const T>(dy_n, Cout * P), T{0});
+        dy_n = scratch.masked.data();
+      }
+      const MatrixMap<const T> dY(dy_n, Cout, P);
       if (direct) {
         T* image = scratch.image.data();
         T* grad = scratch.grad.data();
@@ -798,7 +824,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
         // dy rows copied to whole register blocks, zeros past OW, so the
         // blocks that run past the edge add nothing.
         for (Index row = 0; row < Cout * g.out_h; ++row) {
-          detail::copy_row(dy.data() + n * Cout * P + row * g.out_w, g.out_w, grad + row * layout.out_w_padded);
+          detail::copy_row(dy_n + row * g.out_w, g.out_w, grad + row * layout.out_w_padded);
         }
         detail::for_filter_blocks(Cout, [&](Index f, auto block) {
           detail::direct_weight_grad<T, decltype(block)::value>(image, grad + f * g.out_h * layout.out_w_padded, layout,
@@ -835,7 +861,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
       if (dx.empty()) continue;
       if (path == detail::ConvPath::vector) {
         T* grad = scratch.full.data();
-        detail::pad_full(dy.data() + n * Cout * P, full, g, grad);
+        detail::pad_full(dy_n, full, g, grad);
         detail::for_filter_blocks(g.in_channels, [&](Index c, auto block) {
           detail::full_input_grad_rows<T, decltype(block)::value>(
               grad, full, g, workspace.weight_flipped.data() + c * Cout * window.kernel_h * window.kernel_w,
