@@ -43,7 +43,9 @@ void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::fre
 using namespace fovea;
 
 TEMPLATE_TEST_CASE("a steady-state training step allocates nothing", "[nn][memory]", float, double) {
-  auto net = test::small_cnn<TestType>(1, 16, /*dropout=*/true);
+  const bool second_conv = GENERATE(false, true);  // true: a Conv2d on the few-input-channel path too
+  INFO("second convolution: " << second_conv);
+  auto net = test::small_cnn<TestType>(1, 16, /*dropout=*/true, second_conv);
   const auto data = test::quadrant_blobs<TestType>(64, 2);
   SoftmaxCrossEntropy<TestType> loss;
   Adam<TestType> adam(net.params(), {.learning_rate = 0.01});

@@ -1,6 +1,7 @@
 #include "fovea/nn/sequential.hpp"
 
 #include <catch2/catch.hpp>
+#include <vector>
 
 #include "fovea/testing/gradcheck.hpp"
 #include "support/small_cnn.hpp"
@@ -43,7 +44,9 @@ TEST_CASE("summary lists every layer with shapes, parameters and totals", "[nn]"
 }
 
 TEST_CASE("forward and backward through a whole network match finite differences", "[nn][gradcheck]") {
-  auto net = test::small_cnn<double>(2, 8);
+  const bool second_conv = GENERATE(false, true);  // true: a fused Conv2d + ReLU on the vector path too
+  INFO("second convolution: " << second_conv);
+  auto net = test::small_cnn<double>(2, 8, /*dropout=*/false, second_conv);
   Rng rng(3);
   auto x = Tensor<double, 4>::uniform({3, 1, 8, 8}, rng, 0.0, 1.0);
   // L = sum(output * r): dL/doutput = r.
@@ -72,6 +75,59 @@ TEST_CASE("forward and backward through a whole network match finite differences
     }
   }
   CHECK(worst < 1e-6);
+}
+
+TEST_CASE("Conv2d + ReLU pairs run fused with the same bits as the layers run one by one", "[nn][fused]") {
+  // Every convolution path: direct (1 channel, first layer: no dx), vector
+  // (4 channels), im2col (stride 2); a LeakyReLU is not fused.
+  Sequential<float> net({1, 10, 10});
+  net.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 1, .out_channels = 4, .kernel = 3, .padding = 1});
+  net.emplace<ReLU<float>>();
+  net.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 4, .out_channels = 6, .kernel = 3});
+  net.emplace<ReLU<float>>();
+  net.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 6, .out_channels = 5, .kernel = 3, .stride = 2});
+  net.emplace<ReLU<float>>();
+  net.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 5, .out_channels = 3, .kernel = 1, .padding = 1});
+  net.emplace<LeakyReLU<float>>(0.1);
+  net.emplace<Flatten<float>>();
+  net.emplace<Linear<float>>(3 * 5 * 5, 4);
+  Rng rng(21);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  const auto x = Tensor<float, 4>::uniform({3, 1, 10, 10}, rng, -1.0F, 1.0F);
+  const auto r = Tensor<float, 4>::uniform({3, 4, 1, 1}, rng, -1.0F, 1.0F);
+
+  // By hand, layer by layer: the reference.
+  const std::size_t L = net.size();
+  std::vector<Tensor<float, 4>> outputs(L), gradients(L);
+  TensorView<const float, 4> current = x;
+  for (std::size_t i = 0; i < L; ++i) {
+    outputs[i].resize(batch_shape(3, net.shape_after(i)));
+    net.layer(i).forward(current, outputs[i], true);
+    current = outputs[i];
+  }
+  net.zero_grad();
+  for (std::size_t k = L; k-- > 0;) {
+    TensorView<const float, 4> in = k == 0 ? TensorView<const float, 4>(x) : TensorView<const float, 4>(outputs[k - 1]);
+    TensorView<const float, 4> dy =
+        k + 1 == L ? TensorView<const float, 4>(r) : TensorView<const float, 4>(gradients[k]);
+    TensorView<float, 4> dx;
+    if (k > 0) {
+      gradients[k - 1].resize(in.shape());
+      dx = gradients[k - 1];
+    }
+    net.layer(k).backward(in, outputs[k], dy, dx);
+  }
+  std::vector<std::vector<float>> want;
+  for (const auto& p : net.params()) want.emplace_back(p.grad.begin(), p.grad.end());
+
+  net.zero_grad();
+  const auto y = net.forward(x);
+  net.backward(r);
+  CHECK(std::vector<float>(y.begin(), y.end()) == std::vector<float>(outputs.back().begin(), outputs.back().end()));
+  for (std::size_t p = 0; p < want.size(); ++p) {
+    INFO("parameter " << net.params()[p].name);
+    CHECK(std::vector<float>(net.params()[p].grad.begin(), net.params()[p].grad.end()) == want[p]);
+  }
 }
 
 TEST_CASE("predict gives probabilities and respects eval mode", "[nn]") {

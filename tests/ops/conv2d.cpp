@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "support/naive_conv.hpp"
 
@@ -202,12 +203,141 @@ TEST_CASE("the direct path's weight and bias gradients pass the numeric check in
   }
 }
 
+TEST_CASE("conv_path takes the direct, vector or im2col path by shape", "[conv2d][dispatch]") {
+  using fovea::detail::ConvPath;
+  auto path = [](Index channels, Window2d window) {
+    return fovea::detail::conv_path(fovea::conv2d_geometry({channels, 12, 12}, 8, window));
+  };
+  const Window2d k5{.kernel_h = 5, .kernel_w = 5};
+  const Window2d k5_pad{.kernel_h = 5, .kernel_w = 5, .pad_h = 2, .pad_w = 2};
+  CHECK(path(1, k5) == ConvPath::direct);
+  CHECK(path(1, k5_pad) == ConvPath::direct);
+  CHECK(path(2, k5) == ConvPath::vector);
+  CHECK(path(6, k5) == ConvPath::vector);
+  CHECK(path(16, k5_pad) == ConvPath::vector);
+  CHECK(path(17, k5) == ConvPath::lowered);  // many channels: im2col + GEMM
+  CHECK(path(1, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2}) == ConvPath::lowered);
+  CHECK(path(6, {.kernel_h = 3, .kernel_w = 3, .stride_w = 2}) == ConvPath::lowered);
+  CHECK(path(6, {.kernel_h = 3, .kernel_w = 3, .dilation_h = 2}) == ConvPath::lowered);
+  CHECK(path(1, {.kernel_h = 3, .kernel_w = 3, .dilation_w = 2}) == ConvPath::lowered);
+  CHECK(path(6, {}) == ConvPath::lowered);  // pointwise: x is already the column matrix
+  CHECK(path(6, {.pad_h = 1, .pad_w = 1}) == ConvPath::vector);
+}
+
+TEST_CASE("a few input channels (vector path) agree with the naive loops in float, with and without dx",
+          "[conv2d][vector]") {
+  const int saved = fovea::max_threads();
+  fovea::Rng rng(19);
+  for (int threads : {1, 2}) {
+    fovea::set_threads(threads);
+    for (const naive::ConvCase& c : naive::vector_cases()) {
+      INFO(c.describe() << ", " << threads << " thread(s)");
+      REQUIRE(fovea::detail::conv_path(fovea::conv2d_geometry({c.Cin, c.H, c.W}, c.Cout, c.window())) ==
+              fovea::detail::ConvPath::vector);
+      FastConv<float> fast(c, rng);
+      fast.forward();
+      CHECK(naive::relative_error(fast.y, naive::conv2d(fast.x, fast.w, fast.b, c.s)) < 1e-5);
+      naive::ConvGradients ref = naive::conv2d_backward(fast.x, fast.w, fast.dy, c.s);
+      ref.dw.array() += 0.5;
+      ref.db.array() += 0.25;
+
+      // dx is written (not accumulated): start it from garbage.
+      fast.dx.fill(7.0f);
+      fast.dw.fill(0.5f);
+      fast.db.fill(0.25f);
+      fast.backward();
+      CHECK(naive::relative_error(fast.dx, ref.dx) < 1e-5);
+      CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
+      if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < 1e-5);
+
+      // A first layer: no dx, same workspace.
+      fast.dw.fill(0.5f);
+      fast.db.fill(0.25f);
+      fovea::conv2d_backward<float>(fast.x, fast.w, fast.dy, c.window(), {}, fast.dw, fast.db, fast.workspace);
+      CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
+      if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < 1e-5);
+    }
+  }
+  fovea::set_threads(saved);
+}
+
+TEST_CASE("the vector path's gradients pass the numeric check in double", "[conv2d][vector][gradcheck]") {
+  fovea::Rng rng(23);
+  for (const naive::ConvCase& c : naive::vector_cases()) {
+    INFO(c.describe());
+    FastConv<double> fast(c, rng);
+    // L = <dy, conv(x; w, b)>: dL/dx, dL/dw and dL/db are what backward returns for dy.
+    auto loss = [&] {
+      fast.forward();
+      return (fast.y.array() * fast.dy.array()).sum();
+    };
+    fast.dw.fill(0.0);
+    fast.db.fill(0.0);
+    fast.backward();
+    const double h = 1e-3;  // L is linear in each argument: a wide step is exact up to rounding
+    auto numeric = [&](double& value) {
+      const double saved = value;
+      value = saved + h;
+      const double up = loss();
+      value = saved - h;
+      const double down = loss();
+      value = saved;
+      return (up - down) / (2 * h);
+    };
+    double worst = 0;
+    auto compare = [&](Tensor<double, 4>& values, const Tensor<double, 4>& grads) {
+      for (Index i = 0; i < values.size(); ++i) {
+        const double want = numeric(values.data()[i]);
+        worst = std::max(worst, std::abs(grads.data()[i] - want) / std::max(1.0, std::abs(want)));
+      }
+    };
+    compare(fast.w, fast.dw);
+    compare(fast.x, fast.dx);
+    for (Index i = 0; i < fast.b.size(); ++i) {
+      const double want = numeric(fast.b.data()[i]);
+      worst = std::max(worst, std::abs(fast.db.data()[i] - want) / std::max(1.0, std::abs(want)));
+    }
+    CHECK(worst < 1e-6);
+  }
+}
+
+TEST_CASE("a fused ReLU: y = max(conv, 0) and dy masked where y > 0, on every path", "[conv2d][relu]") {
+  fovea::Rng rng(29);
+  std::vector<naive::ConvCase> cases = naive::conv_cases(10);
+  for (const auto& list : {naive::direct_cases(), naive::vector_cases()})
+    cases.insert(cases.end(), list.begin(), list.end());
+  for (const naive::ConvCase& c : cases) {
+    for (const bool first_layer : {false, true}) {
+      INFO(c.describe() << (first_layer ? ", no dx" : ", dx"));
+      FastConv<float> fast(c, rng);
+      fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, c.window(), fast.y, fast.workspace, true);
+      Tensor<double, 4> want = naive::conv2d(fast.x, fast.w, fast.b, c.s);
+      want.array() = want.array().max(0.0);
+      CHECK(naive::relative_error(fast.y, want) < 1e-5);
+      CHECK((fast.y.array() >= 0.0f).all());
+
+      Tensor<float, 4> masked(fast.dy.shape());
+      masked.array() = (fast.y.array() > 0.0f).select(fast.dy.array(), 0.0f);
+      const naive::ConvGradients ref = naive::conv2d_backward(fast.x, fast.w, masked, c.s);
+      fast.dw.fill(0.0f);
+      fast.db.fill(0.0f);
+      TensorView<float, 4> dx = first_layer ? TensorView<float, 4>() : TensorView<float, 4>(fast.dx);
+      fovea::conv2d_backward<float>(fast.x, fast.w, fast.dy, c.window(), dx, fast.dw, fast.db, fast.workspace, fast.y);
+      if (!first_layer) CHECK(naive::relative_error(fast.dx, ref.dx) < 1e-5);
+      CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
+      if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < 1e-5);
+    }
+  }
+}
+
 TEST_CASE("the result does not depend on the run: two threads, twice, same bits", "[conv2d][threads]") {
   const int saved = fovea::max_threads();
   fovea::set_threads(2);
   fovea::Rng rng(5);
   // Odd batches split unevenly across the two chunks.
-  for (const naive::ConvCase& base : naive::conv_cases(4)) {
+  std::vector<naive::ConvCase> cases = naive::conv_cases(4);
+  for (const naive::ConvCase& v : naive::vector_cases()) cases.push_back(v);
+  for (const naive::ConvCase& base : cases) {
     naive::ConvCase c = base;
     c.N = 5;
     INFO(c.describe());

@@ -189,6 +189,51 @@ TEST_CASE("every pool kind matches the naive definition on random shapes", "[ops
   }
 }
 
+TEMPLATE_TEST_CASE("2x2 max and min pooling at stride 2 send dy to the first winner, odd sizes included",
+                   "[ops][pool2d]", float, double) {
+  using T = TestType;
+  fovea::Rng rng(31);
+  for (const Shape<4>& shape : {Shape<4>{2, 3, 6, 8}, Shape<4>{1, 2, 5, 7}, Shape<4>{3, 1, 2, 3}}) {
+    for (const PoolKind kind : {PoolKind::max, PoolKind::min}) {
+      const Pool2dOptions o{.kind = kind, .window = {2, 2}, .stride = {2, 2}};
+      INFO(fovea::to_string(o) << " on " << fovea::to_string(shape));
+      // Values from a small set: ties are common, and the first cell in row-major order must win them.
+      Tensor<T, 4> x(shape);
+      for (T& v : x) v = static_cast<T>(rng.uniform_index(3));
+      Tensor<std::int32_t, 4> selected;
+      const auto y = pool(o, x, selected);
+      const auto dy = Tensor<T, 4>::uniform(y.shape(), rng, -1, 1);
+      Tensor<T, 4> dx(x.shape());
+      dx.fill(T{9});  // every cell is written, the ones no window covers too
+      fovea::pool2d_backward<T>(o, x, y, selected, dy, dx);
+      Tensor<T, 4> expected(x.shape());
+      expected.fill(T{0});
+      for (Index n = 0; n < y.dim(0); ++n) {
+        for (Index c = 0; c < y.dim(1); ++c) {
+          for (Index oh = 0; oh < y.dim(2); ++oh) {
+            for (Index ow = 0; ow < y.dim(3); ++ow) {
+              Index best_h = 2 * oh, best_w = 2 * ow;
+              for (Index h = 2 * oh; h < 2 * oh + 2; ++h) {
+                for (Index w = 2 * ow; w < 2 * ow + 2; ++w) {
+                  const bool better = kind == PoolKind::max ? x(n, c, h, w) > x(n, c, best_h, best_w)
+                                                            : x(n, c, h, w) < x(n, c, best_h, best_w);
+                  if (better) {
+                    best_h = h;
+                    best_w = w;
+                  }
+                }
+              }
+              CHECK(y(n, c, oh, ow) == x(n, c, best_h, best_w));
+              expected(n, c, best_h, best_w) = dy(n, c, oh, ow);
+            }
+          }
+        }
+      }
+      CHECK(std::vector<T>(dx.begin(), dx.end()) == std::vector<T>(expected.begin(), expected.end()));
+    }
+  }
+}
+
 TEST_CASE("L2 pooling of an all-zero window has gradient 0, not NaN", "[ops][pool2d]") {
   const Pool2dOptions options{.kind = PoolKind::l2, .window = {2, 2}, .stride = {2, 2}};
   Tensor<double, 4> x({1, 1, 2, 4}, {0, 0, 1, 2, 0, 0, 2, 4});

@@ -167,6 +167,28 @@ inline std::vector<ConvCase> direct_cases() {
   };
 }
 
+// A few input channels (2..16), stride 1, no dilation: the shapes fovea runs
+// as an implicit GEMM with output channels in the vector lanes (the "vector"
+// path). Output widths that split into position blocks of 1..12 (1, 5, 10,
+// 13, 28), filter counts around the 16-float vector (1, 6, 16, 17, 33: one or
+// two vectors, zero lanes), paddings zero, same, wider than the kernel (dy
+// rows no input reaches) and asymmetric, 1x1 with padding (not pointwise),
+// and the largest channel count the path takes.
+inline std::vector<ConvCase> vector_cases() {
+  return {
+      {2, 6, 16, 14, 14, 5, 5, {}, true},                  // LeNet's conv2
+      {3, 2, 1, 5, 5, 3, 3, {}, false},                    // one filter: fifteen zero lanes
+      {1, 3, 6, 9, 10, 3, 3, {1, 1, 1, 1, 1, 1}, true},    // same padding, 6 filters
+      {2, 4, 17, 6, 13, 2, 4, {1, 1, 0, 3, 1, 1}, false},  // wide left/right pad, 17 filters
+      {1, 2, 33, 4, 28, 3, 1, {1, 1, 2, 0, 1, 1}, true},   // two vectors + one, 28 = 10 + 9 + 9
+      {5, 16, 5, 7, 7, 3, 3, {1, 1, 1, 1, 1, 1}, true},    // 16 input channels, odd batch
+      {1, 3, 4, 3, 3, 2, 2, {1, 1, 3, 2, 1, 1}, true},     // padding wider than the kernel
+      {2, 2, 3, 5, 1, 3, 1, {}, true},                     // one column
+      {1, 5, 16, 1, 12, 1, 5, {1, 1, 0, 2, 1, 1}, false},  // one row, 1x5 kernel
+      {2, 3, 7, 4, 6, 1, 1, {1, 1, 1, 1, 1, 1}, true},     // 1x1 with padding: not pointwise
+  };
+}
+
 // max |a - b| / max |b|: the error relative to the result's scale, so that
 // outputs which cancel to near zero are not held to a relative bound.
 template <class A, std::size_t Rank>

@@ -47,8 +47,10 @@ TEST_CASE("a small CNN learns which quadrant the blob is in", "[train][fit]") {
 
 TEST_CASE("the same seed, data and thread count give identical weights bit for bit", "[train][fit]") {
   const auto train = test::quadrant_blobs<float>(300, 4);
+  const bool second_conv = GENERATE(false, true);  // true: a Conv2d on the few-input-channel path too
+  INFO("second convolution: " << second_conv);
   auto run = [&](std::uint64_t seed) {
-    auto net = test::small_cnn<float>(5, 16, /*dropout=*/true);
+    auto net = test::small_cnn<float>(5, 16, /*dropout=*/true, second_conv);
     SoftmaxCrossEntropy<float> loss;
     Adam<float> adam(net.params(), {.learning_rate = 0.01});
     fit(net, loss, adam, train, quiet(2, seed));

@@ -173,6 +173,20 @@ class Conv2d final : public Layer<T> {
     conv2d_backward<T>(x, weight_, dy, window_, dx, weight_grad_, bias_grad_, workspace_);
   }
 
+  /// Conv2d followed by ReLU in one pass (Sequential fuses the pair):
+  /// x: [N, Cin, H, W] -> y = max(conv(x), 0): [N, Cout, OH, OW].
+  void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) {
+    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    conv2d_forward<T>(x, weight_, bias_, window_, y, workspace_, true);
+  }
+  /// Backward of forward_relu: takes its y and dy after the ReLU ([N, Cout, OH, OW]),
+  /// masks dy to y > 0, then as backward (dx written, weight and bias gradients accumulate).
+  void backward_relu(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                     TensorView<T, 4> dx) {
+    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+    conv2d_backward<T>(x, weight_, dy, window_, dx, weight_grad_, bias_grad_, workspace_, y);
+  }
+
   std::vector<Parameter<T>> params() override {
     std::vector<Parameter<T>> list;
     list.push_back(

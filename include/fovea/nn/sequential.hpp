@@ -8,6 +8,11 @@
 /// Buffers: one activation tensor per layer output and one gradient tensor per
 /// layer output, planned for the batch size on first use and reused (resize
 /// keeps capacity), so after the first step a training step allocates nothing.
+///
+/// A Conv2d followed by a ReLU runs as one fused pass each way
+/// (Conv2d::forward_relu / backward_relu): the ReLU is applied to each
+/// sample's output while it is in cache instead of in a second pass over the
+/// whole batch, with the same bits as the two layers run apart.
 
 #include <cstdio>
 #include <iomanip>
@@ -19,6 +24,8 @@
 
 #include "fovea/core/error.hpp"
 #include "fovea/core/tensor.hpp"
+#include "fovea/layers/activation.hpp"
+#include "fovea/layers/conv2d.hpp"
 #include "fovea/layers/layer.hpp"
 #include "fovea/ops/softmax.hpp"
 
@@ -73,7 +80,11 @@ class Sequential {
       p.name = std::to_string(index) + "." + p.name;
       params_.push_back(std::move(p));
     }
+    // A ReLU right after a Conv2d: the convolution applies it (see above).
+    Conv2d<T>* conv = layers_.empty() ? nullptr : dynamic_cast<Conv2d<T>*>(layers_.back().get());
+    if (conv != nullptr && dynamic_cast<ReLU<T>*>(layer.get()) != nullptr) fused_relu_.back() = conv;
     layers_.push_back(std::move(layer));
+    fused_relu_.push_back(nullptr);
     shapes_.push_back(out);
     activations_.emplace_back();
     gradients_.emplace_back();
@@ -140,6 +151,14 @@ class Sequential {
     TensorView<const T, 4> current = x;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       activations_[i].resize(batch_shape(x.dim(0), shapes_[i + 1]));
+      if (fused_relu_[i] != nullptr) {
+        // Conv2d i + ReLU i+1: activations_[i] stays unwritten, backward
+        // needs only the ReLU's output.
+        activations_[i + 1].resize(batch_shape(x.dim(0), shapes_[i + 2]));
+        fused_relu_[i]->forward_relu(current, activations_[i + 1]);
+        current = activations_[++i];
+        continue;
+      }
       layers_[i]->forward(current, activations_[i], training_);
       current = activations_[i];
     }
@@ -185,14 +204,21 @@ class Sequential {
                         to_string(expected));
     }
     for (std::size_t k = layers_.size(); k-- > 0;) {
-      TensorView<const T, 4> x = k == 0 ? input_ : TensorView<const T, 4>(activations_[k - 1]);
       TensorView<const T, 4> dy = k + 1 == layers_.size() ? doutput : TensorView<const T, 4>(gradients_[k]);
+      const bool fused = k > 0 && fused_relu_[k - 1] != nullptr;  // layer k: a ReLU the Conv2d k-1 applied
+      const TensorView<const T, 4> output = activations_[k];
+      if (fused) --k;
+      TensorView<const T, 4> x = k == 0 ? input_ : TensorView<const T, 4>(activations_[k - 1]);
       TensorView<T, 4> dx;  // empty: nobody needs the gradient of the input data
       if (k > 0) {
         gradients_[k - 1].resize(x.shape());
         dx = gradients_[k - 1];
       }
-      layers_[k]->backward(x, activations_[k], dy, dx);
+      if (fused) {
+        fused_relu_[k]->backward_relu(x, output, dy, dx);
+      } else {
+        layers_[k]->backward(x, output, dy, dx);
+      }
     }
   }
 
@@ -261,7 +287,8 @@ class Sequential {
   }
 
   std::vector<LayerPtr<T>> layers_;
-  std::vector<SampleShape> shapes_;  // shapes_[0] is the input, shapes_[i + 1] layer i's output
+  std::vector<Conv2d<T>*> fused_relu_;  // [i]: layer i as a Conv2d whose ReLU (layer i+1) it applies
+  std::vector<SampleShape> shapes_;     // shapes_[0] is the input, shapes_[i + 1] layer i's output
   std::vector<Parameter<T>> params_;
   std::vector<Tensor<T, 4>> activations_;  // output of layer i
   std::vector<Tensor<T, 4>> gradients_;    // loss gradient with respect to activations_[i]

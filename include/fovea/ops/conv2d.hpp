@@ -2,10 +2,12 @@
 
 /// @file
 /// 2-D convolution (cross-correlation, as in every CNN library) as
-/// im2col -> GEMM, forward and backward side by side; one input channel at
-/// stride 1 (a first layer on greyscale images) is convolved directly instead
-/// (detail::direct_conv). Stateless: the caller (layers/conv2d.hpp) owns the
-/// weights and the workspace.
+/// im2col -> GEMM, forward and backward side by side. Two shapes small CNNs are
+/// made of skip the lowering (detail::conv_path): one input channel at stride 1
+/// (a first layer on greyscale images) is convolved directly, and a few input
+/// channels at stride 1 (LeNet's second layer) run as an implicit GEMM whose
+/// kernels read the padded input in place. Stateless: the caller
+/// (layers/conv2d.hpp) owns the weights and the workspace.
 ///
 /// Batching: one GEMM per sample, samples split across threads. On the skinny
 /// shapes of small CNNs a per-sample GEMM is as fast as one batched GEMM (its
@@ -130,15 +132,6 @@ namespace detail {
 template <class T>
 inline constexpr Index direct_block = static_cast<Index>(64 / sizeof(T));
 
-// One input channel, stride 1, no dilation: the layer a CNN's first
-// convolution on greyscale images is. There im2col copies every input value
-// KH*KW times to feed a GEMM whose K is only KH*KW, and Eigen then packs that
-// copy once more; the direct loops below read the (padded) image in place.
-inline bool direct_conv(const Conv2dGeometry& g) {
-  const Window2d& w = g.window;
-  return g.in_channels == 1 && w.stride_h == 1 && w.stride_w == 1 && w.dilation_h == 1 && w.dilation_w == 1;
-}
-
 // The zero-padded copy of one sample the direct loops read. Rows are wide
 // enough for the last register block to run past the output's right edge
 // (its extra outputs are dropped), so the inner loops test no bounds.
@@ -154,6 +147,68 @@ DirectLayout direct_layout(const Conv2dGeometry& g) {
   return {padded, padded + g.window.kernel_w - 1, g.height + 2 * g.window.pad_h};
 }
 
+// Which loops convolve a layer:
+// - direct: one input channel, stride 1, no dilation: the layer a CNN's first
+//   convolution on greyscale images is. There im2col copies every input value
+//   KH*KW times to feed a GEMM whose K is only KH*KW, and Eigen then packs
+//   that copy once more; the direct loops read the (padded) image in place.
+// - vector: a few input channels (2..16), stride 1, no dilation: LeNet's conv2 (6 -> 16,
+//   5x5 on 14x14). Its GEMMs are small (K = 150, 100 positions), so im2col,
+//   col2im and Eigen's packing of both cost as much as the multiply-adds. The
+//   vector kernels put output channels in the vector lanes instead of
+//   positions, so a 10-wide output row wastes no lanes, and broadcast each
+//   input value straight from the padded sample: an implicit GEMM with no
+//   column matrix. The input gradient is a direct "full" correlation.
+// - lowered: everything else (strides, dilation, many input channels, 1x1
+//   without padding) is im2col + GEMM, which Eigen runs near peak on large K.
+inline constexpr Index vector_max_in_channels = 16;
+
+enum class ConvPath { lowered, direct, vector };
+
+inline ConvPath conv_path(const Conv2dGeometry& g) {
+  const Window2d& w = g.window;
+  if (w.stride_h != 1 || w.stride_w != 1 || w.dilation_h != 1 || w.dilation_w != 1) return ConvPath::lowered;
+  if (g.in_channels == 1) return ConvPath::direct;
+  // 1x1 without padding reads x as its column matrix already: nothing to save.
+  if (g.in_channels <= vector_max_in_channels && !g.pointwise()) return ConvPath::vector;
+  return ConvPath::lowered;
+}
+
+// The vector path's zero-padded sample [Cin, H + 2*pad_h, W + 2*pad_w] and
+// its channel-major rows: [positions, Cout rounded up to whole vectors], the
+// lanes past Cout zero.
+struct VectorLayout {
+  Index height;
+  Index width;
+  Index channels;
+};
+template <class T>
+VectorLayout vector_layout(const Conv2dGeometry& g) {
+  constexpr Index V = direct_block<T>;
+  return {g.height + 2 * g.window.pad_h, g.width + 2 * g.window.pad_w, (g.out_channels + V - 1) / V * V};
+}
+
+// The vector path's input gradient is the "full" correlation of dy with the
+// flipped kernel, dx[c, ih, iw] = sum over co, a, b of
+// dy[co, ih + a - qh, iw + b - qw] * W[co, c, KH-1-a, KW-1-b], with
+// qh = KH-1-pad_h, qw = KW-1-pad_w: the direct loops of the first layer with
+// the roles of x and dy exchanged and no col2im. dy is copied into a zeroed
+// [Cout, H + KH - 1, W rounded up to blocks + KW - 1] buffer at (qh, qw) (a
+// negative offset drops dy rows or columns no input position reaches).
+struct FullLayout {
+  Index height;  // H + KH - 1
+  Index width;   // W rounded up to whole register blocks, + KW - 1
+  Index top;     // qh
+  Index left;    // qw
+};
+template <class T>
+FullLayout full_layout(const Conv2dGeometry& g) {
+  constexpr Index V = direct_block<T>;
+  const Window2d& w = g.window;
+  return {g.height + w.kernel_h - 1, (g.width + V - 1) / V * V + w.kernel_w - 1, w.kernel_h - 1 - w.pad_h,
+          w.kernel_w - 1 - w.pad_w};
+}
+
 }  // namespace detail
 
 /// Per-thread scratch, owned by the caller and sized on first use for a shape;
@@ -164,29 +219,56 @@ struct Conv2dWorkspace {
   struct Chunk {
     Tensor<T, 2> cols;     ///< [K, P] one sample's im2col
     Tensor<T, 2> dcols;    ///< [K, P] W^T * dy for one sample
-    Tensor<T, 2> dweight;  ///< [Cout, K] this chunk's partial weight gradient
+    Tensor<T, 2> dweight;  ///< [Cout, K] this chunk's partial weight gradient ([K, Cout padded] on the vector path)
     Tensor<T, 1> dbias;    ///< [Cout]
-    Tensor<T, 1> image;    ///< direct path: one zero-padded input sample
-    Tensor<T, 1> grad;     ///< direct path: one sample's dy, rows zero-padded to whole blocks
+    Tensor<T, 1> image;    ///< direct and vector paths: one zero-padded input sample
+    /// direct path: one sample's dy, rows zero-padded to whole blocks;
+    /// vector path: one sample's y or dy as [P, Cout padded]
+    Tensor<T, 1> grad;
+    Tensor<T, 1> full;    ///< vector path: one sample's dy padded for the full correlation
+    Tensor<T, 1> masked;  ///< fused ReLU: one sample's dy where y > 0
   };
-  std::vector<Chunk> chunks;  ///< One per chunk, indexed by the chunk number; never shrinks.
+  std::vector<Chunk> chunks;    ///< One per chunk, indexed by the chunk number; never shrinks.
+  Tensor<T, 2> weight_t;        ///< vector path: [K, Cout padded], the weights transposed
+  Tensor<T, 1> bias_t;          ///< vector path: [Cout padded]
+  Tensor<T, 2> weight_flipped;  ///< vector path: [Cin, Cout*KH*KW], each filter turned by 180 degrees
 
-  /// Sizes the first `count` chunks for geometry `g`, forward only or also
-  /// backward (dweight, dbias and, by path, dcols or grad).
-  /// `lowered`: the im2col path runs (cols, dcols); otherwise the direct one.
-  void reserve(const Conv2dGeometry& g, int count, bool backward, bool lowered = true) {
+  /// Sizes the first `count` chunks for geometry `g` on `path`, forward only or
+  /// also backward. What each path needs: cols and dcols (im2col, not
+  /// pointwise), image and grad (direct, vector), full (vector backward), a
+  /// partial dW per chunk ([Cout, K], or [K, Cout padded] on the vector path);
+  /// `relu`: room for the fused ReLU's masked dy.
+  void reserve(const Conv2dGeometry& g, int count, bool backward, detail::ConvPath path, bool relu = false) {
+    using detail::ConvPath;
     if (static_cast<int>(chunks.size()) < count) chunks.resize(static_cast<std::size_t>(count));
     const Index K = g.patch_size(), P = g.positions();
     const detail::DirectLayout direct = detail::direct_layout<T>(g);
+    const detail::VectorLayout vector = detail::vector_layout<T>(g);
+    const detail::FullLayout full = detail::full_layout<T>(g);
+    if (path == ConvPath::vector) {
+      weight_t.resize({K, vector.channels});
+      bias_t.resize({vector.channels});
+      if (backward) weight_flipped.resize({g.in_channels, g.out_channels * g.window.kernel_h * g.window.kernel_w});
+    }
     for (int c = 0; c < count; ++c) {
       Chunk& chunk = chunks[static_cast<std::size_t>(c)];
-      if (lowered && !g.pointwise()) chunk.cols.resize({K, P});
-      if (!lowered) chunk.image.resize({direct.height * direct.width});
+      if (path == ConvPath::lowered && !g.pointwise()) chunk.cols.resize({K, P});
+      if (path == ConvPath::direct) chunk.image.resize({direct.height * direct.width});
+      if (path == ConvPath::vector) {
+        chunk.image.resize({g.in_channels * vector.height * vector.width});
+        chunk.grad.resize({P * vector.channels});
+      }
       if (backward) {
-        if (lowered && !g.pointwise()) chunk.dcols.resize({K, P});
-        if (!lowered) chunk.grad.resize({g.out_channels * g.out_h * direct.out_w_padded});
-        chunk.dweight.resize({g.out_channels, K});
+        if (path == ConvPath::lowered && !g.pointwise()) chunk.dcols.resize({K, P});
+        if (path == ConvPath::direct) chunk.grad.resize({g.out_channels * g.out_h * direct.out_w_padded});
+        if (path == ConvPath::vector) {
+          chunk.full.resize({g.out_channels * full.height * full.width});
+          chunk.dweight.resize({K, vector.channels});
+        } else {
+          chunk.dweight.resize({g.out_channels, K});
+        }
         chunk.dbias.resize({g.out_channels});
+        if (relu) chunk.masked.resize({g.out_channels * P});
       }
     }
   }
@@ -223,39 +305,102 @@ inline void require_shape(const char* operation, const char* what, const Shape<4
 template <class T>
 using DirectBlock = Eigen::Array<T, direct_block<T>, 1>;
 
-// y[c, oh, ow0 .. ow0+V) for the CB filters at w ([CB, KH*KW]), plus bias.
+// Copies a short run of values (a row of a small feature map, 1 to a few
+// dozen) with fixed-size vector moves: whole blocks, then two overlapping
+// pieces of the widest size that fits. std::copy_n calls memmove, whose
+// per-call cost was 7-9 % of the LeNet step over ~700 short rows per sample.
+template <class T, Index Width>
+void copy_pieces(const T* from, Index count, T* to) {
+  using Piece = Eigen::Array<T, Width, 1>;
+  if constexpr (Width > 1) {
+    if (count < Width) {
+      copy_pieces<T, Width / 2>(from, count, to);
+      return;
+    }
+    Eigen::Map<Piece> head(to), tail(to + count - Width);
+    const Piece first = Eigen::Map<const Piece>(from), last = Eigen::Map<const Piece>(from + count - Width);
+    head = first;
+    tail = last;
+  } else {
+    if (count == 1) *to = *from;
+  }
+}
+template <class T>
+void copy_row(const T* from, Index count, T* to) {
+  constexpr Index V = direct_block<T>;
+  Index i = 0;
+  for (; i + V <= count; i += V) {
+    Eigen::Map<DirectBlock<T>> block(to + i);
+    block = Eigen::Map<const DirectBlock<T>>(from + i);
+  }
+  if (i == count) return;
+  if (i > 0) {  // the last whole block, overlapping the previous one
+    Eigen::Map<DirectBlock<T>> block(to + count - V);
+    block = Eigen::Map<const DirectBlock<T>>(from + count - V);
+    return;
+  }
+  copy_pieces<T, V / 2>(from, count, to);
+}
+
+// Stores the first `count` of a block's V values (a block past the right
+// edge computed outputs that do not exist).
+template <class T>
+void store_block(const DirectBlock<T>& block, Index count, T* out) {
+  if (count == direct_block<T>) {
+    Eigen::Map<DirectBlock<T>> whole(out);
+    whole = block;
+  } else {
+    alignas(64) T last[direct_block<T>];
+    Eigen::Map<DirectBlock<T>> spill(last);
+    spill = block;
+    copy_row(last, count, out);
+  }
+}
+
+// y[c, oh + r, ow0 .. ow0+V) for the CB filters at w ([CB, KH*KW]) and RB
+// output rows r, plus bias: each weight is broadcast once for RB rows.
+template <class T, int CB, int RB>
+void direct_forward_block(const T* image, const DirectLayout& layout, const Conv2dGeometry& g, const T* w,
+                          const T* bias, Index oh, Index ow0, T* y) {
+  using Block = DirectBlock<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, taps = KH * KW, OW = g.out_w, P = g.positions();
+  Block acc[RB][CB];
+  for (int r = 0; r < RB; ++r) {
+    for (int c = 0; c < CB; ++c) acc[r][c].setConstant(bias == nullptr ? T{} : bias[c]);
+  }
+  for (Index ki = 0; ki < KH; ++ki) {
+    const T* row = image + (oh + ki) * layout.width + ow0;
+    const T* weights = w + ki * KW;
+    for (Index kj = 0; kj < KW; ++kj) {
+      Block in[RB];
+      for (int r = 0; r < RB; ++r) in[r] = Eigen::Map<const Block>(row + r * layout.width + kj);
+      for (int c = 0; c < CB; ++c) {
+        const T weight = weights[c * taps + kj];
+        for (int r = 0; r < RB; ++r) acc[r][c] += weight * in[r];
+      }
+    }
+  }
+  const Index count = std::min(direct_block<T>, OW - ow0);
+  for (int r = 0; r < RB; ++r) {
+    for (int c = 0; c < CB; ++c) store_block<T>(acc[r][c], count, y + c * P + (oh + r) * OW + ow0);
+  }
+}
+
+// The whole output of the CB filters at w, two rows at a time. In a row at
+// least one block wide, the last block ends at the row's end (overlapping
+// the one before it; the overlap is computed twice and stored twice, the same
+// values): whole-vector stores, no partial store through a spill buffer.
 template <class T, int CB>
 void direct_forward_rows(const T* image, const DirectLayout& layout, const Conv2dGeometry& g, const T* w, const T* bias,
                          T* y) {
-  using Block = DirectBlock<T>;
   constexpr Index V = direct_block<T>;
-  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, taps = KH * KW, OW = g.out_w, P = g.positions();
-  for (Index oh = 0; oh < g.out_h; ++oh) {
-    for (Index ow0 = 0; ow0 < OW; ow0 += V) {
-      Block acc[CB];
-      for (int c = 0; c < CB; ++c) acc[c].setConstant(bias == nullptr ? T{} : bias[c]);
-      for (Index ki = 0; ki < KH; ++ki) {
-        const T* row = image + (oh + ki) * layout.width + ow0;
-        const T* weights = w + ki * KW;
-        for (Index kj = 0; kj < KW; ++kj) {
-          const Block in = Eigen::Map<const Block>(row + kj);
-          for (int c = 0; c < CB; ++c) acc[c] += weights[c * taps + kj] * in;
-        }
-      }
-      // A block past the right edge computed outputs that do not exist:
-      // store only the real ones.
-      const Index count = std::min(V, OW - ow0);
-      for (int c = 0; c < CB; ++c) {
-        T* out = y + c * P + oh * OW + ow0;
-        if (count == V) {
-          Eigen::Map<Block> whole(out);
-          whole = acc[c];
-        } else {
-          alignas(64) T last[V];
-          Eigen::Map<Block> spill(last);
-          spill = acc[c];
-          std::copy_n(last, count, out);
-        }
+  for (Index oh = 0; oh < g.out_h; oh += 2) {
+    for (Index ow0 = 0; ow0 < g.out_w; ow0 += V) {
+      const Index start = ow0 + V > g.out_w && g.out_w >= V ? g.out_w - V : ow0;
+      if (oh + 1 < g.out_h) {
+        direct_forward_block<T, CB, 2>(image, layout, g, w, bias, oh, start, y);
+      } else {
+        direct_forward_block<T, CB, 1>(image, layout, g, w, bias, oh, start, y);
       }
     }
   }
@@ -315,34 +460,274 @@ void for_filter_blocks(Index filters, Body&& body) {
   }
 }
 
-// Copies sample x ([H, W]) into the middle of the zeroed buffer `image`.
+// Copies sample x ([H, W]) into the middle of `image`, whose border the
+// caller zeroed once for all samples of a chunk (only the middle changes).
 template <class T>
 void pad_image(const T* x, const DirectLayout& layout, const Conv2dGeometry& g, T* image) {
-  std::fill_n(image, layout.height * layout.width, T{});
   for (Index ih = 0; ih < g.height; ++ih) {
-    std::copy_n(x + ih * g.width, g.width, image + (ih + g.window.pad_h) * layout.width + g.window.pad_w);
+    copy_row(x + ih * g.width, g.width, image + (ih + g.window.pad_h) * layout.width + g.window.pad_w);
+  }
+}
+
+// Calls body(std::integral_constant<int, n>{}) for a run-time 1 <= n <= Max:
+// each block size is its own instantiation, with accumulators the compiler
+// keeps in registers.
+template <int Max, class Body>
+void with_count(Index n, Body&& body) {
+  if constexpr (Max > 1) {
+    if (n < Max) {
+      with_count<Max - 1>(n, body);
+      return;
+    }
+  }
+  body(std::integral_constant<int, Max>{});
+}
+
+// Splits [0, total) into the fewest blocks of at most Max items, as even as
+// possible (a 10-wide row is one block of 10, a 28-wide one 10 + 9 + 9), and
+// calls body(begin, block) for each.
+template <int Max, class Body>
+void for_even_blocks(Index total, Body&& body) {
+  const Index blocks = (total + Max - 1) / Max;
+  for (Index b = 0, begin = 0; b < blocks; ++b) {
+    const Index size = total / blocks + (b < total % blocks ? 1 : 0);
+    with_count<Max>(size, [&](auto count) { body(begin, count); });
+    begin += size;
+  }
+}
+
+// Output channels per vector-path kernel call: one or two vectors (16 or 32
+// floats), and the positions (forward) or taps (weight gradient) a call keeps
+// in registers beside them: 12 x 1 or 6 x 2 accumulators.
+template <class T, class Body>
+void for_channel_vectors(Index channels_padded, Body&& body) {
+  constexpr Index V = direct_block<T>;
+  Index co = 0;
+  for (; co + 2 * V <= channels_padded; co += 2 * V) body(co, std::integral_constant<int, 2>{});
+  if (co < channels_padded) body(co, std::integral_constant<int, 1>{});
+}
+#if defined(__AVX512F__)
+template <int CV>
+inline constexpr int vector_registers = 12 / CV;  // of 32 registers
+#else
+template <int CV>
+inline constexpr int vector_registers = 6 / CV;  // a 16-float block is two of the 16 AVX registers
+#endif
+
+// Copies one sample's dy ([Cout, OH, OW]) into the full-correlation buffer
+// (zeroed once per chunk, as pad_image's).
+template <class T>
+void pad_full(const T* dy, const FullLayout& layout, const Conv2dGeometry& g, T* out) {
+  // Rows r of the buffer hold dy row r - top; columns s hold dy column s - left.
+  const Index r0 = std::max<Index>(0, layout.top), r1 = std::min(layout.height, g.out_h + layout.top);
+  const Index s0 = std::max<Index>(0, layout.left), s1 = std::min(layout.width, g.out_w + layout.left);
+  if (r0 >= r1 || s0 >= s1) return;
+  for (Index co = 0; co < g.out_channels; ++co) {
+    for (Index r = r0; r < r1; ++r) {
+      const T* src = dy + (co * g.out_h + r - layout.top) * g.out_w + (s0 - layout.left);
+      copy_row(src, s1 - s0, out + (co * layout.height + r) * layout.width + s0);
+    }
+  }
+}
+
+// dx[c, ih + r, iw0 .. iw0+V) for the CB input channels whose flipped
+// filters are at wf ([CB, Cout*KH*KW]) and RB rows r. Kernel rows that read
+// only the zero rows above or below dy (for every one of the RB rows) are
+// skipped; the rows read stay inside the buffer (ih + RB - 1 < H).
+template <class T, int CB, int RB>
+void full_input_grad_block(const T* grad, const FullLayout& layout, const Conv2dGeometry& g, const T* wf, Index ih,
+                           Index iw0, T* dx) {
+  using Block = DirectBlock<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, Cout = g.out_channels;
+  const Index taps = Cout * KH * KW, plane = layout.height * layout.width;
+  // Buffer row ih + r + a holds dy row ih + r + a - top: some r must keep 0 <= that < OH.
+  const Index a0 = std::max<Index>(0, layout.top - ih - (RB - 1)), a1 = std::min(KH, g.out_h + layout.top - ih);
+  Block acc[RB][CB];
+  for (int r = 0; r < RB; ++r) {
+    for (int c = 0; c < CB; ++c) acc[r][c].setZero();
+  }
+  for (Index co = 0; co < Cout; ++co) {
+    for (Index a = a0; a < a1; ++a) {
+      const T* row = grad + co * plane + (ih + a) * layout.width + iw0;
+      const T* weights = wf + (co * KH + a) * KW;
+      for (Index b = 0; b < KW; ++b) {
+        Block in[RB];
+        for (int r = 0; r < RB; ++r) in[r] = Eigen::Map<const Block>(row + r * layout.width + b);
+        for (int c = 0; c < CB; ++c) {
+          const T weight = weights[c * taps + b];
+          for (int r = 0; r < RB; ++r) acc[r][c] += weight * in[r];
+        }
+      }
+    }
+  }
+  const Index count = std::min(direct_block<T>, g.width - iw0);
+  for (int r = 0; r < RB; ++r) {
+    for (int c = 0; c < CB; ++c)
+      store_block<T>(acc[r][c], count, dx + c * g.height * g.width + (ih + r) * g.width + iw0);
+  }
+}
+
+// The whole dx of CB input channels, two rows at a time.
+template <class T, int CB>
+void full_input_grad_rows(const T* grad, const FullLayout& layout, const Conv2dGeometry& g, const T* wf, T* dx) {
+  constexpr Index V = direct_block<T>;
+  for (Index ih = 0; ih < g.height; ih += 2) {
+    for (Index iw0 = 0; iw0 < g.width; iw0 += V) {
+      if (ih + 1 < g.height) {
+        full_input_grad_block<T, CB, 2>(grad, layout, g, wf, ih, iw0, dx);
+      } else {
+        full_input_grad_block<T, CB, 1>(grad, layout, g, wf, ih, iw0, dx);
+      }
+    }
+  }
+}
+
+// Copies sample x ([Cin, H, W]) into the middle of `image`
+// ([Cin, H + 2*pad_h, W + 2*pad_w], zeroed once per chunk, as pad_image's).
+template <class T>
+void pad_channels(const T* x, const VectorLayout& layout, const Conv2dGeometry& g, T* image) {
+  for (Index c = 0; c < g.in_channels; ++c) {
+    T* plane = image + c * layout.height * layout.width;
+    for (Index ih = 0; ih < g.height; ++ih) {
+      copy_row(x + (c * g.height + ih) * g.width, g.width,
+               plane + (ih + g.window.pad_h) * layout.width + g.window.pad_w);
+    }
+  }
+}
+
+// y_t[p, co] for PB consecutive positions of one output row (origin: the
+// padded input at the first one's window corner) and the CV * V channels of
+// weight_t ([K, channels]) and bias from `co` on: each tap loads CV weight
+// vectors once and adds each of the PB input values, broadcast, times them.
+template <class T, int CV, int PB>
+void vector_forward_block(const T* origin, const VectorLayout& layout, const Conv2dGeometry& g, const T* weight_t,
+                          const T* bias, T* y_t) {
+  using Block = DirectBlock<T>;
+  constexpr Index V = direct_block<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, plane = layout.height * layout.width;
+  const Index stride = layout.channels;
+  Block acc[PB][CV];
+  for (int v = 0; v < CV; ++v) {
+    const Block b = Eigen::Map<const Block>(bias + v * V);
+    for (int i = 0; i < PB; ++i) acc[i][v] = b;
+  }
+  const T* w = weight_t;
+  for (Index c = 0; c < g.in_channels; ++c) {
+    for (Index ki = 0; ki < KH; ++ki) {
+      const T* row = origin + c * plane + ki * layout.width;
+      for (Index kj = 0; kj < KW; ++kj, w += stride) {
+        Block weights[CV];
+        for (int v = 0; v < CV; ++v) weights[v] = Eigen::Map<const Block>(w + v * V);
+        for (int i = 0; i < PB; ++i) {
+          const T in = row[kj + i];
+          for (int v = 0; v < CV; ++v) acc[i][v] += in * weights[v];
+        }
+      }
+    }
+  }
+  for (int i = 0; i < PB; ++i) {
+    for (int v = 0; v < CV; ++v) Eigen::Map<Block>(y_t + i * stride + v * V) = acc[i][v];
+  }
+}
+
+// dW_t[t, co] += sum over positions p of x[p + offset(t)] * dy_t[p, co] for
+// TB taps t0 .. t0+TB (weight order c, ki, kj) and CV * V channels: each
+// position loads CV dy vectors once and multiplies them by TB broadcast
+// input values.
+template <class T, int CV, int TB>
+void vector_weight_grad_block(const T* image, const VectorLayout& layout, const Conv2dGeometry& g, const T* grad_t,
+                              Index t0, T* dweight_t) {
+  using Block = DirectBlock<T>;
+  constexpr Index V = direct_block<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, plane = layout.height * layout.width;
+  const Index stride = layout.channels;
+  Index offset[TB];
+  for (int i = 0; i < TB; ++i) {
+    const Index t = t0 + i, c = t / (KH * KW), r = t % (KH * KW);
+    offset[i] = c * plane + (r / KW) * layout.width + r % KW;
+  }
+  Block acc[TB][CV];
+  for (int i = 0; i < TB; ++i) {
+    for (int v = 0; v < CV; ++v) acc[i][v].setZero();
+  }
+  for (Index oh = 0; oh < g.out_h; ++oh) {
+    const T* row = image + oh * layout.width;
+    const T* d = grad_t + oh * g.out_w * stride;
+    for (Index ow = 0; ow < g.out_w; ++ow, d += stride) {
+      Block dv[CV];
+      for (int v = 0; v < CV; ++v) dv[v] = Eigen::Map<const Block>(d + v * V);
+      for (int i = 0; i < TB; ++i) {
+        const T in = row[ow + offset[i]];
+        for (int v = 0; v < CV; ++v) acc[i][v] += in * dv[v];
+      }
+    }
+  }
+  for (int i = 0; i < TB; ++i) {
+    for (int v = 0; v < CV; ++v) Eigen::Map<Block>(dweight_t + (t0 + i) * stride + v * V) += acc[i][v];
   }
 }
 
 }  // namespace detail
 
 /// x: [N, Cin, H, W], weight: [Cout, Cin, KH, KW], bias: [Cout] or empty
-///   -> y: [N, Cout, OH, OW] (overwritten).
+///   -> y: [N, Cout, OH, OW] (overwritten); with `relu`, y = max(conv, 0),
+/// applied while a sample's output is still in registers or cache (Sequential
+/// fuses a Conv2d followed by a ReLU this way).
 /// Throws shape_error, naming the shapes, when weight, bias or y disagree with
 /// x and the window, and conv_output_size's errors for a bad or ill-fitting window.
 template <class T>
 void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 1> bias,
-                    const Window2d& window, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace) {
+                    const Window2d& window, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace, bool relu = false) {
   const Conv2dGeometry g = detail::conv2d_checked("conv2d_forward", x.shape(), weight.shape(), bias.size(), window);
   const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
   detail::require_shape("conv2d_forward", "output", y.shape(), {N, Cout, g.out_h, g.out_w});
-  const bool direct = detail::direct_conv(g);
-  workspace.reserve(g, chunk_count(N), false, !direct);
+  const detail::ConvPath path = detail::conv_path(g);
+  workspace.reserve(g, chunk_count(N), false, path);
 
-  if (direct) {
+  if (path == detail::ConvPath::vector) {
+    const detail::VectorLayout layout = detail::vector_layout<T>(g);
+    const Index C = layout.channels;
+    // weight_t [K, C] = W^T with zero columns past Cout; bias_t likewise.
+    MatrixMap<T> Wt = workspace.weight_t.matrix();
+    Wt.leftCols(Cout) = MatrixMap<const T>(weight.data(), Cout, K).transpose();
+    Wt.rightCols(C - Cout).setZero();
+    workspace.bias_t.fill(T{});
+    if (!bias.empty()) std::copy_n(bias.data(), Cout, workspace.bias_t.data());
+    parallel_for(N, [&](Index begin, Index end, int chunk) {
+      auto& scratch = workspace.chunks[static_cast<std::size_t>(chunk)];
+      scratch.image.fill(T{});  // the padding; each sample overwrites the middle
+      T* image = scratch.image.data();
+      T* y_t = scratch.grad.data();  // [P, C]
+      for (Index n = begin; n < end; ++n) {
+        detail::pad_channels(x.data() + n * g.in_channels * g.height * g.width, layout, g, image);
+        for (Index oh = 0; oh < g.out_h; ++oh) {
+          detail::for_channel_vectors<T>(C, [&](Index co, auto vectors) {
+            constexpr int CV = decltype(vectors)::value;
+            detail::for_even_blocks<detail::vector_registers<CV>>(g.out_w, [&](Index ow, auto positions) {
+              detail::vector_forward_block<T, CV, decltype(positions)::value>(
+                  image + oh * layout.width + ow, layout, g, workspace.weight_t.data() + co,
+                  workspace.bias_t.data() + co, y_t + (oh * g.out_w + ow) * C + co);
+            });
+          });
+        }
+        // [P, C] -> y's [Cout, P]
+        MatrixMap<T> Y(y.data() + n * Cout * P, Cout, P);
+        if (relu) {
+          Y = MatrixMap<const T>(y_t, P, C).leftCols(Cout).transpose().cwiseMax(T{0});
+        } else {
+          Y = MatrixMap<const T>(y_t, P, C).leftCols(Cout).transpose();
+        }
+      }
+    });
+    return;
+  }
+
+  if (path == detail::ConvPath::direct) {
     const detail::DirectLayout layout = detail::direct_layout<T>(g);
     parallel_for(N, [&](Index begin, Index end, int chunk) {
-      T* image = workspace.chunks[static_cast<std::size_t>(chunk)].image.data();
+      Tensor<T, 1>& padded = workspace.chunks[static_cast<std::size_t>(chunk)].image;
+      padded.fill(T{});  // the padding; each sample overwrites the middle
+      T* image = padded.data();
       for (Index n = begin; n < end; ++n) {
         detail::pad_image(x.data() + n * g.height * g.width, layout, g, image);
         detail::for_filter_blocks(Cout, [&](Index f, auto block) {
@@ -350,6 +735,10 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
                                                                  bias.empty() ? nullptr : bias.data() + f,
                                                                  y.data() + (n * Cout + f) * P);
         });
+        if (relu) {  // the sample's [Cout, P] output is still in L1/L2
+          ArrayMap<T> out(y.data() + n * Cout * P, Cout * P);
+          out = out.max(T{0});
+        }
       }
     });
     return;
@@ -373,12 +762,16 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
         Y.colwise() = b;  // the GEMM accumulates onto the bias: no second pass
         Y.noalias() += W * C;
       }
+      if (relu) Y = Y.cwiseMax(T{0});
     }
   });
 }
 
 /// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W] (skipped when dx is empty);
 /// dweight [Cout, Cin, KH, KW] and dbias [Cout] (skipped when empty) ACCUMULATE.
+/// With relu_output (the forward's y with `relu`, [N, Cout, OH, OW]), dy is
+/// the gradient after the ReLU and is first masked to where y > 0 (exactly
+/// ReLU's backward: y > 0 iff the convolution's output was), per sample in cache.
 /// Each chunk of samples sums its own partial dW, db; the partials are added in
 /// chunk order, so a given thread count gives the same bits every run.
 /// dx is overwritten. Throws shape_error, naming the shapes, when any of them
@@ -386,28 +779,59 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
 template <class T>
 void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 4> dy,
                      const Window2d& window, TensorView<T, 4> dx, TensorView<T, 4> dweight, TensorView<T, 1> dbias,
-                     Conv2dWorkspace<T>& workspace) {
+                     Conv2dWorkspace<T>& workspace, TensorView<const T, 4> relu_output = {}) {
   const char* op = "conv2d_backward";
   const Conv2dGeometry g = detail::conv2d_checked(op, x.shape(), weight.shape(), dbias.size(), window);
   const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
   detail::require_shape(op, "output gradient", dy.shape(), {N, Cout, g.out_h, g.out_w});
   detail::require_shape(op, "weight gradient", dweight.shape(), weight.shape());
   if (!dx.empty()) detail::require_shape(op, "input gradient", dx.shape(), x.shape());
+  const bool relu = !relu_output.empty();
+  if (relu) detail::require_shape(op, "ReLU output", relu_output.shape(), dy.shape());
   const int chunks = chunk_count(N);
   // The direct path has no input gradient of its own: a caller that wants dx
   // (not the first layer) takes the im2col path, whose col2im provides it.
-  const bool direct = dx.empty() && detail::direct_conv(g);
-  workspace.reserve(g, chunks, true, !direct);
+  detail::ConvPath path = detail::conv_path(g);
+  if (path == detail::ConvPath::direct && !dx.empty()) path = detail::ConvPath::lowered;
+  const bool direct = path == detail::ConvPath::direct;
+  workspace.reserve(g, chunks, true, path, relu);
 
   const MatrixMap<const T> W(weight.data(), Cout, K);
   const detail::DirectLayout layout = detail::direct_layout<T>(g);
+  const detail::VectorLayout vlayout = detail::vector_layout<T>(g);
+  const detail::FullLayout full = detail::full_layout<T>(g);
+  const Index C = vlayout.channels;
+  if (path == detail::ConvPath::vector && !dx.empty()) {
+    // weight_flipped[c, co, a, b] = W[co, c, KH-1-a, KW-1-b]
+    const Index KH = window.kernel_h, KW = window.kernel_w;
+    T* wf = workspace.weight_flipped.data();
+    for (Index c = 0; c < g.in_channels; ++c) {
+      for (Index co = 0; co < Cout; ++co) {
+        const T* filter = weight.data() + (co * g.in_channels + c) * KH * KW;
+        for (Index t = 0; t < KH * KW; ++t) *wf++ = filter[KH * KW - 1 - t];
+      }
+    }
+  }
   parallel_for(N, [&](Index begin, Index end, int chunk) {
     auto& scratch = workspace.chunks[static_cast<std::size_t>(chunk)];
-    MatrixMap<T> dW = scratch.dweight.matrix();  // [Cout, K]
+    MatrixMap<T> dW = scratch.dweight.matrix();  // [Cout, K]; the vector path's is [K, C]
     dW.setZero();
     scratch.dbias.fill(T{});
+    // Padded copies: zero borders once, each sample overwrites the middle.
+    if (path != detail::ConvPath::lowered) {
+      scratch.image.fill(T{});
+      if (path == detail::ConvPath::direct) scratch.grad.fill(T{});
+      if (path == detail::ConvPath::vector && !dx.empty()) scratch.full.fill(T{});
+    }
     for (Index n = begin; n < end; ++n) {
-      const MatrixMap<const T> dY(dy.data() + n * Cout * P, Cout, P);
+      const T* dy_n = dy.data() + n * Cout * P;
+      if (relu) {
+        ArrayMap<T> masked(scratch.masked.data(), Cout * P);
+        masked = (ArrayMap<const T>(relu_output.data() + n * Cout * P, Cout * P) > T{0})
+                     .select(ArrayMap<const T>(dy_n, Cout * P), T{0});
+        dy_n = scratch.masked.data();
+      }
+      const MatrixMap<const T> dY(dy_n, Cout, P);
       if (direct) {
         T* image = scratch.image.data();
         T* grad = scratch.grad.data();
@@ -415,9 +839,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
         // dy rows copied to whole register blocks, zeros past OW, so the
         // blocks that run past the edge add nothing.
         for (Index row = 0; row < Cout * g.out_h; ++row) {
-          T* out = grad + row * layout.out_w_padded;
-          std::copy_n(dy.data() + n * Cout * P + row * g.out_w, g.out_w, out);
-          std::fill(out + g.out_w, out + layout.out_w_padded, T{});
+          detail::copy_row(dy_n + row * g.out_w, g.out_w, grad + row * layout.out_w_padded);
         }
         detail::for_filter_blocks(Cout, [&](Index f, auto block) {
           detail::direct_weight_grad<T, decltype(block)::value>(image, grad + f * g.out_h * layout.out_w_padded, layout,
@@ -426,16 +848,41 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
         if (!dbias.empty()) scratch.dbias.vector() += dY.rowwise().sum();
         continue;
       }
-      const T* columns = x.data() + n * K * P;
-      if (!g.pointwise()) {
-        im2col<T>(x.item(n), window, scratch.cols);  // redone, not kept from forward: N of them would not fit in L2
-        columns = scratch.cols.data();
+      if (path == detail::ConvPath::vector) {
+        // dW_t [K, C] += (padded x read as columns) x dy_t, dy_t = dy^T [P, C]
+        T* image = scratch.image.data();
+        T* grad_t = scratch.grad.data();
+        detail::pad_channels(x.data() + n * g.in_channels * g.height * g.width, vlayout, g, image);
+        MatrixMap<T> dY_t(grad_t, P, C);
+        dY_t.leftCols(Cout) = dY.transpose();
+        dY_t.rightCols(C - Cout).setZero();
+        detail::for_channel_vectors<T>(C, [&](Index co, auto vectors) {
+          constexpr int CV = decltype(vectors)::value;
+          detail::for_even_blocks<detail::vector_registers<CV>>(K, [&](Index t0, auto taps) {
+            detail::vector_weight_grad_block<T, CV, decltype(taps)::value>(image, vlayout, g, grad_t + co, t0,
+                                                                           scratch.dweight.data() + co);
+          });
+        });
+      } else {
+        const T* columns = x.data() + n * K * P;
+        if (!g.pointwise()) {
+          im2col<T>(x.item(n), window, scratch.cols);  // redone, not kept from forward: N of them would not fit in L2
+          columns = scratch.cols.data();
+        }
+        const MatrixMap<const T> cols(columns, K, P);
+        dW.noalias() += dY * cols.transpose();  // [Cout, P] x [P, K]
       }
-      const MatrixMap<const T> C(columns, K, P);
-      dW.noalias() += dY * C.transpose();                                // [Cout, P] x [P, K]
       if (!dbias.empty()) scratch.dbias.vector() += dY.rowwise().sum();  // sum over positions
       if (dx.empty()) continue;
-      if (g.pointwise()) {
+      if (path == detail::ConvPath::vector) {
+        T* grad = scratch.full.data();
+        detail::pad_full(dy_n, full, g, grad);
+        detail::for_filter_blocks(g.in_channels, [&](Index c, auto block) {
+          detail::full_input_grad_rows<T, decltype(block)::value>(
+              grad, full, g, workspace.weight_flipped.data() + c * Cout * window.kernel_h * window.kernel_w,
+              dx.data() + (n * g.in_channels + c) * g.height * g.width);
+        });
+      } else if (g.pointwise()) {
         MatrixMap<T>(dx.data() + n * K * P, K, P).noalias() = W.transpose() * dY;
       } else {
         scratch.dcols.matrix().noalias() = W.transpose() * dY;  // [K, Cout] x [Cout, P]
@@ -448,7 +895,11 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
   MatrixMap<T> dW_total(dweight.data(), Cout, K);
   for (int c = 0; c < chunks; ++c) {
     const auto& scratch = workspace.chunks[static_cast<std::size_t>(c)];
-    dW_total += scratch.dweight.matrix();
+    if (path == detail::ConvPath::vector) {
+      dW_total += scratch.dweight.matrix().leftCols(Cout).transpose();
+    } else {
+      dW_total += scratch.dweight.matrix();
+    }
     if (!dbias.empty()) dbias.vector() += scratch.dbias.vector();
   }
 }

@@ -157,18 +157,29 @@ inline WindowSpan window_span(Index o, Index window, Index stride, Index padding
 template <PoolKind Kind, class T>
 void pool2x2_select_map(const T* x, Index W, T* y, Index OH, Index OW, std::int32_t* selected) {
   const auto better = [](T candidate, T best) { return Kind == PoolKind::max ? candidate > best : candidate < best; };
+  // Branch-free: the winner's value through (a < b) ? b : a (one vmaxss /
+  // vminss), its index through arithmetic on the comparison results. On
+  // random data the branchy form mispredicted about every other compare, and
+  // LeNet's rows (14 and 5 outputs) are too short for a vectorised loop.
+  const auto W32 = static_cast<std::int32_t>(W);
   for (Index oh = 0; oh < OH; ++oh) {
-    const Index top = 2 * oh * W;
+    const T* upper = x + 2 * oh * W;
+    const T* lower = upper + W;
+    T* out = y + oh * OW;
+    std::int32_t* chosen = selected + oh * OW;
+    const auto top = static_cast<std::int32_t>(2 * oh * W);
     for (Index ow = 0; ow < OW; ++ow) {
-      Index best = top + 2 * ow;
-      T best_value = x[best];
-      for (const Index cell : {best + 1, best + W, best + W + 1}) {
-        const T v = x[cell];
-        best = better(v, best_value) ? cell : best;
-        best_value = better(v, best_value) ? v : best_value;
-      }
-      y[oh * OW + ow] = best_value;
-      selected[oh * OW + ow] = static_cast<std::int32_t>(best);
+      const T a = upper[2 * ow], b = upper[2 * ow + 1], c = lower[2 * ow], d = lower[2 * ow + 1];
+      const std::int32_t first = top + 2 * static_cast<std::int32_t>(ow);
+      const bool take_b = better(b, a);
+      const T ab = take_b ? b : a;
+      const std::int32_t iab = first + static_cast<std::int32_t>(take_b);
+      const bool take_c = better(c, ab);
+      const T abc = take_c ? c : ab;
+      const std::int32_t iabc = iab + static_cast<std::int32_t>(take_c) * (first + W32 - iab);
+      const bool take_d = better(d, abc);
+      out[ow] = take_d ? d : abc;
+      chosen[ow] = iabc + static_cast<std::int32_t>(take_d) * (first + W32 + 1 - iabc);
     }
   }
 }
