@@ -6,6 +6,7 @@
 //   bench_conv2d --benchmark_min_time=0.2
 //   bench_conv2d --benchmark_filter='ForwardBackward'   (layer vs. its bare GEMMs)
 //   bench_conv2d --benchmark_filter='FirstLayer'        (no dx: conv1's direct path)
+//   bench_conv2d --benchmark_filter='FmaPeak|Conv2dForward/2/1'  (VGG-like forward vs. one core's FMA peak)
 //
 // Arguments: /<layer>/<threads>. Layers: 0 = LeNet conv1 (1->6, 5x5, pad 2,
 // 28x28, batch 64), 1 = LeNet conv2 (6->16, 5x5, 14x14, batch 64),
@@ -193,6 +194,33 @@ void shapes_and_threads(benchmark::internal::Benchmark* b) {
 }
 
 }  // namespace
+
+// One core's multiply-add peak, the yardstick for "percent of peak": 12
+// independent chains of acc = acc * m + c on 64-byte vectors (one AVX-512
+// register, two AVX2 ones), enough chains to cover the FMA latency on every
+// current x86 core. GFLOP/s counts each multiply-add as 2 FLOPs.
+void FmaPeak(benchmark::State& state) {
+  using Vector = float __attribute__((vector_size(64)));
+  constexpr int chains = 12;
+  constexpr int steps = 4096;
+  Vector acc[chains];
+  Vector m, c;
+  for (int i = 0; i < 16; ++i) {
+    m[i] = 0.9999f;
+    c[i] = 1e-4f;
+    for (int k = 0; k < chains; ++k) acc[k][i] = 0.01f * static_cast<float>(k + i);
+  }
+  for (auto _ : state) {
+    for (int step = 0; step < steps; ++step) {
+#pragma GCC unroll 12
+      for (int k = 0; k < chains; ++k) acc[k] = acc[k] * m + c;
+    }
+    benchmark::DoNotOptimize(acc);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * 16 * chains * steps * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(FmaPeak);
 
 BENCHMARK(Conv2dForward)->Apply(shapes_and_threads);
 BENCHMARK(GemmPerSample)->Apply(shapes_and_threads);
