@@ -76,6 +76,35 @@ struct FastConv {
   void backward() { fovea::conv2d_backward<T>(x, w, dy, c.window(), dx, dw, db, workspace); }
 };
 
+// The largest relative error (against max(1, |numeric|)) of the gradients
+// `fast` holds after its backward, against central differences of
+// L = <dy, conv(x; w, b)> (L is linear in each argument, so a wide step is
+// exact up to rounding). `with_dx`: check dL/dx too.
+double worst_gradient_error(FastConv<double>& fast, bool with_dx) {
+  auto loss = [&] {
+    fast.forward();
+    return (fast.y.array() * fast.dy.array()).sum();
+  };
+  const double h = 1e-3;
+  double worst = 0;
+  auto compare = [&](double* values, const double* grads, Index size) {
+    for (Index i = 0; i < size; ++i) {
+      const double saved = values[i];
+      values[i] = saved + h;
+      const double up = loss();
+      values[i] = saved - h;
+      const double down = loss();
+      values[i] = saved;
+      const double want = (up - down) / (2 * h);
+      worst = std::max(worst, std::abs(grads[i] - want) / std::max(1.0, std::abs(want)));
+    }
+  };
+  compare(fast.w.data(), fast.dw.data(), fast.w.size());
+  compare(fast.b.data(), fast.db.data(), fast.b.size());
+  if (with_dx) compare(fast.x.data(), fast.dx.data(), fast.x.size());
+  return worst;
+}
+
 }  // namespace
 
 TEMPLATE_TEST_CASE("conv2d_forward computes the worked 5x5 example exactly", "[conv2d]", float, double) {
@@ -172,34 +201,11 @@ TEST_CASE("the direct path's weight and bias gradients pass the numeric check in
   for (const naive::ConvCase& c : naive::direct_cases()) {
     INFO(c.describe());
     FastConv<double> fast(c, rng);
-    // L = <dy, conv(x; w, b)>: dL/dw and dL/db are what backward returns for dy.
-    auto loss = [&] {
-      fast.forward();
-      return (fast.y.array() * fast.dy.array()).sum();
-    };
     fast.dw.fill(0.0);
     fast.db.fill(0.0);
+    // An empty dx: the direct path is the first-layer case.
     fovea::conv2d_backward<double>(fast.x, fast.w, fast.dy, c.window(), {}, fast.dw, fast.db, fast.workspace);
-    const double h = 1e-3;  // L is linear in w and b: a wide step is exact up to rounding
-    auto numeric = [&](double& parameter) {
-      const double saved = parameter;
-      parameter = saved + h;
-      const double up = loss();
-      parameter = saved - h;
-      const double down = loss();
-      parameter = saved;
-      return (up - down) / (2 * h);
-    };
-    double worst = 0;
-    for (Index i = 0; i < fast.w.size(); ++i) {
-      const double want = numeric(fast.w.data()[i]);
-      worst = std::max(worst, std::abs(fast.dw.data()[i] - want) / std::max(1.0, std::abs(want)));
-    }
-    for (Index i = 0; i < fast.b.size(); ++i) {
-      const double want = numeric(fast.b.data()[i]);
-      worst = std::max(worst, std::abs(fast.db.data()[i] - want) / std::max(1.0, std::abs(want)));
-    }
-    CHECK(worst < 1e-6);
+    CHECK(worst_gradient_error(fast, false) < 1e-6);
   }
 }
 
@@ -266,38 +272,10 @@ TEST_CASE("the vector path's gradients pass the numeric check in double", "[conv
   for (const naive::ConvCase& c : naive::vector_cases()) {
     INFO(c.describe());
     FastConv<double> fast(c, rng);
-    // L = <dy, conv(x; w, b)>: dL/dx, dL/dw and dL/db are what backward returns for dy.
-    auto loss = [&] {
-      fast.forward();
-      return (fast.y.array() * fast.dy.array()).sum();
-    };
     fast.dw.fill(0.0);
     fast.db.fill(0.0);
     fast.backward();
-    const double h = 1e-3;  // L is linear in each argument: a wide step is exact up to rounding
-    auto numeric = [&](double& value) {
-      const double saved = value;
-      value = saved + h;
-      const double up = loss();
-      value = saved - h;
-      const double down = loss();
-      value = saved;
-      return (up - down) / (2 * h);
-    };
-    double worst = 0;
-    auto compare = [&](Tensor<double, 4>& values, const Tensor<double, 4>& grads) {
-      for (Index i = 0; i < values.size(); ++i) {
-        const double want = numeric(values.data()[i]);
-        worst = std::max(worst, std::abs(grads.data()[i] - want) / std::max(1.0, std::abs(want)));
-      }
-    };
-    compare(fast.w, fast.dw);
-    compare(fast.x, fast.dx);
-    for (Index i = 0; i < fast.b.size(); ++i) {
-      const double want = numeric(fast.b.data()[i]);
-      worst = std::max(worst, std::abs(fast.db.data()[i] - want) / std::max(1.0, std::abs(want)));
-    }
-    CHECK(worst < 1e-6);
+    CHECK(worst_gradient_error(fast, true) < 1e-6);
   }
 }
 
