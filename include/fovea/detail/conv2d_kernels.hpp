@@ -234,44 +234,6 @@ void direct_weight_grad(const T* image, const T* grad, const DirectLayout& layou
   }
 }
 
-// Cout in blocks of six filters (LeNet's conv1 is one block), the rest in one
-// smaller block; each block size is its own instantiation so that its
-// accumulators have a compile-time shape.
-template <class Body>
-void for_filter_blocks(Index filters, Body&& body) {
-  for (Index f = 0; f < filters; f += 6) {
-    switch (std::min<Index>(filters - f, 6)) {
-      case 1:
-        body(f, std::integral_constant<int, 1>{});
-        break;
-      case 2:
-        body(f, std::integral_constant<int, 2>{});
-        break;
-      case 3:
-        body(f, std::integral_constant<int, 3>{});
-        break;
-      case 4:
-        body(f, std::integral_constant<int, 4>{});
-        break;
-      case 5:
-        body(f, std::integral_constant<int, 5>{});
-        break;
-      default:
-        body(f, std::integral_constant<int, 6>{});
-        break;
-    }
-  }
-}
-
-// Copies sample x ([H, W]) into the middle of `image`, whose border the
-// caller zeroed once for all samples of a chunk (only the middle changes).
-template <class T>
-void pad_image(const T* x, const DirectLayout& layout, const Conv2dGeometry& g, T* image) {
-  for (Index ih = 0; ih < g.height; ++ih) {
-    copy_row(x + ih * g.width, g.width, image + (ih + g.window.pad_h) * layout.width + g.window.pad_w);
-  }
-}
-
 // Calls body(std::integral_constant<int, n>{}) for a run-time 1 <= n <= Max:
 // each block size is its own instantiation, with accumulators the compiler
 // keeps in registers.
@@ -284,6 +246,25 @@ void with_count(Index n, Body&& body) {
     }
   }
   body(std::integral_constant<int, Max>{});
+}
+
+// Cout in blocks of six filters (LeNet's conv1 is one block), the rest in one
+// smaller block; each block size is its own instantiation so that its
+// accumulators have a compile-time shape.
+template <class Body>
+void for_filter_blocks(Index filters, Body&& body) {
+  for (Index f = 0; f < filters; f += 6) {
+    with_count<6>(std::min<Index>(filters - f, 6), [&](auto block) { body(f, block); });
+  }
+}
+
+// Copies sample x ([H, W]) into the middle of `image`, whose border the
+// caller zeroed once for all samples of a chunk (only the middle changes).
+template <class T>
+void pad_image(const T* x, const DirectLayout& layout, const Conv2dGeometry& g, T* image) {
+  for (Index ih = 0; ih < g.height; ++ih) {
+    copy_row(x + ih * g.width, g.width, image + (ih + g.window.pad_h) * layout.width + g.window.pad_w);
+  }
 }
 
 // Splits [0, total) into the fewest blocks of at most Max items, as even as
