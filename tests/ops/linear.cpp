@@ -1,6 +1,8 @@
 #include "fovea/ops/linear.hpp"
 
+#include <array>
 #include <catch2/catch.hpp>
+#include <vector>
 
 #include "fovea/core/tensor.hpp"
 
@@ -69,4 +71,70 @@ TEMPLATE_TEST_CASE("linear ops name the shapes they cannot take", "[linear][erro
                     "linear_backward: weight gradient [400, 120], expected [120, 400]");
   CHECK_THROWS_WITH(fovea::linear_backward<TestType>(x, w_ok, y, dx_wrong, dw, b),
                     "linear_backward: input gradient [4, 401], expected [4, 400]");
+}
+
+// Written out with plain loops in double: what every thread count must match.
+namespace {
+struct LinearReference {
+  Tensor<double, 2> y, dx, dw;
+  Tensor<double, 1> db;
+};
+LinearReference linear_by_loops(const Tensor<double, 2>& x, const Tensor<double, 2>& w, const Tensor<double, 1>& b,
+                                const Tensor<double, 2>& dy) {
+  const Index N = x.dim(0), in = x.dim(1), out = w.dim(0);
+  LinearReference r{Tensor<double, 2>({N, out}), Tensor<double, 2>({N, in}), Tensor<double, 2>({out, in}),
+                    Tensor<double, 1>({out})};
+  for (Index n = 0; n < N; ++n) {
+    for (Index o = 0; o < out; ++o) {
+      double sum = b(o);
+      for (Index i = 0; i < in; ++i) sum += x(n, i) * w(o, i);
+      r.y(n, o) = sum;
+      r.db(o) += dy(n, o);
+      for (Index i = 0; i < in; ++i) {
+        r.dw(o, i) += dy(n, o) * x(n, i);
+        r.dx(n, i) += dy(n, o) * w(o, i);
+      }
+    }
+  }
+  return r;
+}
+double max_abs_difference(const Eigen::Ref<const Eigen::MatrixXd>& a, const Eigen::Ref<const Eigen::MatrixXd>& b) {
+  return (a - b).cwiseAbs().maxCoeff();
+}
+}  // namespace
+
+TEST_CASE("linear ops large enough to split across threads agree with the loops, and repeat bit for bit",
+          "[linear][threads]") {
+  const int saved = fovea::max_threads();
+  fovea::Rng rng(9);
+  // LeNet's 400->120 at batch 64; one sample into a wide layer (only the
+  // feature split has work for a second thread); an odd batch and width.
+  const std::vector<std::array<Index, 3>> shapes = {{64, 400, 120}, {1, 1024, 512}, {37, 301, 97}};
+  for (const auto& [N, in, out] : shapes) {
+    const auto x = Tensor<double, 2>::uniform({N, in}, rng, -1, 1);
+    const auto w = Tensor<double, 2>::uniform({out, in}, rng, -1, 1);
+    const auto b = Tensor<double, 1>::uniform({out}, rng, -1, 1);
+    const auto dy = Tensor<double, 2>::uniform({N, out}, rng, -1, 1);
+    const LinearReference ref = linear_by_loops(x, w, b, dy);
+    for (int threads : {1, 2, 3}) {
+      INFO("[" << N << ", " << in << "] -> " << out << ", " << threads << " thread(s)");
+      fovea::set_threads(threads);
+      std::array<LinearReference, 2> runs;
+      for (auto& run : runs) {
+        run = {Tensor<double, 2>({N, out}), Tensor<double, 2>({N, in}), Tensor<double, 2>::full({out, in}, 1.0),
+               Tensor<double, 1>::full({out}, 2.0)};
+        fovea::linear_forward<double>(x, w, b, run.y);
+        fovea::linear_backward<double>(x, w, dy, run.dx, run.dw, run.db);
+      }
+      CHECK(max_abs_difference(runs[0].y.matrix(), ref.y.matrix()) < 1e-10);
+      CHECK(max_abs_difference(runs[0].dx.matrix(), ref.dx.matrix()) < 1e-10);
+      CHECK(max_abs_difference((runs[0].dw.matrix().array() - 1.0).matrix(), ref.dw.matrix()) < 1e-10);
+      CHECK(max_abs_difference((runs[0].db.vector().array() - 2.0).matrix(), ref.db.vector()) < 1e-10);
+      CHECK(runs[0].y.matrix() == runs[1].y.matrix());
+      CHECK(runs[0].dx.matrix() == runs[1].dx.matrix());
+      CHECK(runs[0].dw.matrix() == runs[1].dw.matrix());
+      CHECK(runs[0].db.vector() == runs[1].db.vector());
+    }
+  }
+  fovea::set_threads(saved);
 }

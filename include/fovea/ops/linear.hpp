@@ -3,9 +3,17 @@
 /// @file
 /// Fully connected: y = x W^T + b over the whole batch as one GEMM, forward and
 /// backward side by side. Stateless: layers/linear.hpp owns the parameters.
+///
+/// A layer large enough to be worth it (LeNet's 400->120 at batch 64: 3M
+/// multiply-adds) is split across threads without any reduction: forward and
+/// the input gradient by samples, the weight and bias gradients by output
+/// features, so each chunk writes its own rows and a given thread count gives
+/// the same bits every run.
 
+#include <algorithm>
 #include <string>
 
+#include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor_view.hpp"
 
 namespace fovea {
@@ -26,6 +34,21 @@ inline void check_linear(const char* operation, const Shape<2>& x, const Shape<2
     throw shape_error(std::string(operation) + ": " + y_name + " " + to_string(y) + ", expected " + to_string(want));
   }
 }
+
+// Below this many multiply-adds a layer costs less than waking another thread.
+inline constexpr Index linear_parallel_min_macs = Index{1} << 18;
+
+// Calls body(c, chunks) for c in [0, chunks): one chunk per thread when `macs`
+// warrants it (at most `items`, the larger of the dimensions split), else one.
+template <class Body>
+void for_linear_chunks(Index macs, Index items, Body&& body) {
+  const int chunks = macs < linear_parallel_min_macs ? 1 : chunk_count(items);
+  if (chunks == 1) {
+    body(0, 1);
+    return;
+  }
+  parallel_for(chunks, [&](Index chunk, Index /*end*/, int /*chunk*/) { body(static_cast<int>(chunk), chunks); });
+}
 }  // namespace detail
 
 /// x: [N, in], weight: [out, in], bias: [out] or empty -> y: [N, out] (overwritten).
@@ -34,13 +57,19 @@ template <class T>
 void linear_forward(TensorView<const T, 2> x, TensorView<const T, 2> weight, TensorView<const T, 1> bias,
                     TensorView<T, 2> y) {
   detail::check_linear("linear_forward", x.shape(), weight.shape(), bias.size(), y.shape(), "output");
+  const Index N = x.dim(0);
+  const MatrixMap<const T> X = x.matrix(), W = weight.matrix();
   MatrixMap<T> Y = y.matrix();
-  if (bias.empty()) {
-    Y.noalias() = x.matrix() * weight.matrix().transpose();
-  } else {
-    Y.rowwise() = bias.vector().transpose();  // the GEMM accumulates onto the bias
-    Y.noalias() += x.matrix() * weight.matrix().transpose();
-  }
+  detail::for_linear_chunks(N * x.dim(1) * weight.dim(0), N, [&](int chunk, int chunks) {
+    const Range r = chunk_range(N, chunks, chunk);
+    auto rows = Y.middleRows(r.begin, r.end - r.begin);
+    if (bias.empty()) {
+      rows.noalias() = X.middleRows(r.begin, r.end - r.begin) * W.transpose();
+    } else {
+      rows.rowwise() = bias.vector().transpose();  // the GEMM accumulates onto the bias
+      rows.noalias() += X.middleRows(r.begin, r.end - r.begin) * W.transpose();
+    }
+  });
 }
 
 /// dy: [N, out] -> dx: [N, in] (skipped when empty); dweight [out, in] and
@@ -58,9 +87,18 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
     throw shape_error(std::string("linear_backward: input gradient ") + to_string(dx.shape()) + ", expected " +
                       to_string(x.shape()));
   }
-  dweight.matrix().noalias() += dy.matrix().transpose() * x.matrix();  // [out, N] x [N, in]
-  if (!dbias.empty()) dbias.vector() += dy.matrix().colwise().sum().transpose();
-  if (!dx.empty()) dx.matrix().noalias() = dy.matrix() * weight.matrix();  // [N, out] x [out, in]
+  const Index N = x.dim(0), out = weight.dim(0);
+  const MatrixMap<const T> X = x.matrix(), W = weight.matrix(), dY = dy.matrix();
+  MatrixMap<T> dW = dweight.matrix(), dX = dx.matrix();
+  detail::for_linear_chunks(N * x.dim(1) * out, std::max(N, out), [&](int chunk, int chunks) {
+    const Range f = chunk_range(out, chunks, chunk);  // rows of dW = dy^T x: [out, N] x [N, in]
+    const Index nf = f.end - f.begin;
+    dW.middleRows(f.begin, nf).noalias() += dY.middleCols(f.begin, nf).transpose() * X;
+    if (!dbias.empty()) dbias.vector().segment(f.begin, nf) += dY.middleCols(f.begin, nf).colwise().sum().transpose();
+    if (dx.empty()) return;
+    const Range r = chunk_range(N, chunks, chunk);  // rows of dx = dy W: [N, out] x [out, in]
+    dX.middleRows(r.begin, r.end - r.begin).noalias() = dY.middleRows(r.begin, r.end - r.begin) * W;
+  });
 }
 
 }  // namespace fovea
