@@ -9,12 +9,17 @@
 // the timed loop (0 once the buffers are planned); peak_RSS_MB = the process's
 // high-water mark so far; same_bits = 1 when two runs of 5 steps from the same
 // seed at this thread count give bit-identical weights.
+//
+// LenetThreadScaling times the same step at 1 and at 2 threads in turns
+// (10 steps each, alternating), so both see the same moment of a shared,
+// noisy machine; speedup_2t is the median over the pairs of t(1) / t(2).
 
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
@@ -128,6 +133,31 @@ void LenetTrainStep(benchmark::State& state) {
   state.counters["same_bits"] = same_bits_after_training() ? 1 : 0;
 }
 
+void LenetThreadScaling(benchmark::State& state) {
+  Eigen::setNbThreads(1);
+  const Batch batch(train_batch, 1);
+  Trainer trainer;
+  fovea::set_threads(2);
+  trainer.step(batch);  // plans every buffer and starts the pool's worker
+  constexpr int steps_per_turn = 10;
+  const auto time_turn = [&](int threads) {
+    fovea::set_threads(threads);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < steps_per_turn; ++i) benchmark::DoNotOptimize(trainer.step(batch));
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::vector<double> speedups;
+  for (auto _ : state) {
+    const double one = time_turn(1);
+    const double two = time_turn(2);
+    speedups.push_back(one / two);
+    state.SetIterationTime(one + two);
+  }
+  std::sort(speedups.begin(), speedups.end());
+  state.SetItemsProcessed(state.iterations() * 2 * steps_per_turn * train_batch);
+  state.counters["speedup_2t"] = speedups[speedups.size() / 2];
+}
+
 void LenetInference(benchmark::State& state) {
   use_threads(state, 1);
   const Index n = state.range(0);
@@ -149,6 +179,7 @@ void LenetInference(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(LenetTrainStep)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(LenetThreadScaling)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(LenetInference)
     ->ArgNames({"batch", "threads"})
     ->Args({1, 1})

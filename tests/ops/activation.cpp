@@ -163,3 +163,47 @@ TEMPLATE_TEST_CASE("activation ops reject mismatched sizes", "[ops][activation]"
   CHECK_THROWS_WITH(fovea::elu_backward<T>(x, y, dy, dx, 1), "elu_backward: y [3] does not match x [4]");
   CHECK_THROWS_WITH(fovea::elu_backward<T>(x, x, dy, dx, 1), "elu_backward: dx [5] does not match x [4]");
 }
+
+// Large enough to be split across threads, and an odd size: every thread
+// count must give the bits of one thread (Eigen's vectorised tanh and
+// sigmoid round differently from its scalar ends, so the cuts must not fall
+// mid-vector).
+TEMPLATE_TEST_CASE("activations split across threads give the bits of one thread", "[activation][threads]", float,
+                   double) {
+  const int saved = fovea::max_threads();
+  const Index n = (Index{1} << 16) + 37;
+  fovea::Rng rng(5);
+  const auto x = Tensor<TestType, 1>::uniform({n}, rng, -3, 3);
+  const auto dy = Tensor<TestType, 1>::uniform({n}, rng, -1, 1);
+  const auto run = [&](int threads) {
+    fovea::set_threads(threads);
+    std::vector<Tensor<TestType, 1>> out;
+    Tensor<TestType, 1> y({n}), dx({n});
+    fovea::sigmoid_forward<TestType>(x, y);
+    fovea::sigmoid_backward<TestType>(y, dy, dx);
+    out.push_back(y);
+    out.push_back(dx);
+    fovea::tanh_forward<TestType>(x, y);
+    fovea::tanh_backward<TestType>(y, dy, dx);
+    out.push_back(y);
+    out.push_back(dx);
+    fovea::elu_forward<TestType>(x, y, 0.5);
+    fovea::elu_backward<TestType>(x, y, dy, dx, 0.5);
+    out.push_back(y);
+    out.push_back(dx);
+    fovea::leaky_relu_forward<TestType>(x, y, 0.1);
+    fovea::leaky_relu_backward<TestType>(x, dy, dx, 0.1);
+    out.push_back(y);
+    out.push_back(dx);
+    return out;
+  };
+  const auto one = run(1);
+  for (int threads : {2, 3}) {
+    const auto many = run(threads);
+    for (std::size_t i = 0; i < one.size(); ++i) {
+      INFO(threads << " threads, output " << i);
+      CHECK(many[i].vector() == one[i].vector());
+    }
+  }
+  fovea::set_threads(saved);
+}

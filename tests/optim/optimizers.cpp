@@ -111,3 +111,45 @@ TEST_CASE("RMSprop and Adagrad scale by accumulated squared gradients", "[optim]
     CHECK(p.value(0) == Approx(0.9 - 0.1 * 0.5 / std::sqrt(0.5)));
   }
 }
+
+// A parameter large enough to be updated by several threads at once
+// (Linear(400, 120) has 48,000 weights), with an odd size so the chunks end
+// mid-vector: each thread's range must get exactly the one-thread update.
+TEMPLATE_TEST_CASE("a large parameter is updated across threads with the bits of one thread", "[optim][threads]", float,
+                   double) {
+  const int saved = fovea::max_threads();
+  const fovea::Index n = 100'003;
+  fovea::Rng rng(21);
+  const auto start = Tensor<TestType, 1>::uniform({n}, rng, -1, 1);
+  const auto gradient = Tensor<TestType, 1>::uniform({n}, rng, -1, 1);
+  const auto train = [&](int threads, auto make_optimizer) {
+    fovea::set_threads(threads);
+    Tensor<TestType, 1> value = start, grad({n});
+    auto optimizer = make_optimizer(std::vector<Parameter<TestType>>{{"weight", {n}, value, grad}});
+    for (int step = 0; step < 3; ++step) {
+      optimizer.zero_grad();
+      CHECK(grad.vector().isZero(0));
+      grad.copy_from(gradient);
+      optimizer.step();
+    }
+    return value;
+  };
+  const auto sgd = [](auto params) {
+    return fovea::Sgd<TestType>(params, {.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 0.01});
+  };
+  const auto nesterov = [](auto params) {
+    return fovea::Sgd<TestType>(params, {.learning_rate = 0.1, .momentum = 0.9, .nesterov = true});
+  };
+  const auto adamw = [](auto params) {
+    return fovea::Adam<TestType>(params, {.learning_rate = 0.01, .weight_decay = 0.1, .decoupled_weight_decay = true});
+  };
+  const auto rmsprop = [](auto params) { return fovea::Rmsprop<TestType>(params, {.learning_rate = 0.01}); };
+  const auto adagrad = [](auto params) { return fovea::Adagrad<TestType>(params, {.learning_rate = 0.1}); };
+  CHECK(train(2, sgd).vector() == train(1, sgd).vector());
+  CHECK(train(3, nesterov).vector() == train(1, nesterov).vector());
+  CHECK(train(2, adamw).vector() == train(1, adamw).vector());
+  CHECK(train(2, rmsprop).vector() == train(1, rmsprop).vector());
+  CHECK(train(2, adagrad).vector() == train(1, adagrad).vector());
+  CHECK_FALSE(train(1, sgd).vector() == start.vector());  // the updates did happen
+  fovea::set_threads(saved);
+}

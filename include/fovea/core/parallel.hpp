@@ -274,4 +274,31 @@ void parallel_for(Index n, Body&& body) {
   }
 }
 
+namespace detail {
+
+// Calls body(begin, end) over [0, n): split across threads when n is large
+// (LeNet's first ReLU sees 300k values per batch, its first Linear layer has
+// 48k weights to update), on this thread when a pass costs less than waking
+// the others. For elementwise work. The cuts fall on multiples of
+// element_chunk_align elements: Eigen runs whole SIMD packets over the middle
+// of a range and scalar code over its ends, and the two can round differently
+// (sqrt, tanh, a contracted multiply-add), so a cut mid-packet would change
+// the bits of the elements beside it. Aligned cuts give every element the code
+// path it gets in one pass: the same bits for any thread count.
+inline constexpr Index elementwise_parallel_min = Index{1} << 15;
+inline constexpr Index element_chunk_align = 64;  // whole packets of float and double, whole cache lines
+template <class Body>
+void for_each_element_chunk(Index n, Body&& body) {
+  if (n < elementwise_parallel_min) {
+    body(Index{0}, n);
+    return;
+  }
+  const Index blocks = (n + element_chunk_align - 1) / element_chunk_align;
+  parallel_for(blocks, [&](Index begin, Index end, int /*chunk*/) {
+    body(begin * element_chunk_align, std::min(end * element_chunk_align, n));
+  });
+}
+
+}  // namespace detail
+
 }  // namespace fovea

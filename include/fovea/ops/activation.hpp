@@ -20,19 +20,6 @@
 namespace fovea {
 namespace detail {
 
-// Calls body(begin, end) over [0, n): split across threads when n is large
-// (LeNet's first ReLU sees 300k values per batch), on this thread when a pass
-// costs less than waking the others. Elementwise, so any split gives the same bits.
-inline constexpr Index elementwise_parallel_min = Index{1} << 15;
-template <class Body>
-void for_each_element_chunk(Index n, Body&& body) {
-  if (n < elementwise_parallel_min) {
-    body(Index{0}, n);
-    return;
-  }
-  parallel_for(n, [&](Index begin, Index end, int /*chunk*/) { body(begin, end); });
-}
-
 template <class A, class B>
 void require_same_size(const char* operation, const char* first, const A& a, const char* second, const B& b) {
   if (a.size() != b.size()) {

@@ -39,13 +39,13 @@ class Adagrad : public Optimizer<T> {
   void step() override {
     const T lr = static_cast<T>(this->learning_rate_);
     const T eps = static_cast<T>(options_.epsilon);
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
-      auto w = this->params_[i].value.array();
-      auto g = this->params_[i].grad.array();
-      auto s = this->buffer(0, i).array();
+    this->for_each_parameter_range([&](std::size_t i, Index begin, Index end) {
+      auto w = this->params_[i].value.slice(begin, end).array();
+      auto g = this->params_[i].grad.slice(begin, end).array();
+      auto s = this->buffer(0, i).slice(begin, end).array();
       s += g.square();
       w -= lr * g / (s.sqrt() + eps);
-    }
+    });
     ++this->steps_;
   }
 

@@ -62,11 +62,11 @@ class Adam : public Optimizer<T> {
     const T correction2 = static_cast<T>(1 - std::pow(options_.beta2, t));
     const T eps = static_cast<T>(options_.epsilon);
     const T decay = static_cast<T>(options_.weight_decay);
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
-      auto w = this->params_[i].value.array();
-      auto g = this->params_[i].grad.array();
-      auto m = this->buffer(0, i).array();
-      auto v = this->buffer(1, i).array();
+    this->for_each_parameter_range([&](std::size_t i, Index begin, Index end) {
+      auto w = this->params_[i].value.slice(begin, end).array();
+      auto g = this->params_[i].grad.slice(begin, end).array();
+      auto m = this->buffer(0, i).slice(begin, end).array();
+      auto v = this->buffer(1, i).slice(begin, end).array();
       if (decay != 0) {
         if (options_.decoupled_weight_decay) {
           w *= T{1} - lr * decay;
@@ -77,7 +77,7 @@ class Adam : public Optimizer<T> {
       m = b1 * m + (T{1} - b1) * g;
       v = b2 * v + (T{1} - b2) * g.square();
       w -= lr * (m / correction1) / ((v / correction2).sqrt() + eps);
-    }
+    });
   }
 
  private:

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "fovea/core/error.hpp"
+#include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor.hpp"
 #include "fovea/layers/layer.hpp"
 
@@ -46,7 +47,10 @@ class Optimizer {
 
   /// Sets every parameter's gradient to zero (backward accumulates into them).
   void zero_grad() {
-    for (auto& p : params_) p.grad.fill(T{0});
+    for (auto& p : params_) {
+      detail::for_each_element_chunk(p.grad.size(),
+                                     [&](Index begin, Index end) { p.grad.slice(begin, end).fill(T{0}); });
+    }
   }
   /// The rate the next step() uses.
   double learning_rate() const { return learning_rate_; }
@@ -72,6 +76,16 @@ class Optimizer {
   void allocate_state(int buffers_per_param) {
     for (int b = 0; b < buffers_per_param; ++b) {
       for (const auto& p : params_) state_.emplace_back(Shape<1>{p.value.size()});
+    }
+  }
+  /// Calls update(i, begin, end) over elements [begin, end) of parameter i,
+  /// covering every element of every parameter once. Updates are elementwise,
+  /// so a large parameter is split across threads (each thread then updates
+  /// the weights it will read next) with the same bits as in one pass.
+  template <class Update>
+  void for_each_parameter_range(Update&& update) {
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      detail::for_each_element_chunk(params_[i].value.size(), [&](Index begin, Index end) { update(i, begin, end); });
     }
   }
   /// State buffer b of parameter i, with the parameter's size.

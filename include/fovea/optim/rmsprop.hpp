@@ -43,13 +43,13 @@ class Rmsprop : public Optimizer<T> {
     const T lr = static_cast<T>(this->learning_rate_);
     const T alpha = static_cast<T>(options_.alpha);
     const T eps = static_cast<T>(options_.epsilon);
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
-      auto w = this->params_[i].value.array();
-      auto g = this->params_[i].grad.array();
-      auto s = this->buffer(0, i).array();
+    this->for_each_parameter_range([&](std::size_t i, Index begin, Index end) {
+      auto w = this->params_[i].value.slice(begin, end).array();
+      auto g = this->params_[i].grad.slice(begin, end).array();
+      auto s = this->buffer(0, i).slice(begin, end).array();
       s = alpha * s + (T{1} - alpha) * g.square();
       w -= lr * g / (s.sqrt() + eps);
-    }
+    });
     ++this->steps_;
   }
 

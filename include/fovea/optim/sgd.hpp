@@ -49,10 +49,10 @@ class Sgd : public Optimizer<T> {
     const T lr = static_cast<T>(this->learning_rate_);
     const T mu = static_cast<T>(options_.momentum);
     const T decay = static_cast<T>(options_.weight_decay);
-    for (std::size_t i = 0; i < this->params_.size(); ++i) {
-      auto w = this->params_[i].value.array();
-      auto g = this->params_[i].grad.array();
-      auto v = this->buffer(0, i).array();
+    this->for_each_parameter_range([&](std::size_t i, Index begin, Index end) {
+      auto w = this->params_[i].value.slice(begin, end).array();
+      auto g = this->params_[i].grad.slice(begin, end).array();
+      auto v = this->buffer(0, i).slice(begin, end).array();
       if (decay != 0) g += decay * w;
       if (mu == 0) {
         w -= lr * g;
@@ -63,7 +63,7 @@ class Sgd : public Optimizer<T> {
         v = mu * v + g;
         w -= lr * v;
       }
-    }
+    });
     ++this->steps_;
   }
 
