@@ -11,7 +11,7 @@
 // seed at this thread count give bit-identical weights.
 //
 // LenetThreadScaling times the same step at 1 and at 2 threads in turns
-// (10 steps each, alternating), so both see the same moment of a shared,
+// (200 steps each, alternating), so both see the same moment of a shared,
 // noisy machine; speedup_2t is the median over the pairs of t(1) / t(2).
 
 #include <benchmark/benchmark.h>
@@ -139,7 +139,7 @@ void LenetThreadScaling(benchmark::State& state) {
   Trainer trainer;
   fovea::set_threads(2);
   trainer.step(batch);  // plans every buffer and starts the pool's worker
-  constexpr int steps_per_turn = 10;
+  constexpr int steps_per_turn = 200;
   const auto time_turn = [&](int threads) {
     fovea::set_threads(threads);
     const auto start = std::chrono::steady_clock::now();

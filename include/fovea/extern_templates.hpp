@@ -8,16 +8,18 @@
 /// compiles all of it again. A project with many such files (fovea's own
 /// tests are one) can include this header instead of fovea/fovea.hpp: it
 /// declares the instantiations `extern`, and the compiler then leaves their
-/// member functions to the one file that defines FOVEA_INSTANTIATE before
-/// including it:
+/// member functions to the file (or files) that define FOVEA_INSTANTIATE
+/// before including it and then list the element types to compile:
 /// @code
 ///   // fovea_instances.cpp, compiled once and linked in
 ///   #define FOVEA_INSTANTIATE
 ///   #include <fovea/extern_templates.hpp>
+///   FOVEA_INSTANCES_FOR(float)
+///   FOVEA_INSTANCES_FOR(double)  // or in a second file, to compile both at once
 /// @endcode
 /// Nothing changes in behaviour; an optimising build may still inline the
 /// small members where it sees fit. With the sanitizers at -O0 a test that
-/// trains a network compiled in 29 s instead of 76 s.
+/// saves and loads models compiled in 14 s instead of 99 s.
 
 #include "fovea/fovea.hpp"
 
@@ -30,29 +32,31 @@
 #endif
 
 /// Every class template this header instantiates, for element type T.
-#define FOVEA_INSTANCES_FOR(T)                                                                                 \
-  FOVEA_INSTANCE(class fovea::Conv2d<T>)                                                                      \
-  FOVEA_INSTANCE(class fovea::Linear<T>)                                                                      \
-  FOVEA_INSTANCE(class fovea::Pool2d<T>)                                                                      \
-  FOVEA_INSTANCE(class fovea::GlobalPool2d<T>)                                                                \
-  FOVEA_INSTANCE(class fovea::ReLU<T>)                                                                        \
-  FOVEA_INSTANCE(class fovea::LeakyReLU<T>)                                                                   \
-  FOVEA_INSTANCE(class fovea::Sigmoid<T>)                                                                     \
-  FOVEA_INSTANCE(class fovea::Tanh<T>)                                                                        \
-  FOVEA_INSTANCE(class fovea::ELU<T>)                                                                         \
-  FOVEA_INSTANCE(class fovea::Dropout<T>)                                                                     \
-  FOVEA_INSTANCE(class fovea::Flatten<T>)                                                                     \
-  FOVEA_INSTANCE(class fovea::Softmax<T>)                                                                     \
-  FOVEA_INSTANCE(class fovea::LogSoftmax<T>)                                                                  \
-  FOVEA_INSTANCE(class fovea::Sequential<T>)                                                                  \
-  FOVEA_INSTANCE(class fovea::LayerRegistry<T>)                                                               \
-  FOVEA_INSTANCE(class fovea::SoftmaxCrossEntropy<T>)                                                         \
-  FOVEA_INSTANCE(class fovea::CrossEntropy<T>)                                                                \
-  FOVEA_INSTANCE(class fovea::SquaredError<T>)                                                                \
-  FOVEA_INSTANCE(class fovea::Sgd<T>)                                                                         \
-  FOVEA_INSTANCE(class fovea::Adam<T>)                                                                        \
-  FOVEA_INSTANCE(class fovea::Rmsprop<T>)                                                                     \
+#define FOVEA_INSTANCES_FOR(T)                        \
+  FOVEA_INSTANCE(class fovea::Conv2d<T>)              \
+  FOVEA_INSTANCE(class fovea::Linear<T>)              \
+  FOVEA_INSTANCE(class fovea::Pool2d<T>)              \
+  FOVEA_INSTANCE(class fovea::GlobalPool2d<T>)        \
+  FOVEA_INSTANCE(class fovea::ReLU<T>)                \
+  FOVEA_INSTANCE(class fovea::LeakyReLU<T>)           \
+  FOVEA_INSTANCE(class fovea::Sigmoid<T>)             \
+  FOVEA_INSTANCE(class fovea::Tanh<T>)                \
+  FOVEA_INSTANCE(class fovea::ELU<T>)                 \
+  FOVEA_INSTANCE(class fovea::Dropout<T>)             \
+  FOVEA_INSTANCE(class fovea::Flatten<T>)             \
+  FOVEA_INSTANCE(class fovea::Softmax<T>)             \
+  FOVEA_INSTANCE(class fovea::LogSoftmax<T>)          \
+  FOVEA_INSTANCE(class fovea::Sequential<T>)          \
+  FOVEA_INSTANCE(class fovea::LayerRegistry<T>)       \
+  FOVEA_INSTANCE(class fovea::SoftmaxCrossEntropy<T>) \
+  FOVEA_INSTANCE(class fovea::CrossEntropy<T>)        \
+  FOVEA_INSTANCE(class fovea::SquaredError<T>)        \
+  FOVEA_INSTANCE(class fovea::Sgd<T>)                 \
+  FOVEA_INSTANCE(class fovea::Adam<T>)                \
+  FOVEA_INSTANCE(class fovea::Rmsprop<T>)             \
   FOVEA_INSTANCE(class fovea::Adagrad<T>)
 
+#ifndef FOVEA_INSTANTIATE
 FOVEA_INSTANCES_FOR(float)
 FOVEA_INSTANCES_FOR(double)
+#endif

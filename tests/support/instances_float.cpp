@@ -1,0 +1,7 @@
+// fovea's class templates for float, compiled once for every test and docs
+// page (fovea/extern_templates.hpp; they see them declared extern through
+// the tests' precompiled header or -include).
+#define FOVEA_INSTANTIATE
+#include "fovea/extern_templates.hpp"
+
+FOVEA_INSTANCES_FOR(float)
