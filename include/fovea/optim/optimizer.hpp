@@ -80,8 +80,10 @@ class Optimizer {
   }
   /// Calls update(i, begin, end) over elements [begin, end) of parameter i,
   /// covering every element of every parameter once. Updates are elementwise,
-  /// so a large parameter is split across threads (each thread then updates
-  /// the weights it will read next) with the same bits as in one pass.
+  /// so a large parameter is split across threads, with the same bits as in
+  /// one pass. (Updated by one thread, LeNet's step took 35-50 us in a
+  /// 2-thread run against 13 us in a 1-thread run: that thread had to fetch
+  /// every gradient the other core had just written.)
   template <class Update>
   void for_each_parameter_range(Update&& update) {
     for (std::size_t i = 0; i < params_.size(); ++i) {
