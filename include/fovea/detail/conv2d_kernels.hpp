@@ -160,6 +160,23 @@ void store_block(const DirectBlock<T>& block, Index count, T* out) {
   }
 }
 
+// One kernel row of KW taps into RB x CB register blocks: acc[r][c] +=
+// weights[c * filter_stride + kj] * (the V values at row + r * width + kj),
+// for every tap kj. Each weight is broadcast once for all RB rows. Shared by
+// the direct convolution and the full correlation of the input gradient.
+template <class T, int CB, int RB>
+[[gnu::always_inline]] inline void accumulate_kernel_row(const T* row, Index width, const T* weights,
+                                                         Index filter_stride, Index KW, DirectBlock<T> (&acc)[RB][CB]) {
+  for (Index kj = 0; kj < KW; ++kj) {
+    DirectBlock<T> in[RB];
+    for (int r = 0; r < RB; ++r) in[r] = Eigen::Map<const DirectBlock<T>>(row + r * width + kj);
+    for (int c = 0; c < CB; ++c) {
+      const T weight = weights[c * filter_stride + kj];
+      for (int r = 0; r < RB; ++r) acc[r][c] += weight * in[r];
+    }
+  }
+}
+
 // y[c, oh + r, ow0 .. ow0+V) for the CB filters at w ([CB, KH*KW]) and RB
 // output rows r, plus bias: each weight is broadcast once for RB rows.
 template <class T, int CB, int RB>
@@ -172,16 +189,7 @@ void direct_forward_block(const T* image, const DirectLayout& layout, const Conv
     for (int c = 0; c < CB; ++c) acc[r][c].setConstant(bias == nullptr ? T{} : bias[c]);
   }
   for (Index ki = 0; ki < KH; ++ki) {
-    const T* row = image + (oh + ki) * layout.width + ow0;
-    const T* weights = w + ki * KW;
-    for (Index kj = 0; kj < KW; ++kj) {
-      Block in[RB];
-      for (int r = 0; r < RB; ++r) in[r] = Eigen::Map<const Block>(row + r * layout.width + kj);
-      for (int c = 0; c < CB; ++c) {
-        const T weight = weights[c * taps + kj];
-        for (int r = 0; r < RB; ++r) acc[r][c] += weight * in[r];
-      }
-    }
+    accumulate_kernel_row<T, CB, RB>(image + (oh + ki) * layout.width + ow0, layout.width, w + ki * KW, taps, KW, acc);
   }
   const Index count = std::min(direct_block<T>, OW - ow0);
   for (int r = 0; r < RB; ++r) {
@@ -332,16 +340,8 @@ void full_input_grad_block(const T* grad, const FullLayout& layout, const Conv2d
   }
   for (Index co = 0; co < Cout; ++co) {
     for (Index a = a0; a < a1; ++a) {
-      const T* row = grad + co * plane + (ih + a) * layout.width + iw0;
-      const T* weights = wf + (co * KH + a) * KW;
-      for (Index b = 0; b < KW; ++b) {
-        Block in[RB];
-        for (int r = 0; r < RB; ++r) in[r] = Eigen::Map<const Block>(row + r * layout.width + b);
-        for (int c = 0; c < CB; ++c) {
-          const T weight = weights[c * taps + b];
-          for (int r = 0; r < RB; ++r) acc[r][c] += weight * in[r];
-        }
-      }
+      accumulate_kernel_row<T, CB, RB>(grad + co * plane + (ih + a) * layout.width + iw0, layout.width,
+                                       wf + (co * KH + a) * KW, taps, KW, acc);
     }
   }
   const Index count = std::min(direct_block<T>, g.width - iw0);
