@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "fovea/core/error.hpp"
+#include "fovea/core/parallel.hpp"
 #include "fovea/core/random.hpp"
 #include "fovea/core/tensor.hpp"
 
@@ -51,6 +52,16 @@ struct Parameter {
   TensorView<T, 1> value;    ///< The values, flattened: a view of storage the layer owns.
   TensorView<T, 1> grad;     ///< The gradient, same size as value; backward accumulates into it.
 };
+
+/// Sets every gradient in `params` to zero (backward accumulates into them),
+/// a large one split across threads: those threads' cores then hold the
+/// gradients they will accumulate into next.
+template <class T>
+void zero_gradients(const std::vector<Parameter<T>>& params) {
+  for (const auto& p : params) {
+    detail::for_each_element_chunk(p.grad.size(), [&](Index begin, Index end) { p.grad.slice(begin, end).fill(T{0}); });
+  }
+}
 
 /// The hyperparameters that rebuild a layer: its type name and numbered
 /// settings, e.g. {"Conv2d", {{"in", 1}, {"out", 6}, {"kh", 5}, ...}}. Model

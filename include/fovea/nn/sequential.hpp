@@ -125,9 +125,7 @@ class Sequential {
     return n;
   }
   /// Sets every parameter gradient to zero (backward accumulates into them).
-  void zero_grad() {
-    for (auto& p : params_) p.grad.fill(T{0});
-  }
+  void zero_grad() { zero_gradients(params_); }
 
   /// Training mode turns on Dropout and makes forward keep what backward needs.
   /// A new network is in training mode.

@@ -46,12 +46,7 @@ class Optimizer {
   virtual void step() = 0;
 
   /// Sets every parameter's gradient to zero (backward accumulates into them).
-  void zero_grad() {
-    for (auto& p : params_) {
-      detail::for_each_element_chunk(p.grad.size(),
-                                     [&](Index begin, Index end) { p.grad.slice(begin, end).fill(T{0}); });
-    }
-  }
+  void zero_grad() { zero_gradients(params_); }
   /// The rate the next step() uses.
   double learning_rate() const { return learning_rate_; }
   /// Changes the rate (schedules do this each epoch); throws value_error unless `rate` is positive.
