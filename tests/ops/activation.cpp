@@ -1,7 +1,9 @@
 #include "fovea/ops/activation.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "fovea/core/tensor.hpp"
@@ -138,6 +140,32 @@ TEMPLATE_TEST_CASE("saturating activations stay finite for huge inputs", "[ops][
   CHECK(y(3) == 1000);
   fovea::elu_backward<T>(x, y, ones, dx, 1);
   for (T v : dx) CHECK(std::isfinite(v));
+}
+
+TEMPLATE_TEST_CASE("ELU keeps NaN, infinities and precision near 0, on SIMD packets and scalar ends",
+                   "[ops][activation]", float, double) {
+  using T = TestType;
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  // 37 values: two whole packets and a scalar tail, specials in both.
+  std::vector<T> xs = {nan, inf, -inf, 0, T(-1e-10), T(1e-10), T(-3), T(2.5), T(-0.5), nan};
+  for (int i = 0; xs.size() < 37; ++i) xs.push_back(static_cast<T>(-4 + 0.3 * i));
+  xs.back() = nan;
+  Tensor<T, 1> x({static_cast<Index>(xs.size())}), y(x.shape());
+  std::copy(xs.begin(), xs.end(), x.begin());
+  fovea::elu_forward<T>(x, y, 1.5);
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    INFO("x = " << xs[i]);
+    const T got = y(static_cast<Index>(i));
+    if (std::isnan(xs[i])) {
+      CHECK(std::isnan(got));
+    } else if (xs[i] > 0) {
+      CHECK(got == xs[i]);
+    } else {
+      CHECK(got == Approx(T(1.5) * std::expm1(xs[i])).epsilon(std::numeric_limits<T>::epsilon() * 8));
+    }
+  }
+  CHECK(y(2) == T(-1.5));
+  CHECK(y(4) == Approx(-1.5e-10).epsilon(1e-6));  // exp(x) - 1 would lose every digit here
 }
 
 TEMPLATE_TEST_CASE("activations may work in place", "[ops][activation]", float, double) {

@@ -33,6 +33,21 @@ TEMPLATE_TEST_CASE("dropout masks keep 1 - p of the units, scaled by 1 / (1 - p)
   CHECK((mask.array() == 1).all());
 }
 
+TEST_CASE("dropout_mask draws the mask uniform01() < p would, one draw per element", "[ops][dropout]") {
+  // The mask compares raw bits with a threshold; this is the definition it must match,
+  // including p whose p * 2^53 is a whole number (0.5, 0.25) and extremes.
+  for (double p : {0.0, 0.5, 0.25, 0.3, 1e-9, 0.1234567, 0.999999}) {
+    INFO("p = " << p);
+    fovea::Rng rng(11), reference(11);
+    Tensor<double, 1> mask({20000});
+    fovea::dropout_mask<double>(rng, p, mask);
+    Index mismatches = 0;
+    for (double m : mask) mismatches += (reference.uniform01() < p) != (m == 0);
+    CHECK(mismatches == 0);
+    CHECK(rng() == reference());  // the generator advanced once per element
+  }
+}
+
 TEMPLATE_TEST_CASE("dropout forward and backward multiply by the mask", "[ops][dropout]", float, double) {
   using T = TestType;
   const Tensor<T, 1> x({4}, {1, 2, 3, 4});

@@ -165,14 +165,25 @@ TEST_CASE("the output size is floor((H + 2P - K) / S) + 1 per axis", "[ops][pool
 
 TEST_CASE("every pool kind matches the naive definition on random shapes", "[ops][pool2d]") {
   fovea::Rng rng(5);
-  for (int trial = 0; trial < 60; ++trial) {
+  for (int trial = 0; trial < 70; ++trial) {
     Pool2dOptions o;
     o.kind = all_kinds[trial % 5];
     o.window = {1 + rng.uniform_index(4), 1 + rng.uniform_index(4)};
     o.stride = {1 + rng.uniform_index(3), 1 + rng.uniform_index(3)};
     o.padding = {rng.uniform_index(o.window.h / 2 + 1), rng.uniform_index(o.window.w / 2 + 1)};
-    const Shape<4> shape = {1 + rng.uniform_index(3), 1 + rng.uniform_index(3), o.window.h + rng.uniform_index(6),
-                            o.window.w + rng.uniform_index(6)};
+    Shape<4> shape = {1 + rng.uniform_index(3), 1 + rng.uniform_index(3), o.window.h + rng.uniform_index(6),
+                      o.window.w + rng.uniform_index(6)};
+    // Trials 60-69: the shapes with kernels of their own, 2x2 at stride 2
+    // (odd sizes leave a row or column out) and one window over the whole map.
+    if (trial >= 60) {
+      o = {.kind = all_kinds[trial % 5], .window = {2, 2}, .stride = {2, 2}, .padding = {0, 0}};
+      shape[2] = 2 + rng.uniform_index(6);
+      shape[3] = 2 + rng.uniform_index(6);
+    }
+    if (trial >= 65) {
+      o.window = {shape[2], shape[3]};
+      o.stride = {1, 1};
+    }
     const auto x = Tensor<double, 4>::uniform(shape, rng, -1.0, 1.0);
     Tensor<std::int32_t, 4> selected;
     const auto y = pool(o, x, selected);
