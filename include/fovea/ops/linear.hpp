@@ -5,10 +5,11 @@
 /// backward side by side. Stateless: layers/linear.hpp owns the parameters.
 ///
 /// A layer large enough to be worth it (LeNet's 400->120 at batch 64: 3M
-/// multiply-adds) is split across threads without any reduction: forward and
-/// the input gradient by samples, the weight and bias gradients by output
-/// features, so each chunk writes its own rows and a given thread count gives
-/// the same bits every run.
+/// multiply-adds) is split across threads without any reduction: forward by
+/// samples; backward gives half the threads the input gradient (by samples)
+/// and the other half the weight and bias gradients (by output features), so
+/// each chunk writes its own rows and a given thread count gives the same bits
+/// every run.
 
 #include <algorithm>
 #include <string>
@@ -90,14 +91,30 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
   const Index N = x.dim(0), out = weight.dim(0);
   const MatrixMap<const T> X = x.matrix(), W = weight.matrix(), dY = dy.matrix();
   MatrixMap<T> dW = dweight.matrix(), dX = dx.matrix();
-  detail::for_linear_chunks(N * x.dim(1) * out, std::max(N, out), [&](int chunk, int chunks) {
-    const Range f = chunk_range(out, chunks, chunk);  // rows of dW = dy^T x: [out, N] x [N, in]
+  const auto weight_grad = [&](Range f) {  // rows of dW = dy^T x: [out, N] x [N, in]
     const Index nf = f.end - f.begin;
     dW.middleRows(f.begin, nf).noalias() += dY.middleCols(f.begin, nf).transpose() * X;
     if (!dbias.empty()) dbias.vector().segment(f.begin, nf) += dY.middleCols(f.begin, nf).colwise().sum().transpose();
-    if (dx.empty()) return;
-    const Range r = chunk_range(N, chunks, chunk);  // rows of dx = dy W: [N, out] x [out, in]
+  };
+  const auto input_grad = [&](Range r) {  // rows of dx = dy W: [N, out] x [out, in]
     dX.middleRows(r.begin, r.end - r.begin).noalias() = dY.middleRows(r.begin, r.end - r.begin) * W;
+  };
+  detail::for_linear_chunks(N * x.dim(1) * out, std::max(N, out), [&](int chunk, int chunks) {
+    if (!dx.empty() && chunks >= 2) {
+      // The two products are independent: half the chunks compute dx (by
+      // samples), the other half dW and db (by output features). Each GEMM
+      // then packs its shared operand (W, or x) once instead of once per
+      // thread; LeNet's 400->120 backward at 2 threads: 63-72 -> 54-60 us.
+      const int dx_chunks = chunks / 2;
+      if (chunk < dx_chunks) {
+        input_grad(chunk_range(N, dx_chunks, chunk));
+      } else {
+        weight_grad(chunk_range(out, chunks - dx_chunks, chunk - dx_chunks));
+      }
+      return;
+    }
+    weight_grad(chunk_range(out, chunks, chunk));
+    if (!dx.empty()) input_grad(chunk_range(N, chunks, chunk));
   });
 }
 
