@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "fovea/core/error.hpp"
+#include "fovea/core/parallel.hpp"
 #include "fovea/core/random.hpp"
 #include "fovea/core/tensor.hpp"
 #include "fovea/detail/quoted_path.hpp"
@@ -171,16 +172,26 @@ class Dataset {
     const Index per_sample = sample_size();
     const std::uint8_t* pixels = storage_ ? storage_->images.data() : nullptr;
     const std::int32_t* all_labels = storage_ ? storage_->labels.data() : nullptr;
-    for (Index i = 0; i < n; ++i) {
-      const Index k = indices[static_cast<std::size_t>(i)];
-      if (k < 0 || k >= count_) {
-        throw index_error("Dataset::make_batch: index " + std::to_string(k) + " (batch position " + std::to_string(i) +
-                          ") out of range for " + std::to_string(count_) + " samples");
+    const auto convert = [&](Index begin, Index end) {
+      for (Index i = begin; i < end; ++i) {
+        const Index k = indices[static_cast<std::size_t>(i)];
+        if (k < 0 || k >= count_) {
+          throw index_error("Dataset::make_batch: index " + std::to_string(k) + " (batch position " +
+                            std::to_string(i) + ") out of range for " + std::to_string(count_) + " samples");
+        }
+        const std::uint8_t* source = pixels + (first_ + k) * per_sample;
+        T* destination = x.data() + i * per_sample;
+        for (Index j = 0; j < per_sample; ++j) destination[j] = table[source[j]];
+        labels[static_cast<std::size_t>(i)] = all_labels[first_ + k];
       }
-      const std::uint8_t* source = pixels + (first_ + k) * per_sample;
-      T* destination = x.data() + i * per_sample;
-      for (Index j = 0; j < per_sample; ++j) destination[j] = table[source[j]];
-      labels[static_cast<std::size_t>(i)] = all_labels[first_ + k];
+    };
+    // Split by samples like the first layer's parallel_for, so each core
+    // writes the samples it convolves next (and the threads stay awake
+    // between training steps). The lowest bad index is reported either way.
+    if (n * per_sample < detail::elementwise_parallel_min) {
+      convert(0, n);
+    } else {
+      parallel_for(n, [&](Index begin, Index end, int /*chunk*/) { convert(begin, end); });
     }
   }
 

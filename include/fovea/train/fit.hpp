@@ -14,6 +14,7 @@
 /// data and thread count, the final weights are identical bit for bit.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -131,32 +132,43 @@ Index count_correct(TensorView<const T, 2> scores, std::span<const std::int32_t>
   return correct;
 }
 
+// These passes run between every two training steps: large parameters are
+// split across threads like the optimizer's update (each core then reads the
+// rows it has just updated, and the pool's threads stay awake for the next
+// step instead of falling asleep in a serial gap).
+template <class T>
+bool all_finite(const std::vector<Parameter<T>>& params, TensorView<T, 1> Parameter<T>::*part) {
+  std::atomic<bool> finite{true};
+  for (const auto& p : params) {
+    const TensorView<T, 1> values = p.*part;
+    for_each_element_chunk(values.size(), [&](Index begin, Index end) {
+      if (!values.slice(begin, end).array().allFinite()) finite.store(false, std::memory_order_relaxed);
+    });
+  }
+  return finite.load();
+}
 template <class T>
 bool gradients_finite(const std::vector<Parameter<T>>& params) {
-  for (const auto& p : params) {
-    if (!p.grad.array().allFinite()) return false;
-  }
-  return true;
+  return all_finite(params, &Parameter<T>::grad);
 }
-
 template <class T>
 bool values_finite(const std::vector<Parameter<T>>& params) {
-  for (const auto& p : params) {
-    if (!p.value.array().allFinite()) return false;
-  }
-  return true;
+  return all_finite(params, &Parameter<T>::value);
 }
 
 // Copies every parameter value into `saved` (to_saved) or back from it.
 template <class T>
 void copy_values(const std::vector<Parameter<T>>& params, std::vector<T>& saved, bool to_saved) {
-  auto at = saved.begin();
+  T* at = saved.data();
   for (const auto& p : params) {
-    if (to_saved) {
-      std::copy(p.value.begin(), p.value.end(), at);
-    } else {
-      std::copy(at, at + p.value.size(), p.value.begin());
-    }
+    for_each_element_chunk(p.value.size(), [&](Index begin, Index end) {
+      ArrayMap<T> copy(at + begin, end - begin);
+      if (to_saved) {
+        copy = p.value.slice(begin, end).array();
+      } else {
+        p.value.slice(begin, end).array() = copy;
+      }
+    });
     at += p.value.size();
   }
 }
