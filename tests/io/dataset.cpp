@@ -6,6 +6,7 @@
 
 #include "support/temp_files.hpp"
 
+#include "fovea/core/parallel.hpp"
 #include "fovea/train/data.hpp"
 static_assert(fovea::BatchSource<fovea::Dataset, float>, "the trainer takes a Dataset");
 static_assert(fovea::BatchSource<fovea::Dataset, double>, "the trainer takes a Dataset");
@@ -78,6 +79,38 @@ TEST_CASE("the real MNIST test set loads as a Dataset of [10000, 1, 28, 28] byte
   const double mean = x.array().cast<double>().mean();
   CHECK(mean == Approx(0).margin(1e-5));
   CHECK(std::sqrt((x.array().cast<double>() - mean).square().mean()) == Approx(1).epsilon(1e-5));
+}
+
+TEST_CASE("a batch large enough to split across threads is the one made on one thread", "[io][dataset][mnist]") {
+  const std::filesystem::path mnist = std::filesystem::path(FOVEA_SHARED_DATA_DIR) / "mnist";
+  const Dataset test_set =
+      fovea::load_idx_dataset(mnist / "t10k-images-idx3-ubyte.gz", mnist / "t10k-labels-idx1-ubyte.gz")
+          .normalized({0.1325, 0.3105});
+  // 64 real images in a shuffled order: 50,176 pixels, over the split threshold.
+  std::vector<Index> indices(64);
+  for (std::size_t i = 0; i < indices.size(); ++i) indices[i] = static_cast<Index>((i * 7919) % 10000);
+  const int saved = fovea::max_threads();
+  const auto batch = [&](int threads) {
+    fovea::set_threads(threads);
+    std::pair<Tensor<float, 4>, std::vector<std::int32_t>> made;
+    test_set.make_batch(indices, made.first, made.second);
+    return made;
+  };
+  const auto one = batch(1);
+  for (int threads : {2, 3}) {
+    INFO(threads << " threads");
+    const auto many = batch(threads);
+    CHECK(many.first.vector() == one.first.vector());
+    CHECK(many.second == one.second);
+    // A bad index in a later chunk is still reported with its batch position.
+    std::vector<Index> bad = indices;
+    bad[50] = 10000;
+    Tensor<float, 4> x({64, 1, 28, 28});
+    std::vector<std::int32_t> labels(64);
+    CHECK_THROWS_WITH(test_set.make_batch(bad, x.view(), std::span<std::int32_t>(labels)),
+                      "Dataset::make_batch: index 10000 (batch position 50) out of range for 10000 samples");
+  }
+  fovea::set_threads(saved);
 }
 
 TEST_CASE("images and labels files that disagree on the count are a format_error", "[io][dataset][errors]") {

@@ -1,6 +1,7 @@
 #include "fovea/train/fit.hpp"
 
 #include <catch2/catch.hpp>
+#include <limits>
 #include <sstream>
 
 #include "fovea/optim/adam.hpp"
@@ -137,4 +138,44 @@ TEST_CASE("fit and evaluate reject bad arguments", "[train][fit]") {
                     "fit: training samples [1, 8, 8] but the network takes [1, 16, 16]");
   CHECK_THROWS_WITH(fit(net, loss, sgd, train, quiet(0)), "fit: epochs must be positive, got 0");
   CHECK_THROWS_AS(evaluate(net, loss, wrong), shape_error);
+}
+
+TEST_CASE("the trainer's checks and weight backup see every element of a parameter split across threads",
+          "[train][fit]") {
+  const int saved_threads = max_threads();
+  // One large parameter (split into chunks) beside a small one (not split).
+  const Index large = (Index{1} << 16) + 37, small = 10;
+  Tensor<float, 1> value({large}), grad({large}), small_value({small}), small_grad({small});
+  value.fill(1.0F);
+  small_value.fill(2.0F);
+  const std::vector<Parameter<float>> params = {{"weight", {large}, value, grad},
+                                                {"bias", {small}, small_value, small_grad}};
+  for (int threads : {1, 2, 3}) {
+    INFO(threads << " threads");
+    set_threads(threads);
+    grad.fill(0.0F);
+    CHECK(detail::gradients_finite(params));
+    for (Index at : {Index{0}, large / 2 + 1, large - 1}) {
+      grad(at) = std::numeric_limits<float>::quiet_NaN();
+      CHECK_FALSE(detail::gradients_finite(params));
+      grad(at) = 0.0F;
+    }
+    small_grad(small - 1) = std::numeric_limits<float>::infinity();
+    CHECK_FALSE(detail::gradients_finite(params));
+    small_grad(small - 1) = 0.0F;
+
+    std::vector<float> backup(static_cast<std::size_t>(large + small));
+    detail::copy_values(params, backup, true);
+    CHECK(backup[static_cast<std::size_t>(large - 1)] == 1.0F);
+    CHECK(backup[static_cast<std::size_t>(large)] == 2.0F);
+    value(large - 1) = std::numeric_limits<float>::infinity();
+    small_value(0) = -1.0F;
+    CHECK_FALSE(detail::values_finite(params));
+    detail::copy_values(params, backup, false);
+    CHECK(detail::values_finite(params));
+    CHECK(value(large - 1) == 1.0F);
+    CHECK(small_value(0) == 2.0F);
+    CHECK((value.array() == 1.0F).all());
+  }
+  set_threads(saved_threads);
 }
