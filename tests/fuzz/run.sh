@@ -70,31 +70,51 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 "$build/make_seeds" "$build/seeds"
 
-failed=()
-for target in "${targets[@]}"; do
-  corpus="$build/corpus/$target"
-  regressions="$root/tests/fuzz/regressions/$target"
-  artifacts="$build/artifacts/$target/"
+# One target for $seconds; prints its summary, returns 1 on a finding.
+fuzz_one() {
+  local target=$1
+  local corpus="$build/corpus/$target"
+  local regressions="$root/tests/fuzz/regressions/$target"
+  local artifacts="$build/artifacts/$target/"
   rm -rf "$artifacts"
   mkdir -p "$corpus" "$artifacts" "$regressions"
   cp -n "$build/seeds/$target"/* "$corpus/" || true  # keep grown files; coreutils >= 9.2 returns 1 on skips
-  log="$build/fuzz_$target.log"
-  echo "fuzz: $target for ${seconds}s"
+  local log="$build/fuzz_$target.log"
   # A fixed seed: the same run explores the same inputs (set FOVEA_FUZZ_SEED to vary).
   if "$build/fuzz_$target" -seed="${FOVEA_FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$artifacts" "$corpus" "$regressions" >"$log" 2>&1; then
+    local runs
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     echo "fuzz: $target clean: $runs executions, corpus $(find "$corpus" -type f | wc -l) files"
-  else
-    tail -n 60 "$log"
-    for crash in "$artifacts"*; do
-      [[ -f "$crash" ]] || continue
-      cp "$crash" "$regressions/"
-      echo "fuzz: $target FOUND $(basename "$crash"): copied to tests/fuzz/regressions/$target/"
-    done
-    failed+=("$target")
+    return 0
   fi
+  tail -n 60 "$log"
+  for crash in "$artifacts"*; do
+    [[ -f "$crash" ]] || continue
+    cp "$crash" "$regressions/"
+    echo "fuzz: $target FOUND $(basename "$crash"): copied to tests/fuzz/regressions/$target/"
+  done
+  return 1
+}
+
+# Two targets at a time (CI has two cores), each for the full $seconds; each
+# prints its summary when it ends.
+failed=()
+running=()
+names=()
+finish_one() {  # waits for the oldest running target
+  if ! wait "${running[0]}"; then failed+=("${names[0]}"); fi
+  running=("${running[@]:1}")
+  names=("${names[@]:1}")
+}
+for target in "${targets[@]}"; do
+  echo "fuzz: $target for ${seconds}s"
+  fuzz_one "$target" &
+  running+=($!)
+  names+=("$target")
+  if ((${#running[@]} >= 2)); then finish_one; fi
 done
+while ((${#running[@]} > 0)); do finish_one; done
 if ((${#failed[@]} > 0)); then
   echo "fuzz: findings in: ${failed[*]} (logs in $build/fuzz_<target>.log)"
   exit 1
