@@ -120,12 +120,15 @@ void report(benchmark::State& state, Index batch, double bytes, double flops) {
 
 double bytes_of(const Tensor<float, 4>& t) { return static_cast<double>(t.size() * Index{sizeof(float)}); }
 
-// A Linear layer's multiply-adds per forward pass; 0 for other layers.
-double linear_macs(const Case& c) {
-  const Setup s(c);
-  if (s.layer->spec().type != "Linear") return 0;
-  return static_cast<double>(s.batch() * c.input[1] * s.y.dim(1));
+// A Linear layer's output features; 0 for other layers.
+Index linear_outputs(const Case& c) {
+  const auto layer = c.make();
+  if (layer->spec().type != "Linear") return 0;
+  return layer->output_shape({c.input[1], c.input[2], c.input[3]})[0];
 }
+
+// A Linear layer's multiply-adds per forward pass; 0 for other layers.
+double linear_macs(const Case& c) { return static_cast<double>(c.input[0] * c.input[1] * linear_outputs(c)); }
 
 void Forward(benchmark::State& state, const Case& c, int threads) {
   use_threads(threads);
@@ -152,14 +155,13 @@ void Backward(benchmark::State& state, const Case& c, int threads) {
 
 // The GEMMs a Linear layer performs, as plain Eigen products on row-major
 // maps, split by fovea::parallel_for the way the layer splits them: forward
-// Y = X W^T by samples; backward dW += dY^T X by output features and
-// dX = dY W by samples.
+// Y = X W^T by samples; backward half the threads dX = dY W by samples,
+// the other half dW += dY^T X by output features.
 struct LinearGemms {
   Tensor<float, 2> x, w, y, dy, dw, dx;
   explicit LinearGemms(const Case& c) {
     fovea::Rng rng(2);
-    const Setup s(c);
-    const Index n = c.input[0], in = c.input[1], out = s.y.dim(1);
+    const Index n = c.input[0], in = c.input[1], out = linear_outputs(c);
     x = Tensor<float, 2>::uniform({n, in}, rng, -1, 1);
     w = Tensor<float, 2>::uniform({out, in}, rng, -0.1, 0.1);
     dy = Tensor<float, 2>::uniform({n, out}, rng, -1, 1);
@@ -188,16 +190,29 @@ void GemmBackward(benchmark::State& state, const Case& c, int threads) {
   use_threads(threads);
   LinearGemms g(c);
   const Index n = g.x.dim(0), out = g.w.dim(0);
+  const auto weight_grad = [&](fovea::Range f) {
+    g.dw.matrix().middleRows(f.begin, f.end - f.begin).noalias() +=
+        g.dy.matrix().middleCols(f.begin, f.end - f.begin).transpose() * g.x.matrix();
+  };
+  const auto input_grad = [&](fovea::Range r) {
+    g.dx.matrix().middleRows(r.begin, r.end - r.begin).noalias() =
+        g.dy.matrix().middleRows(r.begin, r.end - r.begin) * g.w.matrix();
+  };
   for (auto _ : state) {
     const int chunks = fovea::chunk_count(std::max(n, out));
     fovea::parallel_for(chunks, [&](Index chunk, Index, int) {
       const auto c_int = static_cast<int>(chunk);
-      const fovea::Range f = fovea::chunk_range(out, chunks, c_int);
-      g.dw.matrix().middleRows(f.begin, f.end - f.begin).noalias() +=
-          g.dy.matrix().middleCols(f.begin, f.end - f.begin).transpose() * g.x.matrix();
-      const fovea::Range r = fovea::chunk_range(n, chunks, c_int);
-      g.dx.matrix().middleRows(r.begin, r.end - r.begin).noalias() =
-          g.dy.matrix().middleRows(r.begin, r.end - r.begin) * g.w.matrix();
+      if (chunks == 1) {
+        weight_grad({0, out});
+        input_grad({0, n});
+        return;
+      }
+      const int dx_chunks = chunks / 2;
+      if (c_int < dx_chunks) {
+        input_grad(fovea::chunk_range(n, dx_chunks, c_int));
+      } else {
+        weight_grad(fovea::chunk_range(out, chunks - dx_chunks, c_int - dx_chunks));
+      }
     });
     benchmark::DoNotOptimize(g.dx.data());
     benchmark::ClobberMemory();

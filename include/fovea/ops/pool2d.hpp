@@ -151,6 +151,12 @@ inline WindowSpan window_span(Index o, Index window, Index stride, Index padding
   return {std::max<Index>(start, 0), std::min(start + window, extent)};
 }
 
+// 2x2 windows at stride 2 without padding: the windows tile the map (LeNet's
+// pooling), and the kernels below need no spans.
+inline bool tiles_by_2x2(const Pool2dOptions& o) {
+  return o.window == Size2{2, 2} && o.stride == Size2{2, 2} && o.padding == Size2{0, 0};
+}
+
 // Max or min over 2x2 windows at stride 2 without padding: every window lies
 // inside the map, so there are no spans to clip and the four cells are
 // compared straight. Ties go to the first cell in row-major order, as below.
@@ -213,7 +219,7 @@ template <PoolKind Kind, class T>
 void pool2d_forward_map(const Pool2dOptions& o, const T* x, Index H, Index W, T* y, Index OH, Index OW,
                         std::int32_t* selected) {
   const T window_cells = static_cast<T>(o.window.h * o.window.w);
-  if (o.window == Size2{2, 2} && o.stride == Size2{2, 2} && o.padding == Size2{0, 0}) {
+  if (tiles_by_2x2(o)) {
     if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
       pool2x2_select_map<Kind>(x, W, y, OH, OW, selected);  // LeNet's pooling
     } else {
@@ -300,7 +306,7 @@ void pool2d_backward_map(const Pool2dOptions& o, const T* x, Index H, Index W, c
     return;
   }
   const T window_cells = static_cast<T>(o.window.h * o.window.w);
-  if (o.window == Size2{2, 2} && o.stride == Size2{2, 2} && o.padding == Size2{0, 0}) {
+  if (tiles_by_2x2(o)) {
     pool2x2_reduce_backward_map<Kind>(x, W, y, dy, OH, OW, dx);
     return;
   }
