@@ -27,6 +27,7 @@
 #include "fovea/core/error.hpp"
 #include "fovea/detail/binary.hpp"
 #include "fovea/detail/crc32.hpp"
+#include "fovea/detail/number_format.hpp"
 #include "fovea/nn/registry.hpp"
 #include "fovea/nn/sequential.hpp"
 #include "fovea/optim/optimizer.hpp"
@@ -299,6 +300,23 @@ inline std::string describe_spec(const LayerSpec& spec) {
 }
 
 // Checks the stored architecture and tensors fit `net` exactly.
+// The parameter values a layer of this spec allocates (weights and bias) for
+// the layer types that hold parameters; 0 for the others.
+inline double declared_parameter_values(const LayerSpec& spec) {
+  const auto bias = [&](double out) { return spec.get("bias") != 0 ? out : 0.0; };
+  if (spec.type == "Conv2d") {
+    const double out = static_cast<double>(spec.get_index("out"));
+    return out * static_cast<double>(spec.get_index("in")) * static_cast<double>(spec.get_index("kh")) *
+               static_cast<double>(spec.get_index("kw")) +
+           bias(out);
+  }
+  if (spec.type == "Linear") {
+    const double out = static_cast<double>(spec.get_index("out"));
+    return out * static_cast<double>(spec.get_index("in")) + bias(out);
+  }
+  return 0;
+}
+
 template <class T>
 void check_matches(const Sequential<T>& net, const StoredModel& model, const std::string& what) {
   if (model.input != net.input_shape()) {
@@ -375,9 +393,23 @@ void save(Sequential<T>& net, const std::filesystem::path& path) {
 template <class T>
 Sequential<T> load(const std::filesystem::path& path) {
   const auto model = detail::decode_model(detail::read_whole_file(path), detail::quoted(path));
+  // A layer's weights come from the file: one that would need more values
+  // than the file stores is refused before it is built, so a corrupt size
+  // cannot make the loader allocate gigabytes.
+  double stored = 0;
+  for (const auto& tensor : model.tensors) {
+    double values = 1;
+    for (Index extent : tensor.shape) values *= static_cast<double>(extent);
+    stored += values;
+  }
   Sequential<T> net(model.input);
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     try {
+      const double declared = detail::declared_parameter_values(model.layers[i]);
+      if (declared > stored) {
+        throw format_error(detail::describe_spec(model.layers[i]) + " needs " + detail::format_number(declared) +
+                           " parameter values, the file stores " + detail::format_number(stored));
+      }
       net.add(make_layer<T>(model.layers[i]));
     } catch (const std::invalid_argument& e) {
       throw format_error(detail::quoted(path) + ": layer " + std::to_string(i) + " cannot be rebuilt: " + e.what());
