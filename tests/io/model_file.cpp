@@ -15,6 +15,7 @@
 #include "fovea/optim/adam.hpp"
 #include "fovea/optim/sgd.hpp"
 #include "fovea/train/fit.hpp"
+#include "fuzz/targets.hpp"
 #include "support/quadrants.hpp"
 #include "support/small_cnn.hpp"
 
@@ -118,24 +119,24 @@ TEST_CASE("bad model files are rejected with a clear error and the network is un
     longer.push_back(0);
     expect(longer, "(trailing bytes)");
   }
-  SECTION("another architecture") {
+  // A file of another architecture: Flatten, then Linear(256 -> 4).
+  const auto save_other = [&] {
     Sequential<float> other({1, 16, 16});
     other.emplace<Flatten<float>>();
     other.emplace<Linear<float>>(256, 4);
     const fs::path other_path = scratch("other.fovea");
     save(other, other_path);
+    return other_path;
+  };
+  SECTION("another architecture") {
+    const fs::path other_path = save_other();
     CHECK_THROWS_WITH(load_into(target, other_path), Catch::Contains("layers, this network has"));
     CHECK(weights_of(target) == before);
   }
   SECTION("a layer whose declared size the file cannot hold is refused before it is built") {
     // Linear(256 -> 4) with its "out" setting rewritten to 10^9 (checksum
     // fixed): building it would allocate 256 x 10^9 weights.
-    Sequential<float> other({1, 16, 16});
-    other.emplace<Flatten<float>>();
-    other.emplace<Linear<float>>(256, 4);
-    const fs::path other_path = scratch("other.fovea");
-    save(other, other_path);
-    auto bytes = read_bytes(other_path);
+    auto bytes = read_bytes(save_other());
     const double four = 4.0, huge = 1e9;
     std::vector<char> pattern(sizeof four);
     std::memcpy(pattern.data(), &four, sizeof four);
@@ -143,10 +144,9 @@ TEST_CASE("bad model files are rejected with a clear error and the network is un
     REQUIRE(at != bytes.end());
     REQUIRE(std::search(at + 1, bytes.end(), pattern.begin(), pattern.end()) == bytes.end());
     std::memcpy(&*at, &huge, sizeof huge);
-    const std::uint32_t crc = fovea::detail::crc32(
-        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size() - 4));
-    for (std::size_t i = 0; i < 4; ++i) bytes[bytes.size() - 4 + i] = static_cast<char>(crc >> (8 * i));
-    write_bytes(bad, bytes);
+    const auto fixed = fovea::fuzz::with_valid_envelope(
+        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+    write_bytes(bad, std::vector<char>(fixed.begin(), fixed.end()));
     CHECK_THROWS_AS(load<float>(bad), format_error);
     CHECK_THROWS_WITH(load<float>(bad), Catch::Contains("layer 1 cannot be rebuilt: ") &&
                                             Catch::Contains("needs 2.57e+11 parameter values, the file stores 1028"));
