@@ -77,9 +77,18 @@ TEST_CASE("forward and backward through a whole network match finite differences
   CHECK(worst < 1e-6);
 }
 
-TEST_CASE("Conv2d + ReLU pairs run fused with the same bits as the layers run one by one", "[nn][fused]") {
+TEST_CASE(
+    "Conv2d + ReLU and Linear + ReLU pairs run fused, Flattens as views, with the same bits as the layers "
+    "run one by one",
+    "[nn][fused]") {
   // Every convolution path: direct (1 channel, first layer: no dx), vector
-  // (4 channels), im2col (stride 2); a LeakyReLU is not fused.
+  // (4 channels), im2col (stride 2); a LeakyReLU is not fused. Linear 75->1200
+  // at batch 3 is large enough to split across threads; the network ends in a
+  // Flatten, so its output and the gradient given to backward are views.
+  const int threads = GENERATE(1, 2, 3);
+  INFO(threads << " thread(s)");
+  const int saved_threads = max_threads();
+  set_threads(threads);
   Sequential<float> net({1, 10, 10});
   net.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 1, .out_channels = 4, .kernel = 3, .padding = 1});
   net.emplace<ReLU<float>>();
@@ -90,7 +99,13 @@ TEST_CASE("Conv2d + ReLU pairs run fused with the same bits as the layers run on
   net.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 5, .out_channels = 3, .kernel = 1, .padding = 1});
   net.emplace<LeakyReLU<float>>(0.1);
   net.emplace<Flatten<float>>();
-  net.emplace<Linear<float>>(3 * 5 * 5, 4);
+  net.emplace<Linear<float>>(3 * 5 * 5, 1200);
+  net.emplace<ReLU<float>>();
+  net.emplace<Linear<float>>(1200, 16);
+  net.emplace<ReLU<float>>();
+  net.emplace<Flatten<float>>();
+  net.emplace<Linear<float>>(16, 4);
+  net.emplace<Flatten<float>>();
   Rng rng(21);
   initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
   const auto x = Tensor<float, 4>::uniform({3, 1, 10, 10}, rng, -1.0F, 1.0F);
@@ -127,6 +142,35 @@ TEST_CASE("Conv2d + ReLU pairs run fused with the same bits as the layers run on
   for (std::size_t p = 0; p < want.size(); ++p) {
     INFO("parameter " << net.params()[p].name);
     CHECK(std::vector<float>(net.params()[p].grad.begin(), net.params()[p].grad.end()) == want[p]);
+  }
+  set_threads(saved_threads);
+}
+
+TEST_CASE("a network that starts with a Flatten passes the input on as a view", "[nn][fused]") {
+  Sequential<double> net({2, 3, 1});
+  net.emplace<Flatten<double>>();
+  auto& linear = net.emplace<Linear<double>>(6, 2);
+  Rng rng(5);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  const auto x = Tensor<double, 4>::uniform({4, 2, 3, 1}, rng, -1.0, 1.0);
+  const auto r = Tensor<double, 4>::uniform({4, 2, 1, 1}, rng, -1.0, 1.0);
+  net.zero_grad();
+  const auto y = net.forward(x);
+  net.backward(r);
+  // y = x W^T + b and dW = r^T x, written out.
+  for (Index n = 0; n < 4; ++n) {
+    for (Index o = 0; o < 2; ++o) {
+      double sum = linear.bias()(o);
+      for (Index i = 0; i < 6; ++i) sum += x.data()[n * 6 + i] * linear.weight()(o, i);
+      CHECK(y(n, o, 0, 0) == Approx(sum).epsilon(1e-12));
+    }
+  }
+  for (Index o = 0; o < 2; ++o) {
+    for (Index i = 0; i < 6; ++i) {
+      double sum = 0;
+      for (Index n = 0; n < 4; ++n) sum += r(n, o, 0, 0) * x.data()[n * 6 + i];
+      CHECK(linear.weight_grad()(o, i) == Approx(sum).epsilon(1e-12));
+    }
   }
 }
 

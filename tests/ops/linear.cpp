@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "fovea/core/tensor.hpp"
+#include "fovea/ops/activation.hpp"
 
 using fovea::Index;
 using fovea::Tensor;
@@ -105,6 +106,8 @@ double max_abs_difference(const Eigen::Ref<const Eigen::MatrixXd>& a, const Eige
 
 TEST_CASE("linear ops large enough to split across threads agree with the loops, and repeat bit for bit",
           "[linear][threads]") {
+  // Each shape also runs with a fused ReLU, checked against the loops with dy
+  // masked to y > 0 and, bit for bit, against the unfused op plus the ReLU ops.
   const int saved = fovea::max_threads();
   fovea::Rng rng(9);
   // LeNet's 400->120 at batch 64; one sample into a wide layer (only the
@@ -116,6 +119,9 @@ TEST_CASE("linear ops large enough to split across threads agree with the loops,
     const auto b = Tensor<double, 1>::uniform({out}, rng, -1, 1);
     const auto dy = Tensor<double, 2>::uniform({N, out}, rng, -1, 1);
     const LinearReference ref = linear_by_loops(x, w, b, dy);
+    Tensor<double, 2> dy_masked({N, out});
+    dy_masked.array() = (ref.y.array() > 0).select(dy.array(), 0.0);
+    const LinearReference ref_relu = linear_by_loops(x, w, b, dy_masked);
     // 5 threads: the input-gradient half gets more chunks than one sample has rows.
     for (int threads : {1, 2, 3, 5}) {
       INFO("[" << N << ", " << in << "] -> " << out << ", " << threads << " thread(s)");
@@ -135,7 +141,39 @@ TEST_CASE("linear ops large enough to split across threads agree with the loops,
       CHECK(runs[0].dx.matrix() == runs[1].dx.matrix());
       CHECK(runs[0].dw.matrix() == runs[1].dw.matrix());
       CHECK(runs[0].db.vector() == runs[1].db.vector());
+
+      LinearReference fused{Tensor<double, 2>({N, out}), Tensor<double, 2>({N, in}),
+                            Tensor<double, 2>::full({out, in}, 1.0), Tensor<double, 1>::full({out}, 2.0)};
+      Tensor<double, 3> scratch({2, N, out});
+      fovea::linear_forward<double>(x, w, b, fused.y, true);
+      fovea::linear_backward<double>(x, w, dy, fused.dx, fused.dw, fused.db,
+                                     {fused.y, scratch.item(0), scratch.item(1)});
+      CHECK(max_abs_difference(fused.y.matrix(), ref.y.matrix().cwiseMax(0.0)) < 1e-10);
+      CHECK(max_abs_difference(fused.dx.matrix(), ref_relu.dx.matrix()) < 1e-10);
+      CHECK(max_abs_difference((fused.dw.matrix().array() - 1.0).matrix(), ref_relu.dw.matrix()) < 1e-10);
+      CHECK(max_abs_difference((fused.db.vector().array() - 2.0).matrix(), ref_relu.db.vector()) < 1e-10);
+      LinearReference apart{Tensor<double, 2>({N, out}), Tensor<double, 2>({N, in}),
+                            Tensor<double, 2>::full({out, in}, 1.0), Tensor<double, 1>::full({out}, 2.0)};
+      Tensor<double, 2> z({N, out}), dz({N, out});
+      fovea::linear_forward<double>(x, w, b, z);
+      fovea::relu_forward<double>(z.flatten(), apart.y.flatten());
+      fovea::relu_backward<double>(z.flatten(), dy.flatten(), dz.flatten());
+      fovea::linear_backward<double>(x, w, dz, apart.dx, apart.dw, apart.db);
+      CHECK(fused.y.matrix() == apart.y.matrix());
+      CHECK(fused.dx.matrix() == apart.dx.matrix());
+      CHECK(fused.dw.matrix() == apart.dw.matrix());
+      CHECK(fused.db.vector() == apart.db.vector());
     }
   }
   fovea::set_threads(saved);
+}
+
+TEST_CASE("linear_backward with a fused ReLU rejects an output or scratch of another shape", "[linear]") {
+  const Tensor<double, 2> x({4, 3}), w({2, 3}), dy({4, 2}), y({4, 2}), wrong({4, 3});
+  Tensor<double, 2> dx({4, 3}), dw({2, 3}), rows({4, 2}), features({4, 2}), scratch_wrong({2, 4});
+  Tensor<double, 1> db({2});
+  CHECK_THROWS_WITH(fovea::linear_backward<double>(x, w, dy, dx, dw, db, {wrong, rows, features}),
+                    "linear_backward: ReLU output or scratch [4, 3], expected the output gradient's [4, 2]");
+  CHECK_THROWS_WITH(fovea::linear_backward<double>(x, w, dy, dx, dw, db, {y, rows, scratch_wrong}),
+                    "linear_backward: ReLU output or scratch [2, 4], expected the output gradient's [4, 2]");
 }

@@ -55,7 +55,7 @@ struct Conv2dOptions {
 /// A 2-D convolution layer, x: [N, Cin, H, W] -> y: [N, Cout, OH, OW], computed
 /// as im2col then GEMM by ops/conv2d.hpp.
 template <class T>
-class Conv2d final : public Layer<T> {
+class Conv2d final : public Layer<T>, public FusesReLU<T> {
  public:
   /// Throws value_error for a non-positive channel count, kernel, stride or
   /// dilation, for negative padding, and for Padding::same with an even kernel extent.
@@ -175,14 +175,14 @@ class Conv2d final : public Layer<T> {
 
   /// Conv2d followed by ReLU in one pass (Sequential fuses the pair):
   /// x: [N, Cin, H, W] -> y = max(conv(x), 0): [N, Cout, OH, OW].
-  void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) {
+  void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) override {
     record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     conv2d_forward<T>(x, weight_, bias_, window_, y, workspace_, true);
   }
   /// Backward of forward_relu: takes its y and dy after the ReLU ([N, Cout, OH, OW]),
   /// masks dy to y > 0, then as backward (dx written, weight and bias gradients accumulate).
   void backward_relu(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                     TensorView<T, 4> dx) {
+                     TensorView<T, 4> dx) override {
     record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     conv2d_backward<T>(x, weight_, dy, window_, dx, weight_grad_, bias_grad_, workspace_, y);
   }

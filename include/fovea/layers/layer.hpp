@@ -150,6 +150,30 @@ class Layer {
   }
 };
 
+/// A layer that can apply the ReLU that follows it itself (Conv2d, Linear).
+/// Sequential then runs the pair as one pass each way: the ReLU is applied to
+/// each thread's part of the output while it is in that core's cache, instead
+/// of in a second pass over the whole batch, with the same bits as the two
+/// layers run apart.
+template <class T>
+class FusesReLU {
+ public:
+  /// As Layer::forward (training mode), then y = max(y, 0).
+  virtual void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) = 0;
+  /// Backward of forward_relu: y and dy are after the ReLU; dy is masked to
+  /// y > 0, then as Layer::backward (dx written, parameter gradients accumulate).
+  virtual void backward_relu(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                             TensorView<T, 4> dx) = 0;
+
+ protected:
+  FusesReLU() = default;
+  FusesReLU(const FusesReLU&) = default;
+  FusesReLU& operator=(const FusesReLU&) = default;
+  FusesReLU(FusesReLU&&) noexcept = default;
+  FusesReLU& operator=(FusesReLU&&) noexcept = default;
+  ~FusesReLU() = default;  // never deleted through this interface
+};
+
 /// Shape bookkeeping every layer shares: the checks at the top of forward and
 /// backward, so each layer's own code is just its arithmetic.
 class ForwardRecord {

@@ -17,7 +17,7 @@ namespace fovea {
 
 /// A fully connected layer: y = x W^T + b per sample, with W: [out, in] and b: [out].
 template <class T>
-class Linear final : public Layer<T> {
+class Linear final : public Layer<T>, public FusesReLU<T> {
  public:
   /// A layer from `in_features` to `out_features`, with a bias unless `bias` is
   /// false; throws value_error unless both counts are positive.
@@ -73,6 +73,30 @@ class Linear final : public Layer<T> {
                        bias_grad_);
   }
 
+  /// Linear followed by ReLU in one pass (Sequential fuses the pair):
+  /// x: [N, C, H, W] -> y = max(x W^T + b, 0): [N, out, 1, 1].
+  void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) override {
+    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    const Index N = x.dim(0);
+    linear_forward<T>(x.reshape(Shape<2>{N, in_}), weight_, bias_, y.reshape(Shape<2>{N, out_}), true);
+  }
+  /// Backward of forward_relu: y and dy after the ReLU ([N, out, 1, 1]); dy is
+  /// masked to y > 0, then as backward.
+  void backward_relu(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                     TensorView<T, 4> dx) override {
+    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+    if (y.shape() != dy.shape()) {
+      throw shape_error(name_ + "::backward_relu: output " + to_string(y.shape()) + " does not match the gradient " +
+                        to_string(dy.shape()));
+    }
+    const Index N = x.dim(0);
+    masked_grad_.resize({2, N, out_});  // keeps its capacity: no allocation after the first batch
+    const TensorView<T, 2> dx_flat = dx.empty() ? TensorView<T, 2>() : dx.reshape(Shape<2>{N, in_});
+    const LinearReluGrad<T> relu{y.reshape(Shape<2>{N, out_}), masked_grad_.item(0), masked_grad_.item(1)};
+    linear_backward<T>(x.reshape(Shape<2>{N, in_}), weight_, dy.reshape(Shape<2>{N, out_}), dx_flat, weight_grad_,
+                       bias_grad_, relu);
+  }
+
   std::vector<Parameter<T>> params() override {
     std::vector<Parameter<T>> list;
     list.push_back({"weight", {out_, in_}, weight_.flatten(), weight_grad_.flatten()});
@@ -102,6 +126,7 @@ class Linear final : public Layer<T> {
   Tensor<T, 2> weight_grad_;
   Tensor<T, 1> bias_;  // [out], or empty when bias is off
   Tensor<T, 1> bias_grad_;
+  Tensor<T, 3> masked_grad_;  // backward_relu: dy masked by samples [0] and by features [1]
   ForwardRecord record_;
 };
 

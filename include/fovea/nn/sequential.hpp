@@ -9,10 +9,13 @@
 /// layer output, planned for the batch size on first use and reused (resize
 /// keeps capacity), so after the first step a training step allocates nothing.
 ///
-/// A Conv2d followed by a ReLU runs as one fused pass each way
-/// (Conv2d::forward_relu / backward_relu): the ReLU is applied to each
-/// sample's output while it is in cache instead of in a second pass over the
-/// whole batch, with the same bits as the two layers run apart.
+/// A Conv2d or Linear followed by a ReLU runs as one fused pass each way
+/// (FusesReLU::forward_relu / backward_relu): the ReLU is applied to each
+/// thread's part of the output while it is in that core's cache instead of in
+/// a second pass over the whole batch, with the same bits as the two layers
+/// run apart. A Flatten only reinterprets its input (row-major order already
+/// is the flat order): the network passes a reshaped view of the buffer on
+/// instead of copying it, both ways.
 
 #include <cstdio>
 #include <iomanip>
@@ -25,7 +28,7 @@
 #include "fovea/core/error.hpp"
 #include "fovea/core/tensor.hpp"
 #include "fovea/layers/activation.hpp"
-#include "fovea/layers/conv2d.hpp"
+#include "fovea/layers/flatten.hpp"
 #include "fovea/layers/layer.hpp"
 #include "fovea/ops/softmax.hpp"
 
@@ -80,13 +83,17 @@ class Sequential {
       p.name = std::to_string(index) + "." + p.name;
       params_.push_back(std::move(p));
     }
-    // A ReLU right after a Conv2d: the convolution applies it (see above).
-    Conv2d<T>* conv = layers_.empty() ? nullptr : dynamic_cast<Conv2d<T>*>(layers_.back().get());
-    if (conv != nullptr && dynamic_cast<ReLU<T>*>(layer.get()) != nullptr) fused_relu_.back() = conv;
+    // A ReLU right after a layer that can apply it: that layer does (see above).
+    FusesReLU<T>* fusing = layers_.empty() ? nullptr : dynamic_cast<FusesReLU<T>*>(layers_.back().get());
+    if (fusing != nullptr && dynamic_cast<ReLU<T>*>(layer.get()) != nullptr) {
+      fused_relu_.back() = fusing;
+    }
+    reshape_only_.push_back(dynamic_cast<Flatten<T>*>(layer.get()) != nullptr);
     layers_.push_back(std::move(layer));
     fused_relu_.push_back(nullptr);
     shapes_.push_back(out);
     activations_.emplace_back();
+    outputs_.emplace_back();
     gradients_.emplace_back();
     return *this;
   }
@@ -148,17 +155,22 @@ class Sequential {
     input_ = x;
     TensorView<const T, 4> current = x;
     for (std::size_t i = 0; i < layers_.size(); ++i) {
-      activations_[i].resize(batch_shape(x.dim(0), shapes_[i + 1]));
-      if (fused_relu_[i] != nullptr) {
-        // Conv2d i + ReLU i+1: activations_[i] stays unwritten, backward
-        // needs only the ReLU's output.
-        activations_[i + 1].resize(batch_shape(x.dim(0), shapes_[i + 2]));
-        fused_relu_[i]->forward_relu(current, activations_[i + 1]);
-        current = activations_[++i];
-        continue;
+      const Shape<4> shape = batch_shape(x.dim(0), shapes_[i + 1]);
+      if (reshape_only_[i]) {
+        current = current.reshape(shape);
+      } else if (fused_relu_[i] != nullptr) {
+        // Layer i + ReLU i+1: layer i's own output is never written, backward
+        // needs only the ReLU's.
+        FusesReLU<T>* fusing = fused_relu_[i++];
+        activations_[i].resize(batch_shape(x.dim(0), shapes_[i + 1]));
+        fusing->forward_relu(current, activations_[i]);
+        current = activations_[i];
+      } else {
+        activations_[i].resize(shape);
+        layers_[i]->forward(current, activations_[i], training_);
+        current = activations_[i];
       }
-      layers_[i]->forward(current, activations_[i], training_);
-      current = activations_[i];
+      outputs_[i] = current;
     }
     forwarded_ = true;
     return current;
@@ -196,21 +208,28 @@ class Sequential {
   /// shape is not the last output's.
   void backward(TensorView<const T, 4> doutput) {
     if (!forwarded_) throw state_error("Sequential::backward: called before forward");
-    const Shape<4> expected = activations_.back().shape();
+    const Shape<4> expected = outputs_.back().shape();
     if (doutput.shape() != expected) {
       throw shape_error("Sequential::backward: gradient " + to_string(doutput.shape()) + " does not match the output " +
                         to_string(expected));
     }
+    // A reshape-only layer has no backward: the layer after it writes its dx
+    // straight into the gradient buffer of the layer before it.
+    bool last = true;  // no layer after k computes anything yet
     for (std::size_t k = layers_.size(); k-- > 0;) {
-      TensorView<const T, 4> dy = k + 1 == layers_.size() ? doutput : TensorView<const T, 4>(gradients_[k]);
-      const bool fused = k > 0 && fused_relu_[k - 1] != nullptr;  // layer k: a ReLU the Conv2d k-1 applied
-      const TensorView<const T, 4> output = activations_[k];
+      if (reshape_only_[k]) continue;
+      const TensorView<const T, 4> output = outputs_[k];
+      const TensorView<const T, 4> dy = last ? doutput.reshape(output.shape()) : TensorView<const T, 4>(gradients_[k]);
+      last = false;
+      const bool fused = k > 0 && fused_relu_[k - 1] != nullptr;  // layer k: a ReLU that layer k-1 applied
       if (fused) --k;
-      TensorView<const T, 4> x = k == 0 ? input_ : TensorView<const T, 4>(activations_[k - 1]);
+      const TensorView<const T, 4> x = k == 0 ? input_ : outputs_[k - 1];
+      std::size_t below = k;  // the layer whose output gradient dx is, past reshapes
+      while (below > 0 && reshape_only_[below - 1]) --below;
       TensorView<T, 4> dx;  // empty: nobody needs the gradient of the input data
-      if (k > 0) {
-        gradients_[k - 1].resize(x.shape());
-        dx = gradients_[k - 1];
+      if (below > 0) {
+        gradients_[below - 1].resize(batch_shape(x.dim(0), shapes_[below]));
+        dx = TensorView<T, 4>(gradients_[below - 1]).reshape(x.shape());
       }
       if (fused) {
         fused_relu_[k]->backward_relu(x, output, dy, dx);
@@ -222,8 +241,9 @@ class Sequential {
 
   /// Keras-style table: layer, output shape, parameters, FLOPs; then totals.
   /// The totals give parameter memory, the activation memory of training at
-  /// `batch_size` (the input and every layer's output, each with its gradient)
-  /// and forward FLOPs per image.
+  /// `batch_size` (the input and every output the network stores, each with
+  /// its gradient: a Flatten's is a view of its input, and a layer that
+  /// applies the ReLU after it keeps only the ReLU's) and forward FLOPs per image.
   std::string summary(Index batch_size = 1) const {
     std::ostringstream out;
     const int name_width = 40;
@@ -245,7 +265,7 @@ class Sequential {
     for (std::size_t i = 0; i < layers_.size(); ++i) {
       const double flops = layers_[i]->flops_per_sample(shapes_[i]);
       total_flops += flops;
-      activation_values += shape_size(shapes_[i + 1]);
+      if (!reshape_only_[i] && fused_relu_[i] == nullptr) activation_values += shape_size(shapes_[i + 1]);
       row(std::to_string(i) + " " + layers_[i]->describe(), shape_text(shapes_[i + 1]),
           grouped(layer_parameter_count(i)), grouped(static_cast<Index>(flops)));
     }
@@ -285,11 +305,13 @@ class Sequential {
   }
 
   std::vector<LayerPtr<T>> layers_;
-  std::vector<Conv2d<T>*> fused_relu_;  // [i]: layer i as a Conv2d whose ReLU (layer i+1) it applies
-  std::vector<SampleShape> shapes_;     // shapes_[0] is the input, shapes_[i + 1] layer i's output
+  std::vector<FusesReLU<T>*> fused_relu_;  // [i]: layer i, when it applies the ReLU that is layer i+1
+  std::vector<bool> reshape_only_;         // [i]: layer i is a Flatten, passed as a view
+  std::vector<SampleShape> shapes_;        // shapes_[0] is the input, shapes_[i + 1] layer i's output
   std::vector<Parameter<T>> params_;
-  std::vector<Tensor<T, 4>> activations_;  // output of layer i
-  std::vector<Tensor<T, 4>> gradients_;    // loss gradient with respect to activations_[i]
+  std::vector<Tensor<T, 4>> activations_;        // output of layer i (unused for a reshape or a fused layer)
+  std::vector<TensorView<const T, 4>> outputs_;  // layer i's output as the next layer sees it, from forward
+  std::vector<Tensor<T, 4>> gradients_;          // loss gradient with respect to layer i's output
   TensorView<const T, 4> input_;
   bool training_ = true;
   bool forwarded_ = false;

@@ -53,10 +53,12 @@ void for_linear_chunks(Index macs, Index items, Body&& body) {
 }  // namespace detail
 
 /// x: [N, in], weight: [out, in], bias: [out] or empty -> y: [N, out] (overwritten).
+/// With `relu`, y = max(x W^T + b, 0): each chunk applies the ReLU to its rows
+/// while they are in cache, the same bits as a ReLU layer after it.
 /// Throws shape_error, naming both shapes, when any of them disagree.
 template <class T>
 void linear_forward(TensorView<const T, 2> x, TensorView<const T, 2> weight, TensorView<const T, 1> bias,
-                    TensorView<T, 2> y) {
+                    TensorView<T, 2> y, bool relu = false) {
   detail::check_linear("linear_forward", x.shape(), weight.shape(), bias.size(), y.shape(), "output");
   const Index N = x.dim(0);
   const MatrixMap<const T> X = x.matrix(), W = weight.matrix();
@@ -70,15 +72,30 @@ void linear_forward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Ten
       rows.rowwise() = bias.vector().transpose();  // the GEMM accumulates onto the bias
       rows.noalias() += X.middleRows(r.begin, r.end - r.begin) * W.transpose();
     }
+    if (relu) rows.array() = rows.array().max(T{0});
   });
 }
 
+/// What linear_backward needs to undo a ReLU that linear_forward applied:
+/// that forward's output (dy is masked to where it is positive) and two
+/// [N, out] buffers for the masked gradient, one written by samples and one by
+/// output features, so the threads of a split backward never share one.
+template <class T>
+struct LinearReluGrad {
+  TensorView<const T, 2> output;     ///< y = max(x W^T + b, 0), [N, out]; empty: no ReLU
+  TensorView<T, 2> masked_rows;      ///< [N, out] scratch
+  TensorView<T, 2> masked_features;  ///< [N, out] scratch
+};
+
 /// dy: [N, out] -> dx: [N, in] (skipped when empty); dweight [out, in] and
-/// dbias [out] (skipped when empty) ACCUMULATE. dx is overwritten. Throws
-/// shape_error, naming both shapes, when any of them disagree.
+/// dbias [out] (skipped when empty) ACCUMULATE. dx is overwritten. With
+/// `relu.output` given, dy is the gradient after a fused ReLU and is first
+/// masked to relu.output > 0 (the same bits as a ReLU layer's backward).
+/// Throws shape_error, naming both shapes, when any of them disagree.
 template <class T>
 void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, TensorView<const T, 2> dy,
-                     TensorView<T, 2> dx, TensorView<T, 2> dweight, TensorView<T, 1> dbias) {
+                     TensorView<T, 2> dx, TensorView<T, 2> dweight, TensorView<T, 1> dbias,
+                     const LinearReluGrad<T>& relu = {}) {
   detail::check_linear("linear_backward", x.shape(), weight.shape(), dbias.size(), dy.shape(), "output gradient");
   if (dweight.shape() != weight.shape()) {
     throw shape_error(std::string("linear_backward: weight gradient ") + to_string(dweight.shape()) + ", expected " +
@@ -88,16 +105,42 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
     throw shape_error(std::string("linear_backward: input gradient ") + to_string(dx.shape()) + ", expected " +
                       to_string(x.shape()));
   }
+  const bool masked = !relu.output.empty();
+  if (masked) {
+    for (const Shape<2>& s : {relu.output.shape(), relu.masked_rows.shape(), relu.masked_features.shape()}) {
+      if (s != dy.shape()) {
+        throw shape_error(std::string("linear_backward: ReLU output or scratch ") + to_string(s) +
+                          ", expected the output gradient's " + to_string(dy.shape()));
+      }
+    }
+  }
   const Index N = x.dim(0), out = weight.dim(0);
-  const MatrixMap<const T> X = x.matrix(), W = weight.matrix(), dY = dy.matrix();
+  const MatrixMap<const T> X = x.matrix(), W = weight.matrix(), Y = relu.output.matrix();
   MatrixMap<T> dW = dweight.matrix(), dX = dx.matrix();
+  MatrixMap<T> rows_masked = relu.masked_rows.matrix(), features_masked = relu.masked_features.matrix();
+  // Each pass reads the gradient from dy, or from its own masked copy of the
+  // part it needs (with a ReLU), which it writes first.
+  const MatrixMap<const T> dY_rows = (masked ? TensorView<const T, 2>(relu.masked_rows) : dy).matrix();
+  const MatrixMap<const T> dY_features = (masked ? TensorView<const T, 2>(relu.masked_features) : dy).matrix();
+  const MatrixMap<const T> dY = dy.matrix();
   const auto weight_grad = [&](Range f) {  // rows of dW = dy^T x: [out, N] x [N, in]
     const Index nf = f.end - f.begin;
-    dW.middleRows(f.begin, nf).noalias() += dY.middleCols(f.begin, nf).transpose() * X;
-    if (!dbias.empty()) dbias.vector().segment(f.begin, nf) += dY.middleCols(f.begin, nf).colwise().sum().transpose();
+    if (masked) {
+      features_masked.middleCols(f.begin, nf).array() =
+          (Y.middleCols(f.begin, nf).array() > T{0}).select(dY.middleCols(f.begin, nf).array(), T{0});
+    }
+    dW.middleRows(f.begin, nf).noalias() += dY_features.middleCols(f.begin, nf).transpose() * X;
+    if (!dbias.empty()) {
+      dbias.vector().segment(f.begin, nf) += dY_features.middleCols(f.begin, nf).colwise().sum().transpose();
+    }
   };
   const auto input_grad = [&](Range r) {  // rows of dx = dy W: [N, out] x [out, in]
-    dX.middleRows(r.begin, r.end - r.begin).noalias() = dY.middleRows(r.begin, r.end - r.begin) * W;
+    const Index nr = r.end - r.begin;
+    if (masked) {
+      rows_masked.middleRows(r.begin, nr).array() =
+          (Y.middleRows(r.begin, nr).array() > T{0}).select(dY.middleRows(r.begin, nr).array(), T{0});
+    }
+    dX.middleRows(r.begin, nr).noalias() = dY_rows.middleRows(r.begin, nr) * W;
   };
   detail::for_linear_chunks(N * x.dim(1) * out, std::max(N, out), [&](int chunk, int chunks) {
     if (!dx.empty() && chunks >= 2) {
