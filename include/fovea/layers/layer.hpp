@@ -166,12 +166,18 @@ class FusesReLU {
                              TensorView<T, 4> dx) = 0;
 
  protected:
+  /// The interface holds no state.
   FusesReLU() = default;
+  /// Defaulted, so that the layers keep their implicit copy and move.
   FusesReLU(const FusesReLU&) = default;
+  /// Defaulted: see the copy constructor.
   FusesReLU& operator=(const FusesReLU&) = default;
+  /// Defaulted: see the copy constructor.
   FusesReLU(FusesReLU&&) noexcept = default;
+  /// Defaulted: see the copy constructor.
   FusesReLU& operator=(FusesReLU&&) noexcept = default;
-  ~FusesReLU() = default;  // never deleted through this interface
+  /// Protected and not virtual: a layer is never deleted through this interface.
+  ~FusesReLU() = default;
 };
 
 /// Shape bookkeeping every layer shares: the checks at the top of forward and
