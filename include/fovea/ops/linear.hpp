@@ -134,13 +134,15 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
       dbias.vector().segment(f.begin, nf) += dY_features.middleCols(f.begin, nf).colwise().sum().transpose();
     }
   };
-  const auto input_grad = [&](Range r) {  // rows of dx = dy W: [N, out] x [out, in]
+  // rows of dx = dy W: [N, out] x [out, in]; mask_rows: mask them first (else
+  // dy itself, or a weight_grad pass over every feature has masked it)
+  const auto input_grad = [&](Range r, bool mask_rows) {
     const Index nr = r.end - r.begin;
-    if (masked) {
+    if (mask_rows) {
       rows_masked.middleRows(r.begin, nr).array() =
           (Y.middleRows(r.begin, nr).array() > T{0}).select(dY.middleRows(r.begin, nr).array(), T{0});
     }
-    dX.middleRows(r.begin, nr).noalias() = dY_rows.middleRows(r.begin, nr) * W;
+    dX.middleRows(r.begin, nr).noalias() = (mask_rows ? dY_rows : dY_features).middleRows(r.begin, nr) * W;
   };
   detail::for_linear_chunks(N * x.dim(1) * out, std::max(N, out), [&](int chunk, int chunks) {
     if (!dx.empty() && chunks >= 2) {
@@ -150,14 +152,14 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
       // thread; LeNet's 400->120 backward at 2 threads: 63-72 -> 54-60 us.
       const int dx_chunks = chunks / 2;
       if (chunk < dx_chunks) {
-        input_grad(chunk_range(N, dx_chunks, chunk));
+        input_grad(chunk_range(N, dx_chunks, chunk), masked);
       } else {
         weight_grad(chunk_range(out, chunks - dx_chunks, chunk - dx_chunks));
       }
       return;
     }
     weight_grad(chunk_range(out, chunks, chunk));
-    if (!dx.empty()) input_grad(chunk_range(N, chunks, chunk));
+    if (!dx.empty()) input_grad(chunk_range(N, chunks, chunk), false);  // one chunk: weight_grad masked all of dy
   });
 }
 
