@@ -27,6 +27,15 @@ void require_same_size(const char* operation, const char* first, const A& a, con
                       " " + to_string(a.shape()));
   }
 }
+
+// ReLU's backward on Eigen expressions of any shape: dx = dy where y > 0, else
+// 0. y may be the ReLU's input or its output (positive at the same places);
+// the fused layers (Conv2d, Linear) mask their gradient blocks with it.
+template <class Dx, class Y, class Dy>
+void relu_mask(Dx&& dx, const Y& y, const Dy& dy) {
+  using Scalar = typename std::remove_cvref_t<Dx>::Scalar;
+  dx.array() = (y.array() > Scalar{0}).select(dy.array(), Scalar{0});
+}
 }  // namespace detail
 
 /// x -> y: [n], y = max(0, x). Split across threads for large n.
@@ -42,7 +51,7 @@ void relu_backward(TensorView<const T, 1> x, TensorView<const T, 1> dy, TensorVi
   detail::require_same_size("relu_backward", "x", x, "dy", dy);
   detail::require_same_size("relu_backward", "x", x, "dx", dx);
   detail::for_each_element_chunk(x.size(), [&](Index begin, Index end) {
-    dx.slice(begin, end).array() = (x.slice(begin, end).array() > T{0}).select(dy.slice(begin, end).array(), T{0});
+    detail::relu_mask(dx.slice(begin, end).array(), x.slice(begin, end).array(), dy.slice(begin, end).array());
   });
 }
 

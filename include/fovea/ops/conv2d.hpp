@@ -23,6 +23,7 @@
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor.hpp"
 #include "fovea/detail/conv2d_kernels.hpp"
+#include "fovea/ops/activation.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/im2col.hpp"
 
@@ -274,9 +275,9 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
     for (Index n = begin; n < end; ++n) {
       const T* dy_n = dy.data() + n * Cout * P;
       if (relu) {
-        ArrayMap<T> masked(scratch.masked.data(), Cout * P);
-        masked = (ArrayMap<const T>(relu_output.data() + n * Cout * P, Cout * P) > T{0})
-                     .select(ArrayMap<const T>(dy_n, Cout * P), T{0});
+        detail::relu_mask(ArrayMap<T>(scratch.masked.data(), Cout * P),
+                          ArrayMap<const T>(relu_output.data() + n * Cout * P, Cout * P),
+                          ArrayMap<const T>(dy_n, Cout * P));
         dy_n = scratch.masked.data();
       }
       const MatrixMap<const T> dY(dy_n, Cout, P);

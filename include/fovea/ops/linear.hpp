@@ -16,6 +16,7 @@
 
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor_view.hpp"
+#include "fovea/ops/activation.hpp"
 
 namespace fovea {
 
@@ -126,8 +127,7 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
   const auto weight_grad = [&](Range f) {  // rows of dW = dy^T x: [out, N] x [N, in]
     const Index nf = f.end - f.begin;
     if (masked) {
-      features_masked.middleCols(f.begin, nf).array() =
-          (Y.middleCols(f.begin, nf).array() > T{0}).select(dY.middleCols(f.begin, nf).array(), T{0});
+      detail::relu_mask(features_masked.middleCols(f.begin, nf), Y.middleCols(f.begin, nf), dY.middleCols(f.begin, nf));
     }
     dW.middleRows(f.begin, nf).noalias() += dY_features.middleCols(f.begin, nf).transpose() * X;
     if (!dbias.empty()) {
@@ -139,8 +139,7 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
   const auto input_grad = [&](Range r, bool mask_rows) {
     const Index nr = r.end - r.begin;
     if (mask_rows) {
-      rows_masked.middleRows(r.begin, nr).array() =
-          (Y.middleRows(r.begin, nr).array() > T{0}).select(dY.middleRows(r.begin, nr).array(), T{0});
+      detail::relu_mask(rows_masked.middleRows(r.begin, nr), Y.middleRows(r.begin, nr), dY.middleRows(r.begin, nr));
     }
     dX.middleRows(r.begin, nr).noalias() = (mask_rows ? dY_rows : dY_features).middleRows(r.begin, nr) * W;
   };
