@@ -1,7 +1,9 @@
 #include "fovea/core/parallel.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -133,4 +135,132 @@ TEST_CASE("parallel_for may be called from several threads at once", "[parallel]
   a.join();
   b.join();
   CHECK(total.load() == 2 * 200 * 16);
+}
+
+TEST_CASE("parallel_blocks runs every block once, with its fixed range, one at a time per slot", "[parallel]") {
+  ThreadsGuard guard;
+  for (int threads : {1, 2, 3, 8}) {
+    fovea::set_threads(threads);
+    for (Index n : {1, 7, 64, 1000}) {
+      for (int blocks : {1, 3, 16, 64, 5000}) {
+        INFO("threads " << threads << ", n " << n << ", blocks " << blocks);
+        const int used = static_cast<int>(std::min<Index>(blocks, n));  // at most one block per item
+        const int slots = fovea::block_slots(used);
+        CHECK(slots == std::min(threads, used));
+        std::vector<std::atomic<int>> visits(static_cast<std::size_t>(n));
+        std::vector<std::atomic<int>> block_runs(static_cast<std::size_t>(used));
+        std::vector<std::atomic<int>> busy(static_cast<std::size_t>(slots)), firsts(static_cast<std::size_t>(slots)),
+            ran(static_cast<std::size_t>(slots));
+        std::atomic<bool> ok{true};
+        fovea::parallel_blocks(n, blocks, [&](const fovea::Block& b) {
+          if (b.index < 0 || b.index >= used || b.slot < 0 || b.slot >= slots) {
+            ok = false;
+            return;
+          }
+          const fovea::Range want = fovea::chunk_range(n, used, b.index);
+          if (want.begin != b.begin || want.end != b.end) ok = false;
+          if (busy[static_cast<std::size_t>(b.slot)].exchange(1) != 0) ok = false;  // two blocks of one slot at once
+          const auto slot = static_cast<std::size_t>(b.slot);
+          if (b.first != (ran[slot]++ == 0)) ok = false;
+          if (b.first) ++firsts[slot];
+          ++block_runs[static_cast<std::size_t>(b.index)];
+          for (Index i = b.begin; i < b.end; ++i) ++visits[static_cast<std::size_t>(i)];
+          busy[static_cast<std::size_t>(b.slot)] = 0;
+        });
+        CHECK(ok);
+        for (const auto& v : visits) CHECK(v.load() == 1);
+        for (const auto& r : block_runs) CHECK(r.load() == 1);
+        // first marks each slot's first block (a slot may run none: another
+        // that was ahead took its whole share).
+        int slots_used = 0;
+        for (const auto& f : firsts) slots_used += f.load();
+        CHECK(slots_used >= 1);
+      }
+    }
+  }
+}
+
+TEST_CASE("parallel_blocks: a slot that is ahead takes the other's blocks from the back", "[parallel]") {
+  if (std::thread::hardware_concurrency() < 2) return;
+  ThreadsGuard guard;
+  fovea::set_threads(2);
+  // Slot 1's blocks are slow; slot 0 runs its own 8 in order, then takes slot
+  // 1's unstarted ones last first. A descheduled worker only means slot 0 takes more.
+  std::vector<int> order;  // blocks slot 0 ran, in order (only slot 0 appends)
+  std::atomic<int> slot1_ran{0};
+  fovea::parallel_blocks(16, 16, [&](const fovea::Block& b) {
+    if (b.slot == 0) {
+      order.push_back(b.index);
+    } else {
+      ++slot1_ran;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  REQUIRE(order.size() >= 12);  // slot 1 got through at most a few 20 ms blocks meanwhile
+  CHECK(static_cast<int>(order.size()) + slot1_ran.load() == 16);
+  for (int i = 0; i < 8; ++i) CHECK(order[static_cast<std::size_t>(i)] == i);
+  for (std::size_t i = 8; i < order.size(); ++i) CHECK(order[i] == static_cast<int>(23 - i));  // 15, 14, ...
+}
+
+TEST_CASE("parallel_blocks: errors reach the caller, the lowest block's first; nested calls run inline", "[parallel]") {
+  ThreadsGuard guard;
+  fovea::set_threads(2);
+  std::atomic<int> ran{0};
+  CHECK_THROWS_WITH(fovea::parallel_blocks(32, 8,
+                                           [&](const fovea::Block& b) {
+                                             ++ran;
+                                             if (b.index >= 3)
+                                               throw std::runtime_error("block " + std::to_string(b.index));
+                                           }),
+                    "block 3");
+  CHECK(ran.load() == 8);
+  std::atomic<Index> total{0};
+  std::atomic<bool> inner_slot_zero{true};
+  fovea::parallel_blocks(4, 4, [&](const fovea::Block&) {
+    fovea::parallel_blocks(10, 5, [&](const fovea::Block& inner) {
+      if (inner.slot != 0) inner_slot_zero = false;
+      total += inner.end - inner.begin;
+    });
+  });
+  CHECK(total.load() == 40);
+  CHECK(inner_slot_zero);
+}
+
+TEST_CASE("BlockReduction sums the blocks' partials in one fixed tree, whichever thread finishes what", "[parallel]") {
+  ThreadsGuard guard;
+  fovea::set_threads(2);
+  for (int blocks : {1, 2, 3, 5, 8, 16, 17}) {
+    INFO("blocks " << blocks);
+    // Values of very different sizes, so that another order of the sums
+    // would round differently.
+    std::vector<float> values(static_cast<std::size_t>(blocks));
+    for (int b = 0; b < blocks; ++b) values[static_cast<std::size_t>(b)] = (b % 2 == 0 ? 1e7F : 0.75F) * (1 + b % 5);
+    // The tree, level by level: pairs (0,1), (2,3), ..., then (0,2), (4,6), ...
+    std::vector<float> want = values;
+    for (int half = 1; half < blocks; half *= 2) {
+      for (int left = 0; left + half < blocks; left += 2 * half) {
+        want[static_cast<std::size_t>(left)] += want[static_cast<std::size_t>(left + half)];
+      }
+    }
+    // From 5 blocks on, the values tell this tree from a sum left to right.
+    float left_to_right = 0;
+    for (float v : values) left_to_right += v;
+    if (blocks >= 5) CHECK(left_to_right != want[0]);
+    fovea::detail::BlockReduction sum;
+    for (int repeat = 0; repeat < 50; ++repeat) {
+      std::vector<float> partials(static_cast<std::size_t>(blocks));
+      std::atomic<int> completed{0};
+      sum.reset(blocks);
+      fovea::parallel_blocks(blocks, blocks, [&](const fovea::Block& b) {
+        if (b.index % 2 == 1) std::this_thread::yield();  // vary who finishes which half first
+        partials[static_cast<std::size_t>(b.index)] = values[static_cast<std::size_t>(b.index)];
+        const bool last = sum.finish(b.index, [&](int into, int from) {
+          partials[static_cast<std::size_t>(into)] += partials[static_cast<std::size_t>(from)];
+        });
+        if (last) ++completed;
+      });
+      CHECK(completed.load() == 1);
+      CHECK(partials[0] == want[0]);
+    }
+  }
 }

@@ -1,9 +1,12 @@
 #include "fovea/ops/conv2d.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "support/naive_conv.hpp"
@@ -340,7 +343,7 @@ TEST_CASE("the result does not depend on the run: two threads, twice, same bits"
     // The output and the input gradient are computed sample by sample, so
     // they keep their bits on any thread count (wherever the cut between the
     // threads falls); the weight gradient keeps its bits for a given thread
-    // count (its partials follow the cut).
+    // count (its partials follow the blocks, which depend on it).
     FastConv<float> again = first;
     for (int threads : {2, 1, 3, 2}) {
       fovea::set_threads(threads);
@@ -356,6 +359,59 @@ TEST_CASE("the result does not depend on the run: two threads, twice, same bits"
     }
     fovea::set_threads(2);
   }
+  fovea::set_threads(saved);
+}
+
+// Same size and bit for bit the same values (memcmp; not for empty tensors, whose data() may be null).
+template <class A>
+bool same_bits(const A& a, const A& b) {
+  return a.size() == b.size() &&
+         (a.size() == 0 || std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(float)) == 0);
+}
+
+TEST_CASE("which thread runs which samples does not change the bits", "[conv2d][threads]") {
+  // Two threads split a batch of 64 into blocks, and a thread that is ahead
+  // takes blocks from the other: how many each runs depends on timing. A third
+  // thread spinning on the two cores makes that timing differ from call to
+  // call; every call must still give the first call's bits (the weight
+  // gradient is summed per block, and the blocks are fixed).
+  if (std::thread::hardware_concurrency() < 2) return;
+  const int saved = fovea::max_threads();
+  fovea::set_threads(2);
+  fovea::Rng rng(9);
+  std::vector<naive::ConvCase> cases = naive::conv_cases(3);
+  for (const naive::ConvCase& v : naive::vector_cases()) cases.push_back(v);
+  std::atomic<bool> stop{false};
+  std::thread noise([&] {
+    while (!stop.load()) {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+    }
+  });
+  for (naive::ConvCase c : cases) {
+    c.N = 64;
+    INFO(c.describe());
+    FastConv<float> first(c, rng);
+    first.dw.fill(0.0f);
+    first.db.fill(0.0f);
+    first.forward();
+    first.backward();
+    for (int call = 0; call < 12; ++call) {
+      FastConv<float> again = first;
+      again.dw.fill(0.0f);
+      again.db.fill(0.0f);
+      again.forward();
+      again.backward();
+      CHECK(same_bits(again.y, first.y));
+      CHECK(same_bits(again.dx, first.dx));
+      CHECK(same_bits(again.dw, first.dw));
+      CHECK(same_bits(again.db, first.db));
+    }
+  }
+  stop = true;
+  noise.join();
   fovea::set_threads(saved);
 }
 

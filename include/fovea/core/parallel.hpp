@@ -14,10 +14,21 @@
 /// The pool's workers spin for a few microseconds, then sleep on a futex.
 ///
 /// Which thread runs a chunk does not change what the chunk computes, so the
-/// chunks are handed out first come, first served: the calling thread runs
-/// chunk 0, then any chunk no worker has claimed yet. A worker the OS has
-/// descheduled therefore never stalls the caller; at worst the caller runs
-/// every chunk itself.
+/// threads need not wait for each other: each runs its own chunk, then any
+/// chunk another thread has not started yet. A worker the OS has descheduled
+/// therefore never stalls the caller; at worst the caller runs every chunk
+/// itself.
+///
+/// parallel_blocks cuts the items finer, into a fixed number of blocks that
+/// the threads share out like parallel_for's chunks: each runs its own blocks
+/// front to back, then takes unstarted blocks from the back of another
+/// thread's share. Unequal cores (a virtual machine's two vCPUs often run
+/// 25-35 % apart while the host's other tenants load one of them) then finish
+/// together, and on equal ones each block stays with the thread that ran the
+/// same items in the previous layer. Where a block starts and ends depends only
+/// on the item count and the block count the caller asks for, so per-block
+/// partial results added in a fixed order (detail::BlockReduction) give the
+/// same bits whichever thread ran which block.
 
 #include <algorithm>
 #include <atomic>
@@ -35,6 +46,20 @@
 #include "fovea/core/shape.hpp"
 
 namespace fovea {
+
+/// A half-open item range [begin, end): one chunk of a parallel_for.
+struct Range {
+  Index begin;  ///< First item of the chunk.
+  Index end;    ///< One past the last item of the chunk.
+};
+/// The chunk of [0, n) that chunk `c` of `chunks` covers: contiguous, in order,
+/// sizes differing by at most one (the first n % chunks chunks get the extra item).
+inline Range chunk_range(Index n, int chunks, int c) {
+  const Index base = n / chunks;
+  const Index extra = n % chunks;
+  const Index begin = c * base + std::min<Index>(c, extra);
+  return {begin, begin + base + (c < extra ? 1 : 0)};
+}
 
 namespace detail {
 
@@ -87,7 +112,7 @@ inline thread_local bool on_pool_worker = false;
 
 class ThreadPool {
  public:
-  using ChunkFunction = void (*)(void* body, Index n, int chunks, int chunk);
+  using BlockFunction = void (*)(void* body, Index n, int blocks, int block, int slot, bool first);
 
   static ThreadPool& instance() {
     static ThreadPool pool;
@@ -106,39 +131,44 @@ class ThreadPool {
     for (auto& worker : workers_) worker->thread.join();
   }
 
-  // Runs chunks [0, chunks) of [0, n) through `run`, the calling thread
-  // included; returns false without running anything when the pool is busy
-  // (a parallel_for inside a chunk, or one from another thread), and the
-  // caller then runs the chunks itself. Rethrows the exception of the
-  // lowest-numbered chunk that threw, after every chunk has finished.
-  bool run(Index n, int chunks, ChunkFunction run, void* body) {
+  // Runs blocks [0, blocks) of [0, n) through `run` on `slots` threads, the
+  // calling thread as slot 0; slot s owns blocks chunk_range(blocks, slots, s).
+  // Returns false without running anything when the pool is busy (a parallel
+  // loop inside a block, or one from another thread), and the caller then runs
+  // the blocks itself. Rethrows the exception of the lowest-numbered block that
+  // threw, after every block has finished.
+  bool run(Index n, int blocks, int slots, BlockFunction run, void* body) {
     if (on_pool_worker || busy_.exchange(true, std::memory_order_acquire)) return false;
     struct Release {
       std::atomic<bool>& busy;
       ~Release() { busy.store(false, std::memory_order_release); }
     } release{busy_};
-    grow(chunks - 1);
+    grow(slots - 1);
+    slots = std::min(slots, static_cast<int>(workers_.size()) + 1);
 
     function_ = run;
     body_ = body;
     n_ = n;
-    chunks_ = chunks;
-    next_.store(1);
+    blocks_ = blocks;
+    slots_ = slots;
+    for (int s = 0; s < slots; ++s) {
+      const Range share = chunk_range(blocks, slots, s);
+      queue(s).store(pack(share.begin, share.end), std::memory_order_relaxed);
+    }
     done_.store(0);
     error_ = nullptr;
-    error_chunk_ = INT_MAX;
+    error_block_ = INT_MAX;
     open_.store(true);
-    const auto helpers = std::min<std::size_t>(static_cast<std::size_t>(chunks - 1), workers_.size());
-    for (std::size_t w = 0; w < helpers; ++w) {
-      workers_[w]->epoch.fetch_add(1);
-      workers_[w]->epoch.notify_one();
+    for (int s = 1; s < slots; ++s) {
+      Worker& worker = *workers_[static_cast<std::size_t>(s - 1)];
+      worker.epoch.fetch_add(1);
+      worker.epoch.notify_one();
     }
 
-    run_chunk(0);
-    run_unclaimed_chunks();
-    // Only a worker in the middle of a chunk can still be busy here.
+    run_blocks(0);
+    // Only a worker in the middle of a block can still be busy here.
     for (std::uint32_t finished;
-         (finished = done_.load(std::memory_order_acquire)) != static_cast<std::uint32_t>(chunks);) {
+         (finished = done_.load(std::memory_order_acquire)) != static_cast<std::uint32_t>(blocks);) {
       wait_while_equal(done_, finished, caller_spin);
     }
     // A worker that wakes from now on finds the job closed and leaves it alone;
@@ -154,8 +184,32 @@ class ThreadPool {
  private:
   struct Worker {
     alignas(64) std::atomic<std::uint32_t> epoch{0};  // bumped to wake the worker; own cache line
+    alignas(64) std::atomic<std::uint64_t> queue{0};  // its slot's unstarted blocks, see pack()
     std::thread thread;
   };
+
+  // A slot's unstarted blocks [front, back) in one word, so that its owner
+  // taking the front and a thief taking the back never both get the last one.
+  static std::uint64_t pack(Index front, Index back) {
+    return (static_cast<std::uint64_t>(front) << 32) | static_cast<std::uint64_t>(back);
+  }
+  std::atomic<std::uint64_t>& queue(int slot) {
+    return slot == 0 ? caller_queue_ : workers_[static_cast<std::size_t>(slot - 1)]->queue;
+  }
+  // The next block of a slot's queue, from the front (its owner) or the back
+  // (a thief); -1 when it is empty.
+  int claim(int slot, bool from_back) {
+    std::atomic<std::uint64_t>& q = queue(slot);
+    std::uint64_t word = q.load(std::memory_order_acquire);
+    for (;;) {
+      const auto front = static_cast<int>(word >> 32), back = static_cast<int>(word & 0xffffffffU);
+      if (front >= back) return -1;
+      const std::uint64_t next = from_back ? pack(front, back - 1) : pack(front + 1, back);
+      if (q.compare_exchange_weak(word, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return from_back ? back - 1 : front;
+      }
+    }
+  }
 
   ThreadPool() = default;
 
@@ -165,7 +219,8 @@ class ThreadPool {
     while (static_cast<int>(workers_.size()) < wanted) {
       auto worker = std::make_unique<Worker>();
       try {
-        worker->thread = std::thread([this, w = worker.get()] { work(*w); });
+        const int slot = static_cast<int>(workers_.size()) + 1;
+        worker->thread = std::thread([this, w = worker.get(), slot] { work(*w, slot); });
       } catch (const std::system_error&) {
         return;
       }
@@ -173,7 +228,7 @@ class ThreadPool {
     }
   }
 
-  void work(Worker& self) {
+  void work(Worker& self, int slot) {
     on_pool_worker = true;
     std::uint32_t seen = 0;
     for (;;) {
@@ -183,43 +238,49 @@ class ThreadPool {
       // Enter, then look: with both sequentially consistent, either the caller
       // sees this worker inside or this worker sees the job closed.
       users_.fetch_add(1);
-      if (open_.load()) run_unclaimed_chunks();
+      if (open_.load() && slot < slots_) run_blocks(slot);
       if (users_.fetch_sub(1) == 1) users_.notify_one();
     }
   }
 
-  void run_unclaimed_chunks() {
-    for (int c; (c = next_.fetch_add(1)) < chunks_;) run_chunk(c);
+  // The slot's own blocks front to back, then the other slots' from the back.
+  void run_blocks(int slot) {
+    bool first = true;
+    for (int k = 0; k < slots_; ++k) {
+      const int owner = (slot + k) % slots_;
+      for (int b; (b = claim(owner, k != 0)) >= 0; first = false) run_block(b, slot, first);
+    }
   }
 
-  void run_chunk(int chunk) {
+  void run_block(int block, int slot, bool first) {
     try {
-      function_(body_, n_, chunks_, chunk);
+      function_(body_, n_, blocks_, block, slot, first);
     } catch (...) {
       const std::lock_guard<std::mutex> lock(error_mutex_);
-      if (chunk < error_chunk_) {
-        error_chunk_ = chunk;
+      if (block < error_block_) {
+        error_block_ = block;
         error_ = std::current_exception();
       }
     }
-    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<std::uint32_t>(chunks_)) done_.notify_one();
+    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<std::uint32_t>(blocks_)) done_.notify_one();
   }
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> busy_{false};  // a parallel_for is running
   std::atomic<bool> stop_{false};
   // The job: written by the caller before open_ is set, read after.
-  ChunkFunction function_ = nullptr;
+  BlockFunction function_ = nullptr;
   void* body_ = nullptr;
   Index n_ = 0;
-  int chunks_ = 0;
+  int blocks_ = 0;
+  int slots_ = 0;
   std::atomic<bool> open_{false};
-  alignas(64) std::atomic<int> next_{0};             // next chunk to claim
-  alignas(64) std::atomic<std::uint32_t> done_{0};   // chunks finished
-  alignas(64) std::atomic<std::uint32_t> users_{0};  // workers inside the job
+  alignas(64) std::atomic<std::uint64_t> caller_queue_{0};  // slot 0's unstarted blocks
+  alignas(64) std::atomic<std::uint32_t> done_{0};          // blocks finished
+  alignas(64) std::atomic<std::uint32_t> users_{0};         // workers inside the job
   std::mutex error_mutex_;
   std::exception_ptr error_;
-  int error_chunk_ = INT_MAX;
+  int error_block_ = INT_MAX;
 };
 
 }  // namespace detail
@@ -230,20 +291,6 @@ inline int max_threads() { return detail::thread_setting().load(std::memory_orde
 /// Sets the thread count for fovea's parallel loops (values below 1 count as 1).
 /// One process-wide setting: it affects every thread's later parallel_for calls.
 inline void set_threads(int threads) { detail::thread_setting().store(std::max(1, threads)); }
-
-/// A half-open item range [begin, end): one chunk of a parallel_for.
-struct Range {
-  Index begin;  ///< First item of the chunk.
-  Index end;    ///< One past the last item of the chunk.
-};
-/// The chunk of [0, n) that chunk `c` of `chunks` covers: contiguous, in order,
-/// sizes differing by at most one (the first n % chunks chunks get the extra item).
-inline Range chunk_range(Index n, int chunks, int c) {
-  const Index base = n / chunks;
-  const Index extra = n % chunks;
-  const Index begin = c * base + std::min<Index>(c, extra);
-  return {begin, begin + base + (c < extra ? 1 : 0)};
-}
 
 /// How many chunks parallel_for will cut n items into: n clamped to [1, max_threads()].
 inline int chunk_count(Index n) { return static_cast<int>(std::clamp<Index>(n, 1, max_threads())); }
@@ -261,17 +308,58 @@ void parallel_for(Index n, Body&& body) {
     return;
   }
   using Function = std::remove_reference_t<Body>;
-  const auto run = [](void* erased, Index items, int count, int chunk) {
+  const auto run = [](void* erased, Index items, int count, int chunk, int /*slot*/, bool /*first*/) {
     const Range r = chunk_range(items, count, chunk);
     (*static_cast<Function*>(erased))(r.begin, r.end, chunk);
   };
   void* erased = const_cast<void*>(static_cast<const void*>(std::addressof(body)));
-  if (detail::ThreadPool::instance().run(n, chunks, run, erased)) return;
+  if (detail::ThreadPool::instance().run(n, chunks, chunks, run, erased)) return;
   // Pool busy (nested or concurrent call): the same chunks, in order, here.
   for (int c = 0; c < chunks; ++c) {
     const Range r = chunk_range(n, chunks, c);
     body(r.begin, r.end, c);
   }
+}
+
+/// One block of a parallel_blocks call, as its body sees it.
+struct Block {
+  Index begin;  ///< First item of the block.
+  Index end;    ///< One past the last item of the block.
+  int index;    ///< The block's number in [0, blocks): where a per-block partial result goes.
+  int slot;     ///< The thread running it, in [0, block_slots(blocks)): where per-thread scratch goes.
+  bool first;   ///< True for the first block this slot runs in this call (set up its scratch).
+};
+
+/// How many threads parallel_blocks runs `blocks` blocks on: blocks clamped to [1, max_threads()].
+inline int block_slots(int blocks) { return chunk_count(blocks); }
+
+/// Calls body(const Block&) once per block of [0, n) cut into `blocks` blocks
+/// (block b covers chunk_range(n, blocks, b)), on up to block_slots(blocks)
+/// threads: each runs its share of blocks in order, then takes unstarted
+/// blocks from the back of the others' shares (see the top of this file). No
+/// two blocks of one slot run at the same time. Errors and nesting as parallel_for;
+/// a nested or concurrent call runs every block in order as slot 0.
+template <class Body>
+void parallel_blocks(Index n, int blocks, Body&& body) {
+  blocks = static_cast<int>(std::clamp<Index>(blocks, 1, std::max<Index>(n, 1)));
+  const int slots = block_slots(blocks);
+  const auto serial = [&] {
+    for (int b = 0; b < blocks; ++b) {
+      const Range r = chunk_range(n, blocks, b);
+      body(Block{r.begin, r.end, b, 0, b == 0});
+    }
+  };
+  if (slots == 1) {
+    serial();
+    return;
+  }
+  using Function = std::remove_reference_t<Body>;
+  const auto run = [](void* erased, Index items, int count, int block, int slot, bool first) {
+    const Range r = chunk_range(items, count, block);
+    (*static_cast<Function*>(erased))(Block{r.begin, r.end, block, slot, first});
+  };
+  void* erased = const_cast<void*>(static_cast<const void*>(std::addressof(body)));
+  if (!detail::ThreadPool::instance().run(n, blocks, slots, run, erased)) serial();
 }
 
 namespace detail {
@@ -298,6 +386,45 @@ void for_each_element_chunk(Index n, Body&& body) {
     body(begin * element_chunk_align, std::min(end * element_chunk_align, n));
   });
 }
+
+// Adds per-block partial results while parallel_blocks runs, in a binary tree
+// whose shape depends only on the block count: blocks 2i and 2i+1 are summed
+// into 2i, then 4i and 4i+2 into 4i, and so on (a block with no partner moves
+// up unchanged). Whichever thread finishes the second half of a pair adds it,
+// so the sums run beside the other threads' blocks instead of after the loop,
+// and the bits do not depend on which thread ran or added what. Call reset()
+// before the loop; the partials live with the caller.
+class BlockReduction {
+ public:
+  /// Before each parallel_blocks call: `blocks` partials, none finished.
+  void reset(int blocks) {
+    blocks_ = blocks;
+    arrivals_.assign(static_cast<std::size_t>(blocks), 0);
+  }
+
+  // Block `block`'s partial is complete: add(into, from) adds partial `from`
+  // into partial `into` for every pair this completes. Returns true on the one
+  // call that completes the tree: partial 0 then holds the sum of all of them.
+  template <class Add>
+  bool finish(int block, Add&& add) {
+    int node = block;
+    for (int half = 1; half < blocks_; half *= 2) {
+      const int left = node & ~(2 * half - 1);
+      const int right = left + half;  // unique per pair: its lowest set bit is `half`
+      if (right < blocks_) {
+        std::atomic_ref<int> arrived(arrivals_[static_cast<std::size_t>(right)]);
+        if (arrived.fetch_add(1, std::memory_order_acq_rel) == 0) return false;  // the other half is still running
+        add(left, right);
+      }
+      node = left;
+    }
+    return true;
+  }
+
+ private:
+  int blocks_ = 0;
+  std::vector<int> arrivals_;  // [right]: halves of the pair (right - half, right) finished
+};
 
 }  // namespace detail
 

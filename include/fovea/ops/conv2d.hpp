@@ -29,34 +29,39 @@
 
 namespace fovea {
 
-/// Per-thread scratch, owned by the caller and sized on first use for a shape;
-/// afterwards a call with the same shapes and thread count allocates nothing.
+/// Per-thread scratch and per-block partial gradients, owned by the caller and
+/// sized on first use for a shape; afterwards a call with the same shapes and
+/// thread count allocates nothing.
 template <class T>
 struct Conv2dWorkspace {
-  /// The scratch of one parallel_for chunk; reserve() sizes only the buffers the path in use needs.
+  /// The scratch of one thread (a parallel_blocks slot); reserve() sizes only the buffers the path in use needs.
   struct Chunk {
-    Tensor<T, 2> cols;     ///< [K, P] one sample's im2col
-    Tensor<T, 2> dcols;    ///< [K, P] W^T * dy for one sample
-    Tensor<T, 2> dweight;  ///< [Cout, K] this chunk's partial weight gradient ([K, Cout padded] on the vector path)
-    Tensor<T, 1> dbias;    ///< [Cout]
-    Tensor<T, 1> image;    ///< direct and vector paths: one zero-padded input sample
+    Tensor<T, 2> cols;   ///< [K, P] one sample's im2col
+    Tensor<T, 2> dcols;  ///< [K, P] W^T * dy for one sample
+    Tensor<T, 1> image;  ///< direct and vector paths: one zero-padded input sample
     /// direct path: one sample's dy, rows zero-padded to whole blocks;
     /// vector path: one sample's y or dy as [P, Cout padded]
     Tensor<T, 1> grad;
     Tensor<T, 1> full;    ///< vector path: one sample's dy padded for the full correlation
     Tensor<T, 1> masked;  ///< fused ReLU: one sample's dy where y > 0
   };
-  std::vector<Chunk> chunks;    ///< One per chunk, indexed by the chunk number; never shrinks.
+  std::vector<Chunk> chunks;  ///< One per thread, indexed by the slot number; never shrinks.
+  /// [blocks, Cout*K]: each block's partial weight gradient ([K, Cout padded] on the vector path)
+  Tensor<T, 2> dweight;
+  Tensor<T, 2> dbias;           ///< [blocks, Cout]: each block's partial bias gradient
+  detail::BlockReduction sum;   ///< adds the partials up while the blocks run
   Tensor<T, 2> weight_t;        ///< vector path: [K, Cout padded], the weights transposed
   Tensor<T, 1> bias_t;          ///< vector path: [Cout padded]
   Tensor<T, 2> weight_flipped;  ///< vector path: [Cin, Cout*KH*KW], each filter turned by 180 degrees
 
-  /// Sizes the first `count` chunks for geometry `g` on `path`, forward only or
-  /// also backward. What each path needs: cols and dcols (im2col, not
+  /// Sizes the scratch of the first `count` threads for geometry `g` on
+  /// `path`, forward only or also backward (then with `blocks` partial
+  /// gradients). What each path needs: cols and dcols (im2col, not
   /// pointwise), image and grad (direct, vector), full (vector backward), a
-  /// partial dW per chunk ([Cout, K], or [K, Cout padded] on the vector path);
+  /// partial dW per block ([Cout, K], or [K, Cout padded] on the vector path);
   /// `relu`: room for the fused ReLU's masked dy.
-  void reserve(const Conv2dGeometry& g, int count, bool backward, detail::ConvPath path, bool relu = false) {
+  void reserve(const Conv2dGeometry& g, int count, bool backward, detail::ConvPath path, bool relu = false,
+               int blocks = 0) {
     using detail::ConvPath;
     if (static_cast<int>(chunks.size()) < count) chunks.resize(static_cast<std::size_t>(count));
     const Index K = g.patch_size(), P = g.positions();
@@ -67,6 +72,10 @@ struct Conv2dWorkspace {
       weight_t.resize({K, vector.channels});
       bias_t.resize({vector.channels});
       if (backward) weight_flipped.resize({g.in_channels, g.out_channels * g.window.kernel_h * g.window.kernel_w});
+    }
+    if (backward) {
+      dweight.resize({blocks, K * (path == ConvPath::vector ? vector.channels : g.out_channels)});
+      dbias.resize({blocks, g.out_channels});
     }
     for (int c = 0; c < count; ++c) {
       Chunk& chunk = chunks[static_cast<std::size_t>(c)];
@@ -79,13 +88,7 @@ struct Conv2dWorkspace {
       if (backward) {
         if (path == ConvPath::lowered && !g.pointwise()) chunk.dcols.resize({K, P});
         if (path == ConvPath::direct) chunk.grad.resize({g.out_channels * g.out_h * direct.out_w_padded});
-        if (path == ConvPath::vector) {
-          chunk.full.resize({g.out_channels * full.height * full.width});
-          chunk.dweight.resize({K, vector.channels});
-        } else {
-          chunk.dweight.resize({g.out_channels, K});
-        }
-        chunk.dbias.resize({g.out_channels});
+        if (path == ConvPath::vector) chunk.full.resize({g.out_channels * full.height * full.width});
         if (relu) chunk.masked.resize({g.out_channels * P});
       }
     }
@@ -131,7 +134,10 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
   detail::require_shape("conv2d_forward", "output", y.shape(), {N, Cout, g.out_h, g.out_w});
   const detail::ConvPath path = detail::conv_path(g);
-  workspace.reserve(g, chunk_count(N), false, path);
+  // One sample per block: a thread that is ahead takes single samples from
+  // the back of the other's share (nothing is summed across samples here).
+  const int blocks = chunk_count(N) == 1 ? 1 : static_cast<int>(N);
+  workspace.reserve(g, block_slots(blocks), false, path);
 
   if (path == detail::ConvPath::vector) {
     const detail::VectorLayout layout = detail::vector_layout<T>(g);
@@ -142,12 +148,12 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
     Wt.rightCols(C - Cout).setZero();
     workspace.bias_t.fill(T{});
     if (!bias.empty()) std::copy_n(bias.data(), Cout, workspace.bias_t.data());
-    parallel_for(N, [&](Index begin, Index end, int chunk) {
-      auto& scratch = workspace.chunks[static_cast<std::size_t>(chunk)];
-      scratch.image.fill(T{});  // the padding; each sample overwrites the middle
+    parallel_blocks(N, blocks, [&](const Block& block) {
+      auto& scratch = workspace.chunks[static_cast<std::size_t>(block.slot)];
+      if (block.first) scratch.image.fill(T{});  // the padding; each sample overwrites the middle
       T* image = scratch.image.data();
       T* y_t = scratch.grad.data();  // [P, C]
-      for (Index n = begin; n < end; ++n) {
+      for (Index n = block.begin; n < block.end; ++n) {
         detail::pad_channels(x.data() + n * g.in_channels * g.height * g.width, layout, g, image);
         for (Index oh = 0; oh < g.out_h; ++oh) {
           detail::for_channel_vectors<T>(C, [&](Index co, auto vectors) {
@@ -173,11 +179,11 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
 
   if (path == detail::ConvPath::direct) {
     const detail::DirectLayout layout = detail::direct_layout<T>(g);
-    parallel_for(N, [&](Index begin, Index end, int chunk) {
-      Tensor<T, 1>& padded = workspace.chunks[static_cast<std::size_t>(chunk)].image;
-      padded.fill(T{});  // the padding; each sample overwrites the middle
+    parallel_blocks(N, blocks, [&](const Block& block) {
+      Tensor<T, 1>& padded = workspace.chunks[static_cast<std::size_t>(block.slot)].image;
+      if (block.first) padded.fill(T{});  // the padding; each sample overwrites the middle
       T* image = padded.data();
-      for (Index n = begin; n < end; ++n) {
+      for (Index n = block.begin; n < block.end; ++n) {
         detail::pad_image(x.data() + n * g.height * g.width, layout, g, image);
         detail::for_filter_blocks(Cout, [&](Index f, auto block) {
           detail::direct_forward_rows<T, decltype(block)::value>(image, layout, g, weight.data() + f * K,
@@ -195,9 +201,9 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
 
   const MatrixMap<const T> W(weight.data(), Cout, K);
   const VectorMap<const T> b(bias.data(), bias.size());
-  parallel_for(N, [&](Index begin, Index end, int chunk) {
-    Tensor<T, 2>& cols = workspace.chunks[static_cast<std::size_t>(chunk)].cols;
-    for (Index n = begin; n < end; ++n) {
+  parallel_blocks(N, blocks, [&](const Block& block) {
+    Tensor<T, 2>& cols = workspace.chunks[static_cast<std::size_t>(block.slot)].cols;
+    for (Index n = block.begin; n < block.end; ++n) {
       const T* columns = x.data() + n * g.in_channels * g.height * g.width;  // [K, P]
       if (!g.pointwise()) {
         im2col<T>(x.item(n), window, cols);
@@ -221,8 +227,9 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
 /// With relu_output (the forward's y with `relu`, [N, Cout, OH, OW]), dy is
 /// the gradient after the ReLU and is first masked to where y > 0 (exactly
 /// ReLU's backward: y > 0 iff the convolution's output was), per sample in cache.
-/// Each chunk of samples sums its own partial dW, db; the partials are added in
-/// chunk order, so a given thread count gives the same bits every run.
+/// Each block of samples sums its own partial dW, db; the partials are added in
+/// block order, and the blocks depend only on N and the thread count, so a
+/// given thread count gives the same bits every run.
 /// dx is overwritten. Throws shape_error, naming the shapes, when any of them
 /// disagree, as conv2d_forward does.
 template <class T>
@@ -237,13 +244,17 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
   if (!dx.empty()) detail::require_shape(op, "input gradient", dx.shape(), x.shape());
   const bool relu = !relu_output.empty();
   if (relu) detail::require_shape(op, "ReLU output", relu_output.shape(), dy.shape());
-  const int chunks = chunk_count(N);
+  // Blocks of about four samples: fine enough for a thread that is ahead to
+  // take over a fair part of the other's share, few enough that zeroing and
+  // adding the partial gradients stays a small part of the pass.
+  const int blocks = chunk_count(N) == 1 ? 1 : static_cast<int>(std::min<Index>(N, 8 * chunk_count(N)));
   // The direct path has no input gradient of its own: a caller that wants dx
   // (not the first layer) takes the im2col path, whose col2im provides it.
   detail::ConvPath path = detail::conv_path(g);
   if (path == detail::ConvPath::direct && !dx.empty()) path = detail::ConvPath::lowered;
   const bool direct = path == detail::ConvPath::direct;
-  workspace.reserve(g, chunks, true, path, relu);
+  workspace.reserve(g, block_slots(blocks), true, path, relu, blocks);
+  workspace.sum.reset(blocks);
 
   const MatrixMap<const T> W(weight.data(), Cout, K);
   const detail::DirectLayout layout = detail::direct_layout<T>(g);
@@ -261,18 +272,21 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
       }
     }
   }
-  parallel_for(N, [&](Index begin, Index end, int chunk) {
-    auto& scratch = workspace.chunks[static_cast<std::size_t>(chunk)];
-    MatrixMap<T> dW = scratch.dweight.matrix();  // [Cout, K]; the vector path's is [K, C]
-    dW.setZero();
-    scratch.dbias.fill(T{});
-    // Padded copies: zero borders once, each sample overwrites the middle.
-    if (path != detail::ConvPath::lowered) {
+  parallel_blocks(N, blocks, [&](const Block& block) {
+    auto& scratch = workspace.chunks[static_cast<std::size_t>(block.slot)];
+    // This block's partial dW [Cout, K] (the vector path's is [K, C]) and db.
+    T* dw_partial = workspace.dweight.data() + block.index * workspace.dweight.dim(1);
+    MatrixMap<T> dW(dw_partial, Cout, K);
+    VectorMap<T> db(workspace.dbias.data() + block.index * Cout, Cout);
+    std::fill_n(dw_partial, workspace.dweight.dim(1), T{});
+    db.setZero();
+    // Padded copies: zero borders once per thread, each sample overwrites the middle.
+    if (block.first && path != detail::ConvPath::lowered) {
       scratch.image.fill(T{});
       if (path == detail::ConvPath::direct) scratch.grad.fill(T{});
       if (path == detail::ConvPath::vector && !dx.empty()) scratch.full.fill(T{});
     }
-    for (Index n = begin; n < end; ++n) {
+    for (Index n = block.begin; n < block.end; ++n) {
       const T* dy_n = dy.data() + n * Cout * P;
       if (relu) {
         detail::relu_mask(ArrayMap<T>(scratch.masked.data(), Cout * P),
@@ -294,7 +308,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
           detail::direct_weight_grad<T, decltype(block)::value>(image, grad + f * g.out_h * layout.out_w_padded, layout,
                                                                 g, dW.data() + f * K);
         });
-        if (!dbias.empty()) scratch.dbias.vector() += dY.rowwise().sum();
+        if (!dbias.empty()) db += dY.rowwise().sum();
         continue;
       }
       if (path == detail::ConvPath::vector) {
@@ -309,7 +323,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
           constexpr int CV = decltype(vectors)::value;
           detail::for_even_blocks<detail::vector_registers<CV>>(K, [&](Index t0, auto taps) {
             detail::vector_weight_grad_block<T, CV, decltype(taps)::value>(image, vlayout, g, grad_t + co, t0,
-                                                                           scratch.dweight.data() + co);
+                                                                           dw_partial + co);
           });
         });
       } else {
@@ -321,7 +335,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
         const MatrixMap<const T> cols(columns, K, P);
         dW.noalias() += dY * cols.transpose();  // [Cout, P] x [P, K]
       }
-      if (!dbias.empty()) scratch.dbias.vector() += dY.rowwise().sum();  // sum over positions
+      if (!dbias.empty()) db += dY.rowwise().sum();  // sum over positions
       if (dx.empty()) continue;
       if (path == detail::ConvPath::vector) {
         T* grad = scratch.full.data();
@@ -340,17 +354,22 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
         col2im<T>(scratch.dcols, window, dx_n);
       }
     }
+    workspace.sum.finish(block.index, [&](int into, int from) {
+      const Index dw_size = workspace.dweight.dim(1);
+      ArrayMap<T>(workspace.dweight.data() + into * dw_size, dw_size) +=
+          ArrayMap<const T>(workspace.dweight.data() + from * dw_size, dw_size);
+      ArrayMap<T>(workspace.dbias.data() + into * Cout, Cout) +=
+          ArrayMap<const T>(workspace.dbias.data() + from * Cout, Cout);
+    });
   });
+  // Every partial has been added into block 0's.
   MatrixMap<T> dW_total(dweight.data(), Cout, K);
-  for (int c = 0; c < chunks; ++c) {
-    const auto& scratch = workspace.chunks[static_cast<std::size_t>(c)];
-    if (path == detail::ConvPath::vector) {
-      dW_total += scratch.dweight.matrix().leftCols(Cout).transpose();
-    } else {
-      dW_total += scratch.dweight.matrix();
-    }
-    if (!dbias.empty()) dbias.vector() += scratch.dbias.vector();
+  if (path == detail::ConvPath::vector) {
+    dW_total += MatrixMap<const T>(workspace.dweight.data(), K, C).leftCols(Cout).transpose();
+  } else {
+    dW_total += MatrixMap<const T>(workspace.dweight.data(), Cout, K);
   }
+  if (!dbias.empty()) dbias.vector() += VectorMap<const T>(workspace.dbias.data(), Cout);
 }
 
 }  // namespace fovea

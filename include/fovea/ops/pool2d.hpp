@@ -349,9 +349,11 @@ inline void require_pool2d_shapes(const char* operation, const Pool2dOptions& op
   }
 }
 
-// Calls body(begin, end) over chunks of the N*C feature maps: in parallel
+// Calls body(begin, end) over blocks of the N*C feature maps: in parallel
 // when the input is large, on this thread when it is small (a pass over a few
-// thousand elements takes less time than waking the other threads).
+// thousand elements takes less time than waking the other threads). Each map
+// is pooled on its own, so the blocks are small (16 per thread) and a thread
+// that is ahead takes them over from the other.
 inline constexpr Index pool2d_parallel_min_elements = Index{1} << 15;
 template <class Body>
 void for_each_map_chunk(Index maps, Index input_elements, Body&& body) {
@@ -359,7 +361,8 @@ void for_each_map_chunk(Index maps, Index input_elements, Body&& body) {
     body(Index{0}, maps);
     return;
   }
-  parallel_for(maps, [&](Index begin, Index end, int /*chunk*/) { body(begin, end); });
+  const int blocks = static_cast<int>(std::min<Index>(maps, 16 * chunk_count(maps)));
+  parallel_blocks(maps, blocks, [&](const Block& block) { body(block.begin, block.end); });
 }
 
 // Calls body.template operator()<Kind>() for the runtime kind: the switch
