@@ -12,13 +12,19 @@
 //
 // LenetThreadScaling times the same step at 1 and at 2 threads in turns
 // (200 steps each, alternating), so both see the same moment of a shared,
-// noisy machine; speedup_2t is the median over the pairs of t(1) / t(2).
-// A third turn runs two independent 1-thread trainers at once, one per core:
-// capacity_2t = their combined rate over the 1-thread rate, the most any
-// 2-thread step could gain in that minute (under 2 when the host's other
-// tenants take part of a core), and of_capacity = speedup_2t / capacity_2t.
+// noisy machine. The two vCPUs of a virtual machine often run 20-35 % apart
+// (the host's other tenants load one of them), so a 1-thread figure depends
+// on which core the OS picked: the 1-thread turn runs once pinned to each of
+// the first two CPUs, and `one` is the mean of the two. speedup_2t = the median
+// over the rounds of one / t(2); core_ratio = slower / faster 1-thread turn.
+// A fourth turn runs two independent 1-thread trainers at once, one pinned to
+// each core: capacity_2t = their combined rate over the 1-thread rate, the
+// most any 2-thread step could gain in that minute (under 2 when the host's
+// other tenants take part of a core), and of_capacity = speedup_2t / capacity_2t.
 
 #include <benchmark/benchmark.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -138,12 +144,34 @@ void LenetTrainStep(benchmark::State& state) {
   state.counters["same_bits"] = same_bits_after_training() ? 1 : 0;
 }
 
+// The calling thread's CPU set, and pinning it to one CPU of that set (or
+// back to the whole set). Pinning is best effort: without two CPUs to choose
+// from, the 1-thread turns run wherever the OS puts them.
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  }
+  return cpus;
+}
+void pin_this_thread(const std::vector<int>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cpus) CPU_SET(c, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 void LenetThreadScaling(benchmark::State& state) {
   Eigen::setNbThreads(1);
   const Batch batch(train_batch, 1);
   Trainer trainer;
   fovea::set_threads(2);
   trainer.step(batch);  // plans every buffer and starts the pool's worker
+  const std::vector<int> cpus = allowed_cpus();
+  const bool pinned = cpus.size() >= 2;
   constexpr int steps_per_turn = 200;
   const auto time_turn = [&](int threads) {
     fovea::set_threads(threads);
@@ -151,8 +179,14 @@ void LenetThreadScaling(benchmark::State& state) {
     for (int i = 0; i < steps_per_turn; ++i) benchmark::DoNotOptimize(trainer.step(batch));
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  const auto time_one_thread_on = [&](std::size_t core) {
+    if (pinned) pin_this_thread({cpus[core]});
+    const double seconds = time_turn(1);
+    if (pinned) pin_this_thread(cpus);
+    return seconds;
+  };
   // The machine's own two-core capacity at this moment: two independent
-  // one-thread trainers, one per thread, each doing a turn's steps. No
+  // one-thread trainers, one per core, each doing a turn's steps. No
   // splitting, no synchronisation: what a 2-thread step could reach at best
   // while the host lets both cores run.
   Trainer second;
@@ -162,30 +196,37 @@ void LenetThreadScaling(benchmark::State& state) {
     fovea::set_threads(1);
     const auto start = std::chrono::steady_clock::now();
     std::thread other([&] {
+      if (pinned) pin_this_thread({cpus[1]});
       for (int i = 0; i < steps_per_turn; ++i) benchmark::DoNotOptimize(second.step(second_batch));
     });
+    if (pinned) pin_this_thread({cpus[0]});
     for (int i = 0; i < steps_per_turn; ++i) benchmark::DoNotOptimize(trainer.step(batch));
+    if (pinned) pin_this_thread(cpus);
     other.join();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  std::vector<double> speedups, capacities, shares;
+  std::vector<double> speedups, capacities, shares, core_ratios;
   for (auto _ : state) {
-    const double one = time_turn(1);
+    const double one_a = time_one_thread_on(0);
     const double two = time_turn(2);
+    const double one_b = time_one_thread_on(pinned ? 1 : 0);
     const double copies = time_two_copies();
+    const double one = (one_a + one_b) / 2;
     speedups.push_back(one / two);
     capacities.push_back(2 * one / copies);
     shares.push_back((one / two) / (2 * one / copies));
-    state.SetIterationTime(one + two + copies);
+    core_ratios.push_back(std::max(one_a, one_b) / std::min(one_a, one_b));
+    state.SetIterationTime(one_a + two + one_b + copies);
   }
   const auto median = [](std::vector<double>& v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  state.SetItemsProcessed(state.iterations() * 4 * steps_per_turn * train_batch);
+  state.SetItemsProcessed(state.iterations() * 5 * steps_per_turn * train_batch);
   state.counters["speedup_2t"] = median(speedups);
   state.counters["capacity_2t"] = median(capacities);
   state.counters["of_capacity"] = median(shares);
+  state.counters["core_ratio"] = median(core_ratios);
 }
 
 void LenetInference(benchmark::State& state) {
