@@ -77,6 +77,13 @@ struct FastConv {
   }
   void forward() { fovea::conv2d_forward<T>(x, w, b, c.window(), y, workspace); }
   void backward() { fovea::conv2d_backward<T>(x, w, dy, c.window(), dx, dw, db, workspace); }
+  // Both passes, the accumulated gradients zeroed first.
+  void forward_backward() {
+    dw.fill(T{0});
+    db.fill(T{0});
+    forward();
+    backward();
+  }
 };
 
 // The largest relative error (against max(1, |numeric|)) of the gradients
@@ -311,11 +318,19 @@ TEST_CASE("a fused ReLU: y = max(conv, 0) and dy masked where y > 0, on every pa
   }
 }
 
+// Same size and bit for bit the same values (memcmp; not for empty tensors, whose data() may be null).
+template <class A>
+bool same_bits(const A& a, const A& b) {
+  return a.size() == b.size() &&
+         (a.size() == 0 ||
+          std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(*a.data())) == 0);
+}
+
 TEST_CASE("the result does not depend on the run: two threads, twice, same bits", "[conv2d][threads]") {
   const int saved = fovea::max_threads();
   fovea::set_threads(2);
   fovea::Rng rng(5);
-  // Odd batches split unevenly across the two chunks.
+  // Odd batches split unevenly across the two threads.
   std::vector<naive::ConvCase> cases = naive::conv_cases(4);
   for (const naive::ConvCase& v : naive::vector_cases()) cases.push_back(v);
   for (const naive::ConvCase& base : cases) {
@@ -328,16 +343,10 @@ TEST_CASE("the result does not depend on the run: two threads, twice, same bits"
     first.backward();
     second.forward();
     second.backward();
-    auto same = [](const auto& a, const auto& b) {
-      // memcmp compares bits; an empty tensor's data() may be null, which memcmp must not get.
-      return a.size() == b.size() &&
-             (a.size() == 0 ||
-              std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(float)) == 0);
-    };
-    CHECK(same(first.y, second.y));
-    CHECK(same(first.dx, second.dx));
-    CHECK(same(first.dw, second.dw));
-    CHECK(same(first.db, second.db));
+    CHECK(same_bits(first.y, second.y));
+    CHECK(same_bits(first.dx, second.dx));
+    CHECK(same_bits(first.dw, second.dw));
+    CHECK(same_bits(first.db, second.db));
     // And the threaded result is the same convolution.
     CHECK(naive::relative_error(first.y, naive::conv2d(first.x, first.w, first.b, c.s)) < 1e-5);
     // The output and the input gradient are computed sample by sample, so
@@ -348,25 +357,15 @@ TEST_CASE("the result does not depend on the run: two threads, twice, same bits"
     for (int threads : {2, 1, 3, 2}) {
       fovea::set_threads(threads);
       for (int call = 0; call < 2; ++call) {
-        again.dw.fill(0.0f);
-        again.db.fill(0.0f);
-        again.forward();
-        again.backward();
-        CHECK(same(again.y, first.y));
-        CHECK(same(again.dx, first.dx));
-        if (threads == 2) CHECK(same(again.dw, first.dw));
+        again.forward_backward();
+        CHECK(same_bits(again.y, first.y));
+        CHECK(same_bits(again.dx, first.dx));
+        if (threads == 2) CHECK(same_bits(again.dw, first.dw));
       }
     }
     fovea::set_threads(2);
   }
   fovea::set_threads(saved);
-}
-
-// Same size and bit for bit the same values (memcmp; not for empty tensors, whose data() may be null).
-template <class A>
-bool same_bits(const A& a, const A& b) {
-  return a.size() == b.size() &&
-         (a.size() == 0 || std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(float)) == 0);
 }
 
 TEST_CASE("which thread runs which samples does not change the bits", "[conv2d][threads]") {
@@ -394,16 +393,10 @@ TEST_CASE("which thread runs which samples does not change the bits", "[conv2d][
     c.N = 64;
     INFO(c.describe());
     FastConv<float> first(c, rng);
-    first.dw.fill(0.0f);
-    first.db.fill(0.0f);
-    first.forward();
-    first.backward();
+    first.forward_backward();
     for (int call = 0; call < 12; ++call) {
       FastConv<float> again = first;
-      again.dw.fill(0.0f);
-      again.db.fill(0.0f);
-      again.forward();
-      again.backward();
+      again.forward_backward();
       CHECK(same_bits(again.y, first.y));
       CHECK(same_bits(again.dx, first.dx));
       CHECK(same_bits(again.dw, first.dw));
@@ -455,12 +448,12 @@ TEST_CASE("a workspace is sized once: later calls on the same shape do not move 
   FastConv<float> fast(naive::conv_cases(0)[3], rng);
   fast.forward();
   fast.backward();
-  const float* cols = fast.workspace.chunks[0].cols.data();
-  const float* dcols = fast.workspace.chunks[0].dcols.data();
+  const float* cols = fast.workspace.threads[0].cols.data();
+  const float* dcols = fast.workspace.threads[0].dcols.data();
   for (int i = 0; i < 3; ++i) {
     fast.forward();
     fast.backward();
   }
-  CHECK(fast.workspace.chunks[0].cols.data() == cols);
-  CHECK(fast.workspace.chunks[0].dcols.data() == dcols);
+  CHECK(fast.workspace.threads[0].cols.data() == cols);
+  CHECK(fast.workspace.threads[0].dcols.data() == dcols);
 }

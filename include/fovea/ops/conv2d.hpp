@@ -35,7 +35,7 @@ namespace fovea {
 template <class T>
 struct Conv2dWorkspace {
   /// The scratch of one thread (a parallel_blocks slot); reserve() sizes only the buffers the path in use needs.
-  struct Chunk {
+  struct ThreadScratch {
     Tensor<T, 2> cols;   ///< [K, P] one sample's im2col
     Tensor<T, 2> dcols;  ///< [K, P] W^T * dy for one sample
     Tensor<T, 1> image;  ///< direct and vector paths: one zero-padded input sample
@@ -45,7 +45,7 @@ struct Conv2dWorkspace {
     Tensor<T, 1> full;    ///< vector path: one sample's dy padded for the full correlation
     Tensor<T, 1> masked;  ///< fused ReLU: one sample's dy where y > 0
   };
-  std::vector<Chunk> chunks;  ///< One per thread, indexed by the slot number; never shrinks.
+  std::vector<ThreadScratch> threads;  ///< One per thread, indexed by the slot number; never shrinks.
   /// [blocks, Cout*K]: each block's partial weight gradient ([K, Cout padded] on the vector path)
   Tensor<T, 2> dweight;
   Tensor<T, 2> dbias;           ///< [blocks, Cout]: each block's partial bias gradient
@@ -63,7 +63,7 @@ struct Conv2dWorkspace {
   void reserve(const Conv2dGeometry& g, int count, bool backward, detail::ConvPath path, bool relu = false,
                int blocks = 0) {
     using detail::ConvPath;
-    if (static_cast<int>(chunks.size()) < count) chunks.resize(static_cast<std::size_t>(count));
+    if (static_cast<int>(threads.size()) < count) threads.resize(static_cast<std::size_t>(count));
     const Index K = g.patch_size(), P = g.positions();
     const detail::DirectLayout direct = detail::direct_layout<T>(g);
     const detail::VectorLayout vector = detail::vector_layout<T>(g);
@@ -78,18 +78,18 @@ struct Conv2dWorkspace {
       dbias.resize({blocks, g.out_channels});
     }
     for (int c = 0; c < count; ++c) {
-      Chunk& chunk = chunks[static_cast<std::size_t>(c)];
-      if (path == ConvPath::lowered && !g.pointwise()) chunk.cols.resize({K, P});
-      if (path == ConvPath::direct) chunk.image.resize({direct.height * direct.width});
+      ThreadScratch& scratch = threads[static_cast<std::size_t>(c)];
+      if (path == ConvPath::lowered && !g.pointwise()) scratch.cols.resize({K, P});
+      if (path == ConvPath::direct) scratch.image.resize({direct.height * direct.width});
       if (path == ConvPath::vector) {
-        chunk.image.resize({g.in_channels * vector.height * vector.width});
-        chunk.grad.resize({P * vector.channels});
+        scratch.image.resize({g.in_channels * vector.height * vector.width});
+        scratch.grad.resize({P * vector.channels});
       }
       if (backward) {
-        if (path == ConvPath::lowered && !g.pointwise()) chunk.dcols.resize({K, P});
-        if (path == ConvPath::direct) chunk.grad.resize({g.out_channels * g.out_h * direct.out_w_padded});
-        if (path == ConvPath::vector) chunk.full.resize({g.out_channels * full.height * full.width});
-        if (relu) chunk.masked.resize({g.out_channels * P});
+        if (path == ConvPath::lowered && !g.pointwise()) scratch.dcols.resize({K, P});
+        if (path == ConvPath::direct) scratch.grad.resize({g.out_channels * g.out_h * direct.out_w_padded});
+        if (path == ConvPath::vector) scratch.full.resize({g.out_channels * full.height * full.width});
+        if (relu) scratch.masked.resize({g.out_channels * P});
       }
     }
   }
@@ -149,7 +149,7 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
     workspace.bias_t.fill(T{});
     if (!bias.empty()) std::copy_n(bias.data(), Cout, workspace.bias_t.data());
     parallel_blocks(N, blocks, [&](const Block& block) {
-      auto& scratch = workspace.chunks[static_cast<std::size_t>(block.slot)];
+      auto& scratch = workspace.threads[static_cast<std::size_t>(block.slot)];
       if (block.first) scratch.image.fill(T{});  // the padding; each sample overwrites the middle
       T* image = scratch.image.data();
       T* y_t = scratch.grad.data();  // [P, C]
@@ -180,7 +180,7 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   if (path == detail::ConvPath::direct) {
     const detail::DirectLayout layout = detail::direct_layout<T>(g);
     parallel_blocks(N, blocks, [&](const Block& block) {
-      Tensor<T, 1>& padded = workspace.chunks[static_cast<std::size_t>(block.slot)].image;
+      Tensor<T, 1>& padded = workspace.threads[static_cast<std::size_t>(block.slot)].image;
       if (block.first) padded.fill(T{});  // the padding; each sample overwrites the middle
       T* image = padded.data();
       for (Index n = block.begin; n < block.end; ++n) {
@@ -202,7 +202,7 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   const MatrixMap<const T> W(weight.data(), Cout, K);
   const VectorMap<const T> b(bias.data(), bias.size());
   parallel_blocks(N, blocks, [&](const Block& block) {
-    Tensor<T, 2>& cols = workspace.chunks[static_cast<std::size_t>(block.slot)].cols;
+    Tensor<T, 2>& cols = workspace.threads[static_cast<std::size_t>(block.slot)].cols;
     for (Index n = block.begin; n < block.end; ++n) {
       const T* columns = x.data() + n * g.in_channels * g.height * g.width;  // [K, P]
       if (!g.pointwise()) {
@@ -228,8 +228,9 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
 /// the gradient after the ReLU and is first masked to where y > 0 (exactly
 /// ReLU's backward: y > 0 iff the convolution's output was), per sample in cache.
 /// Each block of samples sums its own partial dW, db; the partials are added in
-/// block order, and the blocks depend only on N and the thread count, so a
-/// given thread count gives the same bits every run.
+/// a tree whose shape depends only on the block count, and the blocks only on
+/// N and the thread count, so a given thread count gives the same bits every
+/// run, whichever thread ran which block.
 /// dx is overwritten. Throws shape_error, naming the shapes, when any of them
 /// disagree, as conv2d_forward does.
 template <class T>
@@ -273,7 +274,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
     }
   }
   parallel_blocks(N, blocks, [&](const Block& block) {
-    auto& scratch = workspace.chunks[static_cast<std::size_t>(block.slot)];
+    auto& scratch = workspace.threads[static_cast<std::size_t>(block.slot)];
     // This block's partial dW [Cout, K] (the vector path's is [K, C]) and db.
     T* dw_partial = workspace.dweight.data() + block.index * workspace.dweight.dim(1);
     MatrixMap<T> dW(dw_partial, Cout, K);
