@@ -295,32 +295,6 @@ inline void set_threads(int threads) { detail::thread_setting().store(std::max(1
 /// How many chunks parallel_for will cut n items into: n clamped to [1, max_threads()].
 inline int chunk_count(Index n) { return static_cast<int>(std::clamp<Index>(n, 1, max_threads())); }
 
-/// Calls body(begin, end, chunk) once per chunk, chunks in parallel. An
-/// exception thrown by a chunk reaches the caller once every chunk has ended
-/// (the lowest-numbered chunk's, if several threw). A parallel_for inside a
-/// chunk, or one started while another thread's is running, runs the same
-/// chunks in order on the calling thread.
-template <class Body>
-void parallel_for(Index n, Body&& body) {
-  const int chunks = chunk_count(n);
-  if (chunks == 1) {
-    body(Index{0}, n, 0);
-    return;
-  }
-  using Function = std::remove_reference_t<Body>;
-  const auto run = [](void* erased, Index items, int count, int chunk, int /*slot*/, bool /*first*/) {
-    const Range r = chunk_range(items, count, chunk);
-    (*static_cast<Function*>(erased))(r.begin, r.end, chunk);
-  };
-  void* erased = const_cast<void*>(static_cast<const void*>(std::addressof(body)));
-  if (detail::ThreadPool::instance().run(n, chunks, chunks, run, erased)) return;
-  // Pool busy (nested or concurrent call): the same chunks, in order, here.
-  for (int c = 0; c < chunks; ++c) {
-    const Range r = chunk_range(n, chunks, c);
-    body(r.begin, r.end, c);
-  }
-}
-
 /// One block of a parallel_blocks call, as its body sees it.
 struct Block {
   Index begin;  ///< First item of the block.
@@ -360,6 +334,23 @@ void parallel_blocks(Index n, int blocks, Body&& body) {
   };
   void* erased = const_cast<void*>(static_cast<const void*>(std::addressof(body)));
   if (!detail::ThreadPool::instance().run(n, blocks, slots, run, erased)) serial();
+}
+
+/// Calls body(begin, end, chunk) once per chunk, chunks in parallel: one
+/// block per thread of parallel_blocks. An exception thrown by a chunk reaches
+/// the caller once every chunk has ended (the lowest-numbered chunk's, if
+/// several threw). A parallel_for inside a chunk, or one started while another
+/// thread's is running, runs the same chunks in order on the calling thread.
+template <class Body>
+void parallel_for(Index n, Body&& body) {
+  parallel_blocks(n, chunk_count(n), [&](const Block& chunk) { body(chunk.begin, chunk.end, chunk.index); });
+}
+
+/// A block count for parallel_blocks: about `per_thread` blocks per thread, at
+/// most one per item, and a single block on one thread (nobody to hand blocks to).
+inline int blocks_per_thread(Index n, Index per_thread) {
+  const int threads = chunk_count(n);
+  return threads == 1 ? 1 : static_cast<int>(std::min<Index>(n, per_thread * threads));
 }
 
 namespace detail {

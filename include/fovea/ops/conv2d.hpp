@@ -136,7 +136,7 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   const detail::ConvPath path = detail::conv_path(g);
   // One sample per block: a thread that is ahead takes single samples from
   // the back of the other's share (nothing is summed across samples here).
-  const int blocks = chunk_count(N) == 1 ? 1 : static_cast<int>(N);
+  const int blocks = blocks_per_thread(N, N);
   workspace.reserve(g, block_slots(blocks), false, path);
 
   if (path == detail::ConvPath::vector) {
@@ -248,7 +248,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
   // Blocks of about four samples: fine enough for a thread that is ahead to
   // take over a fair part of the other's share, few enough that zeroing and
   // adding the partial gradients stays a small part of the pass.
-  const int blocks = chunk_count(N) == 1 ? 1 : static_cast<int>(std::min<Index>(N, 8 * chunk_count(N)));
+  const int blocks = blocks_per_thread(N, 8);
   // The direct path has no input gradient of its own: a caller that wants dx
   // (not the first layer) takes the im2col path, whose col2im provides it.
   detail::ConvPath path = detail::conv_path(g);

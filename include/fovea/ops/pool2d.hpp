@@ -361,8 +361,7 @@ void for_each_map_chunk(Index maps, Index input_elements, Body&& body) {
     body(Index{0}, maps);
     return;
   }
-  const int blocks = static_cast<int>(std::min<Index>(maps, 16 * chunk_count(maps)));
-  parallel_blocks(maps, blocks, [&](const Block& block) { body(block.begin, block.end); });
+  parallel_blocks(maps, blocks_per_thread(maps, 16), [&](const Block& block) { body(block.begin, block.end); });
 }
 
 // Calls body.template operator()<Kind>() for the runtime kind: the switch
