@@ -56,6 +56,7 @@
 #include "fovea/optim/sgd.hpp"
 
 #include "fovea/train/data.hpp"
+#include "fovea/train/data_parallel.hpp"
 #include "fovea/train/fit.hpp"
 #include "fovea/train/loss.hpp"
 #include "fovea/train/metrics.hpp"

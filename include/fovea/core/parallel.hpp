@@ -110,6 +110,24 @@ inline constexpr std::chrono::microseconds caller_spin{20};
 // True on a pool worker: a parallel_for inside a chunk runs inline there.
 inline thread_local bool on_pool_worker = false;
 
+// True while this thread runs a block of a parallel loop that was planned for
+// more than one thread: max_threads() is then 1, so a loop nested in it plans
+// for the one thread it will run on (one block, no partial results to add) and
+// computes the same bits whether the outer loop ran on the pool or, with the
+// pool busy, inline.
+inline thread_local bool inside_parallel_block = false;
+
+class ParallelBlockScope {
+ public:
+  ParallelBlockScope() : was_(inside_parallel_block) { inside_parallel_block = true; }
+  ParallelBlockScope(const ParallelBlockScope&) = delete;
+  ParallelBlockScope& operator=(const ParallelBlockScope&) = delete;
+  ~ParallelBlockScope() { inside_parallel_block = was_; }
+
+ private:
+  bool was_;
+};
+
 class ThreadPool {
  public:
   using BlockFunction = void (*)(void* body, Index n, int blocks, int block, int slot, bool first);
@@ -253,6 +271,7 @@ class ThreadPool {
   }
 
   void run_block(int block, int slot, bool first) {
+    const ParallelBlockScope scope;
     try {
       function_(body_, n_, blocks_, block, slot, first);
     } catch (...) {
@@ -285,11 +304,16 @@ class ThreadPool {
 
 }  // namespace detail
 
-/// Threads parallel_for will use (set_threads' value; the core count by default).
-inline int max_threads() { return detail::thread_setting().load(std::memory_order_relaxed); }
+/// Threads parallel_for will use: set_threads' value (the core count by
+/// default), or 1 inside a block of a parallel loop that runs on several
+/// threads (a nested loop runs on the thread of its block).
+inline int max_threads() {
+  return detail::inside_parallel_block ? 1 : detail::thread_setting().load(std::memory_order_relaxed);
+}
 
 /// Sets the thread count for fovea's parallel loops (values below 1 count as 1).
-/// One process-wide setting: it affects every thread's later parallel_for calls.
+/// One process-wide setting: it affects every thread's later parallel_for
+/// calls, except those nested in another loop's blocks (see max_threads()).
 inline void set_threads(int threads) { detail::thread_setting().store(std::max(1, threads)); }
 
 /// How many chunks parallel_for will cut n items into: n clamped to [1, max_threads()].
@@ -311,8 +335,9 @@ inline int block_slots(int blocks) { return chunk_count(blocks); }
 /// (block b covers chunk_range(n, blocks, b)), on up to block_slots(blocks)
 /// threads: each runs its share of blocks in order, then takes unstarted
 /// blocks from the back of the others' shares (see the top of this file). No
-/// two blocks of one slot run at the same time. Errors and nesting as parallel_for;
-/// a nested or concurrent call runs every block in order as slot 0.
+/// two blocks of one slot run at the same time. Errors as parallel_for. Inside
+/// the blocks max_threads() is 1, so a nested call runs on its block's thread;
+/// a call made while another thread's runs takes every block in order as slot 0.
 template <class Body>
 void parallel_blocks(Index n, int blocks, Body&& body) {
   blocks = static_cast<int>(std::clamp<Index>(blocks, 1, std::max<Index>(n, 1)));
@@ -327,20 +352,26 @@ void parallel_blocks(Index n, int blocks, Body&& body) {
     serial();
     return;
   }
+  // Planned for several threads: inline or not, the blocks see one thread.
+  const auto serial_blocks = [&] {
+    const detail::ParallelBlockScope scope;
+    serial();
+  };
   using Function = std::remove_reference_t<Body>;
   const auto run = [](void* erased, Index items, int count, int block, int slot, bool first) {
     const Range r = chunk_range(items, count, block);
     (*static_cast<Function*>(erased))(Block{r.begin, r.end, block, slot, first});
   };
   void* erased = const_cast<void*>(static_cast<const void*>(std::addressof(body)));
-  if (!detail::ThreadPool::instance().run(n, blocks, slots, run, erased)) serial();
+  if (!detail::ThreadPool::instance().run(n, blocks, slots, run, erased)) serial_blocks();
 }
 
 /// Calls body(begin, end, chunk) once per chunk, chunks in parallel: one
 /// block per thread of parallel_blocks. An exception thrown by a chunk reaches
 /// the caller once every chunk has ended (the lowest-numbered chunk's, if
-/// several threw). A parallel_for inside a chunk, or one started while another
-/// thread's is running, runs the same chunks in order on the calling thread.
+/// several threw). A parallel_for inside a chunk sees one thread (max_threads())
+/// and runs as one chunk there; one started while another thread's is running
+/// runs the same chunks in order on the calling thread.
 template <class Body>
 void parallel_for(Index n, Body&& body) {
   parallel_blocks(n, chunk_count(n), [&](const Block& chunk) { body(chunk.begin, chunk.end, chunk.index); });

@@ -32,6 +32,7 @@
 #include "fovea/optim/optimizer.hpp"
 #include "fovea/optim/schedule.hpp"
 #include "fovea/train/data.hpp"
+#include "fovea/train/data_parallel.hpp"
 #include "fovea/train/loss.hpp"
 #include "fovea/train/metrics.hpp"
 #include "fovea/train/progress.hpp"
@@ -232,6 +233,10 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
     throw shape_error("fit: training samples " + to_string(train.sample_shape()) + " but the network takes " +
                       to_string(net.input_shape()));
   }
+  if (net.output_shape()[1] != 1 || net.output_shape()[2] != 1) {
+    throw shape_error("fit: the network's output " + to_string(net.output_shape()) +
+                      " is not a vector of class scores [K, 1, 1]");
+  }
   if (options.threads > 0) set_threads(options.threads);
 
   const Index n = train.size();
@@ -242,7 +247,8 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
 
   // Every buffer the loop needs, allocated once.
   Tensor<T, 4> x(batch_shape(batch, train.sample_shape()));
-  Tensor<T, 4> doutput(batch_shape(batch, net.output_shape()));
+  Tensor<T, 2> scores(Shape<2>{batch, classes});
+  DataParallel<T> lanes(net);  // each thread runs the whole network on its part of a batch
   std::vector<std::int32_t> labels(static_cast<std::size_t>(batch));
   std::vector<Index> order(static_cast<std::size_t>(n));
   Index weight_count = 0;
@@ -269,15 +275,14 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
       const Index begin = b * batch;
       const Index count = std::min(batch, n - begin);
       auto xb = x.slice(0, count);
-      auto db = doutput.slice(0, count);
+      auto sb = scores.slice(0, count);
       std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(count));
       train.make_batch(
           std::span<const Index>(order).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)), xb,
           yb);
 
-      auto scores = net.forward(xb).reshape(Shape<2>{count, classes});
-      const double batch_loss =
-          static_cast<double>(loss.forward_backward(scores, Targets<T>(yb), db.reshape(Shape<2>{count, classes})));
+      optimizer.zero_grad();
+      const double batch_loss = static_cast<double>(lanes.forward_backward(xb, Targets<T>(yb), loss, sb));
       if (!std::isfinite(batch_loss)) {
         throw numeric_error("fit: the loss is " + std::to_string(batch_loss) + " at epoch " +
                             std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (learning rate " +
@@ -285,10 +290,7 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
                             "): training diverged; lower the learning rate");
       }
       loss_sum += batch_loss * static_cast<double>(count);
-      correct += count_correct<T>(scores, yb);
-
-      optimizer.zero_grad();
-      net.backward(db);
+      correct += count_correct<T>(sb, yb);
       if (!gradients_finite(optimizer.params())) {
         throw numeric_error("fit: a gradient is not finite at epoch " + std::to_string(epoch + 1) + ", batch " +
                             std::to_string(b + 1) + "; the weights were left as they were before this batch");

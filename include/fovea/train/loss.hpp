@@ -37,6 +37,19 @@ class Targets {
     if (has_labels()) return labels_case(std::get<std::span<const std::int32_t>>(targets_));
     return distribution_case(std::get<TensorView<const T, 2>>(targets_));
   }
+  /// The targets of samples [begin, end): a view of the same labels or rows.
+  /// Throws index_error when the range is not within [0, count()].
+  Targets slice(Index begin, Index end) const {
+    if (begin < 0 || begin > end || end > count()) {
+      throw index_error("Targets::slice: range [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
+                        std::to_string(count()) + " targets");
+    }
+    return visit(
+        [&](std::span<const std::int32_t> labels) {
+          return Targets(labels.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin)));
+        },
+        [&](TensorView<const T, 2> rows) { return Targets(rows.slice(begin, end)); });
+  }
   /// Samples in the batch.
   Index count() const {
     return has_labels() ? static_cast<Index>(std::get<std::span<const std::int32_t>>(targets_).size())
@@ -69,7 +82,9 @@ class Loss {
   virtual std::string name() const = 0;
   /// output: [N, K]; doutput: [N, K] or empty. Returns the mean loss. Throws
   /// shape_error when the output is empty or the targets or doutput do not
-  /// match it, value_error for a label outside [0, K).
+  /// match it, value_error for a label outside [0, K). DataParallel calls it
+  /// from several threads at once on different samples: keep it free of
+  /// shared mutable state, as the losses here are.
   virtual T forward_backward(TensorView<const T, 2> output, const Targets<T>& targets, TensorView<T, 2> doutput) = 0;
 
   /// The mean loss alone.

@@ -1,0 +1,296 @@
+#include "fovea/train/data_parallel.hpp"
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "fovea/io/dataset.hpp"
+#include "fovea/nn/lenet.hpp"
+#include "fovea/optim/sgd.hpp"
+#include "support/small_cnn.hpp"
+
+using namespace fovea;
+
+namespace {
+
+struct ThreadsGuard {
+  int saved = max_threads();
+  ~ThreadsGuard() { set_threads(saved); }
+};
+
+const Dataset& mnist_test_set() {
+  static const Dataset data = [] {
+    const std::filesystem::path mnist = std::filesystem::path(FOVEA_SHARED_DATA_DIR) / "mnist";
+    return load_idx_dataset(mnist / "t10k-images-idx3-ubyte.gz", mnist / "t10k-labels-idx1-ubyte.gz")
+        .normalized({0.1325, 0.3105});
+  }();
+  return data;
+}
+
+// `n` real MNIST images and labels, from `first` on, spread over the set.
+template <class T>
+std::pair<Tensor<T, 4>, std::vector<std::int32_t>> mnist_batch(Index n, Index first) {
+  std::vector<Index> indices(static_cast<std::size_t>(n));
+  for (Index i = 0; i < n; ++i) indices[static_cast<std::size_t>(i)] = (first + i * 613) % 10000;
+  std::pair<Tensor<T, 4>, std::vector<std::int32_t>> batch;
+  mnist_test_set().make_batch(std::span<const Index>(indices), batch.first, batch.second);
+  return batch;
+}
+
+// Every parameter gradient, concatenated.
+template <class T>
+std::vector<T> gradients(const Sequential<T>& net) {
+  std::vector<T> all;
+  for (const auto& p : net.params()) all.insert(all.end(), p.grad.begin(), p.grad.end());
+  return all;
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// The batch's loss, scores and gradients the plain way: one forward of the
+// whole batch, the loss, one backward (on one thread).
+template <class T>
+struct Reference {
+  T loss;
+  Tensor<T, 2> scores;
+  std::vector<T> grads;
+};
+template <class T>
+Reference<T> reference(Sequential<T>& net, const Tensor<T, 4>& x, const std::vector<std::int32_t>& labels) {
+  const int saved = max_threads();
+  set_threads(1);
+  SoftmaxCrossEntropy<T> loss;
+  const Index n = x.dim(0), k = shape_size(net.output_shape());
+  net.zero_grad();
+  Reference<T> r{T{}, Tensor<T, 2>(net.forward(x).reshape(Shape<2>{n, k})), {}};
+  Tensor<T, 2> doutput({n, k});
+  r.loss = loss.forward_backward(r.scores, Targets<T>(labels), doutput);
+  net.backward(doutput.reshape(batch_shape(n, net.output_shape())));
+  r.grads = gradients(net);
+  set_threads(saved);
+  return r;
+}
+
+// A layer the registry does not know: a network holding one cannot be replicated.
+class Doubling final : public Layer<double> {
+ public:
+  std::string describe() const override { return "Doubling"; }
+  LayerSpec spec() const override { return {"Doubling", {}}; }
+  SampleShape output_shape(const SampleShape& input) const override { return input; }
+  void forward(TensorView<const double, 4> x, TensorView<double, 4> y, bool) override { y.array() = 2 * x.array(); }
+  void backward(TensorView<const double, 4>, TensorView<const double, 4>, TensorView<const double, 4> dy,
+                TensorView<double, 4> dx) override {
+    if (!dx.empty()) dx.array() = 2 * dy.array();
+  }
+  double flops_per_sample(const SampleShape&) const override { return 0; }
+};
+
+}  // namespace
+
+TEST_CASE("lanes give the whole batch's loss, scores and gradients (LeNet-5, real MNIST, double)",
+          "[train][data_parallel][mnist]") {
+  ThreadsGuard guard;
+  const auto [x, labels] = mnist_batch<double>(13, 0);  // 13: lanes of unequal size
+  auto net = make_lenet5<double>({.seed = 3});
+  const Reference<double> want = reference(net, x, labels);
+  SoftmaxCrossEntropy<double> loss;
+  DataParallel<double> lanes(net);
+  for (int threads : {1, 2, 3, 5}) {
+    INFO(threads << " threads");
+    set_threads(threads);
+    CHECK(lanes.lanes(13) == threads);
+    net.zero_grad();
+    Tensor<double, 2> scores({13, 10});
+    const double value = lanes.forward_backward(x, Targets<double>(labels), loss, scores);
+    CHECK(value == Approx(want.loss).epsilon(1e-13));
+    CHECK((scores.array() - want.scores.array()).abs().maxCoeff() < 1e-12);
+    const std::vector<double> got = gradients(net);
+    REQUIRE(got.size() == want.grads.size());
+    double worst = 0, largest = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      worst = std::max(worst, std::abs(got[i] - want.grads[i]));
+      largest = std::max(largest, std::abs(want.grads[i]));
+    }
+    CHECK(largest > 1e-3);  // a gradient that is all zeros would compare equal to nothing useful
+    CHECK(worst < 1e-12 * largest);
+  }
+  // Fewer samples than threads: one lane per sample.
+  set_threads(4);
+  CHECK(lanes.lanes(3) == 3);
+  CHECK(lanes.lanes(1) == 1);
+}
+
+TEST_CASE("lanes: gradients accumulate, and replicas follow the network's weights between steps",
+          "[train][data_parallel][mnist]") {
+  ThreadsGuard guard;
+  set_threads(2);
+  const auto [x, labels] = mnist_batch<double>(16, 5);
+  auto plain = test::small_cnn<double>(4, 28, false, /*second_conv=*/true);
+  auto laned = test::small_cnn<double>(4, 28, false, true);
+  SoftmaxCrossEntropy<double> loss;
+  Sgd<double> plain_sgd(plain.params(), {.learning_rate = 0.1, .momentum = 0.9});
+  Sgd<double> laned_sgd(laned.params(), {.learning_rate = 0.1, .momentum = 0.9});
+  DataParallel<double> lanes(laned);
+  Tensor<double, 2> scores({16, 4});
+  // A mislabelled copy of MNIST's digits: four classes, label % 4.
+  std::vector<std::int32_t> classes(labels);
+  for (auto& c : classes) c %= 4;
+  for (int step = 0; step < 5; ++step) {
+    const Reference<double> want = reference(plain, x, classes);
+    laned.zero_grad();
+    const double value = lanes.forward_backward(x, Targets<double>(classes), loss, scores);
+    CHECK(value == Approx(want.loss).epsilon(1e-12));
+    const std::vector<double> got = gradients(laned);
+    for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == Approx(want.grads[i]).margin(1e-12));
+    plain_sgd.step();
+    laned_sgd.step();  // the replica must pick these weights up next step
+  }
+  // Without zero_grad the batch's gradient is added on top.
+  const std::vector<double> once = gradients(laned);
+  laned.zero_grad();
+  lanes.forward_backward(x, Targets<double>(classes), loss, scores);
+  const std::vector<double> first = gradients(laned);
+  lanes.forward_backward(x, Targets<double>(classes), loss, scores);
+  const std::vector<double> twice = gradients(laned);
+  for (std::size_t i = 0; i < twice.size(); ++i) REQUIRE(twice[i] == Approx(2 * first[i]).margin(1e-14));
+  CHECK_FALSE(same_bits(once, first));  // the weights moved since `once`
+}
+
+TEST_CASE("lanes: the same thread count gives the same bits, whatever else runs on the cores",
+          "[train][data_parallel][mnist][threads]") {
+  ThreadsGuard guard;
+  set_threads(2);
+  const auto [x, labels] = mnist_batch<float>(64, 11);
+  const auto train = [&] {
+    auto net = make_lenet5<float>({.seed = 9});
+    SoftmaxCrossEntropy<float> loss;
+    Sgd<float> sgd(net.params(), {.learning_rate = 0.01, .momentum = 0.9});
+    DataParallel<float> lanes(net);
+    Tensor<float, 2> scores({64, 10});
+    for (int step = 0; step < 4; ++step) {
+      sgd.zero_grad();
+      lanes.forward_backward(x, Targets<float>(labels), loss, scores);
+      sgd.step();
+    }
+    std::vector<float> weights;
+    for (const auto& p : net.params()) weights.insert(weights.end(), p.value.begin(), p.value.end());
+    return weights;
+  };
+  const std::vector<float> first = train();
+  std::atomic<bool> stop{false};
+  std::thread noise([&] {
+    volatile double sink = 0;
+    while (!stop.load()) sink = sink + 1;
+  });
+  bool all_same = true;
+  for (int repeat = 0; repeat < 3; ++repeat) all_same = all_same && same_bits(train(), first);
+  stop = true;
+  noise.join();
+  CHECK(all_same);
+  // And the lanes did compute something else than one thread would have (a
+  // check that two threads really ran in lanes).
+  set_threads(1);
+  CHECK_FALSE(same_bits(train(), first));
+}
+
+TEST_CASE("lanes fall back to the whole network for Dropout, unregistered layers and one thread",
+          "[train][data_parallel][mnist]") {
+  ThreadsGuard guard;
+  set_threads(2);
+  const auto [x, labels] = mnist_batch<double>(8, 2);
+  SoftmaxCrossEntropy<double> loss;
+  Tensor<double, 2> scores({8, 4});
+  std::vector<std::int32_t> classes(labels);
+  for (auto& c : classes) c %= 4;
+
+  // Dropout draws its masks from the network's own generator: one lane, the
+  // same masks as a plain forward (two networks with the same seed agree).
+  auto with_dropout = test::small_cnn<double>(6, 28, /*dropout=*/true);
+  auto twin = test::small_cnn<double>(6, 28, true);
+  DataParallel<double> lanes(with_dropout);
+  CHECK(lanes.lanes(8) == 1);
+  with_dropout.zero_grad();
+  const double value = lanes.forward_backward(x, Targets<double>(classes), loss, scores);
+  set_threads(2);
+  twin.zero_grad();
+  const auto out = twin.forward(x).reshape(Shape<2>{8, 4});
+  Tensor<double, 2> doutput({8, 4});
+  CHECK(loss.forward_backward(out, Targets<double>(classes), doutput) == value);
+  twin.backward(doutput.reshape(Shape<4>{8, 4, 1, 1}));
+  CHECK(same_bits(gradients(with_dropout), gradients(twin)));
+
+  // A layer the registry cannot rebuild.
+  Sequential<double> custom({1, 28, 28});
+  custom.emplace<Flatten<double>>();
+  custom.emplace<Doubling>();
+  custom.emplace<Linear<double>>(784, 4);
+  DataParallel<double> custom_lanes(custom);
+  CHECK(custom_lanes.lanes(8) == 1);
+  custom.zero_grad();
+  CHECK(std::isfinite(custom_lanes.forward_backward(x, Targets<double>(classes), loss, scores)));
+
+  // Layers added after the first step are replicated too.
+  auto growing = test::small_cnn<double>(8, 28);
+  DataParallel<double> growing_lanes(growing);
+  CHECK(growing_lanes.lanes(8) == 2);
+  growing.emplace<ReLU<double>>();
+  growing.emplace<Dropout<double>>(0.5, 1);
+  CHECK(growing_lanes.lanes(8) == 1);
+
+  set_threads(1);
+  auto plain = test::small_cnn<double>(7, 28);
+  CHECK(DataParallel<double>(plain).lanes(8) == 1);
+}
+
+TEST_CASE("lanes: bad input is a clear error", "[train][data_parallel][mnist][errors]") {
+  ThreadsGuard guard;
+  set_threads(2);
+  const auto [x, labels] = mnist_batch<double>(8, 3);
+  auto net = make_lenet5<double>({.seed = 1});
+  SoftmaxCrossEntropy<double> loss;
+  DataParallel<double> lanes(net);
+  Tensor<double, 2> scores({8, 10});
+  CHECK_THROWS_WITH(
+      lanes.forward_backward(x, Targets<double>(std::span<const std::int32_t>(labels).first(7)), loss, scores),
+      "DataParallel: 7 targets for a batch of [8, 1, 28, 28]");
+  Tensor<double, 2> narrow({8, 9});
+  CHECK_THROWS_WITH(lanes.forward_backward(x, Targets<double>(labels), loss, narrow),
+                    "DataParallel: scores [8, 9], expected [8, 10] for a batch of [8, 1, 28, 28]");
+  Tensor<double, 4> small({8, 1, 14, 14});
+  Tensor<double, 2> scores_small({8, 10});
+  CHECK_THROWS_AS(lanes.forward_backward(small, Targets<double>(labels), loss, scores_small), shape_error);
+  // A bad label among lane 1's samples is reported as the loss reports it.
+  std::vector<std::int32_t> bad(labels);
+  bad[6] = 10;
+  CHECK_THROWS_AS(lanes.forward_backward(x, Targets<double>(bad), loss, scores), value_error);
+  // Afterwards the lanes still work.
+  net.zero_grad();
+  CHECK(std::isfinite(lanes.forward_backward(x, Targets<double>(labels), loss, scores)));
+}
+
+TEST_CASE("Targets::slice views a range of labels or rows", "[train][loss]") {
+  const std::vector<std::int32_t> labels{3, 1, 4, 1, 5};
+  const Targets<float> targets{std::span<const std::int32_t>(labels)};
+  const Targets<float> middle = targets.slice(1, 4);
+  CHECK(middle.count() == 3);
+  middle.visit(
+      [](std::span<const std::int32_t> s) {
+        CHECK(s[0] == 1);
+        CHECK(s[2] == 1);
+      },
+      [](TensorView<const float, 2>) { FAIL("labels expected"); });
+  Tensor<float, 2> rows({4, 2});
+  for (Index i = 0; i < 8; ++i) rows.data()[i] = static_cast<float>(i);
+  const Targets<float> tail = Targets<float>(TensorView<const float, 2>(rows)).slice(2, 4);
+  CHECK(tail.count() == 2);
+  tail.visit([](std::span<const std::int32_t>) { FAIL("rows expected"); },
+             [](TensorView<const float, 2> r) { CHECK(r(0, 0) == 4.0F); });
+  CHECK_THROWS_WITH(targets.slice(2, 6), "Targets::slice: range [2, 6) of 5 targets");
+  CHECK_THROWS_AS(targets.slice(3, 2), index_error);
+}
