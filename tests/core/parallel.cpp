@@ -215,15 +215,96 @@ TEST_CASE("parallel_blocks: errors reach the caller, the lowest block's first; n
                     "block 3");
   CHECK(ran.load() == 8);
   std::atomic<Index> total{0};
-  std::atomic<bool> inner_slot_zero{true};
+  std::atomic<bool> inner_slots_valid{true};
   fovea::parallel_blocks(4, 4, [&](const fovea::Block&) {
     fovea::parallel_blocks(10, 5, [&](const fovea::Block& inner) {
-      if (inner.slot != 0) inner_slot_zero = false;
+      if (inner.slot < 0 || inner.slot >= fovea::block_slots(5)) inner_slots_valid = false;
       total += inner.end - inner.begin;
     });
   });
   CHECK(total.load() == 40);
-  CHECK(inner_slot_zero);
+  CHECK(inner_slots_valid);
+}
+
+TEST_CASE("a loop nested in a block is helped from the back by a thread that has run out of blocks", "[parallel]") {
+  ThreadsGuard guard;
+  fovea::set_threads(2);
+  for (int repeat = 0; repeat < 20; ++repeat) {
+    struct Run {
+      int block;
+      int slot;
+      std::thread::id thread;
+    };
+    std::vector<Run> runs(16, Run{-1, -1, {}});
+    std::atomic<int> count{0};
+    std::atomic<bool> helped{false};
+    std::thread::id owner;
+    fovea::parallel_blocks(2, 2, [&](const fovea::Block& outer) {
+      if (outer.index == 0) return;  // this thread is free at once: it should help
+      owner = std::this_thread::get_id();
+      fovea::parallel_blocks(16, 16, [&](const fovea::Block& inner) {
+        runs[static_cast<std::size_t>(count++)] = {inner.index, inner.slot, std::this_thread::get_id()};
+        if (std::this_thread::get_id() != owner) helped = true;
+        // The owner's first block waits until a helper has taken one: without
+        // help this test times out and fails instead of passing by luck.
+        const auto start = std::chrono::steady_clock::now();
+        while (inner.index == 0 && !helped && std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+          std::this_thread::yield();
+        }
+      });
+    });
+    REQUIRE(count.load() == 16);
+    REQUIRE(helped);
+    std::set<int> seen;
+    int owner_next = 0, helper_last = 16;
+    for (const Run& r : runs) {
+      seen.insert(r.block);
+      if (r.thread == owner) {
+        CHECK(r.slot == 0);
+        CHECK(r.block == owner_next++);  // the owner: from the front, in order
+      } else {
+        CHECK(r.slot == 1);
+        CHECK(r.block < helper_last);  // a helper: from the back, downwards
+        helper_last = r.block;
+      }
+    }
+    CHECK(seen.size() == 16);
+  }
+}
+
+TEST_CASE("a nested loop's errors reach its caller, the lowest block's; deeper loops run inline", "[parallel]") {
+  ThreadsGuard guard;
+  fovea::set_threads(2);
+  std::atomic<int> ran{0};
+  CHECK_THROWS_WITH(fovea::parallel_blocks(2, 2,
+                                           [&](const fovea::Block& outer) {
+                                             if (outer.index == 0) return;
+                                             fovea::parallel_blocks(16, 16, [&](const fovea::Block& inner) {
+                                               ++ran;
+                                               if (inner.index == 7 || inner.index == 12) {
+                                                 throw std::runtime_error("inner " + std::to_string(inner.index));
+                                               }
+                                             });
+                                           }),
+                    "inner 7");
+  CHECK(ran.load() == 16);
+  // A loop inside a nested loop's block runs there, in order, as slot 0.
+  std::atomic<bool> inline_only{true};
+  std::atomic<Index> total{0};
+  fovea::parallel_blocks(2, 2, [&](const fovea::Block&) {
+    fovea::parallel_blocks(8, 8, [&](const fovea::Block&) {
+      const std::thread::id here = std::this_thread::get_id();
+      int expected = 0;
+      fovea::parallel_blocks(6, 3, [&](const fovea::Block& deepest) {
+        if (std::this_thread::get_id() != here || deepest.slot != 0 || deepest.index != expected++) {
+          inline_only = false;
+        }
+        total += deepest.end - deepest.begin;
+      });
+    });
+  });
+  CHECK(inline_only);
+  CHECK(total.load() == 2 * 8 * 6);
 }
 
 TEST_CASE("BlockReduction sums the blocks' partials in one fixed tree, whichever thread finishes what", "[parallel]") {

@@ -29,6 +29,14 @@
 /// on the item count and the block count the caller asks for, so per-block
 /// partial results added in a fixed order (detail::BlockReduction) give the
 /// same bits whichever thread ran which block.
+///
+/// A loop nested in a block (DataParallel runs a whole network in each of a
+/// few outer blocks, one per thread, and every layer's loop is nested in one)
+/// is planned for all threads, like any other, and run by the block's own
+/// thread from the front; a thread that has finished its outer blocks takes
+/// the nested loop's unstarted blocks from the back. So a lane on a slower
+/// core is helped through its last layers, and the bits still depend only on
+/// the plan.
 
 #include <algorithm>
 #include <atomic>
@@ -110,23 +118,11 @@ inline constexpr std::chrono::microseconds caller_spin{20};
 // True on a pool worker: a parallel_for inside a chunk runs inline there.
 inline thread_local bool on_pool_worker = false;
 
-// True while this thread runs a block of a parallel loop that was planned for
-// more than one thread: max_threads() is then 1, so a loop nested in it plans
-// for the one thread it will run on (one block, no partial results to add) and
-// computes the same bits whether the outer loop ran on the pool or, with the
-// pool busy, inline.
-inline thread_local bool inside_parallel_block = false;
-
-class ParallelBlockScope {
- public:
-  ParallelBlockScope() : was_(inside_parallel_block) { inside_parallel_block = true; }
-  ParallelBlockScope(const ParallelBlockScope&) = delete;
-  ParallelBlockScope& operator=(const ParallelBlockScope&) = delete;
-  ~ParallelBlockScope() { inside_parallel_block = was_; }
-
- private:
-  bool was_;
-};
+// While this thread runs a block of the pool's job: the slot it runs as
+// (where a loop nested in that block is published for others to help), else -1.
+inline thread_local int current_slot = -1;
+// While this thread runs a block of a nested loop: a loop inside it runs inline.
+inline thread_local bool in_nested_block = false;
 
 class ThreadPool {
  public:
@@ -184,6 +180,7 @@ class ThreadPool {
     }
 
     run_blocks(0);
+    help_nested(0);
     // Only a worker in the middle of a block can still be busy here.
     for (std::uint32_t finished;
          (finished = done_.load(std::memory_order_acquire)) != static_cast<std::uint32_t>(blocks);) {
@@ -200,9 +197,30 @@ class ThreadPool {
   }
 
  private:
+  // A loop started inside one of the job's blocks (a lane's convolution, say):
+  // its blocks are run by that block's thread from the front and, from the
+  // back, by any thread that has run out of the job's blocks. One per slot,
+  // reused: a thread publishes its nested loop here by setting `open`.
+  struct Nested {
+    BlockFunction function = nullptr;
+    void* body = nullptr;
+    Index n = 0;
+    int blocks = 0;
+    int slots = 0;
+    alignas(64) std::atomic<std::uint64_t> queue{0};  // unstarted blocks, see pack()
+    alignas(64) std::atomic<std::uint32_t> done{0};   // blocks finished
+    std::atomic<int> next_slot{1};                    // the slot number the next helper gets
+    std::atomic<std::uint32_t> users{0};              // helpers looking at the loop
+    std::atomic<bool> open{false};
+    std::mutex error_mutex;
+    std::exception_ptr error;
+    int error_block = INT_MAX;
+  };
+
   struct Worker {
     alignas(64) std::atomic<std::uint32_t> epoch{0};  // bumped to wake the worker; own cache line
     alignas(64) std::atomic<std::uint64_t> queue{0};  // its slot's unstarted blocks, see pack()
+    Nested nested;                                    // a loop nested in the block it runs
     std::thread thread;
   };
 
@@ -214,10 +232,10 @@ class ThreadPool {
   std::atomic<std::uint64_t>& queue(int slot) {
     return slot == 0 ? caller_queue_ : workers_[static_cast<std::size_t>(slot - 1)]->queue;
   }
-  // The next block of a slot's queue, from the front (its owner) or the back
-  // (a thief); -1 when it is empty.
-  int claim(int slot, bool from_back) {
-    std::atomic<std::uint64_t>& q = queue(slot);
+  Nested& nested(int slot) { return slot == 0 ? caller_nested_ : workers_[static_cast<std::size_t>(slot - 1)]->nested; }
+  // The next block of a queue, from the front (its owner) or the back (a
+  // thief); -1 when it is empty.
+  static int claim(std::atomic<std::uint64_t>& q, bool from_back) {
     std::uint64_t word = q.load(std::memory_order_acquire);
     for (;;) {
       const auto front = static_cast<int>(word >> 32), back = static_cast<int>(word & 0xffffffffU);
@@ -256,7 +274,10 @@ class ThreadPool {
       // Enter, then look: with both sequentially consistent, either the caller
       // sees this worker inside or this worker sees the job closed.
       users_.fetch_add(1);
-      if (open_.load() && slot < slots_) run_blocks(slot);
+      if (open_.load() && slot < slots_) {
+        run_blocks(slot);
+        help_nested(slot);
+      }
       if (users_.fetch_sub(1) == 1) users_.notify_one();
     }
   }
@@ -266,12 +287,15 @@ class ThreadPool {
     bool first = true;
     for (int k = 0; k < slots_; ++k) {
       const int owner = (slot + k) % slots_;
-      for (int b; (b = claim(owner, k != 0)) >= 0; first = false) run_block(b, slot, first);
+      for (int b; (b = claim(queue(owner), k != 0)) >= 0; first = false) run_block(b, slot, first);
     }
   }
 
   void run_block(int block, int slot, bool first) {
-    const ParallelBlockScope scope;
+    current_slot = slot;
+    struct Leave {
+      ~Leave() { current_slot = -1; }
+    } leave;
     try {
       function_(body_, n_, blocks_, block, slot, first);
     } catch (...) {
@@ -284,6 +308,92 @@ class ThreadPool {
     if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<std::uint32_t>(blocks_)) done_.notify_one();
   }
 
+  void run_nested_block(Nested& job, int block, int slot, bool first) {
+    in_nested_block = true;
+    struct Leave {
+      ~Leave() { in_nested_block = false; }
+    } leave;
+    try {
+      job.function(job.body, job.n, job.blocks, block, slot, first);
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(job.error_mutex);
+      if (block < job.error_block) {
+        job.error_block = block;
+        job.error = std::current_exception();
+      }
+    }
+    if (job.done.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<std::uint32_t>(job.blocks)) {
+      job.done.notify_one();
+    }
+  }
+
+  // After `slot` has run out of the job's blocks: helps the other slots'
+  // nested loops, taking their unstarted blocks from the back, until every
+  // block of the job has finished, or until none has been open for a while.
+  void help_nested(int slot) {
+    auto idle_since = std::chrono::steady_clock::now();
+    while (done_.load(std::memory_order_acquire) != static_cast<std::uint32_t>(blocks_)) {
+      bool helped = false;
+      for (int s = 0; s < slots_; ++s) {
+        Nested& job = nested(s);
+        if (s == slot || !job.open.load(std::memory_order_relaxed)) continue;
+        // Enter, then look, as workers do with the job (see work()).
+        job.users.fetch_add(1);
+        if (job.open.load()) {
+          const int helper = job.next_slot.fetch_add(1, std::memory_order_relaxed);
+          bool first = true;
+          for (int b; helper < job.slots && (b = claim(job.queue, true)) >= 0; first = false) {
+            run_nested_block(job, b, helper, first);
+            helped = true;
+          }
+        }
+        if (job.users.fetch_sub(1) == 1) job.users.notify_one();
+      }
+      if (helped) {
+        idle_since = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - idle_since > worker_spin) {
+        return;
+      } else {
+        cpu_relax();
+      }
+    }
+  }
+
+ public:
+  // Runs a loop started inside a block of the pool's job on this thread,
+  // published so that threads with nothing left of the job help with it.
+  // Returns false without running anything when this thread is not inside a
+  // block of the job, or already inside a nested loop's block.
+  bool run_nested(Index n, int blocks, int slots, BlockFunction function, void* body) {
+    if (current_slot < 0 || in_nested_block) return false;
+    Nested& job = nested(current_slot);
+    job.function = function;
+    job.body = body;
+    job.n = n;
+    job.blocks = blocks;
+    job.slots = slots;
+    job.queue.store(pack(0, blocks), std::memory_order_relaxed);
+    job.done.store(0, std::memory_order_relaxed);
+    job.next_slot.store(1, std::memory_order_relaxed);
+    job.error = nullptr;
+    job.error_block = INT_MAX;
+    job.open.store(true);
+    bool first = true;
+    for (int b; (b = claim(job.queue, false)) >= 0; first = false) run_nested_block(job, b, 0, first);
+    for (std::uint32_t finished;
+         (finished = job.done.load(std::memory_order_acquire)) != static_cast<std::uint32_t>(blocks);) {
+      wait_while_equal(job.done, finished, caller_spin);
+    }
+    // As run() closes the job: no helper touches `body` after this returns.
+    job.open.store(false);
+    for (std::uint32_t inside; (inside = job.users.load(std::memory_order_acquire)) != 0;) {
+      wait_while_equal(job.users, inside, caller_spin);
+    }
+    if (job.error) std::rethrow_exception(job.error);
+    return true;
+  }
+
+ private:
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> busy_{false};  // a parallel_for is running
   std::atomic<bool> stop_{false};
@@ -295,6 +405,7 @@ class ThreadPool {
   int slots_ = 0;
   std::atomic<bool> open_{false};
   alignas(64) std::atomic<std::uint64_t> caller_queue_{0};  // slot 0's unstarted blocks
+  Nested caller_nested_;                                    // a loop nested in slot 0's block
   alignas(64) std::atomic<std::uint32_t> done_{0};          // blocks finished
   alignas(64) std::atomic<std::uint32_t> users_{0};         // workers inside the job
   std::mutex error_mutex_;
@@ -304,16 +415,11 @@ class ThreadPool {
 
 }  // namespace detail
 
-/// Threads parallel_for will use: set_threads' value (the core count by
-/// default), or 1 inside a block of a parallel loop that runs on several
-/// threads (a nested loop runs on the thread of its block).
-inline int max_threads() {
-  return detail::inside_parallel_block ? 1 : detail::thread_setting().load(std::memory_order_relaxed);
-}
+/// Threads parallel_for will use (set_threads' value; the core count by default).
+inline int max_threads() { return detail::thread_setting().load(std::memory_order_relaxed); }
 
 /// Sets the thread count for fovea's parallel loops (values below 1 count as 1).
-/// One process-wide setting: it affects every thread's later parallel_for
-/// calls, except those nested in another loop's blocks (see max_threads()).
+/// One process-wide setting: it affects every thread's later parallel_for calls.
 inline void set_threads(int threads) { detail::thread_setting().store(std::max(1, threads)); }
 
 /// How many chunks parallel_for will cut n items into: n clamped to [1, max_threads()].
@@ -335,9 +441,11 @@ inline int block_slots(int blocks) { return chunk_count(blocks); }
 /// (block b covers chunk_range(n, blocks, b)), on up to block_slots(blocks)
 /// threads: each runs its share of blocks in order, then takes unstarted
 /// blocks from the back of the others' shares (see the top of this file). No
-/// two blocks of one slot run at the same time. Errors as parallel_for. Inside
-/// the blocks max_threads() is 1, so a nested call runs on its block's thread;
-/// a call made while another thread's runs takes every block in order as slot 0.
+/// two blocks of one slot run at the same time. Errors as parallel_for. A call
+/// inside a block runs on that block's thread, its unstarted blocks taken from
+/// the back by threads that have run out of the outer call's blocks (one level
+/// deep; deeper calls, and a call made while another thread's runs, take every
+/// block in order as slot 0).
 template <class Body>
 void parallel_blocks(Index n, int blocks, Body&& body) {
   blocks = static_cast<int>(std::clamp<Index>(blocks, 1, std::max<Index>(n, 1)));
@@ -352,26 +460,22 @@ void parallel_blocks(Index n, int blocks, Body&& body) {
     serial();
     return;
   }
-  // Planned for several threads: inline or not, the blocks see one thread.
-  const auto serial_blocks = [&] {
-    const detail::ParallelBlockScope scope;
-    serial();
-  };
   using Function = std::remove_reference_t<Body>;
   const auto run = [](void* erased, Index items, int count, int block, int slot, bool first) {
     const Range r = chunk_range(items, count, block);
     (*static_cast<Function*>(erased))(Block{r.begin, r.end, block, slot, first});
   };
   void* erased = const_cast<void*>(static_cast<const void*>(std::addressof(body)));
-  if (!detail::ThreadPool::instance().run(n, blocks, slots, run, erased)) serial_blocks();
+  detail::ThreadPool& pool = detail::ThreadPool::instance();
+  if (!pool.run_nested(n, blocks, slots, run, erased) && !pool.run(n, blocks, slots, run, erased)) serial();
 }
 
 /// Calls body(begin, end, chunk) once per chunk, chunks in parallel: one
 /// block per thread of parallel_blocks. An exception thrown by a chunk reaches
 /// the caller once every chunk has ended (the lowest-numbered chunk's, if
-/// several threw). A parallel_for inside a chunk sees one thread (max_threads())
-/// and runs as one chunk there; one started while another thread's is running
-/// runs the same chunks in order on the calling thread.
+/// several threw). A parallel_for inside a chunk is a nested parallel_blocks
+/// (see there); one started while another thread's is running runs the same
+/// chunks in order on the calling thread.
 template <class Body>
 void parallel_for(Index n, Body&& body) {
   parallel_blocks(n, chunk_count(n), [&](const Block& chunk) { body(chunk.begin, chunk.end, chunk.index); });

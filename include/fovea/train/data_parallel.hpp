@@ -18,9 +18,12 @@
 /// Lane 0 runs on the network itself, lane r > 0 on a replica: a network
 /// rebuilt from the layers' specs (nn/registry.hpp) whose weights are copied
 /// from the network at the start of each step, so it always computes with the
-/// weights the optimizer last wrote. Inside a lane every layer sees one thread
-/// (max_threads() is 1 in a parallel block). The lanes' gradients are added to
-/// the network's in lane order, and lane r always gets the same samples, so a
+/// weights the optimizer last wrote. A layer's own parallel loops are nested
+/// in its lane's block: the lane's thread runs them, and a thread whose lane
+/// is done takes their unstarted blocks from the back (core/parallel.hpp), so
+/// a lane on a slower core is helped through its last layers. The lanes'
+/// gradients are added to the network's in lane order, lane r always gets the
+/// same samples, and the layers' blocks depend only on the thread count, so a
 /// given thread count gives the same bits every run.
 ///
 /// One lane, the network's own layer-by-layer threading, when there is one
