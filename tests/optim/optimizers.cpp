@@ -1,5 +1,6 @@
 // Every optimizer's update rule against steps worked by hand
 // (w = [1, -2], constant gradient g = [0.5, 0.25]).
+#include <atomic>
 #include <catch2/catch.hpp>
 
 #include "fovea/optim/adagrad.hpp"
@@ -122,17 +123,31 @@ TEMPLATE_TEST_CASE("a large parameter is updated across threads with the bits of
   fovea::Rng rng(21);
   const auto start = Tensor<TestType, 1>::uniform({n}, rng, -1, 1);
   const auto gradient = Tensor<TestType, 1>::uniform({n}, rng, -1, 1);
+  // Beside it a small and a middling parameter: each thread takes its piece
+  // of every parameter, so these are split too.
+  const auto small_start = Tensor<TestType, 1>::uniform({7}, rng, -1, 1);
+  const auto middle_start = Tensor<TestType, 1>::uniform({1000}, rng, -1, 1);
   const auto train = [&](int threads, auto make_optimizer) {
     fovea::set_threads(threads);
     Tensor<TestType, 1> value = start, grad({n});
-    auto optimizer = make_optimizer(std::vector<Parameter<TestType>>{{"weight", {n}, value, grad}});
+    Tensor<TestType, 1> small = small_start, small_grad({7}), middle = middle_start, middle_grad({1000});
+    auto optimizer = make_optimizer(std::vector<Parameter<TestType>>{
+        {"weight", {n}, value, grad}, {"bias", {7}, small, small_grad}, {"other", {1000}, middle, middle_grad}});
     for (int step = 0; step < 3; ++step) {
       optimizer.zero_grad();
       CHECK(grad.vector().isZero(0));
+      CHECK(small_grad.vector().isZero(0));
+      CHECK(middle_grad.vector().isZero(0));
       grad.copy_from(gradient);
+      small_grad.copy_from(small_start);  // any fixed values
+      middle_grad.copy_from(middle_start);
       optimizer.step();
     }
-    return value;
+    Tensor<TestType, 1> all({n + 1007});
+    all.slice(0, n).copy_from(value);
+    all.slice(n, n + 7).copy_from(small);
+    all.slice(n + 7, n + 1007).copy_from(middle);
+    return all;
   };
   const auto sgd = [](auto params) {
     return fovea::Sgd<TestType>(params, {.learning_rate = 0.1, .momentum = 0.9, .weight_decay = 0.01});
@@ -150,6 +165,31 @@ TEMPLATE_TEST_CASE("a large parameter is updated across threads with the bits of
   CHECK(train(2, adamw).vector() == train(1, adamw).vector());
   CHECK(train(2, rmsprop).vector() == train(1, rmsprop).vector());
   CHECK(train(2, adagrad).vector() == train(1, adagrad).vector());
-  CHECK_FALSE(train(1, sgd).vector() == start.vector());  // the updates did happen
+  CHECK_FALSE(train(1, sgd).slice(0, n).vector() == start.vector());  // the updates did happen
+  CHECK_FALSE(train(2, sgd).slice(n, n + 7).vector() == small_start.vector());
+  fovea::set_threads(saved);
+}
+
+TEST_CASE("each thread takes its piece of every parameter, every element once", "[optim][threads]") {
+  const int saved = fovea::max_threads();
+  std::vector<Tensor<float, 1>> values, grads;
+  for (fovea::Index size : {40'000, 5, 64, 129, 1000}) {
+    values.emplace_back(fovea::Shape<1>{size});
+    grads.emplace_back(fovea::Shape<1>{size});
+  }
+  std::vector<Parameter<float>> params;
+  for (std::size_t i = 0; i < values.size(); ++i) params.push_back({"p", {values[i].size()}, values[i], grads[i]});
+  for (int threads : {1, 2, 3}) {
+    INFO(threads << " threads");
+    fovea::set_threads(threads);
+    for (auto& v : values) v.fill(0);
+    std::atomic<bool> aligned{true};  // no Catch2 assertion inside the pieces: they may run on other threads
+    fovea::detail::for_each_parameter_piece(params, [&](std::size_t i, fovea::Index begin, fovea::Index end) {
+      if (begin % 64 != 0) aligned = false;  // cuts on whole packets: the bits of one pass
+      for (fovea::Index k = begin; k < end; ++k) params[i].value.data()[k] += 1;
+    });
+    CHECK(aligned);
+    for (const auto& v : values) CHECK((v.array() == 1.0F).all());
+  }
   fovea::set_threads(saved);
 }

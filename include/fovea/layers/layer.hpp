@@ -53,14 +53,48 @@ struct Parameter {
   TensorView<T, 1> grad;     ///< The gradient, same size as value; backward accumulates into it.
 };
 
+namespace detail {
+
+// Calls body(i, begin, end) over elements [begin, end) of parameter i, every
+// element of every parameter once: on this thread when they hold fewer than
+// elementwise_parallel_min values in all, else in one parallel loop in which
+// thread t takes the t-th piece of every parameter, small ones included. The
+// passes between two training steps (zeroing, adding lanes' gradients, the
+// optimizer's update, the trainer's checks) all cut this way, so each core
+// works on the same rows of every parameter step after step. The cuts fall on
+// multiples of element_chunk_align, as for_each_element_chunk's do: the same
+// bits for any thread count.
+template <class T, class Body>
+void for_each_parameter_piece(const std::vector<Parameter<T>>& params, Body&& body) {
+  Index total = 0;
+  for (const auto& p : params) total += p.value.size();
+  if (total < elementwise_parallel_min) {
+    for (std::size_t i = 0; i < params.size(); ++i) body(i, Index{0}, params[i].value.size());
+    return;
+  }
+  const int pieces = max_threads();
+  parallel_for(pieces, [&](Index first, Index last, int /*chunk*/) {
+    for (Index piece = first; piece < last; ++piece) {
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        const Index size = params[i].value.size();
+        const Range r =
+            chunk_range((size + element_chunk_align - 1) / element_chunk_align, pieces, static_cast<int>(piece));
+        const Index begin = r.begin * element_chunk_align, end = std::min(r.end * element_chunk_align, size);
+        if (begin < end) body(i, begin, end);
+      }
+    }
+  });
+}
+
+}  // namespace detail
+
 /// Sets every gradient in `params` to zero (backward accumulates into them),
-/// a large one split across threads: those threads' cores then hold the
-/// gradients they will accumulate into next.
+/// split across threads as the optimizer's update is: each core then holds
+/// the gradients it will add and update next.
 template <class T>
 void zero_gradients(const std::vector<Parameter<T>>& params) {
-  for (const auto& p : params) {
-    detail::for_each_element_chunk(p.grad.size(), [&](Index begin, Index end) { p.grad.slice(begin, end).fill(T{0}); });
-  }
+  detail::for_each_parameter_piece(
+      params, [&](std::size_t i, Index begin, Index end) { params[i].grad.slice(begin, end).fill(T{0}); });
 }
 
 /// The hyperparameters that rebuild a layer: its type name and numbered

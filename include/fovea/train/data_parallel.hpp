@@ -148,14 +148,12 @@ class DataParallel {
   // across threads like the optimizer's update that follows.
   void add_replica_gradients(int count) {
     const auto& into = net_->params();
-    for (std::size_t i = 0; i < into.size(); ++i) {
-      detail::for_each_element_chunk(into[i].grad.size(), [&](Index begin, Index end) {
-        auto sum = into[i].grad.slice(begin, end).array();
-        for (int lane = 1; lane < count; ++lane) {
-          sum += replicas_[static_cast<std::size_t>(lane - 1)].params()[i].grad.slice(begin, end).array();
-        }
-      });
-    }
+    detail::for_each_parameter_piece(into, [&](std::size_t i, Index begin, Index end) {
+      auto sum = into[i].grad.slice(begin, end).array();
+      for (int lane = 1; lane < count; ++lane) {
+        sum += replicas_[static_cast<std::size_t>(lane - 1)].params()[i].grad.slice(begin, end).array();
+      }
+    });
   }
 
   // Whether every layer can run in a replica; decided again when layers were added.

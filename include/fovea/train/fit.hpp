@@ -133,19 +133,16 @@ Index count_correct(TensorView<const T, 2> scores, std::span<const std::int32_t>
   return correct;
 }
 
-// These passes run between every two training steps: large parameters are
-// split across threads like the optimizer's update (each core then reads the
-// rows it has just updated, and the pool's threads stay awake for the next
-// step instead of falling asleep in a serial gap).
+// These passes run between every two training steps, split across threads
+// like the optimizer's update (each core then reads the rows it has just
+// updated, and the pool's threads stay awake for the next step instead of
+// falling asleep in a serial gap).
 template <class T>
 bool all_finite(const std::vector<Parameter<T>>& params, TensorView<T, 1> Parameter<T>::*part) {
   std::atomic<bool> finite{true};
-  for (const auto& p : params) {
-    const TensorView<T, 1> values = p.*part;
-    for_each_element_chunk(values.size(), [&](Index begin, Index end) {
-      if (!values.slice(begin, end).array().allFinite()) finite.store(false, std::memory_order_relaxed);
-    });
-  }
+  for_each_parameter_piece(params, [&](std::size_t i, Index begin, Index end) {
+    if (!(params[i].*part).slice(begin, end).array().allFinite()) finite.store(false, std::memory_order_relaxed);
+  });
   return finite.load();
 }
 template <class T>
@@ -160,18 +157,16 @@ bool values_finite(const std::vector<Parameter<T>>& params) {
 // Copies every parameter value into `saved` (to_saved) or back from it.
 template <class T>
 void copy_values(const std::vector<Parameter<T>>& params, std::vector<T>& saved, bool to_saved) {
-  T* at = saved.data();
-  for (const auto& p : params) {
-    for_each_element_chunk(p.value.size(), [&](Index begin, Index end) {
-      ArrayMap<T> copy(at + begin, end - begin);
-      if (to_saved) {
-        copy = p.value.slice(begin, end).array();
-      } else {
-        p.value.slice(begin, end).array() = copy;
-      }
-    });
-    at += p.value.size();
-  }
+  for_each_parameter_piece(params, [&](std::size_t i, Index begin, Index end) {
+    Index offset = 0;  // where parameter i starts in `saved`
+    for (std::size_t k = 0; k < i; ++k) offset += params[k].value.size();
+    ArrayMap<T> copy(saved.data() + offset + begin, end - begin);
+    if (to_saved) {
+      copy = params[i].value.slice(begin, end).array();
+    } else {
+      params[i].value.slice(begin, end).array() = copy;
+    }
+  });
 }
 
 }  // namespace detail
