@@ -96,9 +96,7 @@ class Doubling final : public Layer<double> {
 TEST_CASE("lanes give the whole batch's loss, scores and gradients (LeNet-5, real MNIST, double)",
           "[train][data_parallel][mnist]") {
   ThreadsGuard guard;
-  const auto batch = mnist_batch<double>(13, 0);  // 13: lanes of unequal size
-  const auto& x = batch.first;
-  const auto& labels = batch.second;
+  const auto [x, labels] = mnist_batch<double>(13, 0);  // 13: lanes of unequal size
   auto net = make_lenet5<double>({.seed = 3});
   const Reference<double> want = reference(net, x, labels);
   SoftmaxCrossEntropy<double> loss;
@@ -132,9 +130,7 @@ TEST_CASE("lanes: gradients accumulate, and replicas follow the network's weight
           "[train][data_parallel][mnist]") {
   ThreadsGuard guard;
   set_threads(2);
-  const auto batch = mnist_batch<double>(16, 5);
-  const auto& x = batch.first;
-  const auto& labels = batch.second;
+  const auto [x, labels] = mnist_batch<double>(16, 5);
   auto plain = test::small_cnn<double>(4, 28, false, /*second_conv=*/true);
   auto laned = test::small_cnn<double>(4, 28, false, true);
   SoftmaxCrossEntropy<double> loss;
@@ -170,6 +166,7 @@ TEST_CASE("lanes: the same thread count gives the same bits, whatever else runs 
           "[train][data_parallel][mnist][threads]") {
   ThreadsGuard guard;
   set_threads(2);
+  // Not a structured binding: the lambda below captures them (clang 14 cannot).
   const auto batch = mnist_batch<float>(64, 11);
   const auto& x = batch.first;
   const auto& labels = batch.second;
@@ -209,9 +206,7 @@ TEST_CASE("lanes fall back to the whole network for Dropout, unregistered layers
           "[train][data_parallel][mnist]") {
   ThreadsGuard guard;
   set_threads(2);
-  const auto batch = mnist_batch<double>(8, 2);
-  const auto& x = batch.first;
-  const auto& labels = batch.second;
+  const auto [x, labels] = mnist_batch<double>(8, 2);
   SoftmaxCrossEntropy<double> loss;
   Tensor<double, 2> scores({8, 4});
   std::vector<std::int32_t> classes(labels);
@@ -259,9 +254,7 @@ TEST_CASE("lanes fall back to the whole network for Dropout, unregistered layers
 TEST_CASE("lanes: bad input is a clear error", "[train][data_parallel][mnist][errors]") {
   ThreadsGuard guard;
   set_threads(2);
-  const auto batch = mnist_batch<double>(8, 3);
-  const auto& x = batch.first;
-  const auto& labels = batch.second;
+  const auto [x, labels] = mnist_batch<double>(8, 3);
   auto net = make_lenet5<double>({.seed = 1});
   SoftmaxCrossEntropy<double> loss;
   DataParallel<double> lanes(net);

@@ -134,7 +134,8 @@ class DataParallel {
   }
 
   // A replica computes with the network's current weights and its own zeroed
-  // gradients; run on the lane's thread, so they land in that core's cache.
+  // gradients; run on the lane's thread, so they land in that core's cache
+  // (not zero_grad(), which would split them across the threads again).
   void start_replica(Sequential<T>& replica) const {
     const auto& from = net_->params();
     const auto& to = replica.params();
@@ -156,23 +157,28 @@ class DataParallel {
     });
   }
 
-  // Whether every layer can run in a replica; decided again when layers were added.
+  // The network rebuilt from its layers' specs (weights are copied per step).
+  Sequential<T> make_replica() const {
+    Sequential<T> replica(net_->input_shape());
+    for (std::size_t i = 0; i < net_->size(); ++i) replica.add(make_layer<T>(net_->layer(i).spec()));
+    return replica;
+  }
+
+  // Whether every layer can run in a replica, decided again when layers were
+  // added: the first replica is built here, and its building is the test.
   bool replicable() {
     if (checked_layers_ == net_->size()) return replicable_;
     replicas_.clear();
     checked_layers_ = net_->size();
-    replicable_ = net_->size() > 0;
-    for (std::size_t i = 0; i < net_->size() && replicable_; ++i) {
-      Layer<T>& layer = net_->layer(i);
-      if (layer.rng() != nullptr) {
-        replicable_ = false;
-        break;
-      }
-      try {
-        (void)make_layer<T>(layer.spec());
-      } catch (const std::exception&) {  // an unregistered type, or settings its factory rejects
-        replicable_ = false;
-      }
+    replicable_ = false;
+    for (std::size_t i = 0; i < net_->size(); ++i) {
+      if (net_->layer(i).rng() != nullptr) return false;
+    }
+    if (net_->size() == 0) return false;
+    try {
+      replicas_.push_back(make_replica());
+      replicable_ = true;
+    } catch (const std::exception&) {  // an unregistered type, or settings its factory rejects
     }
     return replicable_;
   }
@@ -183,11 +189,7 @@ class DataParallel {
     const auto lanes = static_cast<std::size_t>(count);
     if (doutputs_.size() < lanes) doutputs_.resize(lanes);
     if (lane_loss_.size() < lanes) lane_loss_.resize(lanes);
-    while (replicas_.size() + 1 < lanes) {
-      Sequential<T> replica(net_->input_shape());
-      for (std::size_t i = 0; i < net_->size(); ++i) replica.add(make_layer<T>(net_->layer(i).spec()));
-      replicas_.push_back(std::move(replica));
-    }
+    while (replicas_.size() + 1 < lanes) replicas_.push_back(make_replica());
     for (std::size_t r = 0; r + 1 < lanes; ++r) replicas_[r].set_training(net_->training());
   }
 
