@@ -46,6 +46,9 @@
   FOVEA_INSTANCE(class fovea::Flatten<T>)             \
   FOVEA_INSTANCE(class fovea::Softmax<T>)             \
   FOVEA_INSTANCE(class fovea::LogSoftmax<T>)          \
+  FOVEA_INSTANCE(class fovea::Add<T>)                 \
+  FOVEA_INSTANCE(class fovea::Concat<T>)              \
+  FOVEA_INSTANCE(class fovea::Graph<T>)               \
   FOVEA_INSTANCE(class fovea::Sequential<T>)          \
   FOVEA_INSTANCE(class fovea::LayerRegistry<T>)       \
   FOVEA_INSTANCE(class fovea::SoftmaxCrossEntropy<T>) \

@@ -27,6 +27,7 @@
 #include "fovea/ops/im2col.hpp"
 #include "fovea/ops/linear.hpp"
 #include "fovea/ops/loss.hpp"
+#include "fovea/ops/merge.hpp"
 #include "fovea/ops/pool2d.hpp"
 #include "fovea/ops/softmax.hpp"
 
@@ -34,6 +35,8 @@
 #include "fovea/signal/kernels.hpp"
 
 #include "fovea/layers/activation.hpp"
+#include "fovea/layers/add.hpp"
+#include "fovea/layers/concat.hpp"
 #include "fovea/layers/conv2d.hpp"
 #include "fovea/layers/dropout.hpp"
 #include "fovea/layers/flatten.hpp"
@@ -43,6 +46,7 @@
 #include "fovea/layers/pool2d.hpp"
 #include "fovea/layers/softmax.hpp"
 
+#include "fovea/nn/graph.hpp"
 #include "fovea/nn/init.hpp"
 #include "fovea/nn/lenet.hpp"
 #include "fovea/nn/registry.hpp"
@@ -55,6 +59,7 @@
 #include "fovea/optim/schedule.hpp"
 #include "fovea/optim/sgd.hpp"
 
+#include "fovea/train/augment.hpp"
 #include "fovea/train/data.hpp"
 #include "fovea/train/data_parallel.hpp"
 #include "fovea/train/fit.hpp"

@@ -44,6 +44,8 @@ class Flatten final : public Layer<T> {
   }
 
   double flops_per_sample(const SampleShape& /*input*/) const override { return 0; }
+  /// Networks pass a reshaped view instead of copying.
+  bool only_reshapes() const override { return true; }
 
  private:
   inline static const std::string name = "Flatten";

@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -175,6 +176,35 @@ class Layer {
 
   /// Multiply-adds counted as 2 FLOPs, forward pass, one sample.
   virtual double flops_per_sample(const SampleShape& input) const = 0;
+
+  /// True for a layer whose outputs are class probabilities (Softmax):
+  /// predict() then passes them on instead of applying a softmax.
+  virtual bool outputs_probabilities() const { return false; }
+
+  /// True for a layer whose output is its input read in another shape
+  /// (Flatten): a network passes a reshaped view on instead of calling
+  /// forward and backward, which would only copy.
+  virtual bool only_reshapes() const { return false; }
+
+  /// True for a layer that combines several tensors (Add, Concat). A graph
+  /// then calls the three *_merged members below instead of output_shape,
+  /// forward and backward; with one input those act as the plain members.
+  virtual bool merges_inputs() const { return false; }
+  /// The output shape for per-sample input shapes, of a merging layer; throws
+  /// shape_error naming the layer and the shapes it cannot combine.
+  virtual SampleShape merged_output_shape(std::span<const SampleShape> inputs) const {
+    if (inputs.size() != 1) throw shape_error(describe() + ": takes one input, got " + std::to_string(inputs.size()));
+    return output_shape(inputs[0]);
+  }
+  /// x[i]: [N, ...inputs[i]] -> y: [N, ...merged_output_shape(inputs)].
+  virtual void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y, bool training) {
+    forward(x[0], y, training);
+  }
+  /// As backward, with one input gradient per input; an empty dx[i] is skipped.
+  virtual void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> y,
+                               TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx) {
+    backward(x[0], y, dy, dx[0]);
+  }
 
   /// Total number of trainable scalars over params().
   Index parameter_count() {

@@ -77,6 +77,8 @@ class Softmax final : public detail::SoftmaxLayer<T, false> {
     detail::require_spec_type(spec, "Softmax");
     return {};
   }
+  /// Its outputs are class probabilities: predict() passes them on as they are.
+  bool outputs_probabilities() const override { return true; }
 };
 
 /// y = x - max - log(sum(exp(x - max))) over C for each sample.

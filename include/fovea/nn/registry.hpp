@@ -10,6 +10,8 @@
 #include <string>
 
 #include "fovea/layers/activation.hpp"
+#include "fovea/layers/add.hpp"
+#include "fovea/layers/concat.hpp"
 #include "fovea/layers/conv2d.hpp"
 #include "fovea/layers/dropout.hpp"
 #include "fovea/layers/flatten.hpp"
@@ -26,7 +28,7 @@ template <class T>
 using LayerFactory = std::function<LayerPtr<T>(const LayerSpec&)>;
 
 /// Layer factories by type name, for layers of element type T. Built in:
-/// Conv2d, Linear, Flatten, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Dropout,
+/// Conv2d, Linear, Flatten, Add, Concat, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Dropout,
 /// Softmax, LogSoftmax, the five Pool2d kinds (MaxPool2d, ...) and their
 /// global versions (GlobalMaxPool2d, ...). Not synchronised: register before
 /// loading on several threads.
@@ -70,6 +72,8 @@ class LayerRegistry {
     add("Dropout", factory_of<Dropout<T>>());
     add("Softmax", factory_of<Softmax<T>>());
     add("LogSoftmax", factory_of<LogSoftmax<T>>());
+    add("Add", factory_of<Add<T>>());
+    add("Concat", factory_of<Concat<T>>());
     for (PoolKind kind : {PoolKind::max, PoolKind::average, PoolKind::min, PoolKind::sum, PoolKind::l2}) {
       add(pool2d_type_name(kind), factory_of<Pool2d<T>>());
       add(std::string("Global") + pool2d_type_name(kind), factory_of<GlobalPool2d<T>>());

@@ -39,8 +39,8 @@
 
 #include "fovea/core/error.hpp"
 #include "fovea/core/parallel.hpp"
+#include "fovea/nn/graph.hpp"
 #include "fovea/nn/registry.hpp"
-#include "fovea/nn/sequential.hpp"
 #include "fovea/train/loss.hpp"
 
 namespace fovea {
@@ -52,7 +52,7 @@ template <class T>
 class DataParallel {
  public:
   /// Lanes for `net`, which must outlive this object.
-  explicit DataParallel(Sequential<T>& net) : net_(&net) {}
+  explicit DataParallel(Graph<T>& net) : net_(&net) {}
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
   /// Takes over the replicas and buffers.
@@ -90,7 +90,7 @@ class DataParallel {
                         to_string(Shape<2>{n, classes}) + " for a batch of " + to_string(x.shape()));
     }
     // A batch the network cannot take goes to the one-lane path, where
-    // Sequential::forward names what is wrong.
+    // the network's forward names what is wrong.
     const bool fits = n > 0 && sample_shape(x.shape()) == net_->input_shape();
     const int count = fits ? lanes(n) : 1;
     prepare(count);
@@ -99,7 +99,7 @@ class DataParallel {
     parallel_for(count, [&](Index begin, Index end, int /*chunk*/) {
       for (Index lane = begin; lane < end; ++lane) {
         const Range r = chunk_range(n, count, static_cast<int>(lane));
-        Sequential<T>& network = lane == 0 ? *net_ : replicas_[static_cast<std::size_t>(lane - 1)];
+        Graph<T>& network = lane == 0 ? *net_ : replicas_[static_cast<std::size_t>(lane - 1)];
         if (lane > 0) start_replica(network);
         lane_loss_[static_cast<std::size_t>(lane)] =
             run_lane(network, static_cast<std::size_t>(lane), x.slice(r.begin, r.end), targets.slice(r.begin, r.end),
@@ -116,8 +116,8 @@ class DataParallel {
   // One lane's forward, loss and backward; the loss and its gradient are
   // scaled by `share` (the lane's part of the batch), so the lanes' gradients
   // add up to the gradient of the whole batch's mean.
-  T run_lane(Sequential<T>& network, std::size_t lane, TensorView<const T, 4> x, const Targets<T>& targets,
-             Loss<T>& loss, TensorView<T, 2> scores, T share) {
+  T run_lane(Graph<T>& network, std::size_t lane, TensorView<const T, 4> x, const Targets<T>& targets, Loss<T>& loss,
+             TensorView<T, 2> scores, T share) {
     const Index n = x.dim(0);
     const auto output = network.forward(x);
     const auto out = output.reshape(scores.shape());
@@ -136,7 +136,7 @@ class DataParallel {
   // A replica computes with the network's current weights and its own zeroed
   // gradients; run on the lane's thread, so they land in that core's cache
   // (not zero_grad(), which would split them across the threads again).
-  void start_replica(Sequential<T>& replica) const {
+  void start_replica(Graph<T>& replica) const {
     const auto& from = net_->params();
     const auto& to = replica.params();
     for (std::size_t i = 0; i < from.size(); ++i) {
@@ -157,10 +157,15 @@ class DataParallel {
     });
   }
 
-  // The network rebuilt from its layers' specs (weights are copied per step).
-  Sequential<T> make_replica() const {
-    Sequential<T> replica(net_->input_shape());
-    for (std::size_t i = 0; i < net_->size(); ++i) replica.add(make_layer<T>(net_->layer(i).spec()));
+  // The network rebuilt from its layers' specs, node for node with the same
+  // names, inputs and outputs (weights are copied per step).
+  Graph<T> make_replica() const {
+    Graph<T> replica(net_->input_shape());
+    for (std::size_t i = 0; i < net_->size(); ++i) {
+      const Node node{static_cast<Index>(i) + 1};
+      replica.add(net_->name(node), make_layer<T>(net_->layer(i).spec()), net_->inputs(node));
+    }
+    replica.set_outputs(net_->outputs());
     return replica;
   }
 
@@ -193,10 +198,10 @@ class DataParallel {
     for (std::size_t r = 0; r + 1 < lanes; ++r) replicas_[r].set_training(net_->training());
   }
 
-  Sequential<T>* net_;
-  std::vector<Sequential<T>> replicas_;  // lane r > 0 runs on replicas_[r - 1]
-  std::vector<Tensor<T, 2>> doutputs_;   // [lane]: d(loss)/d(output) for its samples
-  std::vector<T> lane_loss_;             // [lane]: its share of the mean loss
+  Graph<T>* net_;
+  std::vector<Graph<T>> replicas_;      // lane r > 0 runs on replicas_[r - 1]
+  std::vector<Tensor<T, 2>> doutputs_;  // [lane]: d(loss)/d(output) for its samples
+  std::vector<T> lane_loss_;            // [lane]: its share of the mean loss
   std::size_t checked_layers_ = static_cast<std::size_t>(-1);
   bool replicable_ = false;
 };

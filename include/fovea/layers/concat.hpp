@@ -1,0 +1,97 @@
+#pragma once
+
+/// @file
+/// Concat: several tensors stacked along the channels, as an Inception module
+/// joins its branches and a DenseNet block grows its features. A thin shell
+/// over ops/merge.hpp.
+///
+/// @code
+/// auto joined = net.add("mixed", Concat<float>{}, {branch1, branch3, branch5, pool});
+/// @endcode
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "fovea/detail/layer_spec.hpp"
+#include "fovea/layers/layer.hpp"
+#include "fovea/ops/merge.hpp"
+
+namespace fovea {
+
+/// x[i]: [C_i, H, W] -> y: [C_0 + C_1 + ..., H, W]: every input of the same
+/// height and width. With one input it passes it on unchanged. No parameters.
+template <class T>
+class Concat final : public Layer<T> {
+ public:
+  /// Rebuilds from spec(); throws format_error for a spec of another type.
+  static Concat from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "Concat");
+    return {};
+  }
+
+  std::string describe() const override { return "Concat"; }
+  LayerSpec spec() const override { return {"Concat", {}}; }
+  bool merges_inputs() const override { return true; }
+
+  /// [C, H, W] -> [C, H, W] (one input).
+  SampleShape output_shape(const SampleShape& input) const override { return input; }
+  /// [C_i, H, W] for each input -> [sum C_i, H, W]; throws shape_error naming
+  /// the first input whose height or width differs from input 0's, with both shapes.
+  SampleShape merged_output_shape(std::span<const SampleShape> inputs) const override {
+    if (inputs.empty()) throw shape_error("Concat: needs at least one input");
+    SampleShape out = inputs[0];
+    for (std::size_t i = 1; i < inputs.size(); ++i) {
+      if (inputs[i][1] != inputs[0][1] || inputs[i][2] != inputs[0][2]) {
+        throw shape_error("Concat: input " + std::to_string(i) + " " + to_string(inputs[i]) +
+                          " differs in height or width from input 0 " + to_string(inputs[0]));
+      }
+      out[0] += inputs[i][0];
+    }
+    return out;
+  }
+
+  /// x: [N, C, H, W] -> y = x.
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) override {
+    forward_merged(std::span(&x, 1), y, training);
+  }
+  /// dy -> dx = dy.
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                TensorView<T, 4> dx) override {
+    backward_merged(std::span(&x, 1), y, dy, std::span(&dx, 1));
+  }
+
+  /// x[i]: [N, C_i, H, W] -> y: [N, sum C_i, H, W]
+  void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y, bool /*training*/) override {
+    shapes_.clear();
+    for (const auto& in : x) {
+      if (in.dim(0) != x[0].dim(0)) {
+        throw shape_error("Concat::forward: inputs " + to_string(x[0].shape()) + " and " + to_string(in.shape()) +
+                          " have different batch sizes");
+      }
+      shapes_.push_back(sample_shape(in.shape()));
+    }
+    record_.record("Concat", x[0].shape(), merged_output_shape(shapes_), y.shape());
+    concat_forward<T>(x, y);
+  }
+  /// dy: [N, sum C_i, H, W] -> dx[i]: [N, C_i, H, W], each its block of dy.
+  void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> /*y*/,
+                       TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx) override {
+    record_.check_backward("Concat", x[0].shape(), dy.shape(), Shape<4>{});  // forward done, dy of its output
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (!dx[i].empty() && dx[i].shape() != x[i].shape()) {
+        throw shape_error("Concat::backward: input gradient buffer " + to_string(dx[i].shape()) + ", expected " +
+                          to_string(x[i].shape()));
+      }
+    }
+    concat_backward<T>(x, dy, dx);
+  }
+
+  double flops_per_sample(const SampleShape& /*input*/) const override { return 0; }
+
+ private:
+  std::vector<SampleShape> shapes_;  // the last forward's input shapes (capacity kept: no allocation per step)
+  ForwardRecord record_;
+};
+
+}  // namespace fovea

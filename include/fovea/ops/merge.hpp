@@ -1,0 +1,73 @@
+#pragma once
+
+/// @file
+/// Combining several tensors into one, forward and backward side by side:
+/// the element-wise sum of a residual connection and the channel
+/// concatenation of Inception and DenseNet blocks.
+///   add:    x[i]: [N, C, H, W]   -> y: [N, C, H, W],        y = sum_i x[i]
+///   concat: x[i]: [N, C_i, H, W] -> y: [N, sum_i C_i, H, W]
+
+#include <algorithm>
+#include <span>
+
+#include "fovea/core/parallel.hpp"
+#include "fovea/core/tensor_view.hpp"
+
+namespace fovea {
+
+/// y = x[0] + x[1] + ... (same shapes; the caller checks them). Each sample's
+/// sum is taken in input order, so the bits do not depend on the threads.
+template <class T>
+void add_forward(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y) {
+  const Index per_sample = y.size() / std::max<Index>(y.dim(0), 1);
+  parallel_for(y.dim(0), [&](Index first, Index last, int /*chunk*/) {
+    T* out = y.data() + first * per_sample;
+    const Index count = (last - first) * per_sample;
+    std::copy_n(x[0].data() + first * per_sample, count, out);
+    for (std::size_t i = 1; i < x.size(); ++i) {
+      const T* in = x[i].data() + first * per_sample;
+      for (Index k = 0; k < count; ++k) out[k] += in[k];
+    }
+  });
+}
+
+/// dx[i] = dy for every input: the sum passes its gradient to each term.
+/// Empty dx[i] are skipped.
+template <class T>
+void add_backward(TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx) {
+  for (const auto& d : dx) {
+    if (!d.empty()) std::copy(dy.begin(), dy.end(), d.begin());
+  }
+}
+
+/// y[n] = [x[0][n]; x[1][n]; ...] along the channels: each input's maps are
+/// one contiguous block of every output sample.
+template <class T>
+void concat_forward(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y) {
+  const Index out_sample = y.size() / std::max<Index>(y.dim(0), 1);
+  for (Index n = 0; n < y.dim(0); ++n) {
+    T* out = y.data() + n * out_sample;
+    for (const auto& in : x) {
+      const Index in_sample = in.size() / in.dim(0);
+      out = std::copy_n(in.data() + n * in_sample, in_sample, out);
+    }
+  }
+}
+
+/// dx[i][n] = the block of dy[n] that input x[i] filled (x gives the block
+/// sizes); empty dx[i] are skipped.
+template <class T>
+void concat_backward(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> dy,
+                     std::span<const TensorView<T, 4>> dx) {
+  const Index out_sample = dy.size() / std::max<Index>(dy.dim(0), 1);
+  for (Index n = 0; n < dy.dim(0); ++n) {
+    const T* in = dy.data() + n * out_sample;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const Index block = x[i].size() / x[i].dim(0);
+      if (!dx[i].empty()) std::copy_n(in, block, dx[i].data() + n * block);
+      in += block;
+    }
+  }
+}
+
+}  // namespace fovea

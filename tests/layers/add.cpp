@@ -1,0 +1,58 @@
+#include "fovea/layers/add.hpp"
+
+#include <catch2/catch.hpp>
+#include <vector>
+
+#include "fovea/nn/registry.hpp"
+
+using namespace fovea;
+
+TEMPLATE_TEST_CASE("Add sums its inputs and passes the gradient to each", "[layers][add]", float, double) {
+  using T = TestType;
+  Rng rng(3);
+  auto a = Tensor<T, 4>::uniform({2, 3, 4, 5}, rng, T(-1), T(1));
+  auto b = Tensor<T, 4>::uniform({2, 3, 4, 5}, rng, T(-1), T(1));
+  auto c = Tensor<T, 4>::uniform({2, 3, 4, 5}, rng, T(-1), T(1));
+  Add<T> add;
+  std::vector<SampleShape> shapes{{3, 4, 5}, {3, 4, 5}, {3, 4, 5}};
+  CHECK(add.merged_output_shape(shapes) == SampleShape{3, 4, 5});
+  std::vector<TensorView<const T, 4>> x{a, b, c};
+  Tensor<T, 4> y({2, 3, 4, 5});
+  add.forward_merged(x, y, true);
+  for (Index i = 0; i < y.size(); ++i) CHECK(y.data()[i] == (a.data()[i] + b.data()[i]) + c.data()[i]);  // in order
+
+  auto dy = Tensor<T, 4>::uniform({2, 3, 4, 5}, rng, T(-1), T(1));
+  Tensor<T, 4> da({2, 3, 4, 5}), dc({2, 3, 4, 5});
+  std::vector<TensorView<T, 4>> dx{da, TensorView<T, 4>(), dc};  // b's gradient not wanted
+  add.backward_merged(x, y, dy, dx);
+  CHECK(da.array().isApprox(dy.array(), 0));
+  CHECK(dc.array().isApprox(dy.array(), 0));
+
+  // One input: the identity, through the one-input members too.
+  Tensor<T, 4> same({2, 3, 4, 5});
+  add.forward(a, same, true);
+  CHECK(same.array().isApprox(a.array(), 0));
+}
+
+TEST_CASE("Add refuses inputs of different shapes, naming both", "[layers][add]") {
+  Add<float> add;
+  std::vector<SampleShape> shapes{{3, 4, 5}, {3, 4, 5}, {3, 4, 6}};
+  CHECK_THROWS_WITH(add.merged_output_shape(shapes), "Add: input 2 [3, 4, 6] differs from input 0 [3, 4, 5]");
+  Tensor<float, 4> a({2, 3, 4, 5}), b({3, 3, 4, 5}), y({2, 3, 4, 5});
+  std::vector<TensorView<const float, 4>> x{a, b};
+  CHECK_THROWS_WITH(add.forward_merged(x, y, true),
+                    "Add::forward: inputs [2, 3, 4, 5] and [3, 3, 4, 5] have different batch sizes");
+  Tensor<float, 4> dy({2, 3, 4, 5});
+  std::vector<TensorView<float, 4>> dx{TensorView<float, 4>()};
+  std::vector<TensorView<const float, 4>> one{a};
+  CHECK_THROWS_WITH(add.backward_merged(one, y, dy, dx), "Add::backward: called before forward");
+}
+
+TEST_CASE("Add is rebuilt from its spec", "[layers][add]") {
+  Add<float> add;
+  CHECK(add.spec() == LayerSpec{"Add", {}});
+  auto rebuilt = LayerRegistry<float>::global().make(add.spec());
+  CHECK(rebuilt->merges_inputs());
+  CHECK(rebuilt->describe() == "Add");
+  CHECK_THROWS_AS(Add<float>::from_spec({"Concat", {}}), format_error);
+}

@@ -1,0 +1,298 @@
+#include "fovea/nn/graph.hpp"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "fovea/layers/add.hpp"
+#include "fovea/layers/concat.hpp"
+#include "fovea/layers/conv2d.hpp"
+#include "fovea/layers/flatten.hpp"
+#include "fovea/layers/linear.hpp"
+#include "fovea/layers/pool2d.hpp"
+#include "fovea/nn/init.hpp"
+#include "fovea/nn/sequential.hpp"
+
+using namespace fovea;
+
+namespace {
+
+template <class T>
+Conv2d<T> conv(Index in, Index out, Index kernel, Index stride = 1) {
+  return Conv2d<T>({.in_channels = in, .out_channels = out, .kernel = kernel, .stride = stride, .padding = kernel / 2});
+}
+
+// A residual block and an Inception-style join on one graph:
+//   input [2, 6, 6] -> stem conv3x3 (4) -> relu ─┬─ conv3x3 -> relu -> conv3x3 ─ add ─ relu ─┬─ conv1x1 (3) ──┐
+//                                               └──────────────────────────────┘             ├─ conv3x3 (2) ─ concat
+//                                               [9, 6, 6]
+//                                                                                            └─ maxpool3 s1 (4) ┘
+//   concat -> flatten -> linear (3)
+template <class T>
+Graph<T> residual_inception(std::uint64_t seed) {
+  Graph<T> net({2, 6, 6});
+  auto stem = net.add("stem", conv<T>(2, 4, 3), net.input());
+  auto stem_relu = net.add("stem_relu", ReLU<T>{}, stem);
+  auto a = net.add("a", conv<T>(4, 4, 3), stem_relu);
+  auto a_relu = net.add("a_relu", ReLU<T>{}, a);
+  auto b = net.add("b", conv<T>(4, 4, 3), a_relu);
+  auto sum = net.add("sum", Add<T>{}, {b, stem_relu});
+  auto block = net.add("block", ReLU<T>{}, sum);
+  auto one = net.add("one", conv<T>(4, 3, 1), block);
+  auto three = net.add("three", conv<T>(4, 2, 3), block);
+  auto pool = net.add("pool", Pool2d<T>({.kind = PoolKind::max, .window = 3, .stride = 1, .padding = 1}), block);
+  auto joined = net.add("joined", Concat<T>{}, {one, three, pool});
+  auto flat = net.add("flat", Flatten<T>{}, joined);
+  net.add("classifier", Linear<T>(9 * 6 * 6, 3), flat);
+  Rng rng(seed);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  return net;
+}
+
+// The same network computed layer by layer with standalone layers sharing
+// the graph's weights: the reference for forward.
+Tensor<double, 4> by_hand(Graph<double>& net, const Tensor<double, 4>& x) {
+  auto run = [&](const char* name, TensorView<const double, 4> in) { return forward(net.layer(net.node(name)), in); };
+  auto stem_relu = run("stem_relu", run("stem", x));
+  auto b = run("b", run("a_relu", run("a", stem_relu)));
+  Tensor<double, 4> sum(b.shape());
+  for (Index i = 0; i < sum.size(); ++i) sum.data()[i] = b.data()[i] + stem_relu.data()[i];
+  auto block = run("block", sum);
+  auto one = run("one", block), three = run("three", block), pool = run("pool", block);
+  Tensor<double, 4> joined({x.dim(0), 9, 6, 6});
+  for (Index n = 0; n < x.dim(0); ++n) {
+    for (Index c = 0; c < 9; ++c) {
+      for (Index h = 0; h < 6; ++h) {
+        for (Index w = 0; w < 6; ++w) {
+          joined(n, c, h, w) = c < 3 ? one(n, c, h, w) : c < 5 ? three(n, c - 3, h, w) : pool(n, c - 5, h, w);
+        }
+      }
+    }
+  }
+  return run("classifier", run("flat", joined));
+}
+
+// L = sum(output * r) and its finite differences in every parameter and every
+// input element, against the graph's backward. Returns the largest relative error.
+double graph_gradient_error(Graph<double>& net, const Tensor<double, 4>& x, const Tensor<double, 4>& r) {
+  auto loss = [&] {
+    auto y = net.forward(x);
+    double s = 0;
+    for (Index i = 0; i < y.size(); ++i) s += y.data()[i] * r.data()[i];
+    return s;
+  };
+  net.set_input_gradient(true);
+  net.zero_grad();
+  loss();
+  net.backward(r);
+  auto relative = [](double a, double b) { return std::abs(a - b) / std::max({std::abs(a), std::abs(b), 1e-3}); };
+  double worst = 0;
+  const double h = 1e-6;
+  for (const auto& p : net.params()) {
+    for (Index i = 0; i < p.value.size(); ++i) {
+      const double keep = p.value(i);
+      p.value(i) = keep + h;
+      const double up = loss();
+      p.value(i) = keep - h;
+      const double down = loss();
+      p.value(i) = keep;
+      worst = std::max(worst, relative(p.grad(i), (up - down) / (2 * h)));
+    }
+  }
+  Tensor<double, 4> dx(net.input_gradient());
+  Tensor<double, 4> probe(x);
+  for (Index i = 0; i < probe.size(); ++i) {
+    const double keep = probe.data()[i];
+    auto at = [&](double v) {
+      probe.data()[i] = v;
+      auto y = net.forward(probe);
+      double s = 0;
+      for (Index k = 0; k < y.size(); ++k) s += y.data()[k] * r.data()[k];
+      return s;
+    };
+    const double numeric = (at(keep + h) - at(keep - h)) / (2 * h);
+    probe.data()[i] = keep;
+    worst = std::max(worst, relative(dx.data()[i], numeric));
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("a graph with a residual block and a concat computes what its layers compute", "[nn][graph]") {
+  auto net = residual_inception<double>(5);
+  Rng rng(9);
+  auto x = Tensor<double, 4>::uniform({3, 2, 6, 6}, rng, -1.0, 1.0);
+  Tensor<double, 4> y(net.forward(x));
+  auto expected = by_hand(net, x);
+  REQUIRE(y.shape() == expected.shape());
+  for (Index i = 0; i < y.size(); ++i) CHECK(y.data()[i] == Approx(expected.data()[i]).epsilon(1e-12));
+  CHECK(net.output_shape() == SampleShape{3, 1, 1});
+  CHECK(net.shape(net.node("joined")) == SampleShape{9, 6, 6});
+  CHECK(net.params().front().name == "stem.weight");
+}
+
+TEST_CASE("backward through branches matches finite differences", "[nn][graph][gradcheck]") {
+  auto net = residual_inception<double>(7);
+  Rng rng(11);
+  auto x = Tensor<double, 4>::uniform({2, 2, 6, 6}, rng, -1.0, 1.0);
+  auto r = Tensor<double, 4>::uniform({2, 3, 1, 1}, rng, -1.0, 1.0);
+  CHECK(graph_gradient_error(net, x, r) < 1e-6);
+}
+
+TEST_CASE("a tensor read by two nodes receives the sum of both gradients", "[nn][graph]") {
+  // y = relu(x') + x' with x' = conv(x): d y / d x' = mask + 1, and Add(x', x') doubles it.
+  Graph<double> net({1, 4, 4});
+  auto c = net.add("c", conv<double>(1, 2, 3), net.input());
+  auto relu = net.add("relu", ReLU<double>{}, c);
+  auto twice = net.add("twice", Add<double>{}, {c, c});
+  net.add("sum", Add<double>{}, {relu, twice, c});
+  Rng rng(2);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  auto x = Tensor<double, 4>::uniform({2, 1, 4, 4}, rng, -1.0, 1.0);
+  auto r = Tensor<double, 4>::uniform({2, 2, 4, 4}, rng, -1.0, 1.0);
+  CHECK(graph_gradient_error(net, x, r) < 1e-6);
+}
+
+TEST_CASE("several outputs each get their own gradient", "[nn][graph]") {
+  Graph<double> net({1, 4, 4});
+  auto c = net.add("c", conv<double>(1, 2, 3), net.input());
+  auto relu = net.add("relu", ReLU<double>{}, c);
+  auto head = net.add("head", Linear<double>(32, 2), net.add("flat", Flatten<double>{}, relu));
+  net.set_outputs({head, c});  // c is an output and read by relu: it must keep its own buffer
+  CHECK(net.outputs().size() == 2);
+  Rng rng(4);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  auto x = Tensor<double, 4>::uniform({2, 1, 4, 4}, rng, -1.0, 1.0);
+  auto r0 = Tensor<double, 4>::uniform({2, 2, 1, 1}, rng, -1.0, 1.0);
+  auto r1 = Tensor<double, 4>::uniform({2, 2, 4, 4}, rng, -1.0, 1.0);
+  auto loss = [&] {
+    net.forward(x);
+    double s = 0;
+    for (Index i = 0; i < r0.size(); ++i) s += net.output(0).data()[i] * r0.data()[i];
+    for (Index i = 0; i < r1.size(); ++i) s += net.output(1).data()[i] * r1.data()[i];
+    return s;
+  };
+  net.zero_grad();
+  loss();
+  std::vector<TensorView<const double, 4>> dys{r0, r1};
+  net.backward(dys);
+  const double h = 1e-6;
+  for (const auto& p : net.params()) {
+    for (Index i = 0; i < p.value.size(); ++i) {
+      const double keep = p.value(i);
+      p.value(i) = keep + h;
+      const double up = loss();
+      p.value(i) = keep - h;
+      const double down = loss();
+      p.value(i) = keep;
+      CHECK(p.grad(i) == Approx((up - down) / (2 * h)).epsilon(1e-6).margin(1e-8));
+    }
+  }
+  // An empty gradient: the loss does not depend on that output.
+  net.zero_grad();
+  loss();
+  std::vector<TensorView<const double, 4>> only_first{r0, TensorView<const double, 4>()};
+  net.backward(only_first);
+  CHECK_THROWS_WITH(net.backward(r0), "Graph::backward: 1 output gradient(s) for 2 output(s)");
+}
+
+TEST_CASE("any node's feature maps can be read after forward", "[nn][graph]") {
+  auto net = residual_inception<float>(3);
+  Rng rng(1);
+  auto x = Tensor<float, 4>::uniform({2, 2, 6, 6}, rng, -1.0f, 1.0f);
+  CHECK_THROWS_WITH(net.activation("block"), "Graph::activation: called before forward");
+  Tensor<float, 4> out(net.forward(x));
+  CHECK(net.activation("input").data() == x.data());
+  CHECK(net.activation("joined").shape() == Shape<4>{2, 9, 6, 6});
+  CHECK(net.activation("flat").shape() == Shape<4>{2, 324, 1, 1});  // a view of joined
+  CHECK(net.activation("flat").data() == net.activation("joined").data());
+  // The stem applies its ReLU itself and keeps only the ReLU's output ...
+  CHECK_THROWS_WITH(net.activation("stem"), Catch::Contains("node 'stem' applied the ReLU of node 'stem_relu'"));
+  Tensor<float, 4> after_relu(net.activation("stem_relu"));
+  // ... which reads exactly as without fusion, where the stem's own output is kept.
+  net.set_fusion(false);
+  Tensor<float, 4> unfused(net.forward(x));
+  CHECK(unfused.array().isApprox(out.array(), 0));
+  CHECK(Tensor<float, 4>(net.activation("stem_relu")).array().isApprox(after_relu.array(), 0));
+  auto stem = net.activation("stem");
+  for (Index i = 0; i < stem.size(); ++i) CHECK(after_relu.data()[i] == std::max(stem.data()[i], 0.0f));
+  CHECK_THROWS_WITH(net.activation("nothing"), "Graph: no node named 'nothing' (13 nodes)");
+}
+
+TEST_CASE("fused and unfused passes give the same bits, forward and backward", "[nn][graph]") {
+  auto net = residual_inception<float>(8);
+  Rng rng(6);
+  auto x = Tensor<float, 4>::uniform({4, 2, 6, 6}, rng, -1.0f, 1.0f);
+  auto r = Tensor<float, 4>::uniform({4, 3, 1, 1}, rng, -1.0f, 1.0f);
+  auto gradients = [&](bool fuse) {
+    net.set_fusion(fuse);
+    net.zero_grad();
+    net.forward(x);
+    net.backward(r);
+    std::vector<float> all;
+    for (const auto& p : net.params()) all.insert(all.end(), p.grad.begin(), p.grad.end());
+    return all;
+  };
+  CHECK(gradients(true) == gradients(false));
+}
+
+TEST_CASE("building a graph checks names, inputs and shapes, naming both nodes", "[nn][graph]") {
+  Graph<float> net({3, 8, 8});
+  auto a = net.add("a", conv<float>(3, 4, 3), net.input());
+  auto b = net.add("b", conv<float>(4, 8, 3, 2), a);
+  CHECK_THROWS_WITH(net.add("sum", Add<float>{}, {a, b}),
+                    "node 'sum' with inputs 'a' [4, 8, 8], 'b' [8, 4, 4]: Add: input 1 [8, 4, 4] differs from "
+                    "input 0 [4, 8, 8]");
+  CHECK_THROWS_WITH(net.add("cat", Concat<float>{}, {a, b}),
+                    "node 'cat' with inputs 'a' [4, 8, 8], 'b' [8, 4, 4]: Concat: input 1 [8, 4, 4] differs in "
+                    "height or width from input 0 [4, 8, 8]");
+  CHECK_THROWS_WITH(net.add("c", conv<float>(3, 4, 3), b),
+                    Catch::StartsWith("node 'c' with input 'b' [8, 4, 4]: Conv2d(3->4"));
+  CHECK_THROWS_WITH(net.add("two", conv<float>(4, 4, 3), {a, a}), Catch::Contains("takes one input, got 2"));
+  CHECK_THROWS_WITH(net.add("a", ReLU<float>{}, a), "Graph::add: a node named 'a' exists already");
+  CHECK_THROWS_WITH(net.add("input", ReLU<float>{}, a), "Graph::add: a node named 'input' exists already");
+  CHECK_THROWS_WITH(net.add("", ReLU<float>{}, a), "Graph::add: a node needs a name");
+  CHECK_THROWS_WITH(net.add("far", ReLU<float>{}, Node{7}),
+                    Catch::Contains("reads tensor 7, which is not in this Graph"));
+  CHECK_THROWS_WITH(net.add("none", Add<float>{}, std::vector<Node>{}), "Graph::add: node 'none' has no input");
+  CHECK_THROWS_WITH(net.set_outputs({net.input()}), "Graph::set_outputs: tensor 0 is the input");
+  CHECK(net.size() == 2);  // nothing failed was added
+  CHECK_THROWS_AS(Graph<float>({0, 8, 8}), shape_error);
+  Graph<float> empty({1, 2, 2});
+  CHECK_THROWS_WITH(empty.forward(Tensor<float, 4>({1, 1, 2, 2})), "Graph::forward: the network has no layers");
+  CHECK_THROWS_WITH(net.backward(Tensor<float, 4>({1, 8, 4, 4})), "Graph::backward: called before forward");
+  CHECK_THROWS_WITH(net.input_gradient(), Catch::Contains("set_input_gradient(true)"));
+}
+
+TEST_CASE("summary lists branches with their inputs", "[nn][graph]") {
+  auto net = residual_inception<float>(1);
+  const std::string text = net.summary(8);
+  CHECK(text.find("Inputs") != std::string::npos);
+  CHECK(text.find("sum Add") != std::string::npos);
+  CHECK(text.find("b, stem_relu") != std::string::npos);
+  CHECK(text.find("one, three, pool") != std::string::npos);
+  // 2*4*9+4 + 2*(4*4*9+4) + 4*3+3 + 4*2*9+2 + 324*3+3
+  CHECK(text.find("Total parameters: 1,436") != std::string::npos);
+  CHECK(net.parameter_count() == 1436);
+  // A chain has no Inputs column.
+  Sequential<float> chain({1, 4, 4});
+  chain.emplace<ReLU<float>>();
+  CHECK(chain.summary().find("Inputs") == std::string::npos);
+}
+
+TEST_CASE("a Sequential is a graph whose layers are nodes named by their index", "[nn][graph]") {
+  Sequential<float> net({1, 4, 4});
+  net.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 1, .out_channels = 2, .kernel = 3, .padding = 1});
+  net.emplace<ReLU<float>>();
+  Graph<float>& graph = net;
+  CHECK(graph.name(graph.outputs().front()) == "1");
+  CHECK(net.params().front().name == "0.weight");
+  // Graph nodes can extend it: a residual over the chain.
+  auto sum = graph.add("sum", Add<float>{}, {graph.node("1"), graph.node("0")});
+  graph.set_outputs({sum});
+  Tensor<float, 4> x({1, 1, 4, 4});
+  x.fill(1.0f);
+  CHECK(net.forward(x).shape() == Shape<4>{1, 2, 4, 4});
+}
