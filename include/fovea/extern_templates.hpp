@@ -42,6 +42,11 @@
   FOVEA_INSTANCE(class fovea::Sigmoid<T>)             \
   FOVEA_INSTANCE(class fovea::Tanh<T>)                \
   FOVEA_INSTANCE(class fovea::ELU<T>)                 \
+  FOVEA_INSTANCE(class fovea::ReLU6<T>)               \
+  FOVEA_INSTANCE(class fovea::Clip<T>)                \
+  FOVEA_INSTANCE(class fovea::PReLU<T>)               \
+  FOVEA_INSTANCE(class fovea::BatchNorm<T>)           \
+  FOVEA_INSTANCE(class fovea::LocalResponseNorm<T>)   \
   FOVEA_INSTANCE(class fovea::Dropout<T>)             \
   FOVEA_INSTANCE(class fovea::Flatten<T>)             \
   FOVEA_INSTANCE(class fovea::Softmax<T>)             \

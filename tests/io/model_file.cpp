@@ -12,6 +12,7 @@
 #include <fstream>
 #include <vector>
 
+#include "fovea/layers/batch_norm.hpp"
 #include "fovea/optim/adam.hpp"
 #include "fovea/optim/sgd.hpp"
 #include "fovea/train/fit.hpp"
@@ -111,8 +112,8 @@ TEST_CASE("bad model files are rejected with a clear error and the network is un
   }
   SECTION("a future version") {
     auto future = good;
-    future[8] = 2;
-    expect(future, "format version 2 is newer than this fovea reads (1)");
+    future[8] = 3;
+    expect(future, "format version 3 is newer than this fovea reads (2)");
   }
   SECTION("trailing bytes") {
     auto longer = good;
@@ -155,6 +156,52 @@ TEST_CASE("bad model files are rejected with a clear error and the network is un
     CHECK_THROWS_AS(load<float>(scratch("missing.fovea")), io_error);
     CHECK_THROWS_WITH(load<float>(scratch("missing.fovea")), Catch::Contains("cannot open model file"));
   }
+  fs::remove_all(path.parent_path());
+}
+
+TEST_CASE("buffers are saved as format version 2; a network without them is still written as version 1",
+          "[io][model][buffers]") {
+  // Without buffers: version 1, the bytes fovea wrote before buffers existed.
+  auto plain = test::small_cnn<float>(10);
+  const fs::path plain_path = scratch("plain_v1.fovea");
+  save(plain, plain_path);
+  CHECK(read_bytes(plain_path)[8] == 1);
+  auto reloaded = test::small_cnn<float>(11);
+  load_into(reloaded, plain_path);
+  CHECK(weights_of(reloaded) == weights_of(plain));
+
+  // With BatchNorm: version 2, its running statistics after the parameters.
+  const auto make = [] {
+    Sequential<float> net({2, 3, 3});
+    net.emplace<BatchNorm<float>>(BatchNormOptions{.channels = 2});
+    net.emplace<Flatten<float>>();
+    net.emplace<Linear<float>>(18, 2);
+    return net;
+  };
+  auto net = make();
+  Rng rng(12);
+  initialize_all(net.layer(2).params(), {}, rng);
+  net.forward(Tensor<float, 4>::normal({4, 2, 3, 3}, rng, 1.0F, 2.0F));  // training: the statistics move
+  const fs::path path = scratch("buffers_v2.fovea");
+  save(net, path);
+  const auto bytes = read_bytes(path);
+  CHECK(bytes[8] == 2);
+  auto target = make();
+  load_into(target, path);
+  CHECK(target.layer(0).buffers()[0].value(1) == net.layer(0).buffers()[0].value(1));
+  CHECK(target.layer(0).buffers()[1].value(1) == net.layer(0).buffers()[1].value(1));
+  CHECK(target.layer(0).buffers()[1].value(1) != 1.0F);
+  CHECK(load<double>(path).layer(0).buffers()[0].value(0) == static_cast<double>(net.layer(0).buffers()[0].value(0)));
+
+  // The same file stamped version 1 (checksum fixed) has no buffer section:
+  // the bytes the buffers take are unexplained.
+  auto as_v1 = std::vector<std::uint8_t>(bytes.begin(), bytes.end());
+  as_v1[8] = 1;
+  const auto fixed = fovea::fuzz::with_valid_envelope(std::span<const std::uint8_t>(as_v1.data(), as_v1.size()));
+  const fs::path bad = scratch("buffers_as_v1.fovea");
+  write_bytes(bad, std::vector<char>(fixed.begin(), fixed.end()));
+  CHECK_THROWS_AS(load_into(target, bad), format_error);
+  CHECK_THROWS_WITH(load_into(target, bad), Catch::Contains("unexplained bytes before the checksum"));
   fs::remove_all(path.parent_path());
 }
 

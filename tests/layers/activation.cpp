@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
+#include <tuple>
+#include <vector>
 
 #include "support/layer_checks.hpp"
 
@@ -131,4 +133,63 @@ TEST_CASE("activation layer gradients agree with finite differences", "[layers][
     fovea::ELU<double> elu(1.3);
     fovea::test::check_layer_gradients(elu, x);
   }
+}
+
+TEMPLATE_TEST_CASE("ReLU6 and Clip clip into their range, pass NaN and agree with a naive reference",
+                   "[layers][activation][clip]", float, double) {
+  using T = TestType;
+  fovea::Rng rng(12);
+  const auto x = Tensor<T, 4>::uniform({3, 2, 5, 7}, rng, T{-9}, T{9});
+  const auto dy = Tensor<T, 4>::uniform(x.shape(), rng, T{-1}, T{1});
+  fovea::ReLU6<T> relu6;
+  fovea::Clip<T> clip(-1.5, 2);
+  for (auto [layer, lo, hi] : {std::tuple<fovea::Layer<T>*, T, T>{&relu6, T{0}, T{6}},
+                               std::tuple<fovea::Layer<T>*, T, T>{&clip, T(-1.5), T{2}}}) {
+    const auto y = fovea::forward<T>(*layer, x);
+    const auto dx = fovea::backward<T>(*layer, x, y, dy);
+    for (Index i = 0; i < x.size(); ++i) {
+      const T v = x.data()[i];
+      CHECK(y.data()[i] == (v < lo ? lo : v > hi ? hi : v));
+      CHECK(dx.data()[i] == (v > lo && v < hi ? dy.data()[i] : T{0}));
+    }
+  }
+  // At the bounds the gradient is 0; a NaN stays NaN and gets no gradient.
+  const Tensor<T, 4> edges({1, 1, 1, 4}, {0, 6, std::numeric_limits<T>::quiet_NaN(), 3});
+  const auto y = fovea::forward<T>(relu6, edges);
+  CHECK(y(0, 0, 0, 0) == 0);
+  CHECK(y(0, 0, 0, 1) == 6);
+  CHECK(std::isnan(y(0, 0, 0, 2)));
+  const auto dx = fovea::backward<T>(relu6, edges, y, Tensor<T, 4>::full(edges.shape(), T{1}));
+  CHECK(std::vector<T>(dx.begin(), dx.end()) == std::vector<T>{0, 0, 0, 1});
+}
+
+TEST_CASE("ReLU6 and Clip describe themselves, check their settings and pass a gradient check",
+          "[layers][activation][clip]") {
+  fovea::ReLU6<float> relu6;
+  fovea::Clip<float> clip(-1, 1);
+  CHECK(relu6.describe() == "ReLU6");
+  CHECK(clip.describe() == "Clip(-1, 1)");
+  CHECK(clip.spec() == LayerSpec{"Clip", {{"min", -1}, {"max", 1}}});
+  CHECK(relu6.spec() == LayerSpec{"ReLU6", {}});
+  CHECK(relu6.flops_per_sample({2, 3, 4}) == 48);
+  fovea::test::check_spec_round_trip(relu6);
+  fovea::test::check_spec_round_trip(clip);
+  fovea::test::check_forward_record(relu6, Tensor<float, 4>({2, 3, 2, 2}));
+  CHECK_THROWS_AS(fovea::Clip<float>(1, 1), fovea::value_error);
+  CHECK_THROWS_WITH(fovea::Clip<float>(2, 1), "Clip: min must be below max, got min 2, max 1");
+  CHECK_THROWS_WITH(fovea::Clip<float>(std::nan(""), 1), "Clip: min must be finite, got nan");
+  CHECK_THROWS_WITH(fovea::Clip<float>::from_spec({"Clip", {{"min", 0}}}), "Clip: missing setting 'max'");
+  CHECK_THROWS_WITH(fovea::ReLU6<float>::from_spec({"ReLU", {}}), "ReLU6::from_spec: spec is for a 'ReLU' layer");
+
+  fovea::Rng rng(13);
+  // Values 0.1 or more away from 0, 6, -0.5 and 0.5: no finite difference crosses a bound.
+  auto x = fovea::test::away_from_zero({2, 3, 3, 4}, rng);
+  for (double& v : x) v *= 8;
+  for (double& v : x) {
+    if (std::abs(std::abs(v) - 6) < 0.1 || std::abs(std::abs(v) - 0.5) < 0.1) v += 0.3;
+  }
+  fovea::ReLU6<double> relu6_double;
+  fovea::test::check_layer_gradients(relu6_double, x);
+  fovea::Clip<double> clip_double(-0.5, 0.5);
+  fovea::test::check_layer_gradients(clip_double, x);
 }

@@ -251,6 +251,50 @@ TEST_CASE("lanes fall back to the whole network for Dropout, unregistered layers
   CHECK(DataParallel<double>(plain).lanes(8) == 1);
 }
 
+TEST_CASE("lanes fall back to the whole network for BatchNorm: its statistics are the whole batch's",
+          "[train][data_parallel][mnist]") {
+  ThreadsGuard guard;
+  set_threads(2);
+  const auto [x, labels] = mnist_batch<double>(8, 4);
+  SoftmaxCrossEntropy<double> loss;
+  Tensor<double, 2> scores({8, 4});
+  std::vector<std::int32_t> classes(labels);
+  for (auto& c : classes) c %= 4;
+  // conv -> BatchNorm -> ReLU -> pool -> linear, twice with the same weights.
+  const auto make = [] {
+    auto net = test::small_cnn<double>(9, 28);
+    Sequential<double> with_norm({1, 28, 28});
+    with_norm.add(make_layer<double>(net.layer(0).spec()));
+    with_norm.emplace<BatchNorm<double>>(BatchNormOptions{.channels = 4});
+    for (std::size_t i = 1; i < net.size(); ++i) with_norm.add(make_layer<double>(net.layer(i).spec()));
+    const auto& from = net.params();
+    for (std::size_t i = 0; i < from.size(); ++i)
+      with_norm.params()[i + (i < 2 ? 0 : 2)].value.copy_from(from[i].value);
+    return with_norm;
+  };
+  auto net = make();
+  auto twin = make();
+  DataParallel<double> lanes(net);
+  CHECK(lanes.lanes(8) == 1);
+  net.zero_grad();
+  const double value = lanes.forward_backward(x, Targets<double>(classes), loss, scores);
+
+  twin.zero_grad();
+  const auto out = twin.forward(x).reshape(Shape<2>{8, 4});
+  Tensor<double, 2> doutput({8, 4});
+  CHECK(loss.forward_backward(out, Targets<double>(classes), doutput) == value);
+  twin.backward(doutput.reshape(Shape<4>{8, 4, 1, 1}));
+  CHECK(same_bits(gradients(net), gradients(twin)));
+  // The running statistics moved once, with the whole batch's statistics.
+  const auto& norm = dynamic_cast<const BatchNorm<double>&>(net.layer(1));
+  const auto& twin_norm = dynamic_cast<const BatchNorm<double>&>(twin.layer(1));
+  for (Index c = 0; c < 4; ++c) {
+    CHECK(norm.running_mean()(c) == twin_norm.running_mean()(c));
+    CHECK(norm.running_var()(c) == twin_norm.running_var()(c));
+    CHECK(norm.running_var()(c) != 1.0);
+  }
+}
+
 TEST_CASE("lanes: bad input is a clear error", "[train][data_parallel][mnist][errors]") {
   ThreadsGuard guard;
   set_threads(2);

@@ -36,8 +36,11 @@ namespace fovea {
 
 /// The eight bytes every model file starts with: "FOVEAMDL".
 inline constexpr char model_magic[8] = {'F', 'O', 'V', 'E', 'A', 'M', 'D', 'L'};
-/// The format version this fovea writes; files of a newer version are refused.
-inline constexpr std::uint32_t model_format_version = 1;
+/// The newest format version this fovea reads and writes; files of a newer
+/// version are refused. Version 2 adds the layers' buffers (BatchNorm's running
+/// statistics) after the parameters; a network without buffers is still
+/// written as version 1, byte for byte what fovea wrote before buffers existed.
+inline constexpr std::uint32_t model_format_version = 2;
 
 /// Where training stood when a checkpoint was written.
 struct TrainingProgress {
@@ -66,8 +69,23 @@ struct StoredModel {
   SampleShape input{};
   std::vector<LayerSpec> layers;
   std::vector<StoredTensor> tensors;
+  std::vector<StoredTensor> buffers;  // version 2 on; none in a version 1 file
   std::optional<StoredTrainingState> training;
 };
+
+// Every layer's buffers in layer order, named "<layer index>.<name>" as
+// Sequential names the parameters.
+template <class T>
+std::vector<Buffer<T>> network_buffers(Sequential<T>& net) {
+  std::vector<Buffer<T>> all;
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    for (auto& b : net.layer(i).buffers()) {
+      b.name = std::to_string(i) + "." + b.name;
+      all.push_back(std::move(b));
+    }
+  }
+  return all;
+}
 
 template <class T, class View>
 void put_tensor(ByteWriter& w, const std::string& name, const std::vector<Index>& shape, const View& values) {
@@ -104,8 +122,9 @@ template <class T>
 std::vector<std::uint8_t> encode_model(Sequential<T>& net, const Optimizer<T>* optimizer,
                                        const TrainingProgress* progress) {
   ByteWriter w;
+  const auto buffers = network_buffers(net);
   for (char c : model_magic) w.put(static_cast<std::uint8_t>(c));
-  w.put(model_format_version);
+  w.put(buffers.empty() ? std::uint32_t{1} : model_format_version);
   w.put(std::uint64_t{0});  // total length, patched below
   w.put(static_cast<std::uint32_t>(sizeof(T)));
   for (Index d : net.input_shape()) w.put(static_cast<std::int64_t>(d));
@@ -121,6 +140,10 @@ std::vector<std::uint8_t> encode_model(Sequential<T>& net, const Optimizer<T>* o
   }
   w.put(static_cast<std::uint32_t>(net.params().size()));
   for (const auto& p : net.params()) put_tensor<T>(w, p.name, p.shape, p.value);
+  if (!buffers.empty()) {
+    w.put(static_cast<std::uint32_t>(buffers.size()));
+    for (const auto& b : buffers) put_tensor<T>(w, b.name, b.shape, b.value);
+  }
 
   w.put(static_cast<std::uint8_t>(optimizer != nullptr ? 1 : 0));
   if (optimizer != nullptr) {
@@ -129,10 +152,10 @@ std::vector<std::uint8_t> encode_model(Sequential<T>& net, const Optimizer<T>* o
     w.put_double(optimizer->learning_rate());
     w.put(static_cast<std::int32_t>(progress->next_epoch));
     w.put(progress->seed);
-    const auto& buffers = optimizer->state();
-    w.put(static_cast<std::uint32_t>(buffers.size()));
-    for (std::size_t b = 0; b < buffers.size(); ++b) {
-      put_tensor<T>(w, "state" + std::to_string(b), {buffers[b].size()}, buffers[b]);
+    const auto& state = optimizer->state();
+    w.put(static_cast<std::uint32_t>(state.size()));
+    for (std::size_t b = 0; b < state.size(); ++b) {
+      put_tensor<T>(w, "state" + std::to_string(b), {state[b].size()}, state[b]);
     }
     std::vector<Rng::State> generators;
     for (std::size_t i = 0; i < net.size(); ++i) {
@@ -206,6 +229,10 @@ inline StoredModel decode_model(const std::vector<std::uint8_t>& bytes, const st
   }
   const auto tensor_count = body.get<std::uint32_t>("tensor count");
   for (std::uint32_t i = 0; i < tensor_count; ++i) model.tensors.push_back(get_tensor(body, scalar_bytes));
+  if (version >= 2) {
+    const auto buffer_count = body.get<std::uint32_t>("buffer count");
+    for (std::uint32_t i = 0; i < buffer_count; ++i) model.buffers.push_back(get_tensor(body, scalar_bytes));
+  }
   if (body.get<std::uint8_t>("training flag") == 1) {
     StoredTrainingState state;
     state.optimizer = body.get_string("optimizer");
@@ -314,11 +341,15 @@ inline double declared_parameter_values(const LayerSpec& spec) {
     const double out = static_cast<double>(spec.get_index("out"));
     return out * static_cast<double>(spec.get_index("in")) + bias(out);
   }
+  if (spec.type == "BatchNorm") {  // two buffers, and scale and shift when affine
+    return static_cast<double>(spec.get_index("channels")) * (spec.get("affine") != 0 ? 4 : 2);
+  }
+  if (spec.type == "PReLU") return static_cast<double>(spec.get_index("slopes"));
   return 0;
 }
 
 template <class T>
-void check_matches(const Sequential<T>& net, const StoredModel& model, const std::string& what) {
+void check_matches(Sequential<T>& net, const StoredModel& model, const std::string& what) {
   if (model.input != net.input_shape()) {
     throw format_error(what + ": the file's network takes " + to_string(model.input) + ", this network takes " +
                        to_string(net.input_shape()));
@@ -347,6 +378,19 @@ void check_matches(const Sequential<T>& net, const StoredModel& model, const std
                          " in the network");
     }
   }
+  const auto buffers = network_buffers(net);
+  if (model.buffers.size() != buffers.size()) {
+    throw format_error(what + ": " + std::to_string(model.buffers.size()) + " buffers in the file, the network has " +
+                       std::to_string(buffers.size()));
+  }
+  for (std::size_t i = 0; i < buffers.size(); ++i) {
+    if (model.buffers[i].name != buffers[i].name || model.buffers[i].shape != buffers[i].shape) {
+      throw format_error(what + ": buffer " + std::to_string(i) + " is '" + model.buffers[i].name + "' " +
+                         to_string(std::span<const Index>(model.buffers[i].shape)) + " in the file, '" +
+                         buffers[i].name + "' " + to_string(std::span<const Index>(buffers[i].shape)) +
+                         " in the network");
+    }
+  }
 }
 
 template <class T>
@@ -355,6 +399,12 @@ void copy_parameters(Sequential<T>& net, const StoredModel& model) {
   for (std::size_t i = 0; i < params.size(); ++i) {
     for (Index k = 0; k < params[i].value.size(); ++k) {
       params[i].value(k) = static_cast<T>(model.tensors[i].values[static_cast<std::size_t>(k)]);
+    }
+  }
+  const auto buffers = network_buffers(net);
+  for (std::size_t i = 0; i < buffers.size(); ++i) {
+    for (Index k = 0; k < buffers[i].value.size(); ++k) {
+      buffers[i].value(k) = static_cast<T>(model.buffers[i].values[static_cast<std::size_t>(k)]);
     }
   }
 }
@@ -397,10 +447,12 @@ Sequential<T> load(const std::filesystem::path& path) {
   // than the file stores is refused before it is built, so a corrupt size
   // cannot make the loader allocate gigabytes.
   double stored = 0;
-  for (const auto& tensor : model.tensors) {
-    double values = 1;
-    for (Index extent : tensor.shape) values *= static_cast<double>(extent);
-    stored += values;
+  for (const auto* tensors : {&model.tensors, &model.buffers}) {
+    for (const auto& tensor : *tensors) {
+      double values = 1;
+      for (Index extent : tensor.shape) values *= static_cast<double>(extent);
+      stored += values;
+    }
   }
   Sequential<T> net(model.input);
   for (std::size_t i = 0; i < model.layers.size(); ++i) {

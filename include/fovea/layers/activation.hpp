@@ -1,7 +1,8 @@
 #pragma once
 
 /// @file
-/// Activation layers: ReLU, LeakyReLU(slope), Sigmoid, Tanh, ELU(alpha). Each
+/// Activation layers: ReLU, LeakyReLU(slope), Sigmoid, Tanh, ELU(alpha),
+/// ReLU6 and Clip(min, max). Each
 /// maps x: [N, C, H, W] -> y: [N, C, H, W] elementwise with the function of the
 /// same name in ops/activation.hpp. The shared base does the shape bookkeeping;
 /// a subclass names itself and picks its two ops functions.
@@ -191,6 +192,70 @@ class ELU final : public Activation<T> {
   }
 
   double alpha_;
+};
+
+/// y = min(max(x, min), max): clips every value into [min, max] (PyTorch's
+/// Hardtanh); the gradient passes only strictly inside the range.
+template <class T>
+class Clip final : public Activation<T> {
+ public:
+  /// Clips into [min, max]; throws value_error unless both are finite and min < max.
+  Clip(double min, double max)
+      : Activation<T>("Clip(" + detail::format_number(min) + ", " + detail::format_number(max) + ")"),
+        min_(Activation<T>::finite(min, "Clip", "min")),
+        max_(Activation<T>::finite(max, "Clip", "max")) {
+    if (!(min_ < max_)) {
+      throw value_error("Clip: min must be below max, got min " + detail::format_number(min_) + ", max " +
+                        detail::format_number(max_));
+    }
+  }
+  /// Rebuilds from spec() (settings "min", "max"); throws format_error for a
+  /// spec of another type or without the settings.
+  static Clip from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "Clip");
+    return Clip(spec.get("min"), spec.get("max"));
+  }
+  LayerSpec spec() const override { return {"Clip", {{"min", min_}, {"max", max_}}}; }
+  /// The lower bound.
+  double min() const { return min_; }
+  /// The upper bound.
+  double max() const { return max_; }
+
+ private:
+  double flops_per_element() const override { return 2; }  // two comparisons
+  void apply_forward(TensorView<const T, 1> x, TensorView<T, 1> y) const override {
+    clip_forward(x, y, static_cast<T>(min_), static_cast<T>(max_));
+  }
+  void apply_backward(TensorView<const T, 1> x, TensorView<const T, 1> /*y*/, TensorView<const T, 1> dy,
+                      TensorView<T, 1> dx) const override {
+    clip_backward(x, dy, dx, static_cast<T>(min_), static_cast<T>(max_));
+  }
+
+  double min_;
+  double max_;
+};
+
+/// y = min(max(x, 0), 6) (MobileNet's activation): Clip(0, 6) under its own
+/// type name; the gradient is 0 at 0 and at 6.
+template <class T>
+class ReLU6 final : public Activation<T> {
+ public:
+  /// A ReLU6 layer; it has no settings.
+  ReLU6() : Activation<T>("ReLU6") {}
+  /// Rebuilds from spec(); throws format_error for a spec of another type.
+  static ReLU6 from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "ReLU6");
+    return ReLU6();
+  }
+  LayerSpec spec() const override { return {"ReLU6", {}}; }
+
+ private:
+  double flops_per_element() const override { return 2; }
+  void apply_forward(TensorView<const T, 1> x, TensorView<T, 1> y) const override { clip_forward(x, y, T{0}, T{6}); }
+  void apply_backward(TensorView<const T, 1> x, TensorView<const T, 1> /*y*/, TensorView<const T, 1> dy,
+                      TensorView<T, 1> dx) const override {
+    clip_backward(x, dy, dx, T{0}, T{6});
+  }
 };
 
 }  // namespace fovea

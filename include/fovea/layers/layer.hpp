@@ -54,6 +54,16 @@ struct Parameter {
   TensorView<T, 1> grad;     ///< The gradient, same size as value; backward accumulates into it.
 };
 
+/// A tensor a layer keeps beside its parameters that the optimizer does not
+/// train but the model needs (BatchNorm's running mean and variance): model
+/// files save and load it with the parameters.
+template <class T>
+struct Buffer {
+  std::string name;          ///< "running_mean", "running_var", ...
+  std::vector<Index> shape;  ///< The tensor's true shape, e.g. [C].
+  TensorView<T, 1> value;    ///< The values, flattened: a view of storage the layer owns.
+};
+
 namespace detail {
 
 // Calls body(i, begin, end) over elements [begin, end) of parameter i, every
@@ -110,6 +120,12 @@ struct LayerSpec {
     auto it = std::find_if(values.begin(), values.end(), [&](const auto& kv) { return kv.first == key; });
     if (it == values.end()) throw format_error(type + ": missing setting '" + key + "'");
     return it->second;
+  }
+  /// The setting named `key`, or `fallback` when the spec has none: for
+  /// settings added after files without them were written.
+  double get_or(const std::string& key, double fallback) const {
+    auto it = std::find_if(values.begin(), values.end(), [&](const auto& kv) { return kv.first == key; });
+    return it == values.end() ? fallback : it->second;
   }
   /// A size or count: a whole number of at most 2^31 in magnitude (a file's
   /// -inf or 1e300 must not reach an integer conversion, which is undefined).
@@ -169,6 +185,12 @@ class Layer {
   /// Trainable tensors (none by default): views of the layer's own values and
   /// gradients, not copies.
   virtual std::vector<Parameter<T>> params() { return {}; }
+
+  /// Tensors the layer keeps that are not trained but belong to the model
+  /// (none by default): views of the layer's own storage. Model files save and
+  /// load them; a layer with buffers updates them in training forwards, so a
+  /// training step runs it in one lane (train/data_parallel.hpp).
+  virtual std::vector<Buffer<T>> buffers() { return {}; }
 
   /// The layer's own random generator, if it has one (Dropout): checkpoints
   /// save and restore its state so a resumed run draws the same masks.

@@ -12,12 +12,15 @@
 #include "fovea/layers/activation.hpp"
 #include "fovea/layers/add.hpp"
 #include "fovea/layers/concat.hpp"
+#include "fovea/layers/batch_norm.hpp"
 #include "fovea/layers/conv2d.hpp"
 #include "fovea/layers/dropout.hpp"
 #include "fovea/layers/flatten.hpp"
 #include "fovea/layers/global_pool.hpp"
 #include "fovea/layers/linear.hpp"
+#include "fovea/layers/local_response_norm.hpp"
 #include "fovea/layers/pool2d.hpp"
+#include "fovea/layers/prelu.hpp"
 #include "fovea/layers/softmax.hpp"
 
 namespace fovea {
@@ -28,8 +31,9 @@ template <class T>
 using LayerFactory = std::function<LayerPtr<T>(const LayerSpec&)>;
 
 /// Layer factories by type name, for layers of element type T. Built in:
-/// Conv2d, Linear, Flatten, Add, Concat, ReLU, LeakyReLU, Sigmoid, Tanh, ELU, Dropout,
-/// Softmax, LogSoftmax, the five Pool2d kinds (MaxPool2d, ...) and their
+/// Conv2d, Linear, Flatten, Add, Concat, ReLU, LeakyReLU, Sigmoid, Tanh, ELU,
+/// ReLU6, Clip, PReLU, BatchNorm, LocalResponseNorm, Dropout, Softmax,
+/// LogSoftmax, the five Pool2d kinds (MaxPool2d, ...) and their
 /// global versions (GlobalMaxPool2d, ...). Not synchronised: register before
 /// loading on several threads.
 template <class T>
@@ -69,6 +73,11 @@ class LayerRegistry {
     add("Sigmoid", factory_of<Sigmoid<T>>());
     add("Tanh", factory_of<Tanh<T>>());
     add("ELU", factory_of<ELU<T>>());
+    add("ReLU6", factory_of<ReLU6<T>>());
+    add("Clip", factory_of<Clip<T>>());
+    add("PReLU", factory_of<PReLU<T>>());
+    add("BatchNorm", factory_of<BatchNorm<T>>());
+    add("LocalResponseNorm", factory_of<LocalResponseNorm<T>>());
     add("Dropout", factory_of<Dropout<T>>());
     add("Softmax", factory_of<Softmax<T>>());
     add("LogSoftmax", factory_of<LogSoftmax<T>>());

@@ -143,4 +143,32 @@ void elu_backward(TensorView<const T, 1> x, TensorView<const T, 1> y, TensorView
   });
 }
 
+/// y = min(max(x, lo), hi) (ReLU6 is lo = 0, hi = 6); NaN stays NaN, as in
+/// PyTorch's hardtanh.
+template <class T>
+void clip_forward(TensorView<const T, 1> x, TensorView<T, 1> y, std::type_identity_t<T> lo,
+                  std::type_identity_t<T> hi) {
+  detail::require_same_size("clip_forward", "x", x, "y", y);
+  detail::for_each_element_chunk(x.size(), [&](Index begin, Index end) {
+    using Max = Eigen::internal::scalar_max_op<T, T, Eigen::PropagateNaN>;
+    using Min = Eigen::internal::scalar_min_op<T, T, Eigen::PropagateNaN>;
+    const auto in = x.slice(begin, end).array();
+    const auto low = decltype(in)::PlainObject::Constant(end - begin, lo);
+    const auto high = decltype(in)::PlainObject::Constant(end - begin, hi);
+    y.slice(begin, end).array() = in.binaryExpr(low, Max()).binaryExpr(high, Min());
+  });
+}
+/// dx = dy where lo < x < hi, else 0: at the bounds, as at ReLU's kink, the
+/// gradient is taken as 0 (PyTorch's choice too).
+template <class T>
+void clip_backward(TensorView<const T, 1> x, TensorView<const T, 1> dy, TensorView<T, 1> dx, std::type_identity_t<T> lo,
+                   std::type_identity_t<T> hi) {
+  detail::require_same_size("clip_backward", "x", x, "dy", dy);
+  detail::require_same_size("clip_backward", "x", x, "dx", dx);
+  detail::for_each_element_chunk(x.size(), [&](Index begin, Index end) {
+    const auto in = x.slice(begin, end).array();
+    dx.slice(begin, end).array() = (in > lo && in < hi).select(dy.slice(begin, end).array(), T{0});
+  });
+}
+
 }  // namespace fovea

@@ -29,8 +29,10 @@
 /// One lane, the network's own layer-by-layer threading, when there is one
 /// thread or one sample, or when a layer cannot be replicated: it draws random
 /// numbers (Dropout: a replica would draw other masks than the network, and a
-/// checkpoint would not restore its generator), or the registry cannot
-/// rebuild it (a custom layer nobody registered).
+/// checkpoint would not restore its generator), it keeps buffers (BatchNorm:
+/// its batch statistics must be the whole batch's, not a lane's, and the
+/// running statistics a replica updated would be lost), or the registry
+/// cannot rebuild it (a custom layer nobody registered).
 
 #include <cstddef>
 #include <exception>
@@ -177,7 +179,7 @@ class DataParallel {
     checked_layers_ = net_->size();
     replicable_ = false;
     for (std::size_t i = 0; i < net_->size(); ++i) {
-      if (net_->layer(i).rng() != nullptr) return false;
+      if (net_->layer(i).rng() != nullptr || !net_->layer(i).buffers().empty()) return false;
     }
     if (net_->size() == 0) return false;
     try {
