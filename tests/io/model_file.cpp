@@ -112,8 +112,8 @@ TEST_CASE("bad model files are rejected with a clear error and the network is un
   }
   SECTION("a future version") {
     auto future = good;
-    future[8] = 3;
-    expect(future, "format version 3 is newer than this fovea reads (2)");
+    future[8] = 4;
+    expect(future, "format version 4 is newer than this fovea reads (3)");
   }
   SECTION("trailing bytes") {
     auto longer = good;

@@ -1,11 +1,19 @@
 #include "fovea/nn/graph.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "fovea/detail/crc32.hpp"
+#include "fovea/io/model_file.hpp"
 #include "fovea/layers/add.hpp"
+#include "fovea/layers/batch_norm.hpp"
 #include "fovea/layers/concat.hpp"
 #include "fovea/layers/conv2d.hpp"
 #include "fovea/layers/flatten.hpp"
@@ -341,4 +349,134 @@ TEST_CASE("summary gives each node's multiply-adds and memory, with totals", "[n
   CHECK(text.find("view") != std::string::npos);   // the Flatten
   CHECK(text.find("Multiply-adds per image:") != std::string::npos);
   CHECK(text.find("Activation memory per image:") != std::string::npos);
+}
+
+namespace {
+// A private folder for the model files of one test, removed afterwards.
+struct ScratchFolder {
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() /
+      ("fovea-graph-" + std::to_string(std::hash<std::string>{}(Catch::getResultCapture().getCurrentTestName())));
+  ScratchFolder() { std::filesystem::create_directories(path); }
+  ~ScratchFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+std::uint32_t file_version(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char bytes[12] = {};
+  in.read(reinterpret_cast<char*>(bytes), 12);
+  return bytes[8] | bytes[9] << 8 | bytes[10] << 16 | static_cast<std::uint32_t>(bytes[11]) << 24;
+}
+}  // namespace
+
+TEST_CASE("a graph round-trips through a model file with its names, inputs and outputs", "[nn][graph][io]") {
+  ScratchFolder folder;
+  auto net = residual_inception<float>(21);
+  Rng rng(4);
+  auto x = Tensor<float, 4>::uniform({2, 2, 6, 6}, rng, -1.0f, 1.0f);
+  Tensor<float, 4> expected(net.forward(x));
+  const auto path = folder.path / "graph.fovea";
+  save(net, path);
+  CHECK(file_version(path) == 3);
+
+  Graph<float> loaded = load_graph<float>(path);
+  CHECK(loaded.size() == net.size());
+  CHECK(loaded.inputs(loaded.node("joined")) ==
+        std::vector<Node>{loaded.node("one"), loaded.node("three"), loaded.node("pool")});
+  CHECK(Tensor<float, 4>(loaded.forward(x)).array().isApprox(expected.array(), 0));
+  CHECK(loaded.params()[0].name == "stem.weight");
+
+  // Into a network built the same way with other weights: the file's weights.
+  auto other = residual_inception<float>(22);
+  CHECK(!Tensor<float, 4>(other.forward(x)).array().isApprox(expected.array()));
+  load_into(other, path);
+  CHECK(Tensor<float, 4>(other.forward(x)).array().isApprox(expected.array(), 0));
+
+  // A Sequential cannot hold it; a network wired differently does not match.
+  CHECK_THROWS_WITH(load<float>(path), Catch::Contains("holds a graph network, not a chain of layers; load it with "
+                                                       "load_graph"));
+  Graph<float> rewired({2, 6, 6});
+  {
+    auto stem = rewired.add("stem", conv<float>(2, 4, 3), rewired.input());
+    auto stem_relu = rewired.add("stem_relu", ReLU<float>{}, stem);
+    auto a = rewired.add("a", conv<float>(4, 4, 3), stem_relu);
+    auto a_relu = rewired.add("a_relu", ReLU<float>{}, a);
+    auto b = rewired.add("b", conv<float>(4, 4, 3), a_relu);
+    auto sum = rewired.add("sum", Add<float>{}, {b, a_relu});  // not stem_relu
+    auto block = rewired.add("block", ReLU<float>{}, sum);
+    auto one = rewired.add("one", conv<float>(4, 3, 1), block);
+    auto three = rewired.add("three", conv<float>(4, 2, 3), block);
+    auto pool =
+        rewired.add("pool", Pool2d<float>({.kind = PoolKind::max, .window = 3, .stride = 1, .padding = 1}), block);
+    auto joined = rewired.add("joined", Concat<float>{}, {one, three, pool});
+    auto flat = rewired.add("flat", Flatten<float>{}, joined);
+    rewired.add("classifier", Linear<float>(9 * 6 * 6, 3), flat);
+  }
+  CHECK_THROWS_WITH(load_into(rewired, path),
+                    Catch::Contains("node 5 is 'sum' reading [5, 2] in the file but 'sum' reading [5, 4]"));
+
+  // A Sequential is still written as a chain (version 1, as before graphs) and loads both ways.
+  Sequential<float> chain({1, 4, 4});
+  chain.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 1, .out_channels = 2, .kernel = 3});
+  chain.emplace<ReLU<float>>();
+  save(chain, folder.path / "chain.fovea");
+  CHECK(file_version(folder.path / "chain.fovea") == 1);
+  CHECK(load<float>(folder.path / "chain.fovea").size() == 2);
+  CHECK(load_graph<float>(folder.path / "chain.fovea").name(Node{2}) == "1");
+}
+
+TEST_CASE("a graph with batch norm keeps its running statistics in the file", "[nn][graph][io]") {
+  ScratchFolder folder;
+  Graph<double> net({2, 4, 4});
+  auto c = net.add("c", conv<double>(2, 3, 3), net.input());
+  auto bn = net.add("bn", BatchNorm<double>({.channels = 3}), c);
+  net.add("sum", Add<double>{}, {bn, c});
+  Rng rng(6);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  auto x = Tensor<double, 4>::uniform({4, 2, 4, 4}, rng, -1.0, 1.0);
+  for (int i = 0; i < 3; ++i) net.forward(x);  // training mode: the running statistics move
+  net.set_training(false);
+  Tensor<double, 4> expected(net.forward(x));
+  save(net, folder.path / "bn.fovea");
+  Graph<double> loaded = load_graph<double>(folder.path / "bn.fovea");
+  loaded.set_training(false);
+  CHECK(Tensor<double, 4>(loaded.forward(x)).array().isApprox(expected.array(), 0));
+}
+
+TEST_CASE("a corrupt graph section is refused, naming the node", "[nn][graph][io]") {
+  ScratchFolder folder;
+  auto net = residual_inception<float>(2);
+  save(net, folder.path / "graph.fovea");
+  std::ifstream in(folder.path / "graph.fovea", std::ios::binary);
+  const std::vector<std::uint8_t> good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The node record of "sum": u32 length 3, "sum", u32 2 inputs, u32 5, u32 2.
+  const std::string needle = "sum";
+  auto at = std::search(good.begin(), good.end(), needle.begin(), needle.end());
+  REQUIRE(at != good.end());
+  const auto name = static_cast<std::size_t>(at - good.begin());
+  auto corrupt = [&](std::size_t offset, const std::vector<std::uint8_t>& bytes) {
+    auto changed = good;
+    std::copy(bytes.begin(), bytes.end(), changed.begin() + static_cast<std::ptrdiff_t>(offset));
+    const std::uint32_t crc = detail::crc32(std::span(changed.data(), changed.size() - 4));
+    for (std::size_t i = 0; i < 4; ++i) changed[changed.size() - 4 + i] = static_cast<std::uint8_t>(crc >> (8 * i));
+    std::ofstream(folder.path / "bad.fovea", std::ios::binary)
+        .write(reinterpret_cast<const char*>(changed.data()), static_cast<std::streamsize>(changed.size()));
+    return folder.path / "bad.fovea";
+  };
+  CHECK_THROWS_WITH(load_graph<float>(corrupt(name + 7, {9})),
+                    Catch::Contains("node 'sum' reads tensor 9, which is not made before it (corrupt file)"));
+  CHECK_THROWS_WITH(load_graph<float>(corrupt(name + 3, {0, 0, 0, 0})),
+                    Catch::Contains("node 'sum' reads 0 tensors (corrupt file)"));
+  const std::string one = "one";
+  const auto one_at =
+      static_cast<std::size_t>(std::search(good.begin(), good.end(), one.begin(), one.end()) - good.begin());
+  CHECK_THROWS_WITH(load_graph<float>(corrupt(one_at, {'s', 'u', 'm'})),
+                    Catch::Contains("node 7 has the name 'sum' of an earlier node (corrupt file)"));
+  auto unchanged = residual_inception<float>(3);
+  const std::vector<float> before(unchanged.params()[0].value.begin(), unchanged.params()[0].value.end());
+  CHECK_THROWS_AS(load_into(unchanged, corrupt(name + 7, {9})), format_error);
+  CHECK(std::vector<float>(unchanged.params()[0].value.begin(), unchanged.params()[0].value.end()) == before);
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -28,6 +29,7 @@
 #include "fovea/detail/binary.hpp"
 #include "fovea/detail/crc32.hpp"
 #include "fovea/detail/number_format.hpp"
+#include "fovea/nn/graph.hpp"
 #include "fovea/nn/registry.hpp"
 #include "fovea/nn/sequential.hpp"
 #include "fovea/optim/optimizer.hpp"
@@ -38,9 +40,11 @@ namespace fovea {
 inline constexpr char model_magic[8] = {'F', 'O', 'V', 'E', 'A', 'M', 'D', 'L'};
 /// The newest format version this fovea reads and writes; files of a newer
 /// version are refused. Version 2 adds the layers' buffers (BatchNorm's running
-/// statistics) after the parameters; a network without buffers is still
-/// written as version 1, byte for byte what fovea wrote before buffers existed.
-inline constexpr std::uint32_t model_format_version = 2;
+/// statistics) after the parameters; version 3 adds the graph: each node's
+/// name and inputs, and the outputs. Each network is written in the oldest
+/// version that holds it: a chain (a Sequential) without buffers as version 1,
+/// byte for byte what fovea wrote before buffers and graphs existed.
+inline constexpr std::uint32_t model_format_version = 3;
 
 /// Where training stood when a checkpoint was written.
 struct TrainingProgress {
@@ -68,23 +72,60 @@ struct StoredTrainingState {
 struct StoredModel {
   SampleShape input{};
   std::vector<LayerSpec> layers;
+  std::vector<std::string> names;                  // [i]: node i + 1's name ("i" before version 3)
+  std::vector<std::vector<std::uint32_t>> inputs;  // [i]: the tensors node i + 1 reads (0: the input)
+  std::vector<std::uint32_t> outputs;              // the output tensors, in order
   std::vector<StoredTensor> tensors;
   std::vector<StoredTensor> buffers;  // version 2 on; none in a version 1 file
   std::optional<StoredTrainingState> training;
 };
 
-// Every layer's buffers in layer order, named "<layer index>.<name>" as
-// Sequential names the parameters.
+// Every layer's buffers in node order, named "<node>.<name>" as the graph
+// names the parameters (a Sequential's nodes are named "0", "1", ...).
 template <class T>
-std::vector<Buffer<T>> network_buffers(Sequential<T>& net) {
+std::vector<Buffer<T>> network_buffers(Graph<T>& net) {
   std::vector<Buffer<T>> all;
   for (std::size_t i = 0; i < net.size(); ++i) {
     for (auto& b : net.layer(i).buffers()) {
-      b.name = std::to_string(i) + "." + b.name;
+      b.name = net.name(Node{static_cast<Index>(i) + 1}) + "." + b.name;
       all.push_back(std::move(b));
     }
   }
   return all;
+}
+
+// The structure a file without a graph section implies: node i named "i"
+// reads tensor i (the node before it, or the input), and the last node is the output.
+inline void set_chain_structure(StoredModel& model) {
+  const auto n = static_cast<std::uint32_t>(model.layers.size());
+  for (std::uint32_t i = 0; i < n; ++i) {
+    model.names.push_back(std::to_string(i));
+    model.inputs.push_back({i});
+  }
+  if (n > 0) model.outputs = {n};
+}
+
+// Whether the file's structure is such a chain (always so before version 3).
+inline bool holds_plain_chain(const StoredModel& model) {
+  const auto n = static_cast<std::uint32_t>(model.layers.size());
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (model.names[i] != std::to_string(i) || model.inputs[i] != std::vector<std::uint32_t>{i}) return false;
+  }
+  return n == 0 || model.outputs == std::vector<std::uint32_t>{n};
+}
+
+// Whether the network is such a chain, so that it needs no graph section.
+template <class T>
+bool is_plain_chain(const Graph<T>& net) {
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    const Node node{static_cast<Index>(i) + 1};
+    const auto inputs = net.inputs(node);
+    if (net.name(node) != std::to_string(i) || inputs.size() != 1 || inputs[0].id != static_cast<Index>(i)) {
+      return false;
+    }
+  }
+  const auto outputs = net.outputs();
+  return outputs.size() == 1 && outputs[0].id == static_cast<Index>(net.size());
 }
 
 template <class T, class View>
@@ -119,12 +160,13 @@ inline StoredTensor get_tensor(ByteReader& r, std::size_t scalar_bytes) {
 }
 
 template <class T>
-std::vector<std::uint8_t> encode_model(Sequential<T>& net, const Optimizer<T>* optimizer,
-                                       const TrainingProgress* progress) {
+std::vector<std::uint8_t> encode_model(Graph<T>& net, const Optimizer<T>* optimizer, const TrainingProgress* progress) {
   ByteWriter w;
   const auto buffers = network_buffers(net);
+  const bool graph = !is_plain_chain(net);
+  const std::uint32_t version = graph ? 3 : !buffers.empty() ? 2 : 1;
   for (char c : model_magic) w.put(static_cast<std::uint8_t>(c));
-  w.put(buffers.empty() ? std::uint32_t{1} : model_format_version);
+  w.put(version);
   w.put(std::uint64_t{0});  // total length, patched below
   w.put(static_cast<std::uint32_t>(sizeof(T)));
   for (Index d : net.input_shape()) w.put(static_cast<std::int64_t>(d));
@@ -138,9 +180,21 @@ std::vector<std::uint8_t> encode_model(Sequential<T>& net, const Optimizer<T>* o
       w.put_double(value);
     }
   }
+  if (version >= 3) {
+    for (std::size_t i = 0; i < net.size(); ++i) {
+      const Node node{static_cast<Index>(i) + 1};
+      w.put_string(net.name(node));
+      const auto inputs = net.inputs(node);
+      w.put(static_cast<std::uint32_t>(inputs.size()));
+      for (const Node& in : inputs) w.put(static_cast<std::uint32_t>(in.id));
+    }
+    const auto outputs = net.outputs();
+    w.put(static_cast<std::uint32_t>(outputs.size()));
+    for (const Node& out : outputs) w.put(static_cast<std::uint32_t>(out.id));
+  }
   w.put(static_cast<std::uint32_t>(net.params().size()));
   for (const auto& p : net.params()) put_tensor<T>(w, p.name, p.shape, p.value);
-  if (!buffers.empty()) {
+  if (version >= 2) {
     w.put(static_cast<std::uint32_t>(buffers.size()));
     for (const auto& b : buffers) put_tensor<T>(w, b.name, b.shape, b.value);
   }
@@ -172,6 +226,53 @@ std::vector<std::uint8_t> encode_model(Sequential<T>& net, const Optimizer<T>* o
   const std::uint32_t crc = crc32(bytes);
   w.put(crc);
   return std::move(bytes);
+}
+
+// Version 3's graph section: per node its name and the tensors it reads,
+// then the outputs. Every name must be new and not empty, every node may read
+// only tensors made before it, and every output must be a node: what
+// Graph::add and set_outputs would accept.
+inline void read_graph_section(ByteReader& body, StoredModel& model, const std::string& what) {
+  const auto n = static_cast<std::uint32_t>(model.layers.size());
+  std::vector<std::string> seen{"input"};
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::string name = body.get_string("node name");
+    if (name.empty() || std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      throw format_error(what + ": node " + std::to_string(i) + " has " +
+                         (name.empty() ? std::string("no name") : "the name '" + name + "' of an earlier node") +
+                         " (corrupt file)");
+    }
+    seen.push_back(name);
+    const auto count = body.get<std::uint32_t>("node input count");
+    if (count == 0 || count > n + 1) {
+      throw format_error(what + ": node '" + name + "' reads " + std::to_string(count) + " tensors (corrupt file)");
+    }
+    body.need(static_cast<std::size_t>(count) * 4, "node inputs");
+    std::vector<std::uint32_t> inputs;
+    for (std::uint32_t k = 0; k < count; ++k) {
+      const auto in = body.get<std::uint32_t>("node input");
+      if (in > i) {
+        throw format_error(what + ": node '" + name + "' reads tensor " + std::to_string(in) +
+                           ", which is not made before it (corrupt file)");
+      }
+      inputs.push_back(in);
+    }
+    model.names.push_back(std::move(name));
+    model.inputs.push_back(std::move(inputs));
+  }
+  const auto outputs = body.get<std::uint32_t>("output count");
+  if (outputs == 0 || outputs > n) {
+    throw format_error(what + ": " + std::to_string(outputs) + " outputs for " + std::to_string(n) +
+                       " nodes (corrupt file)");
+  }
+  body.need(static_cast<std::size_t>(outputs) * 4, "outputs");
+  for (std::uint32_t k = 0; k < outputs; ++k) {
+    const auto out = body.get<std::uint32_t>("output");
+    if (out == 0 || out > n) {
+      throw format_error(what + ": output tensor " + std::to_string(out) + " is not a node (corrupt file)");
+    }
+    model.outputs.push_back(out);
+  }
 }
 
 inline StoredModel decode_model(const std::vector<std::uint8_t>& bytes, const std::string& what) {
@@ -226,6 +327,11 @@ inline StoredModel decode_model(const std::vector<std::uint8_t>& bytes, const st
       spec.values.emplace_back(std::move(key), body.get_real<double>("setting value"));
     }
     model.layers.push_back(std::move(spec));
+  }
+  if (version >= 3) {
+    read_graph_section(body, model, what);
+  } else {
+    set_chain_structure(model);
   }
   const auto tensor_count = body.get<std::uint32_t>("tensor count");
   for (std::uint32_t i = 0; i < tensor_count; ++i) model.tensors.push_back(get_tensor(body, scalar_bytes));
@@ -348,8 +454,14 @@ inline double declared_parameter_values(const LayerSpec& spec) {
   return 0;
 }
 
+inline std::string describe_inputs(const std::vector<std::uint32_t>& ids) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+
 template <class T>
-void check_matches(Sequential<T>& net, const StoredModel& model, const std::string& what) {
+void check_matches(Graph<T>& net, const StoredModel& model, const std::string& what) {
   if (model.input != net.input_shape()) {
     throw format_error(what + ": the file's network takes " + to_string(model.input) + ", this network takes " +
                        to_string(net.input_shape()));
@@ -364,6 +476,20 @@ void check_matches(Sequential<T>& net, const StoredModel& model, const std::stri
       throw format_error(what + ": layer " + std::to_string(i) + " is " + describe_spec(model.layers[i]) +
                          " in the file but " + net.layer(i).describe() + " in this network");
     }
+    const Node node{static_cast<Index>(i) + 1};
+    std::vector<std::uint32_t> mine_inputs;
+    for (const Node& in : net.inputs(node)) mine_inputs.push_back(static_cast<std::uint32_t>(in.id));
+    if (net.name(node) != model.names[i] || mine_inputs != model.inputs[i]) {
+      throw format_error(what + ": node " + std::to_string(i) + " is '" + model.names[i] + "' reading " +
+                         describe_inputs(model.inputs[i]) + " in the file but '" + net.name(node) + "' reading " +
+                         describe_inputs(mine_inputs) + " in this network");
+    }
+  }
+  std::vector<std::uint32_t> mine_outputs;
+  for (const Node& out : net.outputs()) mine_outputs.push_back(static_cast<std::uint32_t>(out.id));
+  if (mine_outputs != model.outputs) {
+    throw format_error(what + ": the outputs are tensors " + describe_inputs(model.outputs) + " in the file but " +
+                       describe_inputs(mine_outputs) + " in this network");
   }
   const auto& params = net.params();
   if (model.tensors.size() != params.size()) {
@@ -394,7 +520,7 @@ void check_matches(Sequential<T>& net, const StoredModel& model, const std::stri
 }
 
 template <class T>
-void copy_parameters(Sequential<T>& net, const StoredModel& model) {
+void copy_parameters(Graph<T>& net, const StoredModel& model) {
   const auto& params = net.params();
   for (std::size_t i = 0; i < params.size(); ++i) {
     for (Index k = 0; k < params[i].value.size(); ++k) {
@@ -413,7 +539,7 @@ inline std::string quoted(const std::filesystem::path& path) { return "model fil
 
 // A model with a NaN or infinite weight is garbage: never let it replace a file.
 template <class T>
-void require_finite_parameters(Sequential<T>& net, const char* operation, const std::filesystem::path& path) {
+void require_finite_parameters(Graph<T>& net, const char* operation, const std::filesystem::path& path) {
   for (const auto& p : net.params()) {
     for (Index k = 0; k < p.value.size(); ++k) {
       if (!std::isfinite(p.value(k))) {
@@ -431,18 +557,17 @@ void require_finite_parameters(Sequential<T>& net, const char* operation, const 
 /// numeric_error, writing nothing, when a parameter is NaN or infinite, and
 /// io_error when the file cannot be written (the previous file is then intact).
 template <class T>
-void save(Sequential<T>& net, const std::filesystem::path& path) {
+void save(Graph<T>& net, const std::filesystem::path& path) {
   detail::require_finite_parameters(net, "save", path);
   detail::write_file_atomically(path, detail::encode_model<T>(net, nullptr, nullptr));
 }
 
-/// Rebuilds a network from a file alone: no code needs to describe it. The
-/// file's values (float or double) are converted to T. Throws io_error when
-/// the file cannot be read, format_error when it is not a valid model file or
-/// a layer cannot be rebuilt.
-template <class T>
-Sequential<T> load(const std::filesystem::path& path) {
-  const auto model = detail::decode_model(detail::read_whole_file(path), detail::quoted(path));
+namespace detail {
+
+// Builds the file's network as `Net` (Graph or Sequential) node by node, then
+// fills in the parameters and buffers.
+template <class T, class Net>
+Net build_network(const StoredModel& model, const std::filesystem::path& path) {
   // A layer's weights come from the file: one that would need more values
   // than the file stores is refused before it is built, so a corrupt size
   // cannot make the loader allocate gigabytes.
@@ -454,31 +579,63 @@ Sequential<T> load(const std::filesystem::path& path) {
       stored += values;
     }
   }
-  Sequential<T> net(model.input);
+  Net net(model.input);
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     try {
-      const double declared = detail::declared_parameter_values(model.layers[i]);
+      const double declared = declared_parameter_values(model.layers[i]);
       if (declared > stored) {
-        throw format_error(detail::describe_spec(model.layers[i]) + " needs " + detail::format_number(declared) +
-                           " parameter values, the file stores " + detail::format_number(stored));
+        throw format_error(describe_spec(model.layers[i]) + " needs " + format_number(declared) +
+                           " parameter values, the file stores " + format_number(stored));
       }
-      net.add(make_layer<T>(model.layers[i]));
+      std::vector<Node> inputs;
+      for (std::uint32_t in : model.inputs[i]) inputs.push_back(Node{static_cast<Index>(in)});
+      net.add(model.names[i], make_layer<T>(model.layers[i]), inputs);
     } catch (const std::invalid_argument& e) {
-      throw format_error(detail::quoted(path) + ": layer " + std::to_string(i) + " cannot be rebuilt: " + e.what());
+      throw format_error(quoted(path) + ": layer " + std::to_string(i) + " cannot be rebuilt: " + e.what());
     } catch (const format_error& e) {  // a missing or malformed setting
-      throw format_error(detail::quoted(path) + ": layer " + std::to_string(i) + " cannot be rebuilt: " + e.what());
+      throw format_error(quoted(path) + ": layer " + std::to_string(i) + " cannot be rebuilt: " + e.what());
     }
   }
-  detail::check_matches(net, model, detail::quoted(path));
-  detail::copy_parameters(net, model);
+  if (!model.outputs.empty()) {
+    std::vector<Node> outputs;
+    for (std::uint32_t out : model.outputs) outputs.push_back(Node{static_cast<Index>(out)});
+    net.set_outputs(outputs);
+  }
+  check_matches(net, model, quoted(path));
+  copy_parameters(net, model);
   return net;
+}
+
+}  // namespace detail
+
+/// Rebuilds a chain of layers from a file alone: no code needs to describe
+/// it. The file's values (float or double) are converted to T. Throws
+/// io_error when the file cannot be read, format_error when it is not a valid
+/// model file, a layer cannot be rebuilt, or the file holds a graph that is
+/// not a plain chain (load it with load_graph).
+template <class T>
+Sequential<T> load(const std::filesystem::path& path) {
+  const auto model = detail::decode_model(detail::read_whole_file(path), detail::quoted(path));
+  if (!detail::holds_plain_chain(model)) {
+    throw format_error(detail::quoted(path) + " holds a graph network, not a chain of layers; load it with load_graph");
+  }
+  return detail::build_network<T, Sequential<T>>(model, path);
+}
+
+/// Rebuilds any network from a file alone, a graph with its node names,
+/// inputs and outputs (a chain comes back as a graph of nodes "0", "1", ...).
+/// Throws as load() does, except that any graph is accepted.
+template <class T>
+Graph<T> load_graph(const std::filesystem::path& path) {
+  return detail::build_network<T, Graph<T>>(detail::decode_model(detail::read_whole_file(path), detail::quoted(path)),
+                                            path);
 }
 
 /// Loads parameters into an existing network of the same architecture. On any
 /// error the network is left untouched. Throws io_error when the file cannot be
 /// read, format_error when it is invalid or holds another architecture.
 template <class T>
-void load_into(Sequential<T>& net, const std::filesystem::path& path) {
+void load_into(Graph<T>& net, const std::filesystem::path& path) {
   const auto model = detail::decode_model(detail::read_whole_file(path), detail::quoted(path));
   detail::check_matches(net, model, detail::quoted(path));
   detail::copy_parameters(net, model);
@@ -488,7 +645,7 @@ void load_into(Sequential<T>& net, const std::filesystem::path& path) {
 /// training progress, and the state of every layer's generator. Throws as
 /// save() does.
 template <class T>
-void save_checkpoint(Sequential<T>& net, const Optimizer<T>& optimizer, const TrainingProgress& progress,
+void save_checkpoint(Graph<T>& net, const Optimizer<T>& optimizer, const TrainingProgress& progress,
                      const std::filesystem::path& path) {
   detail::require_finite_parameters(net, "save_checkpoint", path);
   detail::write_file_atomically(path, detail::encode_model<T>(net, &optimizer, &progress));
@@ -502,7 +659,7 @@ void save_checkpoint(Sequential<T>& net, const Optimizer<T>& optimizer, const Tr
 /// invalid, holds no training state, or does not match the network or the
 /// optimizer's type and buffers.
 template <class T>
-TrainingProgress load_checkpoint(Sequential<T>& net, Optimizer<T>& optimizer, const std::filesystem::path& path) {
+TrainingProgress load_checkpoint(Graph<T>& net, Optimizer<T>& optimizer, const std::filesystem::path& path) {
   const std::string what = detail::quoted(path);
   const auto model = detail::decode_model(detail::read_whole_file(path), what);
   detail::check_matches(net, model, what);
