@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -36,11 +37,20 @@ inline std::string csv_field(std::string_view text) {
 /// Writes a CSV file row by row: the header at construction, then numbers.
 class CsvWriter {
  public:
-  /// Creates (or truncates) the file and writes the header row. Throws
-  /// value_error for an empty column list, io_error when the file cannot be written.
+  /// Creates (or truncates) the file and writes the header row. The arguments
+  /// are checked first: a bad call leaves an existing file untouched. Throws
+  /// value_error for an empty column list, io_error when something other than
+  /// a regular file is at `path` or the file cannot be written.
   CsvWriter(const std::filesystem::path& path, std::vector<std::string> columns)
-      : path_(path), columns_(std::move(columns)), out_(path, std::ios::binary | std::ios::trunc) {
+      : path_(path), columns_(std::move(columns)) {
     if (columns_.empty()) throw value_error("CsvWriter: " + detail::quoted_path(path_) + " needs at least one column");
+    std::error_code ec;
+    const auto status = std::filesystem::status(path_, ec);
+    if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+      throw io_error("CsvWriter: cannot open " + detail::quoted_path(path_) +
+                     " for writing: it exists and is not a regular file");
+    }
+    out_.open(path_, std::ios::binary | std::ios::trunc);
     if (!out_) throw io_error("CsvWriter: cannot open " + detail::quoted_path(path_) + " for writing");
     std::string line;
     for (std::size_t i = 0; i < columns_.size(); ++i) {
