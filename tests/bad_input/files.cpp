@@ -334,11 +334,15 @@ TEST_CASE("bad input: a full disk leaves the previous picture, chart and model i
   const auto png = folder / "full.png";
   const auto svg = folder / "full.svg";
   const auto model = folder / "full.fovea";
+  const auto csv = folder / "full.csv";
   write_png(png, Tensor<float, 3>({1, 2, 2}).view());
+  write_csv(csv, {"epoch", "loss"}, {{1, 0.5}});
   write_svg(svg, {.series = {{"loss", {1, 2}}}});
   auto small = test::small_cnn<float>(4, 8);
   save(small, model);
   const Bytes old_png = test::read_file(png), old_svg = test::read_file(svg), old_model = test::read_file(model);
+  const Bytes old_csv = test::read_file(csv);
+  const std::vector<std::vector<double>> long_history(300, {1.0 / 3, 2.0 / 3});
 
   Tensor<float, 3> noise({3, 64, 64});
   Rng rng(5);
@@ -353,7 +357,12 @@ TEST_CASE("bad input: a full disk leaves the previous picture, chart and model i
   rlimit limit = old_limit;
   limit.rlim_cur = 2048;
   REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
-  std::string png_error, svg_error, model_error;
+  std::string png_error, svg_error, model_error, csv_error;
+  try {
+    write_csv(csv, {"epoch", "loss"}, long_history);
+  } catch (const io_error& e) {
+    csv_error = e.what();
+  }
   try {
     write_png(png, noise.view());
   } catch (const io_error& e) {
@@ -378,6 +387,9 @@ TEST_CASE("bad input: a full disk leaves the previous picture, chart and model i
         "write_svg: saving " + quoted(svg) + " failed while writing: File too large (the previous file is intact)");
   CHECK(model_error ==
         "saving " + quoted(model) + " failed while writing: File too large (the previous file is intact)");
+  CHECK(csv_error ==
+        "write_csv: saving " + quoted(csv) + " failed while writing: File too large (the previous file is intact)");
+  CHECK(test::read_file(csv) == old_csv);
   CHECK(test::read_file(png) == old_png);
   CHECK(test::read_file(svg) == old_svg);
   CHECK(test::read_file(model) == old_model);
@@ -386,11 +398,14 @@ TEST_CASE("bad input: a full disk leaves the previous picture, chart and model i
   }
 }
 
-TEST_CASE("bad input: CsvWriter with bad arguments leaves an existing file alone", "[bad_input][files]") {
+TEST_CASE("bad input: CsvWriter and write_csv with bad arguments leave an existing file alone", "[bad_input][files]") {
   const auto csv = folder / "log.csv";
   test::write_file(csv, std::string("epoch,loss\n1,0.5\n"));
   CHECK_THROWS_AS(CsvWriter(csv, {}), value_error);
   CHECK_THROWS_WITH(CsvWriter(csv, {}), "CsvWriter: " + quoted(csv) + " needs at least one column");
+  CHECK_THROWS_AS(write_csv(csv, {"epoch", "loss"}, {{2, 0.25}, {3}}), value_error);
+  CHECK_THROWS_WITH(write_csv(csv, {"epoch", "loss"}, {{2, 0.25}, {3}}),
+                    "write_csv: row 1 has 1 values for the 2 columns of " + quoted(csv));
   const Bytes after = test::read_file(csv);
   CHECK(std::string(after.begin(), after.end()) == "epoch,loss\n1,0.5\n");
 }
