@@ -215,6 +215,12 @@ TEST_CASE("bad input: anything but a regular file is refused by every reader", "
   CHECK_THROWS_WITH(read_image(fifo), "read_image: cannot open " + quoted(fifo) + pipe);
   CHECK_THROWS_WITH(read_pgm(fifo), "read_pgm: cannot open " + quoted(fifo) + pipe);
   CHECK_THROWS_WITH(read_idx_images(fifo), "read_idx_images: cannot open " + quoted(fifo) + pipe);
+  CHECK_THROWS_AS(CsvWriter(fifo, {"epoch"}), io_error);
+  CHECK_THROWS_WITH(CsvWriter(fifo, {"epoch"}),
+                    "CsvWriter: cannot open " + quoted(fifo) + " for writing: it exists and is not a regular file");
+  CHECK_THROWS_WITH(write_png(fifo, Tensor<float, 3>({1, 2, 2}).view()),
+                    "write_png: saving " + quoted(fifo) + " failed: " + quoted(fifo) +
+                        " is a FIFO (named pipe), not a regular file: refusing to replace it");
   CHECK_THROWS_WITH(load<float>("/dev/zero"),
                     "cannot open model file '/dev/zero': it is a character device, expected a regular file");
   CHECK_THROWS_WITH(read_image("/dev/zero"),
