@@ -115,7 +115,8 @@ inline void require_complete_pixels(const std::vector<std::uint8_t>& bytes, cons
           ++at;
         }
       }
-      while (at < bytes.size() && bytes[at] >= '0' && bytes[at] <= '9' && value < (Index{1} << 32)) {
+      // Capped at stb_image's largest dimension, 2^24, so the product below stays in range.
+      while (at < bytes.size() && bytes[at] >= '0' && bytes[at] <= '9' && value <= (Index{1} << 24)) {
         value = value * 10 + (bytes[at++] - '0');
       }
     }

@@ -40,17 +40,19 @@ class Dropout final : public Layer<T> {
     detail::require_spec_type(spec, "Dropout");
     const bool halves = std::any_of(spec.values.begin(), spec.values.end(),
                                     [](const auto& setting) { return setting.first == "seed_high"; });
-    const auto whole = [&](const char* key, double largest, const char* range) {
+    // Below `limit`, exclusive; files of earlier versions may hold any whole
+    // "seed" below 2^64 that a double can hold.
+    const auto whole = [&](const char* key, double limit, const char* range) {
       const double value = spec.get(key);
-      if (!(value >= 0 && value <= largest) || value != std::trunc(value)) {
+      if (!(value >= 0 && value < limit) || value != std::trunc(value)) {
         throw format_error(std::string("Dropout: setting '") + key + "' is " + detail::format_number(value) +
                            ", expected a whole number in " + range);
       }
       return static_cast<std::uint64_t>(value);
     };
     const std::uint64_t seed =
-        halves ? (whole("seed_high", 4294967295.0, "[0, 2^32)") << 32) | whole("seed", 4294967295.0, "[0, 2^32)")
-               : whole("seed", 9007199254740992.0, "[0, 2^53]");
+        halves ? (whole("seed_high", 4294967296.0, "[0, 2^32)") << 32) | whole("seed", 4294967296.0, "[0, 2^32)")
+               : whole("seed", 18446744073709551616.0, "[0, 2^64)");
     return Dropout(spec.get("p"), seed);
   }
 
