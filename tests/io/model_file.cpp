@@ -340,6 +340,11 @@ TEST_CASE("Dropout seeds up to 2^64 - 1 round-trip through a model file", "[io][
     CHECK(*loaded.layer(1).rng() == Rng(seed));  // the same masks as the saved layer
     CHECK_NOTHROW(load_into(net, path));
   }
+  // Files of earlier versions wrote every seed as one f64: those still load.
+  auto old_style = Dropout<float>::from_spec({"Dropout", {{"p", 0.25}, {"seed", 1152921504606846976.0}}});
+  CHECK(*old_style.rng() == Rng(std::uint64_t{1} << 60));
+  CHECK_THROWS_WITH(Dropout<float>::from_spec({"Dropout", {{"p", 0.25}, {"seed", 1}, {"seed_high", 4294967296.0}}}),
+                    "Dropout: setting 'seed_high' is 4294967296, expected a whole number in [0, 2^32)");
   fs::remove_all(path.parent_path());
 }
 
