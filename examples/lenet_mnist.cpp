@@ -1,6 +1,9 @@
-// The LeNet-5 trainer: reads MNIST-format data, trains, reports per-epoch
-// loss and accuracy, prints the confusion matrix, saves the model, and writes
-// pictures (conv1 filters, feature maps, training curves) into --out.
+// The LeNet-5 trainer: reads MNIST-format data, holds the last part of the
+// training images out for validation, trains, reports per-epoch loss and
+// accuracy on both, evaluates the test set once at the end (confusion matrix),
+// saves the model, and writes pictures (conv1 filters, feature maps, training
+// curves) into --out. The test set plays no part in choosing settings: only
+// the validation figures do.
 //
 //   lenet_mnist                             # first data source found, 10 epochs
 //   lenet_mnist --data ../shared/data/mnist --split 8000
@@ -14,6 +17,7 @@
 #include <fovea/io/png.hpp>
 #include <fovea/io/svg_plot.hpp>
 #include <iostream>
+#include <limits>
 #include <memory>
 
 #include "mnist_source.hpp"
@@ -36,6 +40,7 @@ struct Settings {
   fovea::Index train_limit = 0;
   fovea::Index test_limit = 0;
   fovea::Index split = 8000;
+  fovea::Index validation = -1;  // -1: 1/12 of the training images (5,000 of Fashion-MNIST's 60,000)
   std::string out = "lenet-out";
   std::string progress = "auto";
   bool normalize = false;
@@ -112,6 +117,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--split", s.split, "With only the t10k files: the first N train, the rest test")
       ->check(CLI::PositiveNumber);
+  app.add_option("--val", s.validation,
+                 "Hold the last N training images out for validation (default: 1/12 of them, 5,000 of 60,000; "
+                 "0: none)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--out", s.out, "Folder for the model, pictures and curves");
   app.add_option("--progress", s.progress, "auto (bar on a terminal), bar, lines or none")
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
@@ -148,16 +157,27 @@ int main(int argc, char** argv) {
     }
     if (s.train_limit > 0 && s.train_limit < train.size()) train = train.slice(0, s.train_limit);
     if (s.test_limit > 0 && s.test_limit < test.size()) test = test.slice(0, s.test_limit);
+    // The validation images come from the training set, never from the test
+    // set: settings are chosen on them, and the test set is looked at once.
+    const fovea::Index validation_count = s.validation >= 0 ? s.validation : train.size() / 12;
+    if (validation_count >= train.size()) {
+      std::cerr << "error: --val " << validation_count << " leaves no training images out of " << train.size() << "\n";
+      return 2;
+    }
+    fovea::Dataset validation;
+    std::tie(train, validation) = train.split(train.size() - validation_count);
     if (s.normalize) {
       // Statistics of the training images only; classify needs the same two numbers.
       const auto norm = train.mean_std();
       train = train.normalized(norm);
+      validation = validation.normalized(norm);
       test = test.normalized(norm);
       std::printf("normalised with the training set's mean %.4f and std %.4f (pass --mean/--std to classify)\n",
                   norm.mean, norm.stddev);
     }
     std::cout << "data: " << files->folder.string() << (fashion ? " (Fashion-MNIST)" : " (MNIST)") << ", "
-              << train.size() << " train / " << test.size() << " test images\n";
+              << train.size() << " train / " << validation.size() << " validation / " << test.size()
+              << " test images\n";
 
     // Network, loss, optimizer.
     if (s.threads > 0) fovea::set_threads(s.threads);
@@ -180,7 +200,8 @@ int main(int argc, char** argv) {
                                             : fovea::ProgressStyle::automatic,
     };
     const auto started = std::chrono::steady_clock::now();
-    const fovea::History history = fovea::fit(net, loss, *optimizer, train, test, options);
+    const fovea::History history = validation.size() > 0 ? fovea::fit(net, loss, *optimizer, train, validation, options)
+                                                         : fovea::fit(net, loss, *optimizer, train, options);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
     const fovea::Evaluation result = fovea::evaluate(net, loss, test);
@@ -206,25 +227,28 @@ int main(int argc, char** argv) {
     write_feature_maps(net, 1, one_image, out / "conv1_maps.png");
     write_feature_maps(net, 4, one_image, out / "conv2_maps.png");
 
-    std::vector<double> train_loss, test_loss, train_acc, test_acc;
+    // Without a validation set its columns hold NaN (the charts leave those out).
+    const double none = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> train_loss, validation_loss, train_acc, validation_acc;
     std::vector<std::vector<double>> rows;
     for (const auto& e : history.epochs) {
       train_loss.push_back(e.train_loss);
-      test_loss.push_back(*e.validation_loss);
+      validation_loss.push_back(e.validation_loss.value_or(none));
       train_acc.push_back(100 * e.train_accuracy);
-      test_acc.push_back(100 * *e.validation_accuracy);
+      validation_acc.push_back(100 * e.validation_accuracy.value_or(none));
       rows.push_back({static_cast<double>(e.epoch + 1), e.learning_rate, e.train_loss, e.train_accuracy,
-                      *e.validation_loss, *e.validation_accuracy, e.seconds, e.images_per_second});
+                      e.validation_loss.value_or(none), e.validation_accuracy.value_or(none), e.seconds,
+                      e.images_per_second});
     }
-    fovea::write_svg(
-        out / "loss.svg",
-        {.title = "LeNet-5 loss", .y_label = "cross-entropy", .series = {{"train", train_loss}, {"test", test_loss}}});
-    fovea::write_svg(
-        out / "accuracy.svg",
-        {.title = "LeNet-5 accuracy", .y_label = "accuracy (%)", .series = {{"train", train_acc}, {"test", test_acc}}});
+    fovea::write_svg(out / "loss.svg", {.title = "LeNet-5 loss",
+                                        .y_label = "cross-entropy",
+                                        .series = {{"train", train_loss}, {"validation", validation_loss}}});
+    fovea::write_svg(out / "accuracy.svg", {.title = "LeNet-5 accuracy",
+                                            .y_label = "accuracy (%)",
+                                            .series = {{"train", train_acc}, {"validation", validation_acc}}});
     fovea::write_csv(out / "history.csv",
-                     {"epoch", "learning_rate", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
-                      "images_per_second"},
+                     {"epoch", "learning_rate", "train_loss", "train_accuracy", "validation_loss",
+                      "validation_accuracy", "seconds", "images_per_second"},
                      rows);
     std::cout
         << "wrote " << (out / "lenet.fovea").string()

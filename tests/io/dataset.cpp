@@ -179,7 +179,7 @@ TEMPLATE_TEST_CASE("make_batch scales bytes to [0, 1] and applies the normalisat
   CHECK_THROWS_WITH(data.make_batch<TestType>(bad, two.view(), std::span<std::int32_t>(labels.data(), 2)),
                     "Dataset::make_batch: index 6 (batch position 1) out of range for 6 samples");
   CHECK_THROWS_WITH(data.normalized({0.5, 0.0}),
-                    "Dataset::normalized: mean 0.500000, stddev 0.000000, expected "
+                    "Dataset::normalized: mean 0.5, stddev 0, expected "
                     "finite values and stddev > 0");
 }
 

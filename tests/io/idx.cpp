@@ -157,8 +157,8 @@ TEST_CASE("a missing file is an io_error naming the path", "[io][idx][errors]") 
                     "read_idx_images: cannot open " + quoted(missing) + ": No such file or directory");
   CHECK_THROWS_WITH(read_idx_labels(missing),
                     "read_idx_labels: cannot open " + quoted(missing) + ": No such file or directory");
-  CHECK_THROWS_WITH(read_idx_images(folder.path()),
-                    "read_idx_images: cannot open " + quoted(folder.path()) + ": it is a directory");
+  CHECK_THROWS_WITH(read_idx_images(folder.path()), "read_idx_images: cannot open " + quoted(folder.path()) +
+                                                        ": it is a directory, expected a regular file");
 }
 
 TEST_CASE("a wrong magic number is a format_error naming both numbers", "[io][idx][errors]") {

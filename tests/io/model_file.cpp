@@ -1,5 +1,6 @@
 #include "fovea/io/model_file.hpp"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <csignal>
@@ -10,9 +11,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <vector>
 
 #include "fovea/layers/batch_norm.hpp"
+#include "fovea/layers/dropout.hpp"
 #include "fovea/optim/adam.hpp"
 #include "fovea/optim/sgd.hpp"
 #include "fovea/train/fit.hpp"
@@ -305,4 +309,143 @@ TEST_CASE("a save killed midway leaves the previous model intact", "[io][model][
   }
   CHECK(mid_write >= 3);
   fs::remove_all(path.parent_path());
+}
+
+TEST_CASE("a model whose values are not finite or do not fit the network's type is refused", "[io][model]") {
+  auto wide = test::small_cnn<double>(3, 8);
+  wide.params()[0].value(0) = 1e300;  // finite in double, infinite in float
+  const fs::path path = scratch("huge.fovea");
+  save(wide, path);
+  const std::string what = "model file '" + path.string() + "'";
+  CHECK_THROWS_AS(load<float>(path), format_error);
+  CHECK_THROWS_WITH(load<float>(path), what +
+                                           ": tensor '0.weight' holds 1e+300 at element 0, outside the range of "
+                                           "float (at most 3.4028234663852886e+38)");
+  auto narrow = test::small_cnn<float>(4, 8);
+  const auto before = weights_of(narrow);
+  CHECK_THROWS_WITH(load_into(narrow, path), Catch::Contains("'0.weight' holds 1e+300"));
+  CHECK(weights_of(narrow) == before);
+  CHECK(load<double>(path).params()[0].value(0) == 1e300);
+
+  // The same file with a NaN in place of 1e300 (the checksum fixed).
+  auto bytes = read_bytes(path);
+  const double huge = 1e300, nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<char> pattern(sizeof huge);
+  std::memcpy(pattern.data(), &huge, sizeof huge);
+  const auto at = std::search(bytes.begin(), bytes.end(), pattern.begin(), pattern.end());
+  REQUIRE(at != bytes.end());
+  std::memcpy(&*at, &nan, sizeof nan);
+  const auto fixed = fovea::fuzz::with_valid_envelope(
+      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+  write_bytes(path, std::vector<char>(fixed.begin(), fixed.end()));
+  CHECK_THROWS_AS(load<double>(path), format_error);
+  CHECK_THROWS_WITH(load<double>(path), what + ": tensor '0.weight' holds nan at element 0, expected finite values");
+  CHECK_THROWS_WITH(load_into(narrow, path),
+                    what + ": tensor '0.weight' holds nan at element 0, expected finite values");
+  CHECK(weights_of(narrow) == before);
+  fs::remove_all(path.parent_path());
+}
+
+TEST_CASE("a checkpoint that fails to load leaves network and optimizer as they were", "[io][model][checkpoint]") {
+  auto net = test::small_cnn<float>(7, 16, /*dropout=*/true);
+  Adam<float> adam(net.params(), {.learning_rate = 0.01});
+  const fs::path path = scratch("zero-generator.fovea");
+  save_checkpoint(net, adam, {.next_epoch = 1, .seed = 3}, path);
+  // The Dropout generator's state, the last 32 bytes before the checksum, zeroed (checksum fixed).
+  auto bytes = read_bytes(path);
+  std::fill(bytes.end() - 36, bytes.end() - 4, char{0});
+  const auto fixed = fovea::fuzz::with_valid_envelope(
+      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+  write_bytes(path, std::vector<char>(fixed.begin(), fixed.end()));
+
+  auto other = test::small_cnn<float>(7, 16, true);  // the same architecture, other weights
+  Rng rng(1234);
+  initialize_all(other.params(), {}, rng);
+  Adam<float> other_adam(other.params(), {.learning_rate = 0.01});
+  const auto before = weights_of(other);
+  CHECK_THROWS_AS(load_checkpoint(other, other_adam, path), format_error);
+  CHECK_THROWS_WITH(
+      load_checkpoint(other, other_adam, path),
+      "model file '" + path.string() + "': generator state 0 is all zeros, which no generator can have (corrupt file)");
+  CHECK(weights_of(other) == before);  // the parameters were copied before the generator threw
+  CHECK(other_adam.steps() == 0);
+  fs::remove_all(path.parent_path());
+}
+
+TEST_CASE("Dropout seeds up to 2^64 - 1 round-trip through a model file", "[io][model]") {
+  const fs::path path = scratch("seeds.fovea");
+  for (const std::uint64_t seed : {std::numeric_limits<std::uint64_t>::max(), (std::uint64_t{1} << 53) + 1,
+                                   std::uint64_t{1} << 53, std::uint64_t{12345}}) {
+    INFO("seed " << seed);
+    Sequential<float> net({1, 4, 4});
+    net.emplace<Flatten<float>>();
+    net.emplace<Dropout<float>>(0.25, seed);
+    net.emplace<Linear<float>>(16, 2);
+    save(net, path);
+    Sequential<float> loaded = load<float>(path);
+    CHECK(loaded.layer(1).spec() == net.layer(1).spec());
+    CHECK(*loaded.layer(1).rng() == Rng(seed));  // the same masks as the saved layer
+    CHECK_NOTHROW(load_into(net, path));
+  }
+  // Files of earlier versions wrote every seed as one f64: those still load.
+  auto old_style = Dropout<float>::from_spec({"Dropout", {{"p", 0.25}, {"seed", 1152921504606846976.0}}});
+  CHECK(*old_style.rng() == Rng(std::uint64_t{1} << 60));
+  CHECK_THROWS_WITH(Dropout<float>::from_spec({"Dropout", {{"p", 0.25}, {"seed", 1}, {"seed_high", 4294967296.0}}}),
+                    "Dropout: setting 'seed_high' is 4294967296, expected a whole number in [0, 2^32)");
+  fs::remove_all(path.parent_path());
+}
+
+TEST_CASE("save: long names, stale temporary files, links, read-only files and FIFOs", "[io][model][save]") {
+  auto net = test::small_cnn<float>(8);
+  auto other = test::small_cnn<float>(9);
+  const fs::path dir = scratch("targets");
+  fs::create_directories(dir);
+  const fs::path path = dir / "model.fovea";
+  const auto quoted = [](const fs::path& p) { return "'" + p.string() + "'"; };
+
+  SECTION("a 250-byte name: the temporary name is cut to fit") {
+    const fs::path long_name = dir / (std::string(244, 'n') + ".fovea");
+    save(net, long_name);
+    CHECK(weights_of(load<float>(long_name)) == weights_of(net));
+    CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 1);
+  }
+  SECTION("stale temporary files of killed saves are removed; fresh ones and others' are left") {
+    const fs::path stale = dir / ".model.fovea.tmp-AbC123", fresh = dir / ".model.fovea.tmp-XyZ789";
+    const fs::path another = dir / ".other.fovea.tmp-AbC123";
+    for (const fs::path& p : {stale, fresh, another}) write_bytes(p, {'x'});
+    fs::last_write_time(stale, fs::file_time_type::clock::now() - std::chrono::hours(2));
+    fs::last_write_time(another, fs::file_time_type::clock::now() - std::chrono::hours(2));
+    save(net, path);
+    CHECK_FALSE(fs::exists(stale));
+    CHECK(fs::exists(fresh));  // may be a save still running in another process
+    CHECK(fs::exists(another));
+  }
+  SECTION("a symbolic link: the file it names is replaced, the link stays") {
+    const fs::path real = dir / "real.fovea", link = dir / "link.fovea";
+    save(other, real);
+    fs::create_symlink("real.fovea", link);
+    save(net, link);
+    CHECK(fs::is_symlink(link));
+    CHECK(weights_of(load<float>(real)) == weights_of(net));
+  }
+  SECTION("a read-only file is not replaced") {
+    save(other, path);
+    fs::permissions(path, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+    const auto before = read_bytes(path);
+    CHECK_THROWS_AS(save(net, path), io_error);
+    CHECK_THROWS_WITH(save(net, path),
+                      "saving " + quoted(path) + " failed: " + quoted(path) + " is read-only: refusing to replace it");
+    CHECK(read_bytes(path) == before);
+  }
+  SECTION("a FIFO or a directory is not replaced") {
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    CHECK_THROWS_WITH(save(net, path), "saving " + quoted(path) + " failed: " + quoted(path) +
+                                           " is a FIFO (named pipe), not a regular file: refusing to replace it");
+    CHECK(fs::is_fifo(path));
+    const fs::path folder = dir / "folder.fovea";
+    fs::create_directories(folder);
+    CHECK_THROWS_WITH(save(net, folder), "saving " + quoted(folder) + " failed: " + quoted(folder) +
+                                             " is a directory, not a regular file: refusing to replace it");
+  }
+  fs::remove_all(path.parent_path().parent_path());
 }

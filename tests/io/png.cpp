@@ -89,8 +89,8 @@ TEST_CASE("read_image reports missing and undecodable files as io_error", "[io][
   const auto missing = folder / "missing.png";
   CHECK_THROWS_AS(read_image(missing), fovea::io_error);
   CHECK_THROWS_WITH(read_image(missing), "read_image: cannot open " + quoted(missing) + ": No such file or directory");
-  CHECK_THROWS_WITH(read_image(folder.path()),
-                    "read_image: cannot open " + quoted(folder.path()) + ": it is a directory");
+  CHECK_THROWS_WITH(read_image(folder.path()), "read_image: cannot open " + quoted(folder.path()) +
+                                                   ": it is a directory, expected a regular file");
 
   const auto garbage = folder / "garbage.png";
   fovea::test::write_file(garbage, std::string("this is not an image"));

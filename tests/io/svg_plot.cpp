@@ -141,5 +141,6 @@ TEST_CASE("to_svg refuses mismatched series and tiny charts; write_svg writes th
   CHECK(std::string(bytes.begin(), bytes.end()) == to_svg(training_curves()));
   const auto nowhere = folder / "missing" / "curves.svg";
   CHECK_THROWS_AS(fovea::write_svg(nowhere, training_curves()), fovea::io_error);
-  CHECK_THROWS_WITH(fovea::write_svg(nowhere, training_curves()), "write_svg: cannot write '" + nowhere.string() + "'");
+  CHECK_THROWS_WITH(fovea::write_svg(nowhere, training_curves()),
+                    "write_svg: cannot write '" + nowhere.string() + "': its folder does not exist");
 }

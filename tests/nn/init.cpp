@@ -59,7 +59,7 @@ TEST_CASE("each initialiser has the documented spread and is reproducible", "[in
   fovea::initialize(u.param(), {.scheme = InitScheme::zeros}, rng);
   CHECK(u.value.array().abs().maxCoeff() == 0);
   CHECK_THROWS_WITH(fovea::initialize(u.param(), {.scheme = InitScheme::uniform, .low = 1, .high = 1}, rng),
-                    "initialize: uniform bounds need low < high, got [1.000000, 1.000000)");
+                    "initialize: uniform bounds need low < high, got [1, 1)");
 }
 
 TEST_CASE("initialize_all zeroes biases and draws weights", "[init]") {

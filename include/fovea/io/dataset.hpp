@@ -26,6 +26,7 @@
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/random.hpp"
 #include "fovea/core/tensor.hpp"
+#include "fovea/detail/number_format.hpp"
 #include "fovea/detail/quoted_path.hpp"
 #include "fovea/io/idx.hpp"
 
@@ -115,8 +116,8 @@ class Dataset {
   /// value_error unless mean and stddev are finite and stddev > 0.
   Dataset normalized(MeanStd normalization) const {
     if (!(normalization.stddev > 0) || !std::isfinite(normalization.stddev) || !std::isfinite(normalization.mean)) {
-      throw value_error("Dataset::normalized: mean " + std::to_string(normalization.mean) + ", stddev " +
-                        std::to_string(normalization.stddev) + ", expected finite values and stddev > 0");
+      throw value_error("Dataset::normalized: mean " + detail::format_number(normalization.mean) + ", stddev " +
+                        detail::format_number(normalization.stddev) + ", expected finite values and stddev > 0");
     }
     Dataset result = *this;
     result.normalization_ = normalization;
@@ -267,15 +268,16 @@ class MinibatchOrder {
 /// Images and labels from a pair of idx files (raw or .gz) as a Dataset with
 /// images [N, 1, rows, cols]. The pixels are read straight into the dataset's
 /// storage. Throws format_error when the files disagree on N or a label is not
-/// in 0..classes-1 (and as read_idx_images and read_idx_labels do); value_error when classes < 1.
+/// in 0..classes-1 (and as read_idx_images and read_idx_labels do, with
+/// `limits`); value_error when classes < 1.
 inline Dataset load_idx_dataset(const std::filesystem::path& images_path, const std::filesystem::path& labels_path,
-                                Index classes = 10) {
+                                Index classes = 10, const ReadLimits& limits = {}) {
   constexpr const char* operation = "load_idx_dataset";
   if (classes < 1) {
     throw value_error(std::string(operation) + ": classes must be at least 1, got " + std::to_string(classes));
   }
-  Tensor<std::uint8_t, 1> raw_labels = read_idx_labels(labels_path);
-  detail::IdxReader<3> reader(images_path, idx_images_magic, operation, "images");
+  Tensor<std::uint8_t, 1> raw_labels = read_idx_labels(labels_path, limits);
+  detail::IdxReader<3> reader(images_path, idx_images_magic, operation, "images", limits);
   const Shape<3> dims = reader.dims();
   if (dims[0] != raw_labels.dim(0)) {
     throw format_error(std::string(operation) + ": " + detail::quoted_path(images_path) + " holds " +

@@ -15,6 +15,7 @@
 ///
 /// Needs zlib: link fovea::io.
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -31,7 +32,9 @@
 
 #include "fovea/core/error.hpp"
 #include "fovea/core/tensor.hpp"
+#include "fovea/detail/file_io.hpp"
 #include "fovea/detail/quoted_path.hpp"
+#include "fovea/io/read_limits.hpp"
 
 namespace fovea {
 
@@ -47,8 +50,14 @@ class ByteSource {
   ByteSource(std::filesystem::path path, std::string operation)
       : path_(std::move(path)), operation_(std::move(operation)) {
     std::error_code ec;
-    if (std::filesystem::is_directory(path_, ec)) {
-      throw io_error(operation_ + ": cannot open " + quoted_path(path_) + ": it is a directory");
+    // Only regular files: fopen would wait forever on a FIFO, and a device
+    // such as /dev/zero never ends.
+    const auto status = std::filesystem::status(path_, ec);
+    if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+      struct stat info {};
+      ::stat(path_.c_str(), &info);
+      throw io_error(operation_ + ": cannot open " + quoted_path(path_) + ": it is " +
+                     describe_file_type(info.st_mode) + ", expected a regular file");
     }
     raw_.reset(std::fopen(path_.c_str(), "rb"));
     if (!raw_) {
@@ -164,7 +173,8 @@ inline std::string hex32(std::uint32_t value) {
 template <std::size_t Rank>
 class IdxReader {
  public:
-  IdxReader(const std::filesystem::path& path, std::uint32_t magic, const char* operation, const char* kind)
+  IdxReader(const std::filesystem::path& path, std::uint32_t magic, const char* operation, const char* kind,
+            const ReadLimits& limits)
       : source_(path, operation), operation_(operation) {
     std::array<std::uint8_t, 4> word{};
     read_section(word.data(), 4, "magic number", 4);
@@ -198,6 +208,11 @@ class IdxReader {
       throw format_error(operation_ + ": " + quoted_path(path) + " claims " + describe() + " = " +
                          std::to_string(data_bytes_) + " bytes, more than its " + std::to_string(source_.file_bytes()) +
                          " compressed bytes can hold (at most " + std::to_string(source_.max_bytes()) + ")");
+    }
+    if (data_bytes_ > limits.max_file_bytes) {
+      throw format_error(operation_ + ": " + quoted_path(path) + " claims " + describe() + " = " +
+                         std::to_string(data_bytes_) + " bytes, more than the limit of " +
+                         std::to_string(limits.max_file_bytes) + " (ReadLimits::max_file_bytes)");
     }
   }
 
@@ -256,9 +271,10 @@ class IdxReader {
 
 /// Images [N, rows, cols] as bytes 0..255, from an idx3 file (raw or .gz).
 /// Throws io_error when the file cannot be opened, format_error when its
-/// contents are not exactly what the header promises.
-inline Tensor<std::uint8_t, 3> read_idx_images(const std::filesystem::path& path) {
-  detail::IdxReader<3> reader(path, idx_images_magic, "read_idx_images", "images");
+/// contents are not exactly what the header promises or are larger than
+/// `limits` allow. Anything but a regular file is an io_error.
+inline Tensor<std::uint8_t, 3> read_idx_images(const std::filesystem::path& path, const ReadLimits& limits = {}) {
+  detail::IdxReader<3> reader(path, idx_images_magic, "read_idx_images", "images", limits);
   Tensor<std::uint8_t, 3> images(reader.dims());
   reader.read_data(images.data());
   return images;
@@ -266,8 +282,8 @@ inline Tensor<std::uint8_t, 3> read_idx_images(const std::filesystem::path& path
 
 /// Labels [N] as bytes, from an idx1 file (raw or .gz). Throws as
 /// read_idx_images() does.
-inline Tensor<std::uint8_t, 1> read_idx_labels(const std::filesystem::path& path) {
-  detail::IdxReader<1> reader(path, idx_labels_magic, "read_idx_labels", "labels");
+inline Tensor<std::uint8_t, 1> read_idx_labels(const std::filesystem::path& path, const ReadLimits& limits = {}) {
+  detail::IdxReader<1> reader(path, idx_labels_magic, "read_idx_labels", "labels", limits);
   Tensor<std::uint8_t, 1> labels(reader.dims());
   reader.read_data(labels.data());
   return labels;

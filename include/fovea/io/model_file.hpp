@@ -7,12 +7,10 @@
 ///
 /// Saving never destroys the last good file: the bytes go to a temporary file
 /// in the same folder, which is flushed to disk and then renamed over the
-/// target (rename is atomic on POSIX file systems). Loading checks everything
-/// before touching the caller's network, so a bad file leaves it as it was.
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
+/// target (rename is atomic on POSIX file systems). Loading reads only regular
+/// files, checks the magic number before reading the rest, and checks
+/// everything (values included) before touching the caller's network or
+/// optimizer, so a bad file leaves them as they were.
 
 #include <algorithm>
 #include <cerrno>
@@ -20,15 +18,18 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <limits>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "fovea/core/error.hpp"
 #include "fovea/detail/binary.hpp"
 #include "fovea/detail/crc32.hpp"
+#include "fovea/detail/file_io.hpp"
 #include "fovea/detail/number_format.hpp"
+#include "fovea/io/read_limits.hpp"
 #include "fovea/nn/graph.hpp"
 #include "fovea/nn/registry.hpp"
 #include "fovea/nn/sequential.hpp"
@@ -363,71 +364,31 @@ inline StoredModel decode_model(const std::vector<std::uint8_t>& bytes, const st
   return model;
 }
 
-inline std::vector<std::uint8_t> read_whole_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw io_error("cannot open model file '" + path.string() + "': " + std::strerror(errno));
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw io_error("cannot read model file '" + path.string() + "'");
+// The whole file, its magic number checked before the rest is read (a large
+// file that is no model costs eight bytes of reading), its size bounded by
+// `limits` before anything is allocated.
+inline std::vector<std::uint8_t> read_model_file(const std::filesystem::path& path, const std::string& what,
+                                                 const ReadLimits& limits) {
+  InputFile file(path, "", what);
+  const Index head = std::min<Index>(file.size(), sizeof model_magic);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(head));
+  file.read(bytes.data(), head);
+  if (head == sizeof model_magic && std::memcmp(bytes.data(), model_magic, sizeof model_magic) != 0) {
+    throw format_error(what + ": not a fovea model file (wrong magic)");
+  }
+  if (file.size() > limits.max_file_bytes) {
+    throw format_error(what + ": " + std::to_string(file.size()) + " bytes, more than the limit of " +
+                       std::to_string(limits.max_file_bytes) + " (ReadLimits::max_file_bytes)");
+  }
+  bytes.resize(static_cast<std::size_t>(file.size()));
+  file.read(bytes.data() + head, file.size() - head);
   return bytes;
-}
-
-// Writes to a temporary file beside the target, syncs it, renames it over the
-// target, and syncs the folder: at every instant the target is either the old
-// file or the complete new one.
-inline void write_file_atomically(const std::filesystem::path& path, const std::vector<std::uint8_t>& bytes) {
-  const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::string temp = (folder / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) throw io_error("cannot create a temporary file in '" + folder.string() + "': " + std::strerror(errno));
-  auto fail = [&](const std::string& step) {
-    const std::string reason = std::strerror(errno);
-    ::close(fd);
-    ::unlink(temp.c_str());
-    throw io_error("saving '" + path.string() + "' failed while " + step + ": " + reason +
-                   " (the previous file is intact)");
-  };
-  // mkstemp creates the file 0600; give it the mode an ordinary new file
-  // would get (or the mode of the file it replaces).
-  struct stat existing {};
-  mode_t mode = 0;
-  if (::stat(path.c_str(), &existing) == 0) {
-    mode = existing.st_mode & 07777;
-  } else {
-    const mode_t mask = ::umask(0);
-    ::umask(mask);
-    mode = 0666 & ~mask;
-  }
-  if (::fchmod(fd, mode) != 0) fail("setting permissions");
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("writing");
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) fail("syncing");
-  if (::close(fd) != 0) {
-    ::unlink(temp.c_str());
-    throw io_error("saving '" + path.string() + "' failed while closing: " + std::strerror(errno));
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    ::unlink(temp.c_str());
-    throw io_error("saving '" + path.string() + "' failed while renaming: " + reason);
-  }
-  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir >= 0) {
-    ::fsync(dir);  // best effort: makes the rename itself durable
-    ::close(dir);
-  }
 }
 
 inline std::string describe_spec(const LayerSpec& spec) {
   std::string s = spec.type + "{";
   for (std::size_t i = 0; i < spec.values.size(); ++i) {
-    s += (i ? ", " : "") + spec.values[i].first + "=" + std::to_string(spec.values[i].second);
+    s += (i ? ", " : "") + spec.values[i].first + "=" + format_number(spec.values[i].second);
   }
   return s + "}";
 }
@@ -458,6 +419,26 @@ inline std::string describe_inputs(const std::vector<std::uint32_t>& ids) {
   std::string s = "[";
   for (std::size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
   return s + "]";
+}
+
+// Every value of a stored tensor must be finite and within T's range: a
+// double model's 1e300 would become float's infinity, and a NaN weight makes
+// every prediction NaN.
+template <class T>
+void check_values_fit(const StoredTensor& tensor, const std::string& what) {
+  for (std::size_t k = 0; k < tensor.values.size(); ++k) {
+    const double value = tensor.values[k];
+    if (!std::isfinite(value)) {
+      throw format_error(what + ": tensor '" + tensor.name + "' holds " + format_number(value) + " at element " +
+                         std::to_string(k) + ", expected finite values");
+    }
+    if (std::abs(value) > static_cast<double>(std::numeric_limits<T>::max())) {
+      throw format_error(what + ": tensor '" + tensor.name + "' holds " + format_number(value) + " at element " +
+                         std::to_string(k) + ", outside the range of " +
+                         (std::is_same_v<T, float> ? "float" : "double") + " (at most " +
+                         format_number(static_cast<double>(std::numeric_limits<T>::max())) + ")");
+    }
+  }
 }
 
 template <class T>
@@ -517,6 +498,9 @@ void check_matches(Graph<T>& net, const StoredModel& model, const std::string& w
                          " in the network");
     }
   }
+  for (const auto* tensors : {&model.tensors, &model.buffers}) {
+    for (const auto& tensor : *tensors) check_values_fit<T>(tensor, what);
+  }
 }
 
 template <class T>
@@ -544,7 +528,7 @@ void require_finite_parameters(Graph<T>& net, const char* operation, const std::
     for (Index k = 0; k < p.value.size(); ++k) {
       if (!std::isfinite(p.value(k))) {
         throw numeric_error(std::string(operation) + ": parameter '" + p.name + "' has the non-finite value " +
-                            std::to_string(p.value(k)) + " at element " + std::to_string(k) +
+                            format_number(static_cast<double>(p.value(k))) + " at element " + std::to_string(k) +
                             "; refusing to overwrite " + quoted(path));
       }
     }
@@ -612,10 +596,12 @@ Net build_network(const StoredModel& model, const std::filesystem::path& path) {
 /// it. The file's values (float or double) are converted to T. Throws
 /// io_error when the file cannot be read, format_error when it is not a valid
 /// model file, a layer cannot be rebuilt, or the file holds a graph that is
-/// not a plain chain (load it with load_graph).
+/// not a plain chain (load it with load_graph), or a value is not finite or
+/// does not fit T. `limits` bounds the file's size (see ReadLimits).
 template <class T>
-Sequential<T> load(const std::filesystem::path& path) {
-  const auto model = detail::decode_model(detail::read_whole_file(path), detail::quoted(path));
+Sequential<T> load(const std::filesystem::path& path, const ReadLimits& limits = {}) {
+  const auto model =
+      detail::decode_model(detail::read_model_file(path, detail::quoted(path), limits), detail::quoted(path));
   if (!detail::holds_plain_chain(model)) {
     throw format_error(detail::quoted(path) + " holds a graph network, not a chain of layers; load it with load_graph");
   }
@@ -626,17 +612,19 @@ Sequential<T> load(const std::filesystem::path& path) {
 /// inputs and outputs (a chain comes back as a graph of nodes "0", "1", ...).
 /// Throws as load() does, except that any graph is accepted.
 template <class T>
-Graph<T> load_graph(const std::filesystem::path& path) {
-  return detail::build_network<T, Graph<T>>(detail::decode_model(detail::read_whole_file(path), detail::quoted(path)),
-                                            path);
+Graph<T> load_graph(const std::filesystem::path& path, const ReadLimits& limits = {}) {
+  return detail::build_network<T, Graph<T>>(
+      detail::decode_model(detail::read_model_file(path, detail::quoted(path), limits), detail::quoted(path)), path);
 }
 
 /// Loads parameters into an existing network of the same architecture. On any
 /// error the network is left untouched. Throws io_error when the file cannot be
-/// read, format_error when it is invalid or holds another architecture.
+/// read, format_error when it is invalid, holds another architecture, or a
+/// value that is not finite or does not fit T.
 template <class T>
-void load_into(Graph<T>& net, const std::filesystem::path& path) {
-  const auto model = detail::decode_model(detail::read_whole_file(path), detail::quoted(path));
+void load_into(Graph<T>& net, const std::filesystem::path& path, const ReadLimits& limits = {}) {
+  const auto model =
+      detail::decode_model(detail::read_model_file(path, detail::quoted(path), limits), detail::quoted(path));
   detail::check_matches(net, model, detail::quoted(path));
   detail::copy_parameters(net, model);
 }
@@ -657,11 +645,13 @@ void save_checkpoint(Graph<T>& net, const Optimizer<T>& optimizer, const Trainin
 /// layers' generators; the learning rate stored in the file is not applied.
 /// Throws io_error when the file cannot be read, format_error when it is
 /// invalid, holds no training state, or does not match the network or the
-/// optimizer's type and buffers.
+/// optimizer's type and buffers, or holds a value that is not finite, does
+/// not fit T, or a generator state no generator can have.
 template <class T>
-TrainingProgress load_checkpoint(Graph<T>& net, Optimizer<T>& optimizer, const std::filesystem::path& path) {
+TrainingProgress load_checkpoint(Graph<T>& net, Optimizer<T>& optimizer, const std::filesystem::path& path,
+                                 const ReadLimits& limits = {}) {
   const std::string what = detail::quoted(path);
-  const auto model = detail::decode_model(detail::read_whole_file(path), what);
+  const auto model = detail::decode_model(detail::read_model_file(path, what, limits), what);
   detail::check_matches(net, model, what);
   if (!model.training)
     throw format_error(what + ": holds a model but no training state (saved with save, not save_checkpoint)");
@@ -679,6 +669,7 @@ TrainingProgress load_checkpoint(Graph<T>& net, Optimizer<T>& optimizer, const s
     if (static_cast<Index>(state.buffers[b].values.size()) != buffers[b].size()) {
       throw format_error(what + ": optimizer buffer " + std::to_string(b) + " has the wrong size");
     }
+    detail::check_values_fit<T>(state.buffers[b], what);
   }
   std::vector<Rng*> generators;
   for (std::size_t i = 0; i < net.size(); ++i) {
@@ -687,6 +678,12 @@ TrainingProgress load_checkpoint(Graph<T>& net, Optimizer<T>& optimizer, const s
   if (generators.size() != state.generators.size()) {
     throw format_error(what + ": " + std::to_string(state.generators.size()) + " generator states in the file, " +
                        std::to_string(generators.size()) + " expected");
+  }
+  for (std::size_t i = 0; i < generators.size(); ++i) {
+    if (state.generators[i] == Rng::State{}) {  // set_state would throw halfway through the changes below
+      throw format_error(what + ": generator state " + std::to_string(i) +
+                         " is all zeros, which no generator can have (corrupt file)");
+    }
   }
   // Everything checked: now change the caller's objects.
   detail::copy_parameters(net, model);

@@ -15,21 +15,23 @@
 #include <stb_image_write.h>
 
 #include <algorithm>
-#include <cerrno>
+#include <array>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <memory>
 #include <string>
-#include <system_error>
+#include <string_view>
 #include <vector>
 
 #include "fovea/core/error.hpp"
 #include "fovea/core/tensor.hpp"
+#include "fovea/detail/file_io.hpp"
+#include "fovea/detail/number_format.hpp"
 #include "fovea/detail/quoted_path.hpp"
+#include "fovea/io/read_limits.hpp"
 
 namespace fovea {
 
@@ -51,8 +53,8 @@ Tensor<std::uint8_t, 3> to_bytes(const char* operation, TensorView<const T, 3> i
   for (Index i = 0; i < image.size(); ++i) {
     const T value = source[i];
     if (!std::isfinite(value)) {
-      throw numeric_error(std::string(operation) + ": non-finite value " + std::to_string(value) + " at element " +
-                          std::to_string(i) + " of image " + to_string(image.shape()));
+      throw numeric_error(std::string(operation) + ": non-finite value " + format_number(static_cast<double>(value)) +
+                          " at element " + std::to_string(i) + " of image " + to_string(image.shape()));
     }
     const T clamped = std::clamp(value, T{0}, T{1});
     bytes.data()[i] = static_cast<std::uint8_t>(std::lround(static_cast<double>(clamped) * 255.0));
@@ -60,25 +62,110 @@ Tensor<std::uint8_t, 3> to_bytes(const char* operation, TensorView<const T, 3> i
   return bytes;
 }
 
-inline std::vector<std::uint8_t> read_file_bytes(const char* operation, const std::filesystem::path& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    throw io_error(std::string(operation) + ": cannot open " + quoted_path(path) + ": it is a directory");
+// A whole regular file, refused before reading when it is larger than the limit.
+inline std::vector<std::uint8_t> read_file_bytes(const char* operation, const std::filesystem::path& path,
+                                                 const ReadLimits& limits) {
+  return read_regular_file(path, std::string(operation) + ": ", quoted_path(path), limits.max_file_bytes);
+}
+
+// Little-endian fields of image headers; the caller checks the length.
+inline Index little_u16(const std::vector<std::uint8_t>& bytes, std::size_t at) {
+  return Index{bytes[at]} | Index{bytes[at + 1]} << 8;
+}
+inline Index little_i32(const std::vector<std::uint8_t>& bytes, std::size_t at) {
+  return static_cast<std::int32_t>(static_cast<std::uint32_t>(little_u16(bytes, at)) |
+                                   static_cast<std::uint32_t>(little_u16(bytes, at + 2)) << 16);
+}
+
+// stb_image leaves the pixels of a short TGA (uncompressed or RLE), BMP or
+// binary PPM as whatever the allocator held, or zero: refuse such files. The
+// pixel data each header promises is checked against the bytes there are.
+inline void require_complete_pixels(const std::vector<std::uint8_t>& bytes, const std::filesystem::path& path) {
+  const auto size = static_cast<Index>(bytes.size());
+  const auto truncated = [&](const char* format, Index width, Index height, Index needed, Index found) {
+    return format_error("read_image: " + quoted_path(path) + " is truncated: a " + std::to_string(width) + "x" +
+                        std::to_string(height) + " " + format + " needs " + std::to_string(needed) +
+                        " bytes of pixels, the file holds " + std::to_string(found));
+  };
+  const auto starts_with = [&](std::string_view magic) {
+    return bytes.size() >= magic.size() && std::equal(magic.begin(), magic.end(), bytes.begin());
+  };
+  if (starts_with("BM") && size >= 34) {
+    const Index offset = little_i32(bytes, 10), header = little_i32(bytes, 14);
+    const bool os2 = header == 12;
+    const Index width = os2 ? little_u16(bytes, 18) : little_i32(bytes, 18);
+    const Index height = std::abs(os2 ? little_u16(bytes, 20) : little_i32(bytes, 22));
+    const Index bits = os2 ? little_u16(bytes, 24) : little_u16(bytes, 28);
+    const Index compression = os2 ? 0 : little_i32(bytes, 30);
+    if ((compression == 0 || compression == 3) && width > 0 && height > 0 && bits > 0 && offset > 0 &&
+        width <= (Index{1} << 24) && height <= (Index{1} << 24)) {
+      const Index row = (bits * width + 31) / 32 * 4;  // rows are padded to 4 bytes
+      if (offset + row * height > size) throw truncated("BMP", width, height, row * height, size - offset);
+    }
+    return;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw io_error(std::string(operation) + ": cannot open " + quoted_path(path) + ": " +
-                   std::generic_category().message(errno));
+  if (starts_with("P6")) {  // binary PPM: header tokens, one whitespace byte, then the pixels
+    std::size_t at = 2;
+    std::array<Index, 3> values{};  // width, height, maximum value
+    for (Index& value : values) {
+      while (at < bytes.size() && (std::isspace(bytes[at]) != 0 || bytes[at] == '#')) {
+        if (bytes[at] == '#') {
+          while (at < bytes.size() && bytes[at] != '\n') ++at;
+        } else {
+          ++at;
+        }
+      }
+      // Capped at stb_image's largest dimension, 2^24, so the product below stays in range.
+      while (at < bytes.size() && bytes[at] >= '0' && bytes[at] <= '9' && value <= (Index{1} << 24)) {
+        value = value * 10 + (bytes[at++] - '0');
+      }
+    }
+    const Index needed = values[0] * values[1] * 3 * (values[2] > 255 ? 2 : 1);
+    if (values[0] > 0 && values[1] > 0 && at < bytes.size() && needed > size - static_cast<Index>(at) - 1) {
+      throw truncated("PPM", values[0], values[1], needed, size - static_cast<Index>(at) - 1);
+    }
+    return;
   }
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // TGA has no magic number: stb_image tries it last, on whatever no other
+  // format claimed. Types 1-3 are raw, 9-11 the same run-length encoded.
+  const bool other_format = starts_with("\x89PNG") || starts_with("\xFF\xD8") || starts_with("GIF8") ||
+                            starts_with("8BPS") || starts_with("#?R") || starts_with("P5") || starts_with("P2") ||
+                            starts_with("\x53\x80\xF6\x34");
+  if (other_format || size < 18) return;
+  const Index type = bytes[2], bits = bytes[16];
+  const Index width = little_u16(bytes, 12), height = little_u16(bytes, 14);
+  if ((type & 7) < 1 || (type & 7) > 3 || (type & ~Index{11}) != 0 || width < 1 || height < 1 || bits < 1) return;
+  const Index map_bytes = bytes[1] != 0 ? little_u16(bytes, 5) * ((bytes[7] + 7) / 8) : 0;
+  const Index start = 18 + bytes[0] + map_bytes;
+  const Index pixel_bytes = (bits + 7) / 8;
+  const Index pixels = width * height;
+  if (type < 8) {
+    if (start + pixels * pixel_bytes > size) throw truncated("TGA", width, height, pixels * pixel_bytes, size - start);
+    return;
+  }
+  // Run-length packets: a count byte, then one value repeated (high bit set)
+  // or that many literal values.
+  Index covered = 0, at = start;
+  while (covered < pixels && at < size) {
+    const Index count = (bytes[static_cast<std::size_t>(at)] & 0x7F) + 1;
+    const bool repeat = (bytes[static_cast<std::size_t>(at)] & 0x80) != 0;
+    at += 1 + (repeat ? 1 : count) * pixel_bytes;
+    if (at > size) break;
+    covered += count;
+  }
+  if (covered < pixels) {
+    throw format_error("read_image: " + quoted_path(path) + " is truncated: a " + std::to_string(width) + "x" +
+                       std::to_string(height) + " run-length TGA needs " + std::to_string(pixels) +
+                       " pixels, its packets hold " + std::to_string(covered));
+  }
 }
 
 // The netpbm header grammar: tokens separated by whitespace, '#' comments to
 // the end of the line.
 class PgmParser {
  public:
-  PgmParser(std::vector<std::uint8_t> bytes, std::filesystem::path path)
-      : bytes_(std::move(bytes)), path_(std::move(path)) {}
+  PgmParser(std::vector<std::uint8_t> bytes, std::filesystem::path path, const ReadLimits& limits)
+      : bytes_(std::move(bytes)), path_(std::move(path)), limits_(limits) {}
 
   Tensor<float, 3> parse() {
     if (bytes_.size() < 2 || bytes_[0] != 'P' || (bytes_[1] != '2' && bytes_[1] != '5')) {
@@ -101,6 +188,11 @@ class PgmParser {
     if (width > remaining / height || width * height > (remaining + 1) / bytes_per_value) {
       throw fail("is truncated: the header promises " + std::to_string(width) + "x" + std::to_string(height) +
                  " pixels, more than the " + std::to_string(remaining) + " bytes left can hold");
+    }
+    if (width > limits_.max_image_pixels / height) {
+      throw fail("declares " + std::to_string(width) + "x" + std::to_string(height) +
+                 " pixels, more than the limit of " + std::to_string(limits_.max_image_pixels) +
+                 " (ReadLimits::max_image_pixels)");
     }
     Tensor<float, 3> image({1, height, width});
     const auto scale = static_cast<float>(max_value);
@@ -158,6 +250,12 @@ class PgmParser {
       throw fail(std::string("has '") + static_cast<char>(byte(position_)) + "' where the " + what +
                  " should be, at byte " + std::to_string(position_));
     }
+    // A number ends at whitespace, a comment or the end: "2.5" or "7abc" is
+    // not a number, and reading it as 2 or 7 would hide a damaged file.
+    if (position_ < size() && !is_space(byte(position_)) && byte(position_) != '#') {
+      throw fail(std::string("has '") + static_cast<char>(byte(position_)) + "' inside the " + what + " at byte " +
+                 std::to_string(position_) + ", expected whitespace after a number");
+    }
     return value;
   }
 
@@ -194,6 +292,7 @@ class PgmParser {
 
   std::vector<std::uint8_t> bytes_;
   std::filesystem::path path_;
+  ReadLimits limits_;
   Index position_ = 0;
 };
 
@@ -219,8 +318,8 @@ Tensor<float, 2> tile_grid_impl(TensorView<const T, 3> maps, Index columns, Inde
     double low = std::numeric_limits<double>::infinity(), high = -low;
     for (const T value : map) {
       if (!std::isfinite(value)) {
-        throw numeric_error("tile_grid: non-finite value " + std::to_string(value) + " in map " + std::to_string(k) +
-                            " of " + to_string(maps.shape()));
+        throw numeric_error("tile_grid: non-finite value " + format_number(static_cast<double>(value)) + " in map " +
+                            std::to_string(k) + " of " + to_string(maps.shape()));
       }
       low = std::min(low, static_cast<double>(value));
       high = std::max(high, static_cast<double>(value));
@@ -257,13 +356,22 @@ inline void write_png(const std::filesystem::path& path, TensorView<const std::u
       }
     }
   }
-  const std::string name = path.string();
-  if (stbi_write_png(name.c_str(), static_cast<int>(width), static_cast<int>(height), static_cast<int>(channels),
-                     interleaved.data(), static_cast<int>(width * channels)) == 0) {
-    const bool folder_missing = path.has_parent_path() && !std::filesystem::is_directory(path.parent_path());
-    throw io_error("write_png: cannot write " + detail::quoted_path(path) +
-                   (folder_missing ? ": its folder does not exist" : ""));
+  // Encoded in memory, then written like a model file: a full disk or a
+  // killed program leaves the previous picture intact.
+  std::vector<std::uint8_t> encoded;
+  const auto append = [](void* context, void* data, int size) {
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    static_cast<std::vector<std::uint8_t>*>(context)->insert(static_cast<std::vector<std::uint8_t>*>(context)->end(),
+                                                             bytes, bytes + size);
+  };
+  if (stbi_write_png_to_func(append, &encoded, static_cast<int>(width), static_cast<int>(height),
+                             static_cast<int>(channels), interleaved.data(), static_cast<int>(width * channels)) == 0) {
+    throw io_error("write_png: cannot encode " + detail::quoted_path(path) + " " + to_string(image.shape()));
   }
+  if (path.has_parent_path() && !std::filesystem::is_directory(path.parent_path())) {
+    throw io_error("write_png: cannot write " + detail::quoted_path(path) + ": its folder does not exist");
+  }
+  detail::write_file_atomically(path, encoded, "write_png: ");
 }
 /// A float image [C, H, W] on the [0, 1] scale, clamped and rounded to bytes;
 /// throws numeric_error for a NaN or infinite value.
@@ -292,19 +400,22 @@ inline void write_png(const std::filesystem::path& path, TensorView<const double
 
 /// A PGM image, binary (P5, 8 or 16 bits) or plain text (P2), as [1, H, W]
 /// scaled by its maximum value to [0, 1]. Only the first image of a file is read.
-/// Throws io_error when the file cannot be opened, format_error when it is not a valid PGM.
-inline Tensor<float, 3> read_pgm(const std::filesystem::path& path) {
-  return detail::PgmParser(detail::read_file_bytes("read_pgm", path), path).parse();
+/// Throws io_error when the file cannot be opened or is not a regular file,
+/// format_error when it is not a valid PGM (a number must end at whitespace)
+/// or is larger than `limits` allow.
+inline Tensor<float, 3> read_pgm(const std::filesystem::path& path, const ReadLimits& limits = {}) {
+  return detail::PgmParser(detail::read_file_bytes("read_pgm", path, limits), path, limits).parse();
 }
 
 /// Any image stb_image decodes (PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PPM) or a
 /// PGM (P2/P5), as [C, H, W] in [0, 1] with the file's own channel count.
 /// 16-bit PNGs are reduced to 8 bits. Throws io_error when the file cannot be
-/// opened, format_error when it cannot be decoded or claims more pixels than it can hold.
-inline Tensor<float, 3> read_image(const std::filesystem::path& path) {
-  std::vector<std::uint8_t> bytes = detail::read_file_bytes("read_image", path);
+/// opened or is not a regular file, format_error when it cannot be decoded, is
+/// truncated, claims more pixels than it can hold or more than `limits` allow.
+inline Tensor<float, 3> read_image(const std::filesystem::path& path, const ReadLimits& limits = {}) {
+  std::vector<std::uint8_t> bytes = detail::read_file_bytes("read_image", path, limits);
   if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '2' || bytes[1] == '5')) {
-    return detail::PgmParser(std::move(bytes), path).parse();
+    return detail::PgmParser(std::move(bytes), path, limits).parse();
   }
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
     throw format_error("read_image: " + detail::quoted_path(path) + " is " + std::to_string(bytes.size()) +
@@ -323,6 +434,12 @@ inline Tensor<float, 3> read_image(const std::filesystem::path& path) {
                        std::to_string(height) + " pixels, more than its " + std::to_string(bytes.size()) +
                        " bytes can hold");
   }
+  if (Index{width} * Index{height} > limits.max_image_pixels) {
+    throw format_error("read_image: " + detail::quoted_path(path) + " declares " + std::to_string(width) + "x" +
+                       std::to_string(height) + " pixels, more than the limit of " +
+                       std::to_string(limits.max_image_pixels) + " (ReadLimits::max_image_pixels)");
+  }
+  detail::require_complete_pixels(bytes, path);
   const std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
       stbi_load_from_memory(bytes.data(), byte_count, &width, &height, &channels, 0), &stbi_image_free);
   if (!pixels) {

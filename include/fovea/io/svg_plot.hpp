@@ -10,15 +10,16 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <initializer_list>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "fovea/core/error.hpp"
+#include "fovea/detail/file_io.hpp"
 #include "fovea/detail/quoted_path.hpp"
 
 namespace fovea {
@@ -296,14 +297,17 @@ inline std::string to_svg(const LineChart& chart) {
   return svg;
 }
 
-/// Writes to_svg(chart) to `path`; throws as to_svg() does, and io_error when
-/// the file cannot be written.
+/// Writes to_svg(chart) to `path` as model files are written (a temporary
+/// file, checked writes, a rename: a full disk leaves the previous chart
+/// intact); throws as to_svg() does, and io_error when the file cannot be written.
 inline void write_svg(const std::filesystem::path& path, const LineChart& chart) {
   const std::string svg = to_svg(chart);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << svg;
-  out.flush();
-  if (!out) throw io_error("write_svg: cannot write " + detail::quoted_path(path));
+  if (path.has_parent_path() && !std::filesystem::is_directory(path.parent_path())) {
+    throw io_error("write_svg: cannot write " + detail::quoted_path(path) + ": its folder does not exist");
+  }
+  detail::write_file_atomically(
+      path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(svg.data()), svg.size()),
+      "write_svg: ");
 }
 
 }  // namespace fovea

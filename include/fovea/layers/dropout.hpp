@@ -6,6 +6,7 @@
 /// identity. The mask comes from the layer's own generator, seeded at
 /// construction, so a run is reproducible. Arithmetic: ops/dropout.hpp.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -31,21 +32,39 @@ class Dropout final : public Layer<T> {
     validate_dropout_probability("Dropout", p);
   }
 
-  /// Settings p and seed (a double holds seeds up to 2^53 exactly). Throws
-  /// format_error for a spec of another type, a missing setting or a seed that
-  /// is not a whole number in [0, 2^64).
+  /// Settings p and seed. A double holds whole numbers up to 2^53 exactly, so
+  /// a larger seed is written as its two 32-bit halves, "seed" (low) and
+  /// "seed_high". Throws format_error for a spec of another type, a missing
+  /// setting or a seed (or half) that is not a whole number in range.
   static Dropout from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Dropout");
-    const double seed = spec.get("seed");
-    if (!(seed >= 0 && seed < 18446744073709551616.0) || seed != std::trunc(seed)) {  // 2^64
-      throw format_error("Dropout: setting 'seed' is " + std::to_string(seed) +
-                         ", expected a whole number in [0, 2^64)");
-    }
-    return Dropout(spec.get("p"), static_cast<std::uint64_t>(seed));
+    const bool halves = std::any_of(spec.values.begin(), spec.values.end(),
+                                    [](const auto& setting) { return setting.first == "seed_high"; });
+    // Below `limit`, exclusive; files of earlier versions may hold any whole
+    // "seed" below 2^64 that a double can hold.
+    const auto whole = [&](const char* key, double limit, const char* range) {
+      const double value = spec.get(key);
+      if (!(value >= 0 && value < limit) || value != std::trunc(value)) {
+        throw format_error(std::string("Dropout: setting '") + key + "' is " + detail::format_number(value) +
+                           ", expected a whole number in " + range);
+      }
+      return static_cast<std::uint64_t>(value);
+    };
+    const std::uint64_t seed =
+        halves ? (whole("seed_high", 4294967296.0, "[0, 2^32)") << 32) | whole("seed", 4294967296.0, "[0, 2^32)")
+               : whole("seed", 18446744073709551616.0, "[0, 2^64)");
+    return Dropout(spec.get("p"), seed);
   }
 
   std::string describe() const override { return name_; }
-  LayerSpec spec() const override { return {"Dropout", {{"p", p_}, {"seed", static_cast<double>(seed_)}}}; }
+  LayerSpec spec() const override {
+    constexpr std::uint64_t exact = std::uint64_t{1} << 53;  // every whole double up to here is exact
+    if (seed_ <= exact) return {"Dropout", {{"p", p_}, {"seed", static_cast<double>(seed_)}}};
+    return {"Dropout",
+            {{"p", p_},
+             {"seed", static_cast<double>(seed_ & 0xFFFFFFFFU)},
+             {"seed_high", static_cast<double>(seed_ >> 32)}}};
+  }
   /// The drop probability.
   double p() const { return p_; }
 

@@ -33,6 +33,7 @@
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/random.hpp"
 #include "fovea/core/tensor.hpp"
+#include "fovea/detail/number_format.hpp"
 
 namespace fovea {
 
@@ -133,7 +134,8 @@ struct LayerSpec {
   Index get_index(const std::string& key) const {
     const double value = get(key);
     if (!(std::abs(value) <= 2147483648.0) || value != std::trunc(value)) {
-      throw format_error(type + ": setting '" + key + "' is " + std::to_string(value) + ", expected a whole number");
+      throw format_error(type + ": setting '" + key + "' is " + detail::format_number(value) +
+                         ", expected a whole number");
     }
     return static_cast<Index>(value);
   }

@@ -16,6 +16,7 @@
 
 #include "fovea/core/error.hpp"
 #include "fovea/core/random.hpp"
+#include "fovea/detail/number_format.hpp"
 #include "fovea/layers/layer.hpp"
 
 namespace fovea {
@@ -87,13 +88,13 @@ void initialize(const Parameter<T>& p, const InitOptions& options, Rng& rng) {
       return fill_uniform(-std::sqrt(3 / fan_in), std::sqrt(3 / fan_in));
     case InitScheme::uniform:
       if (!(options.low < options.high)) {
-        throw value_error("initialize: uniform bounds need low < high, got [" + std::to_string(options.low) + ", " +
-                          std::to_string(options.high) + ")");
+        throw value_error("initialize: uniform bounds need low < high, got [" + detail::format_number(options.low) +
+                          ", " + detail::format_number(options.high) + ")");
       }
       return fill_uniform(options.low, options.high);
     case InitScheme::normal:
       if (!(options.stddev >= 0))
-        throw value_error("initialize: stddev must be >= 0, got " + std::to_string(options.stddev));
+        throw value_error("initialize: stddev must be >= 0, got " + detail::format_number(options.stddev));
       return fill_normal(options.mean, options.stddev);
     case InitScheme::zeros:
       p.value.fill(T{0});

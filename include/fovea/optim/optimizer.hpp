@@ -12,6 +12,7 @@
 #include "fovea/core/error.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor.hpp"
+#include "fovea/detail/number_format.hpp"
 #include "fovea/layers/layer.hpp"
 
 namespace fovea {
@@ -26,7 +27,7 @@ class Optimizer {
   Optimizer(std::vector<Parameter<T>> params, double learning_rate)
       : params_(std::move(params)), learning_rate_(learning_rate) {
     if (!(learning_rate > 0)) {
-      throw value_error("optimizer: learning rate must be positive, got " + std::to_string(learning_rate));
+      throw value_error("optimizer: learning rate must be positive, got " + detail::format_number(learning_rate));
     }
   }
   /// Not copyable: a copy would share the parameter views but not the state.
@@ -51,7 +52,7 @@ class Optimizer {
   double learning_rate() const { return learning_rate_; }
   /// Changes the rate (schedules do this each epoch); throws value_error unless `rate` is positive.
   void set_learning_rate(double rate) {
-    if (!(rate > 0)) throw value_error("optimizer: learning rate must be positive, got " + std::to_string(rate));
+    if (!(rate > 0)) throw value_error("optimizer: learning rate must be positive, got " + detail::format_number(rate));
     learning_rate_ = rate;
   }
   /// How many updates have been applied (restored from checkpoints).
@@ -98,8 +99,8 @@ inline void require_in_range(const char* optimizer, const char* name, double val
                              bool hi_inclusive) {
   const bool ok = value >= lo && (hi_inclusive ? value <= hi : value < hi);
   if (!ok) {
-    throw value_error(std::string(optimizer) + ": " + name + " must be in [" + std::to_string(lo) + ", " +
-                      std::to_string(hi) + (hi_inclusive ? "]" : ")") + ", got " + std::to_string(value));
+    throw value_error(std::string(optimizer) + ": " + name + " must be in [" + detail::format_number(lo) + ", " +
+                      detail::format_number(hi) + (hi_inclusive ? "]" : ")") + ", got " + detail::format_number(value));
   }
 }
 }  // namespace detail

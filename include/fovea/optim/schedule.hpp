@@ -14,6 +14,7 @@
 #include <string>
 
 #include "fovea/core/error.hpp"
+#include "fovea/detail/number_format.hpp"
 
 namespace fovea {
 
@@ -27,7 +28,7 @@ class Schedule {
   static Schedule step(int every, double gamma) {
     if (every <= 0) throw value_error("Schedule::step: every must be positive, got " + std::to_string(every));
     if (!(gamma > 0 && gamma <= 1))
-      throw value_error("Schedule::step: gamma must be in (0, 1], got " + std::to_string(gamma));
+      throw value_error("Schedule::step: gamma must be in (0, 1], got " + detail::format_number(gamma));
     return Schedule(Kind::step, every, gamma, 0.0);
   }
   /// Anneals from the base rate to floor_fraction * base over `epochs` epochs
@@ -35,7 +36,8 @@ class Schedule {
   static Schedule cosine(int epochs, double floor_fraction = 0.0) {
     if (epochs <= 0) throw value_error("Schedule::cosine: epochs must be positive, got " + std::to_string(epochs));
     if (!(floor_fraction >= 0 && floor_fraction <= 1)) {
-      throw value_error("Schedule::cosine: floor_fraction must be in [0, 1], got " + std::to_string(floor_fraction));
+      throw value_error("Schedule::cosine: floor_fraction must be in [0, 1], got " +
+                        detail::format_number(floor_fraction));
     }
     return Schedule(Kind::cosine, epochs, 0.0, floor_fraction);
   }
@@ -61,7 +63,7 @@ class Schedule {
       case Kind::constant:
         return "constant";
       case Kind::step:
-        return "step(every=" + std::to_string(period_) + ", gamma=" + std::to_string(gamma_) + ")";
+        return "step(every=" + std::to_string(period_) + ", gamma=" + detail::format_number(gamma_) + ")";
       case Kind::cosine:
         return "cosine(epochs=" + std::to_string(period_) + ")";
     }

@@ -18,6 +18,7 @@
 #include "fovea/core/error.hpp"
 #include "fovea/core/shape.hpp"
 #include "fovea/core/tensor.hpp"
+#include "fovea/detail/number_format.hpp"
 
 namespace fovea::signal {
 
@@ -45,7 +46,7 @@ template <std::floating_point T = float>
 Tensor<T, 2> gaussian_blur(Index size = 5, double sigma = 1.0) {
   detail::require_odd_size("gaussian_blur", size);
   if (!(sigma > 0) || !std::isfinite(sigma)) {
-    throw value_error("gaussian_blur: sigma must be positive and finite, got " + std::to_string(sigma));
+    throw value_error("gaussian_blur: sigma must be positive and finite, got " + fovea::detail::format_number(sigma));
   }
   const Index centre = size / 2;
   std::vector<double> weights(static_cast<std::size_t>(size * size));

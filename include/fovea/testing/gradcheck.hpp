@@ -14,6 +14,7 @@
 #include <string>
 
 #include "fovea/core/random.hpp"
+#include "fovea/detail/number_format.hpp"
 #include "fovea/layers/layer.hpp"
 
 /// Tools for testing layers: the public gradient checker.
@@ -75,7 +76,8 @@ inline GradCheckResult check_gradients(Layer<double>& layer, TensorView<const do
     ++result.checked;
     if (err > result.max_relative_error || std::isnan(err)) {
       result.max_relative_error = std::isnan(err) ? INFINITY : err;
-      result.worst = where + ": analytic " + std::to_string(analytic) + ", numeric " + std::to_string(numeric);
+      result.worst = where + ": analytic " + fovea::detail::format_number(analytic) + ", numeric " +
+                     fovea::detail::format_number(numeric);
     }
   };
   auto numeric_derivative = [&](double& v) {
