@@ -143,7 +143,7 @@ TEST_CASE("bad input: model files truncated, damaged, from the future, for anoth
     future[8] = 7;
     test::write_file(bad, future);
     CHECK_THROWS_AS(load<float>(bad), format_error);
-    CHECK_THROWS_WITH(load<float>(bad), what + ": format version 7 is newer than this fovea reads (1); update fovea");
+    CHECK_THROWS_WITH(load<float>(bad), what + ": format version 7 is newer than this fovea reads (3); update fovea");
   }
   SECTION("with a setting that is not a whole number") {
     // A consistent envelope around a damaged setting: Conv2d's "in" becomes -inf.

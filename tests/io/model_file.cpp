@@ -206,6 +206,28 @@ TEST_CASE("buffers are saved as format version 2; a network without them is stil
   write_bytes(bad, std::vector<char>(fixed.begin(), fixed.end()));
   CHECK_THROWS_AS(load_into(target, bad), format_error);
   CHECK_THROWS_WITH(load_into(target, bad), Catch::Contains("unexplained bytes before the checksum"));
+
+  // A BatchNorm whose channel count was rewritten to 10^9 (checksum fixed) is
+  // refused before its parameters and buffers are allocated.
+  Sequential<float> three({3, 3, 3});
+  three.emplace<BatchNorm<float>>(BatchNormOptions{.channels = 3});
+  three.emplace<Flatten<float>>();
+  three.emplace<Linear<float>>(27, 2);
+  const fs::path three_path = scratch("three.fovea");
+  save(three, three_path);
+  auto three_bytes = read_bytes(three_path);
+  const double channels = 3.0, huge = 1e9;
+  std::vector<char> pattern(sizeof channels);
+  std::memcpy(pattern.data(), &channels, sizeof channels);
+  const auto at = std::search(three_bytes.begin(), three_bytes.end(), pattern.begin(), pattern.end());
+  REQUIRE(at != three_bytes.end());
+  REQUIRE(std::search(at + 1, three_bytes.end(), pattern.begin(), pattern.end()) == three_bytes.end());
+  std::memcpy(&*at, &huge, sizeof huge);
+  const auto envelope = fovea::fuzz::with_valid_envelope(
+      std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(three_bytes.data()), three_bytes.size()));
+  write_bytes(bad, std::vector<char>(envelope.begin(), envelope.end()));
+  CHECK_THROWS_WITH(load<float>(bad), Catch::Contains("layer 0 cannot be rebuilt: ") &&
+                                          Catch::Contains("needs 4e+09 parameter values, the file stores 68"));
   fs::remove_all(path.parent_path());
 }
 

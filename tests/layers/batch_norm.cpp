@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -266,4 +267,24 @@ TEST_CASE("BatchNorm's parameters and running statistics survive a save and load
   CHECK(fresh.layer(0).buffers()[1].value(2) == net.layer(0).buffers()[1].value(2));
   CHECK(fresh.layer(0).buffers()[1].value(2) != 1.0F);
   std::filesystem::remove_all(path.parent_path());
+}
+
+TEST_CASE("BatchNorm gives the same bits on one thread and on several", "[layers][batch_norm][threads]") {
+  const int saved = max_threads();
+  Rng rng(40);
+  const auto x = Tensor<float, 4>::normal({8, 16, 16, 16}, rng, 1.0F, 2.0F);  // above the parallel threshold
+  const auto dy = Tensor<float, 4>::normal(x.shape(), rng, 0.0F, 1.0F);
+  std::vector<float> first;
+  for (const int threads : {1, 2, 3}) {
+    set_threads(threads);
+    BatchNorm<float> layer({.channels = 16});
+    const auto y = fovea::forward<float>(layer, x);
+    const auto dx = fovea::backward<float>(layer, x, y, dy);
+    std::vector<float> bits(y.begin(), y.end());
+    bits.insert(bits.end(), dx.begin(), dx.end());
+    for (const auto& p : layer.params()) bits.insert(bits.end(), p.grad.begin(), p.grad.end());
+    if (first.empty()) first = bits;
+    CHECK(std::memcmp(bits.data(), first.data(), first.size() * sizeof(float)) == 0);
+  }
+  set_threads(saved);
 }

@@ -1,5 +1,6 @@
 #include "fovea/layers/global_pool.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <vector>
 
@@ -93,5 +94,33 @@ TEST_CASE("global pooling gradients agree with finite differences", "[layers][gl
     const auto x = fovea::test::distinct_values(shape, rng);
     GlobalPool2d<double> pool(kinds[trial % 5]);
     fovea::test::check_layer_gradients(pool, x);
+  }
+}
+
+TEST_CASE("GlobalPool2d takes any height and width, one batch after another", "[layers][global_pool]") {
+  for (PoolKind kind : {PoolKind::average, PoolKind::max}) {
+    fovea::GlobalPool2d<double> pool(kind);
+    fovea::Rng rng(23);
+    for (const Shape<4> shape :
+         {Shape<4>{2, 3, 7, 7}, Shape<4>{2, 3, 1, 1}, Shape<4>{1, 3, 13, 4}, Shape<4>{4, 3, 2, 9}}) {
+      const auto x = fovea::test::distinct_values(shape, rng);
+      CHECK(pool.output_shape(fovea::sample_shape(shape)) == fovea::SampleShape{3, 1, 1});
+      const auto y = fovea::forward<double>(pool, x);
+      REQUIRE(y.shape() == Shape<4>{shape[0], 3, 1, 1});
+      for (Index n = 0; n < shape[0]; ++n) {
+        for (Index c = 0; c < 3; ++c) {
+          double sum = 0, best = -1e300;
+          for (Index h = 0; h < shape[2]; ++h) {
+            for (Index w = 0; w < shape[3]; ++w) {
+              sum += x(n, c, h, w);
+              best = std::max(best, x(n, c, h, w));
+            }
+          }
+          CHECK(y(n, c, 0, 0) ==
+                Approx(kind == PoolKind::average ? sum / static_cast<double>(shape[2] * shape[3]) : best));
+        }
+      }
+      fovea::test::check_layer_gradients(pool, x);
+    }
   }
 }

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "fovea/io/model_file.hpp"
 #include "support/layer_checks.hpp"
@@ -108,4 +110,25 @@ TEST_CASE("LocalResponseNorm describes itself, rejects bad settings and survives
   const auto b = loaded.predict(batch);
   CHECK(std::equal(a.begin(), a.end(), b.begin()));
   std::filesystem::remove(path);
+}
+
+TEST_CASE("LocalResponseNorm gives the same bits on one thread and on several",
+          "[layers][local_response_norm][threads]") {
+  const int saved = max_threads();
+  Rng rng(40);
+  const auto x = Tensor<float, 4>::normal({8, 16, 16, 16}, rng, 1.0F, 2.0F);  // above the parallel threshold
+  const auto dy = Tensor<float, 4>::normal(x.shape(), rng, 0.0F, 1.0F);
+  std::vector<float> first;
+  for (const int threads : {1, 2, 3}) {
+    set_threads(threads);
+    LocalResponseNorm<float> layer({.size = 5, .alpha = 0.1, .beta = 0.75, .k = 2});
+    const auto y = fovea::forward<float>(layer, x);
+    const auto dx = fovea::backward<float>(layer, x, y, dy);
+    std::vector<float> bits(y.begin(), y.end());
+    bits.insert(bits.end(), dx.begin(), dx.end());
+    for (const auto& p : layer.params()) bits.insert(bits.end(), p.grad.begin(), p.grad.end());
+    if (first.empty()) first = bits;
+    CHECK(std::memcmp(bits.data(), first.data(), first.size() * sizeof(float)) == 0);
+  }
+  set_threads(saved);
 }

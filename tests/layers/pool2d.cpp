@@ -121,3 +121,64 @@ TEST_CASE("Pool2d gradients agree with finite differences", "[layers][pool2d][gr
     fovea::test::check_layer_gradients(pool, x);
   }
 }
+
+TEST_CASE("Pool2d's new settings survive its spec, and specs without them mean today's defaults", "[layers][pool2d]") {
+  // A spec as fovea wrote it before ceil mode, asymmetric padding and count_include_pad existed.
+  const LayerSpec old{"AvgPool2d", {{"kh", 3}, {"kw", 3}, {"sh", 2}, {"sw", 2}, {"ph", 1}, {"pw", 1}}};
+  const auto from_old = Pool2d<float>::from_spec(old);
+  CHECK(from_old.options() ==
+        Pool2dOptions{.kind = PoolKind::average, .window = {3, 3}, .stride = {2, 2}, .padding = 1});
+  CHECK(from_old.spec() == old);  // unchanged: files of earlier fovea still match
+
+  Pool2d<float> asymmetric({.kind = PoolKind::average,
+                            .window = {3, 2},
+                            .stride = {2, 1},
+                            .padding = {0, 1, 1, 0},
+                            .ceil_mode = true,
+                            .count_include_pad = false});
+  CHECK(asymmetric.describe() == "AvgPool2d(3x2, s2x1, p[t0, b1, l1, r0], ceil, exclude pad)");
+  CHECK(asymmetric.spec() == LayerSpec{"AvgPool2d",
+                                       {{"kh", 3},
+                                        {"kw", 2},
+                                        {"sh", 2},
+                                        {"sw", 1},
+                                        {"ph", 0},
+                                        {"pw", 1},
+                                        {"pb", 1},
+                                        {"pr", 0},
+                                        {"ceil", 1},
+                                        {"count_pad", 0}}});
+  fovea::test::check_spec_round_trip(asymmetric);
+  CHECK(Pool2d<float>::from_spec(asymmetric.spec()).options() == asymmetric.options());
+  Pool2d<float> ceil_max({.window = {3, 3}, .stride = {2, 2}, .ceil_mode = true});
+  CHECK(ceil_max.output_shape({64, 112, 112}) == fovea::SampleShape{64, 56, 56});
+  fovea::test::check_spec_round_trip(ceil_max);
+  CHECK_THROWS_WITH(Pool2d<float>::from_spec(
+                        {"MaxPool2d", {{"kh", 2}, {"kw", 2}, {"sh", 2}, {"sw", 2}, {"ph", 0}, {"pw", 0}, {"pb", 0.5}}}),
+                    "MaxPool2d: setting 'pb' is 0.500000, expected a whole number");
+  CHECK_THROWS_WITH(Pool2d<float>({.padding = {0, 0, 0, 2}}),
+                    "MaxPool2d: padding [t0, b0, l0, r2] is more than half the window 2x2");
+}
+
+TEST_CASE(
+    "Pool2d gradients agree with finite differences with ceil mode, asymmetric padding and averages "
+    "without the padding",
+    "[layers][pool2d][gradcheck]") {
+  fovea::Rng rng(22);
+  const PoolKind kinds[] = {PoolKind::max, PoolKind::average, PoolKind::min, PoolKind::sum, PoolKind::l2};
+  for (int trial = 0; trial < 40; ++trial) {
+    Pool2dOptions o;
+    o.kind = kinds[trial % 5];
+    o.window = {1 + rng.uniform_index(3), 1 + rng.uniform_index(3)};
+    o.stride = {1 + rng.uniform_index(3), 1 + rng.uniform_index(3)};
+    o.padding = {rng.uniform_index(o.window.h / 2 + 1), rng.uniform_index(o.window.h / 2 + 1),
+                 rng.uniform_index(o.window.w / 2 + 1), rng.uniform_index(o.window.w / 2 + 1)};
+    o.ceil_mode = trial % 2 == 0;
+    o.count_include_pad = o.kind != PoolKind::average || trial % 4 == 1;
+    const Shape<4> shape = {1 + rng.uniform_index(2), 1 + rng.uniform_index(2), o.window.h + rng.uniform_index(5),
+                            o.window.w + rng.uniform_index(5)};
+    const auto x = fovea::test::distinct_values(shape, rng);
+    Pool2d<double> pool(o);
+    fovea::test::check_layer_gradients(pool, x);
+  }
+}

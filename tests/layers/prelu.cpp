@@ -3,7 +3,9 @@
 #include <unistd.h>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "fovea/io/model_file.hpp"
 #include "support/layer_checks.hpp"
@@ -84,4 +86,24 @@ TEST_CASE("PReLU describes itself, rejects bad input and survives a save and loa
   CHECK(loaded.layer(0).describe() == "PReLU(3)");
   for (Index s = 0; s < 3; ++s) CHECK(loaded.params()[0].value(s) == static_cast<float>(s) - 0.5F);
   std::filesystem::remove(path);
+}
+
+TEST_CASE("PReLU gives the same bits on one thread and on several", "[layers][prelu][threads]") {
+  const int saved = max_threads();
+  Rng rng(40);
+  const auto x = Tensor<float, 4>::normal({8, 16, 16, 16}, rng, 1.0F, 2.0F);  // above the parallel threshold
+  const auto dy = Tensor<float, 4>::normal(x.shape(), rng, 0.0F, 1.0F);
+  std::vector<float> first;
+  for (const int threads : {1, 2, 3}) {
+    set_threads(threads);
+    PReLU<float> layer(16, 0.1);
+    const auto y = fovea::forward<float>(layer, x);
+    const auto dx = fovea::backward<float>(layer, x, y, dy);
+    std::vector<float> bits(y.begin(), y.end());
+    bits.insert(bits.end(), dx.begin(), dx.end());
+    for (const auto& p : layer.params()) bits.insert(bits.end(), p.grad.begin(), p.grad.end());
+    if (first.empty()) first = bits;
+    CHECK(std::memcmp(bits.data(), first.data(), first.size() * sizeof(float)) == 0);
+  }
+  set_threads(saved);
 }

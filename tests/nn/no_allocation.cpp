@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <new>
 
+#include "fovea/layers/batch_norm.hpp"
+#include "fovea/layers/local_response_norm.hpp"
+#include "fovea/layers/prelu.hpp"
 #include "fovea/optim/adam.hpp"
 #include "fovea/optim/sgd.hpp"
 #include "fovea/train/loss.hpp"
@@ -62,6 +65,46 @@ TEMPLATE_TEST_CASE("a steady-state training step allocates nothing", "[nn][memor
     adam.zero_grad();
     net.backward(dy);
     adam.step();
+  };
+  step(0);  // plans every buffer
+  const long before = allocations.load();
+  for (int i = 0; i < 5; ++i) step((i % 2) * 32);
+  CHECK(allocations.load() - before == 0);
+}
+
+TEMPLATE_TEST_CASE("a steady-state training step through the normalisation layers allocates nothing", "[nn][memory]",
+                   float, double) {
+  using T = TestType;
+  // conv -> BatchNorm -> PReLU -> LocalResponseNorm -> ReLU6 -> ceil-mode average pool -> linear.
+  Sequential<T> net({1, 16, 16});
+  net.template emplace<Conv2d<T>>(Conv2dOptions{.in_channels = 1, .out_channels = 4, .kernel = 3});
+  net.template emplace<BatchNorm<T>>(BatchNormOptions{.channels = 4});
+  net.template emplace<PReLU<T>>(4);
+  net.template emplace<LocalResponseNorm<T>>(LocalResponseNormOptions{.size = 3});
+  net.template emplace<ReLU6<T>>();
+  net.template emplace<Pool2d<T>>(
+      Pool2dOptions{.kind = PoolKind::average, .window = 3, .stride = 2, .padding = {0, 1, 0, 1}, .ceil_mode = true});
+  net.template emplace<Flatten<T>>();
+  net.template emplace<Linear<T>>(4 * 7 * 7, 4);
+  Rng rng(3);
+  initialize_all(net.layer(0).params(), {.scheme = InitScheme::he_normal}, rng);
+  initialize_all(net.layer(7).params(), {.scheme = InitScheme::he_normal}, rng);
+  const auto data = test::quadrant_blobs<T>(64, 2);
+  SoftmaxCrossEntropy<T> loss;
+  Sgd<T> sgd(net.params(), {.learning_rate = 0.01, .momentum = 0.9});
+  Tensor<T, 4> x({32, 1, 16, 16});
+  Tensor<T, 4> dy({32, 4, 1, 1});
+  std::vector<std::int32_t> labels(32);
+  std::vector<Index> indices(32);
+
+  auto step = [&](Index offset) {
+    for (Index i = 0; i < 32; ++i) indices[static_cast<std::size_t>(i)] = offset + i;
+    data.make_batch(indices, x, labels);
+    auto out = net.forward(x).reshape(Shape<2>{32, 4});
+    loss.forward_backward(out, Targets<T>(std::span<const std::int32_t>(labels)), dy.reshape(Shape<2>{32, 4}));
+    sgd.zero_grad();
+    net.backward(dy);
+    sgd.step();
   };
   step(0);  // plans every buffer
   const long before = allocations.load();

@@ -394,8 +394,8 @@ inline std::string describe_spec(const LayerSpec& spec) {
 }
 
 // Checks the stored architecture and tensors fit `net` exactly.
-// The parameter values a layer of this spec allocates (weights and bias) for
-// the layer types that hold parameters; 0 for the others.
+// The parameter and buffer values a layer of this spec allocates (weights,
+// bias, running statistics) for the layer types that hold any; 0 for the others.
 inline double declared_parameter_values(const LayerSpec& spec) {
   const auto bias = [&](double out) { return spec.get("bias") != 0 ? out : 0.0; };
   if (spec.type == "Conv2d") {

@@ -122,12 +122,13 @@ struct LayerSpec {
     if (it == values.end()) throw format_error(type + ": missing setting '" + key + "'");
     return it->second;
   }
+  /// Whether the spec has a setting named `key`.
+  bool has(const std::string& key) const {
+    return std::any_of(values.begin(), values.end(), [&](const auto& kv) { return kv.first == key; });
+  }
   /// The setting named `key`, or `fallback` when the spec has none: for
   /// settings added after files without them were written.
-  double get_or(const std::string& key, double fallback) const {
-    auto it = std::find_if(values.begin(), values.end(), [&](const auto& kv) { return kv.first == key; });
-    return it == values.end() ? fallback : it->second;
-  }
+  double get_or(const std::string& key, double fallback) const { return has(key) ? get(key) : fallback; }
   /// A size or count: a whole number of at most 2^31 in magnitude (a file's
   /// -inf or 1e300 must not reach an integer conversion, which is undefined).
   /// Throws format_error when the setting is missing or not such a number.
@@ -139,6 +140,8 @@ struct LayerSpec {
     }
     return static_cast<Index>(value);
   }
+  /// get_index(key) when the spec has the setting, else `fallback`.
+  Index get_index_or(const std::string& key, Index fallback) const { return has(key) ? get_index(key) : fallback; }
   /// Same type and the same settings, with the same values, in the same order.
   bool operator==(const LayerSpec&) const = default;
 };

@@ -7,6 +7,9 @@
 /// Pool2d<float> pool({.kind = PoolKind::max, .window = {2, 2}, .stride = {2, 2}});
 /// @endcode
 /// Max and min pooling keep the winning cell of every window for backward.
+/// Padding may differ per side, the output size may round up (ceil_mode), and
+/// an average may leave the padding out of its divisor (count_include_pad):
+/// PyTorch's semantics, ops/pool2d.hpp.
 
 #include <string>
 
@@ -20,22 +23,31 @@ namespace fovea {
 template <class T>
 class Pool2d final : public Layer<T> {
  public:
-  /// Throws value_error for a window or stride below 1, negative padding, or
-  /// padding of more than half the window. The default is 2x2 max pooling, stride 2.
+  /// Throws value_error for invalid options (validate_pool2d). The default is
+  /// 2x2 max pooling, stride 2.
   explicit Pool2d(const Pool2dOptions& options = {}) : options_(options), name_(fovea::to_string(options)) {
     validate_pool2d(options_);
   }
 
   /// Type "MaxPool2d", "AvgPool2d", "MinPool2d", "SumPool2d" or "L2Pool2d";
-  /// settings kh, kw, sh, sw, ph, pw. Throws format_error for any other type
-  /// or a missing or malformed setting.
+  /// settings kh, kw, sh, sw, ph (top padding), pw (left padding), and where
+  /// they differ from the defaults pb (bottom padding, else ph), pr (right,
+  /// else pw), ceil (1: ceil_mode) and count_pad (0: an average without the
+  /// padding), so files written before these settings existed still load.
+  /// Throws format_error for any other type or a missing or malformed setting.
   static Pool2d from_spec(const LayerSpec& spec) {
     for (PoolKind kind : {PoolKind::max, PoolKind::average, PoolKind::min, PoolKind::sum, PoolKind::l2}) {
       if (spec.type == pool2d_type_name(kind)) {
+        // Read in the order spec() writes, so a missing setting is named as before.
+        const Size2 window{spec.get_index("kh"), spec.get_index("kw")};
+        const Size2 stride{spec.get_index("sh"), spec.get_index("sw")};
+        const Index top = spec.get_index("ph"), left = spec.get_index("pw");
         return Pool2d({.kind = kind,
-                       .window = {spec.get_index("kh"), spec.get_index("kw")},
-                       .stride = {spec.get_index("sh"), spec.get_index("sw")},
-                       .padding = {spec.get_index("ph"), spec.get_index("pw")}});
+                       .window = window,
+                       .stride = stride,
+                       .padding = {top, spec.get_index_or("pb", top), left, spec.get_index_or("pr", left)},
+                       .ceil_mode = spec.get_or("ceil", 0) != 0,
+                       .count_include_pad = spec.get_or("count_pad", 1) != 0});
       }
     }
     throw format_error("Pool2d::from_spec: spec is for a '" + spec.type + "' layer");
@@ -44,15 +56,23 @@ class Pool2d final : public Layer<T> {
   std::string describe() const override { return name_; }
   LayerSpec spec() const override {
     const auto number = [](Index v) { return static_cast<double>(v); };
-    return {pool2d_type_name(options_.kind),
-            {{"kh", number(options_.window.h)},
-             {"kw", number(options_.window.w)},
-             {"sh", number(options_.stride.h)},
-             {"sw", number(options_.stride.w)},
-             {"ph", number(options_.padding.h)},
-             {"pw", number(options_.padding.w)}}};
+    const Pool2dPadding& p = options_.padding;
+    LayerSpec spec{pool2d_type_name(options_.kind),
+                   {{"kh", number(options_.window.h)},
+                    {"kw", number(options_.window.w)},
+                    {"sh", number(options_.stride.h)},
+                    {"sw", number(options_.stride.w)},
+                    {"ph", number(p.top)},
+                    {"pw", number(p.left)}}};
+    // Only what differs from the defaults: a layer of earlier fovea's
+    // settings keeps earlier fovea's spec, so its files still match.
+    if (p.bottom != p.top) spec.values.emplace_back("pb", number(p.bottom));
+    if (p.right != p.left) spec.values.emplace_back("pr", number(p.right));
+    if (options_.ceil_mode) spec.values.emplace_back("ceil", 1);
+    if (!options_.count_include_pad) spec.values.emplace_back("count_pad", 0);
+    return spec;
   }
-  /// Kind, window, stride and padding.
+  /// Kind, window, stride, padding, ceil_mode and count_include_pad.
   const Pool2dOptions& options() const { return options_; }
 
   SampleShape output_shape(const SampleShape& input) const override {

@@ -3,16 +3,27 @@
 /// @file
 /// 2-D pooling over each feature map separately (depth unchanged), forward and
 /// backward side by side:
-///   x: [N, C, H, W] -> y: [N, C, OH, OW],  OH = floor((H + 2 PH - KH) / SH) + 1
-/// (and likewise OW). Kinds: max, min (remember which cell won, for backward),
-/// average, sum and L2 norm sqrt(sum x^2).
+///   x: [N, C, H, W] -> y: [N, C, OH, OW],  OH = floor((H + top + bottom - KH) / SH) + 1
+/// (and likewise OW with left and right). Kinds: max, min (remember which cell
+/// won, for backward), average, sum and L2 norm sqrt(sum x^2).
 ///
-/// Zero padding: padding cells never win a max or a min; they count as zeros
-/// for sum, average and L2. The average always divides by the full window
-/// size KH*KW, padding included (PyTorch's count_include_pad=True), so every
-/// output is the same linear function of its window.
-/// Padding is at most half the window (as in PyTorch), which guarantees every
-/// window holds at least one real cell.
+/// ceil_mode rounds up instead (PyTorch's ceil_mode): a last, partial window
+/// covers the rows the floor would leave out, but only if it starts inside the
+/// input or its top (left) padding; one that would start in the bottom
+/// (right) padding is dropped, as PyTorch drops it.
+///
+/// Zero padding, each side on its own: padding cells never win a max or a
+/// min; they count as zeros for sum, average and L2. The average divides by
+/// the cells of its window inside the padded map (count_include_pad, the
+/// default, as in PyTorch: KH*KW except where a ceil-mode window hangs over
+/// the padding) or by the real cells alone (count_include_pad = false).
+/// Each side's padding is at most half the window (as in PyTorch), which
+/// guarantees every window holds at least one real cell.
+///
+/// NaN: a window holding a NaN gives NaN for every kind. Max and min pooling
+/// propagate it as PyTorch does: the NaN wins the window (the last NaN in
+/// row-major order, when there are several), and backward routes the
+/// window's gradient to that cell.
 
 #include <algorithm>
 #include <cmath>
@@ -36,13 +47,40 @@ enum class PoolKind {
   l2        ///< The L2 norm, sqrt(sum x^2).
 };
 
-/// The settings of a pooling layer. Window, stride and padding each take a
-/// height and a width (Size2), or one number for both.
+/// Zero padding around a pooling layer's feature maps, each side on its own:
+/// `{1}` pads every side by 1, `{1, 2}` pads top and bottom by 1 and left and
+/// right by 2, `{0, 1, 0, 1}` pads only the bottom and the right.
+struct Pool2dPadding {
+  Index top = 0;     ///< Rows of zeros above the map.
+  Index bottom = 0;  ///< Rows of zeros below the map.
+  Index left = 0;    ///< Columns of zeros left of the map.
+  Index right = 0;   ///< Columns of zeros right of the map.
+  /// No padding.
+  constexpr Pool2dPadding() = default;
+  /// The same padding on every side; implicit, so that `.padding = 1` reads as 1 all round.
+  constexpr Pool2dPadding(Index all) : top(all), bottom(all), left(all), right(all) {}  // NOLINT
+  /// `height` above and below, `width` left and right: the symmetric padding of earlier fovea.
+  constexpr Pool2dPadding(Index height, Index width) : top(height), bottom(height), left(width), right(width) {}
+  /// Each side on its own, in the order top, bottom, left, right.
+  constexpr Pool2dPadding(Index top_rows, Index bottom_rows, Index left_columns, Index right_columns)
+      : top(top_rows), bottom(bottom_rows), left(left_columns), right(right_columns) {}
+  /// Whether top equals bottom and left equals right.
+  constexpr bool symmetric() const { return top == bottom && left == right; }
+  /// Equal when every side is.
+  bool operator==(const Pool2dPadding&) const = default;
+};
+
+/// The settings of a pooling layer. Window and stride each take a height and
+/// a width (Size2), or one number for both; padding one, two or four numbers.
 struct Pool2dOptions {
   PoolKind kind = PoolKind::max;  ///< What each window computes.
   Size2 window{2, 2};             ///< Window size [KH, KW].
   Size2 stride{2, 2};             ///< Step between windows [SH, SW].
-  Size2 padding{0, 0};            ///< Zero padding [PH, PW] on each side, at most half the window.
+  Pool2dPadding padding{};        ///< Zero padding per side, each at most half the window.
+  bool ceil_mode = false;         ///< Round the output size up, not down (see the top of this file).
+  /// Average only: divide by the window's cells inside the padded map (true,
+  /// PyTorch's default) or by its real cells alone (false).
+  bool count_include_pad = true;
   /// Equal when every setting is.
   bool operator==(const Pool2dOptions&) const = default;
 };
@@ -71,18 +109,29 @@ inline std::string format_size(const Size2& size, bool always_both) {
   if (!always_both && size.h == size.w) return std::to_string(size.h);
   return std::to_string(size.h) + "x" + std::to_string(size.w);
 }
+// Symmetric padding as a size ("1", "1x2"), any other as "[t0, b1, l0, r1]".
+inline std::string format_padding(const Pool2dPadding& p, bool always_both) {
+  if (p.symmetric()) return format_size({p.top, p.left}, always_both);
+  return "[t" + std::to_string(p.top) + ", b" + std::to_string(p.bottom) + ", l" + std::to_string(p.left) + ", r" +
+         std::to_string(p.right) + "]";
+}
 }  // namespace detail
 
-/// "MaxPool2d(2x2, s2)", "AvgPool2d(3x3, s2, p1)": padding shown only when present.
+/// "MaxPool2d(2x2, s2)", "AvgPool2d(3x3, s2, p1)", "MaxPool2d(3x3, s2, ceil)",
+/// "AvgPool2d(3x3, s1, p[t0, b1, l0, r1], exclude pad)": padding and the
+/// other settings shown only when they differ from the defaults.
 inline std::string to_string(const Pool2dOptions& options) {
   std::string text = std::string(pool2d_type_name(options.kind)) + "(" + detail::format_size(options.window, true) +
                      ", s" + detail::format_size(options.stride, false);
-  if (options.padding != Size2{0, 0}) text += ", p" + detail::format_size(options.padding, false);
+  if (options.padding != Pool2dPadding{}) text += ", p" + detail::format_padding(options.padding, false);
+  if (options.ceil_mode) text += ", ceil";
+  if (!options.count_include_pad) text += ", exclude pad";
   return text + ")";
 }
 
-/// Throws value_error for a window or stride below 1, negative padding, or
-/// padding of more than half the window.
+/// Throws value_error for a window or stride below 1, negative padding,
+/// padding of more than half the window on any side, or count_include_pad =
+/// false on a kind other than average (where it would be silently ignored).
 inline void validate_pool2d(const Pool2dOptions& options) {
   const auto fail = [&](const std::string& what) {
     throw value_error(std::string(pool2d_type_name(options.kind)) + ": " + what);
@@ -93,13 +142,29 @@ inline void validate_pool2d(const Pool2dOptions& options) {
   if (options.stride.h < 1 || options.stride.w < 1) {
     fail("stride must be positive, got " + detail::format_size(options.stride, true));
   }
-  if (options.padding.h < 0 || options.padding.w < 0) {
-    fail("padding must not be negative, got " + detail::format_size(options.padding, true));
+  const Pool2dPadding& p = options.padding;
+  if (p.top < 0 || p.bottom < 0 || p.left < 0 || p.right < 0) {
+    fail("padding must not be negative, got " + detail::format_padding(p, true));
   }
-  if (2 * options.padding.h > options.window.h || 2 * options.padding.w > options.window.w) {
-    fail("padding " + detail::format_size(options.padding, true) + " is more than half the window " +
+  if (2 * std::max(p.top, p.bottom) > options.window.h || 2 * std::max(p.left, p.right) > options.window.w) {
+    fail("padding " + detail::format_padding(p, true) + " is more than half the window " +
          detail::format_size(options.window, true));
   }
+  if (!options.count_include_pad && options.kind != PoolKind::average) {
+    fail("count_include_pad = false applies to average pooling only");
+  }
+}
+
+/// Output positions along one axis of `input` cells padded by `before` and
+/// `after`, for windows of `window` at `stride`: floor((input + before +
+/// after - window) / stride) + 1, or with ceil_mode the ceiling, less one when
+/// the last window would start past the input and its `before` padding (as in
+/// PyTorch). Assumes input + before + after >= window.
+inline Index pool2d_output_size(Index input, Index window, Index stride, Index before, Index after, bool ceil_mode) {
+  const Index span = input + before + after - window;
+  Index out = (ceil_mode ? span + stride - 1 : span) / stride + 1;
+  if (ceil_mode && (out - 1) * stride >= input + before) --out;
+  return out;
 }
 
 /// input: [C, H, W] -> [C, OH, OW]. Pure; throws shape_error (naming `layer`)
@@ -111,20 +176,21 @@ inline Shape<3> pool2d_output_shape(const Pool2dOptions& options, const Shape<3>
   if (H < 1 || W < 1) {
     throw shape_error(std::string(layer) + "::output_shape: input " + to_string(input) + " has empty feature maps");
   }
-  const Index padded_h = H + 2 * options.padding.h;
-  const Index padded_w = W + 2 * options.padding.w;
+  const Pool2dPadding& p = options.padding;
+  const Index padded_h = H + p.top + p.bottom;
+  const Index padded_w = W + p.left + p.right;
   if (padded_h < options.window.h || padded_w < options.window.w) {
     std::string message = std::string(layer) + "::output_shape: input " + to_string(input) +
                           " is smaller than the window " + detail::format_size(options.window, true);
-    if (options.padding != Size2{0, 0}) message += " even with padding " + detail::format_size(options.padding, true);
+    if (p != Pool2dPadding{}) message += " even with padding " + detail::format_padding(p, true);
     throw shape_error(message);
   }
   if (H * W > std::numeric_limits<std::int32_t>::max()) {
     throw shape_error(std::string(layer) + "::output_shape: feature maps of input " + to_string(input) +
                       " are too large");
   }
-  return {input[0], (padded_h - options.window.h) / options.stride.h + 1,
-          (padded_w - options.window.w) / options.stride.w + 1};
+  return {input[0], pool2d_output_size(H, options.window.h, options.stride.h, p.top, p.bottom, options.ceil_mode),
+          pool2d_output_size(W, options.window.w, options.stride.w, p.left, p.right, options.ceil_mode)};
 }
 
 /// Forward FLOPs for one sample: a comparison or an addition per window cell,
@@ -141,28 +207,43 @@ inline double pool2d_flops_per_sample(const Pool2dOptions& options, const Shape<
 namespace detail {
 
 // The rows (or columns) of the input that output position `o` covers,
-// clipped to the map: padding cells are simply not visited.
+// clipped to the map: padding cells are simply not visited. `padded` counts
+// the window's cells inside the padded map (before + extent + after), the
+// divisor of an average that counts padding.
 struct WindowSpan {
   Index begin;
   Index end;
+  Index padded;
 };
-inline WindowSpan window_span(Index o, Index window, Index stride, Index padding, Index extent) {
-  const Index start = o * stride - padding;
-  return {std::max<Index>(start, 0), std::min(start + window, extent)};
+inline WindowSpan window_span(Index o, Index window, Index stride, Index before, Index after, Index extent) {
+  const Index start = o * stride - before;
+  return {std::max<Index>(start, 0), std::min(start + window, extent),
+          std::min(start + window, extent + after) - start};
 }
 
-// 2x2 windows at stride 2 without padding: the windows tile the map (LeNet's
-// pooling), and the kernels below need no spans.
-inline bool tiles_by_2x2(const Pool2dOptions& o) {
-  return o.window == Size2{2, 2} && o.stride == Size2{2, 2} && o.padding == Size2{0, 0};
+// 2x2 windows at stride 2 without padding, every one inside the map: the
+// windows tile it (LeNet's pooling), and the kernels below need no spans. (A
+// ceil-mode window over an odd edge would hang over it: not here.)
+inline bool tiles_by_2x2(const Pool2dOptions& o, Index H, Index W, Index OH, Index OW) {
+  return o.window == Size2{2, 2} && o.stride == Size2{2, 2} && o.padding == Pool2dPadding{} && 2 * OH <= H &&
+         2 * OW <= W;
+}
+
+// Whether `candidate` takes a max or min window from `best`: it is larger (or
+// smaller), or it is NaN, which wins as in PyTorch (a later NaN replaces an
+// earlier one, and nothing replaces a NaN but a NaN).
+template <PoolKind Kind, class T>
+bool takes_window(T candidate, T best) {
+  return (Kind == PoolKind::max ? candidate > best : candidate < best) || std::isnan(candidate);
 }
 
 // Max or min over 2x2 windows at stride 2 without padding: every window lies
 // inside the map, so there are no spans to clip and the four cells are
-// compared straight. Ties go to the first cell in row-major order, as below.
+// compared straight. Ties go to the first cell in row-major order, NaN to
+// the last NaN, as below.
 template <PoolKind Kind, class T>
 void pool2x2_select_map(const T* x, Index W, T* y, Index OH, Index OW, std::int32_t* selected) {
-  const auto better = [](T candidate, T best) { return Kind == PoolKind::max ? candidate > best : candidate < best; };
+  const auto better = [](T candidate, T best) { return takes_window<Kind>(candidate, best); };
   // Branch-free: the winner's value through (a < b) ? b : a (one vmaxss /
   // vminss), its index through arithmetic on the comparison results. On
   // random data the branchy form mispredicted about every other compare, and
@@ -212,14 +293,20 @@ void pool2x2_reduce_map(const T* x, Index W, T* y, Index OH, Index OW) {
   }
 }
 
+// The divisor of an average over the window rows x cols: the cells inside the
+// padded map, or only the real ones.
+inline Index average_divisor(const Pool2dOptions& o, const WindowSpan& rows, const WindowSpan& cols) {
+  return o.count_include_pad ? rows.padded * cols.padded : (rows.end - rows.begin) * (cols.end - cols.begin);
+}
+
 // One feature map x: [H, W] -> y: [OH, OW]; selected: [OH, OW] (max and min
 // only) gets the flat index h*W + w of the winning cell. Ties go to the first
-// cell in row-major order.
+// cell in row-major order, a NaN to the last NaN.
 template <PoolKind Kind, class T>
 void pool2d_forward_map(const Pool2dOptions& o, const T* x, Index H, Index W, T* y, Index OH, Index OW,
                         std::int32_t* selected) {
   const T window_cells = static_cast<T>(o.window.h * o.window.w);
-  if (tiles_by_2x2(o)) {
+  if (tiles_by_2x2(o, H, W, OH, OW)) {
     if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
       pool2x2_select_map<Kind>(x, W, y, OH, OW, selected);  // LeNet's pooling
     } else {
@@ -227,7 +314,7 @@ void pool2d_forward_map(const Pool2dOptions& o, const T* x, Index H, Index W, T*
     }
     return;
   }
-  if (o.window == Size2{H, W} && o.padding == Size2{0, 0} && Kind != PoolKind::max && Kind != PoolKind::min) {
+  if (o.window == Size2{H, W} && o.padding == Pool2dPadding{} && Kind != PoolKind::max && Kind != PoolKind::min) {
     // One window over the whole map (global pooling): a vectorised sum.
     const ArrayMap<const T> cells(x, H * W);
     if constexpr (Kind == PoolKind::l2) {
@@ -240,16 +327,16 @@ void pool2d_forward_map(const Pool2dOptions& o, const T* x, Index H, Index W, T*
     return;
   }
   for (Index oh = 0; oh < OH; ++oh) {
-    const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.h, H);
+    const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.top, o.padding.bottom, H);
     for (Index ow = 0; ow < OW; ++ow) {
-      const WindowSpan cols = window_span(ow, o.window.w, o.stride.w, o.padding.w, W);
+      const WindowSpan cols = window_span(ow, o.window.w, o.stride.w, o.padding.left, o.padding.right, W);
       if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
         Index best = rows.begin * W + cols.begin;
         T best_value = x[best];
         for (Index h = rows.begin; h < rows.end; ++h) {
           for (Index w = cols.begin; w < cols.end; ++w) {
             const T v = x[h * W + w];
-            if (Kind == PoolKind::max ? v > best_value : v < best_value) {
+            if (takes_window<Kind>(v, best_value)) {
               best_value = v;
               best = h * W + w;
             }
@@ -265,7 +352,7 @@ void pool2d_forward_map(const Pool2dOptions& o, const T* x, Index H, Index W, T*
             total += Kind == PoolKind::l2 ? v * v : v;
           }
         }
-        if constexpr (Kind == PoolKind::average) total /= window_cells;
+        if constexpr (Kind == PoolKind::average) total /= static_cast<T>(average_divisor(o, rows, cols));
         if constexpr (Kind == PoolKind::l2) total = std::sqrt(total);
         y[oh * OW + ow] = total;
       }
@@ -305,18 +392,17 @@ void pool2d_backward_map(const Pool2dOptions& o, const T* x, Index H, Index W, c
     for (Index i = 0; i < OH * OW; ++i) dx[selected[i]] += dy[i];
     return;
   }
-  const T window_cells = static_cast<T>(o.window.h * o.window.w);
-  if (tiles_by_2x2(o)) {
+  if (tiles_by_2x2(o, H, W, OH, OW)) {
     pool2x2_reduce_backward_map<Kind>(x, W, y, dy, OH, OW, dx);
     return;
   }
   for (Index oh = 0; oh < OH; ++oh) {
-    const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.h, H);
+    const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.top, o.padding.bottom, H);
     for (Index ow = 0; ow < OW; ++ow) {
-      const WindowSpan cols = window_span(ow, o.window.w, o.stride.w, o.padding.w, W);
+      const WindowSpan cols = window_span(ow, o.window.w, o.stride.w, o.padding.left, o.padding.right, W);
       const T g = dy[oh * OW + ow];
-      // Sum: every cell gets g; average: g / (KH*KW), padding included.
-      const T share = Kind == PoolKind::average ? g / window_cells : g;
+      // Sum: every cell gets g; average: g over the forward's divisor.
+      const T share = Kind == PoolKind::average ? g / static_cast<T>(average_divisor(o, rows, cols)) : g;
       // L2: d sqrt(sum x^2) / dx_i = x_i / y. An all-zero window has no
       // direction to prefer and gets gradient 0 rather than 0/0.
       const T norm = y[oh * OW + ow];
@@ -440,7 +526,7 @@ void pool2d_backward(const Pool2dOptions& options, TensorView<const T, 4> x, Ten
 /// Global pooling is one window covering the whole map: x: [N, C, H, W] ->
 /// y: [N, C, 1, 1] through the same kernels. Returns those options for H x W maps.
 inline Pool2dOptions global_pool2d_options(PoolKind kind, Index H, Index W) {
-  return {.kind = kind, .window = {H, W}, .stride = {1, 1}, .padding = {0, 0}};
+  return {.kind = kind, .window = {H, W}, .stride = {1, 1}, .padding = {}};
 }
 
 }  // namespace fovea
