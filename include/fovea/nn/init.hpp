@@ -9,13 +9,16 @@
 ///   xavier (Glorot):         normal(0, sqrt(2 / (fan_in + fan_out))) or uniform(+-sqrt(6 / (fan_in + fan_out)))
 ///   lecun:                   normal(0, sqrt(1 / fan_in))   or uniform(+-sqrt(3 / fan_in))
 /// @endverbatim
-/// Biases start at zero.
+/// Biases start at zero. Layers that are never passed to these start from
+/// their own default (layers/default_init.hpp: uniform in +-1/sqrt(fan_in),
+/// from a seed in their options), never from zero.
 
 #include <cmath>
 #include <string>
 
 #include "fovea/core/error.hpp"
 #include "fovea/core/random.hpp"
+#include "fovea/layers/default_init.hpp"
 #include "fovea/layers/layer.hpp"
 
 namespace fovea {
