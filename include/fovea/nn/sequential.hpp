@@ -206,12 +206,22 @@ class Sequential {
   /// accumulates every parameter gradient (call zero_grad() between steps).
   /// Throws state_error before any forward and shape_error when doutput's
   /// shape is not the last output's.
-  void backward(TensorView<const T, 4> doutput) {
+  void backward(TensorView<const T, 4> doutput) { backward(doutput, TensorView<T, 4>()); }
+
+  /// As backward(doutput), and also writes the gradient with respect to the
+  /// last forward's input into `dinput` (its shape; empty: not wanted), for
+  /// gradient checks and saliency maps. Throws as backward(doutput), and
+  /// shape_error when dinput is neither empty nor of the input's shape.
+  void backward(TensorView<const T, 4> doutput, TensorView<T, 4> dinput) {
     if (!forwarded_) throw state_error("Sequential::backward: called before forward");
     const Shape<4> expected = outputs_.back().shape();
     if (doutput.shape() != expected) {
       throw shape_error("Sequential::backward: gradient " + to_string(doutput.shape()) + " does not match the output " +
                         to_string(expected));
+    }
+    if (!dinput.empty() && dinput.shape() != input_.shape()) {
+      throw shape_error("Sequential::backward: input gradient " + to_string(dinput.shape()) +
+                        " does not match the input " + to_string(input_.shape()));
     }
     // A reshape-only layer has no backward: the layer after it writes its dx
     // straight into the gradient buffer of the layer before it.
@@ -230,6 +240,8 @@ class Sequential {
       if (below > 0) {
         gradients_[below - 1].resize(batch_shape(x.dim(0), shapes_[below]));
         dx = TensorView<T, 4>(gradients_[below - 1]).reshape(x.shape());
+      } else if (!dinput.empty()) {
+        dx = dinput.reshape(x.shape());
       }
       if (fused) {
         fused_relu_[k]->backward_relu(x, output, dy, dx);
@@ -237,6 +249,8 @@ class Sequential {
         layers_[k]->backward(x, output, dy, dx);
       }
     }
+    // Only reshapes: the input's gradient is the output's, reshaped.
+    if (last && !dinput.empty()) dinput.copy_from(doutput.reshape(dinput.shape()));
   }
 
   /// Keras-style table: layer, output shape, parameters, FLOPs; then totals.
