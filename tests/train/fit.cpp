@@ -217,6 +217,12 @@ TEST_CASE("fit and evaluate refuse samples holding NaN or infinity, by their ind
   CHECK_THROWS_WITH(fit(net, loss, sgd, poisoned, quiet(1)),
                     Catch::StartsWith("fit: training sample 37 holds nan at element 19 of [1, 8, 8], at epoch 1, "
                                       "batch "));
+
+  // Finite data through a network that gives NaN: refused too, not counted as a class.
+  net.params()[2].value(0) = std::numeric_limits<float>::infinity();  // the Linear's first weight
+  CHECK_THROWS_AS(evaluate(net, loss, data), numeric_error);
+  CHECK_THROWS_WITH(evaluate(net, loss, data),
+                    Catch::StartsWith("evaluate: sample 0 is finite but the network's output for it holds "));
 }
 
 TEST_CASE("fit checks its options, data and optimizer before training", "[train][fit]") {

@@ -354,6 +354,18 @@ Evaluation evaluate_impl(Sequential<T>& net, Loss<T>& loss, const Data& data, In
     require_finite_samples<T>(xb, batch_indices, what, nowhere);
     require_labels_in_range(yb, batch_indices, classes, what, nowhere);
     auto scores = net.forward(xb).reshape(Shape<2>{count, classes});
+    // A NaN score would still be counted as some class (max_element of NaN).
+    if (!scores.array().allFinite()) {
+      const auto rows = scores.matrix();
+      for (Index i = 0; i < count; ++i) {
+        for (Index k = 0; k < classes; ++k) {
+          if (std::isfinite(rows(i, k))) continue;
+          throw numeric_error(std::string(what) + " " + std::to_string(batch_indices[static_cast<std::size_t>(i)]) +
+                              " is finite but the network's output for it holds " + std::to_string(rows(i, k)) +
+                              " at class " + std::to_string(k) + ": a weight is not finite or the network overflowed");
+        }
+      }
+    }
     loss_sum += static_cast<double>(loss.forward_backward(scores, Targets<T>(yb), TensorView<T, 2>())) *
                 static_cast<double>(count);
     std::span<std::int32_t> pb(predicted.data(), static_cast<std::size_t>(count));
@@ -373,7 +385,7 @@ Evaluation evaluate_impl(Sequential<T>& net, Loss<T>& loss, const Data& data, In
 /// most `batch_size` samples. Throws value_error for a batch_size below 1 or a
 /// label outside [0, K), shape_error when the data's sample shape is not the
 /// network's input shape, and numeric_error for a sample holding NaN or
-/// infinity; the last two name the sample's index in `data`.
+/// infinity or whose output does; a bad sample is named by its index in `data`.
 template <class T, BatchSource<T> Data>
 Evaluation evaluate(Sequential<T>& net, Loss<T>& loss, const Data& data, Index batch_size = 256) {
   return detail::evaluate_impl<T, Data>(net, loss, data, batch_size, "evaluate: sample");
