@@ -63,7 +63,8 @@ inline Fans fans_of(const std::vector<Index>& shape) {
 
 /// Fills p.value by the scheme, one draw per element in order from `rng`; fans
 /// come from p.shape. Throws value_error, for InitScheme::uniform unless
-/// low < high, and for InitScheme::normal unless stddev >= 0.
+/// low < high, and for InitScheme::normal unless stddev >= 0, all finite (an
+/// infinite bound or moment would fill the weights with NaN or infinity).
 template <class T>
 void initialize(const Parameter<T>& p, const InitOptions& options, Rng& rng) {
   const Fans fans = fans_of(p.shape);
@@ -89,14 +90,16 @@ void initialize(const Parameter<T>& p, const InitOptions& options, Rng& rng) {
     case InitScheme::lecun_uniform:
       return fill_uniform(-std::sqrt(3 / fan_in), std::sqrt(3 / fan_in));
     case InitScheme::uniform:
-      if (!(options.low < options.high)) {
-        throw value_error("initialize: uniform bounds need low < high, got [" + std::to_string(options.low) + ", " +
-                          std::to_string(options.high) + ")");
+      if (!(options.low < options.high) || !std::isfinite(options.low) || !std::isfinite(options.high)) {
+        throw value_error("initialize: uniform bounds need finite low < high, got [" + std::to_string(options.low) +
+                          ", " + std::to_string(options.high) + ")");
       }
       return fill_uniform(options.low, options.high);
     case InitScheme::normal:
-      if (!(options.stddev >= 0))
-        throw value_error("initialize: stddev must be >= 0, got " + std::to_string(options.stddev));
+      if (!(options.stddev >= 0) || !std::isfinite(options.stddev) || !std::isfinite(options.mean)) {
+        throw value_error("initialize: normal needs a finite mean and a finite stddev >= 0, got mean " +
+                          std::to_string(options.mean) + ", stddev " + std::to_string(options.stddev));
+      }
       return fill_normal(options.mean, options.stddev);
     case InitScheme::zeros:
       p.value.fill(T{0});
