@@ -20,15 +20,24 @@ struct ThreadsGuard {
 };
 }  // namespace
 
-TEST_CASE("set_threads sets max_threads, at least 1; the default is the core count", "[parallel]") {
+TEST_CASE("set_threads sets max_threads within [1, thread_limit()]; the default is the core count", "[parallel]") {
   ThreadsGuard guard;
   CHECK(guard.saved == static_cast<int>(std::max(1U, std::thread::hardware_concurrency())));
   fovea::set_threads(3);
   CHECK(fovea::max_threads() == 3);
-  fovea::set_threads(0);
-  CHECK(fovea::max_threads() == 1);
-  fovea::set_threads(-4);
-  CHECK(fovea::max_threads() == 1);
+  CHECK(fovea::thread_limit() >= 16);
+  CHECK(fovea::thread_limit() >= 4 * guard.saved);
+  // A count that is not a count, or that would start thousands of workers
+  // that stay, is refused and the setting kept.
+  const std::string range = "set_threads: the thread count must be in [1, " + std::to_string(fovea::thread_limit());
+  for (int bad : {0, -4, fovea::thread_limit() + 1, 10000}) {
+    INFO(bad);
+    CHECK_THROWS_AS(fovea::set_threads(bad), fovea::value_error);
+    CHECK_THROWS_WITH(fovea::set_threads(bad), range + "], got " + std::to_string(bad));
+    CHECK(fovea::max_threads() == 3);
+  }
+  fovea::set_threads(fovea::thread_limit());
+  CHECK(fovea::max_threads() == fovea::thread_limit());
 }
 
 TEST_CASE("chunk_range cuts [0, n) into contiguous chunks, the first ones one longer", "[parallel]") {

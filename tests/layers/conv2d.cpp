@@ -77,7 +77,19 @@ TEMPLATE_TEST_CASE("Conv2d describes itself and exposes true parameter shapes", 
   CHECK(params[1].name == "bias");
   CHECK(params[1].shape == std::vector<Index>{6});
   CHECK(lenet.parameter_count() == 156);
-  for (const auto& p : params) CHECK(p.value.array().isZero(0));
+  // The default start, uniform in +-1/sqrt(Cin*KH*KW) = +-0.2, the same for
+  // the same seed (Conv2dOptions::seed) and other for another.
+  for (const auto& p : params) {
+    CHECK(p.value.array().abs().maxCoeff() < TestType(0.2));
+    CHECK_FALSE(p.value.array().isZero(0));
+  }
+  Conv2d<TestType> same({.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = 2});
+  Conv2d<TestType> reseeded({.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = 2, .seed = 3});
+  CHECK(same.params()[0].value.array().isApprox(params[0].value.array(), TestType(0)));
+  CHECK(same.params()[1].value.array().isApprox(params[1].value.array(), TestType(0)));
+  CHECK_FALSE(reseeded.params()[0].value.array().isApprox(params[0].value.array(), TestType(0)));
+  fovea::Rng rng(fovea::default_init_seed);
+  CHECK(params[0].value(0) == static_cast<TestType>(rng.uniform(-0.2, 0.2)));
   CHECK(lenet.flops_per_sample({1, 28, 28}) == 2.0 * 6 * 25 * 28 * 28);
 
   Conv2d<TestType> odd({.in_channels = 3,

@@ -1,6 +1,7 @@
 #include "fovea/layers/linear.hpp"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "fovea/testing/gradcheck.hpp"
 
@@ -22,12 +23,39 @@ TEMPLATE_TEST_CASE("Linear describes itself and flattens its input implicitly", 
   CHECK(params[0].shape == std::vector<Index>{120, 400});
   CHECK(params[1].name == "bias");
   CHECK(params[1].shape == std::vector<Index>{120});
-  for (const auto& p : params) CHECK(p.value.array().isZero(0));
+  // Not zero: the default start (layers/default_init.hpp), uniform in +-1/sqrt(400).
+  for (const auto& p : params) {
+    CHECK(p.value.array().abs().maxCoeff() < TestType(0.05));
+    CHECK(p.value.array().abs().maxCoeff() > TestType(0.04));
+  }
 
   Linear<TestType> plain(3, 2, false);
   CHECK(plain.describe() == "Linear(3->2, no bias)");
   REQUIRE(plain.params().size() == 1);
   CHECK(plain.parameter_count() == 6);
+}
+
+TEMPLATE_TEST_CASE("Linear starts uniform in +-1/sqrt(in), drawn from its seed", "[linear][init]", float, double) {
+  using T = TestType;
+  Linear<T> fc(100, 30), again(100, 30), other(100, 30, true, 7);
+  const T bound = T(0.1);  // 1/sqrt(100)
+  const auto weight = fc.weight().flatten();
+  CHECK(weight.array().abs().maxCoeff() < bound);
+  CHECK(fc.bias().array().abs().maxCoeff() < bound);
+  // The spread of uniform(-b, b) is b / sqrt(3); every unit starts different.
+  const double mean = weight.array().template cast<double>().mean();
+  const double spread = std::sqrt((weight.array().template cast<double>() - mean).square().mean());
+  CHECK(spread == Approx(0.1 / std::sqrt(3.0)).epsilon(0.05));
+  CHECK(fc.weight()(0, 0) != fc.weight()(1, 0));
+  // The weights, then the bias, from Rng(default_init_seed), in memory order.
+  fovea::Rng rng(fovea::default_init_seed);
+  CHECK(fc.weight()(0, 0) == static_cast<T>(rng.uniform(-0.1, 0.1)));
+  for (Index i = 1; i < 100 * 30; ++i) rng.uniform01();
+  CHECK(fc.bias()(0) == static_cast<T>(rng.uniform(-0.1, 0.1)));
+  // Same construction, same weights; another seed, others.
+  CHECK(fc.weight().matrix() == again.weight().matrix());
+  CHECK(fc.bias().array().isApprox(again.bias().array(), T(0)));
+  CHECK(fc.weight().matrix() != other.weight().matrix());
 }
 
 TEMPLATE_TEST_CASE("Linear computes W x + b for every sample", "[linear]", float, double) {

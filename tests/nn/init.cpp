@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 
 using fovea::InitScheme;
 using fovea::Parameter;
@@ -59,7 +60,16 @@ TEST_CASE("each initialiser has the documented spread and is reproducible", "[in
   fovea::initialize(u.param(), {.scheme = InitScheme::zeros}, rng);
   CHECK(u.value.array().abs().maxCoeff() == 0);
   CHECK_THROWS_WITH(fovea::initialize(u.param(), {.scheme = InitScheme::uniform, .low = 1, .high = 1}, rng),
-                    "initialize: uniform bounds need low < high, got [1, 1)");
+                    "initialize: uniform bounds need finite low < high, got [1, 1)");
+  // Infinite bounds or moments would fill the weights with NaN or infinity.
+  const double inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(fovea::initialize(u.param(), {.scheme = InitScheme::uniform, .low = -inf, .high = inf}, rng),
+                    "initialize: uniform bounds need finite low < high, got [-inf, inf)");
+  CHECK_THROWS_WITH(fovea::initialize(u.param(), {.scheme = InitScheme::normal, .stddev = inf}, rng),
+                    "initialize: normal needs a finite mean and a finite stddev >= 0, got mean 0, stddev inf");
+  CHECK_THROWS_WITH(fovea::initialize(u.param(), {.scheme = InitScheme::normal, .mean = -inf}, rng),
+                    "initialize: normal needs a finite mean and a finite stddev >= 0, got mean -inf, stddev 0.01");
+  CHECK(u.value.array().allFinite());  // a refused call leaves the values as they were
 }
 
 TEST_CASE("initialize_all zeroes biases and draws weights", "[init]") {

@@ -206,3 +206,34 @@ TEST_CASE("forward and backward reject bad input with shapes in the message", "[
   Sequential<float> empty({1, 2, 2});
   CHECK_THROWS_AS(empty.forward(Tensor<float, 4>({1, 1, 2, 2})), state_error);
 }
+
+TEST_CASE("backward can also give the gradient with respect to the input", "[nn]") {
+  Sequential<double> net({2, 3, 1});
+  net.emplace<Flatten<double>>();
+  auto& linear = net.emplace<Linear<double>>(6, 2);
+  Rng rng(6);
+  const auto x = Tensor<double, 4>::uniform({4, 2, 3, 1}, rng, -1.0, 1.0);
+  const auto r = Tensor<double, 4>::uniform({4, 2, 1, 1}, rng, -1.0, 1.0);
+  net.forward(x);
+  Tensor<double, 4> dx(x.shape());
+  net.backward(r, dx);
+  // dx = r W, through the Flatten's view.
+  for (Index n = 0; n < 4; ++n) {
+    for (Index i = 0; i < 6; ++i) {
+      const double sum = r(n, 0, 0, 0) * linear.weight()(0, i) + r(n, 1, 0, 0) * linear.weight()(1, i);
+      CHECK(dx.data()[n * 6 + i] == Approx(sum).epsilon(1e-12));
+    }
+  }
+  Tensor<double, 4> wrong({4, 2, 1, 3});
+  CHECK_THROWS_AS(net.backward(r, wrong), shape_error);
+  CHECK_THROWS_WITH(net.backward(r, wrong),
+                    "Sequential::backward: input gradient [4, 2, 1, 3] does not match the input [4, 2, 3, 1]");
+
+  // A network of reshapes only: the input's gradient is the output's.
+  Sequential<double> flat({2, 3, 1});
+  flat.emplace<Flatten<double>>();
+  flat.forward(x);
+  const auto dy = Tensor<double, 4>::uniform({4, 6, 1, 1}, rng, -1.0, 1.0);
+  flat.backward(dy, dx);
+  CHECK(std::vector<double>(dx.begin(), dx.end()) == std::vector<double>(dy.begin(), dy.end()));
+}

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "fovea/core/random.hpp"
@@ -83,6 +84,36 @@ TEMPLATE_TEST_CASE("softmax cross-entropy is finite and right for logits of +-1e
   Tensor<T, 2> grad_from_target({2, 3});
   CHECK(fovea::softmax_cross_entropy<T>(logits, target, grad_from_target) == Approx(loss));
   CHECK(grad_from_target.array().isApprox(grad.array()));
+}
+
+// Logits so large that max + ln 2 rounds to max: 1e7 in float (a unit in the
+// last place is 1), 1e16 in double (2).
+template <class T>
+constexpr T huge_logit() {
+  return std::is_same_v<T, float> ? T(1e7) : T(1e16);
+}
+
+TEMPLATE_TEST_CASE("softmax cross-entropy keeps its precision at logits where max + ln 2 rounds to max", "[ops][loss]",
+                   float, double) {
+  using T = TestType;
+  const T big = huge_logit<T>();
+  // Row 0: two equal logits, ln 2 for either label. Row 1: x and x - 2 (exact
+  // in both types), log(1 + e^-2) for label 0 and 2 + log(1 + e^-2) for label 1.
+  const Tensor<T, 2> logits({2, 2}, {big, big, big, big - 2});
+  const double equal = std::log(2.0), near = std::log1p(std::exp(-2.0));
+  Tensor<T, 2> grad({2, 2});
+  CHECK(fovea::softmax_cross_entropy<T>(logits, Labels{0, 0}, grad) == Approx((equal + near) / 2));
+  CHECK(fovea::softmax_cross_entropy<T>(logits, Labels{1, 1}, grad) == Approx((equal + 2 + near) / 2));
+  CHECK(grad(0, 0) == Approx(0.25));
+  CHECK(grad(0, 1) == Approx(-0.25));
+  CHECK(grad(1, 1) == Approx((1 / (1 + std::exp(2.0)) - 1) / 2));
+
+  // Soft targets: [0.5, 0.5] on row 0 is ln 2; one-hot [0, 1] on row 1 as label 1.
+  const Tensor<T, 2> target({2, 2}, {0.5, 0.5, 0, 1});
+  Tensor<T, 2> grad_from_target({2, 2});
+  CHECK(fovea::softmax_cross_entropy<T>(logits, target, grad_from_target) == Approx((equal + 2 + near) / 2));
+  CHECK(grad_from_target(0, 0) == Approx(0).margin(1e-7));
+  CHECK(grad_from_target(1, 1) == Approx(grad(1, 1)));
 }
 
 TEST_CASE("labels and one-hot targets give the same loss and gradient", "[ops][loss]") {

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <type_traits>
 
 #include "fovea/core/random.hpp"
 #include "fovea/core/tensor.hpp"
@@ -52,6 +53,23 @@ TEMPLATE_TEST_CASE("softmax rows sum to 1, ignore shifts and survive huge logits
   CHECK(huge_y(0, 0) == 0);
   CHECK(huge_y(0, 1) == Approx(-2e4));
   CHECK(std::isfinite(huge_y(0, 1)));
+}
+
+TEMPLATE_TEST_CASE("log-softmax keeps its precision at logits where max + ln 2 rounds to max", "[ops][softmax]", float,
+                   double) {
+  using T = TestType;
+  // 1e7 in float and 1e16 in double: max + ln 2 rounds to max in that type.
+  const T big = std::is_same_v<T, float> ? T(1e7) : T(1e16);
+  const Tensor<T, 2> x({1, 2}, {big, big});
+  Tensor<T, 2> y({1, 2}), dx({1, 2});
+  fovea::log_softmax_forward<T>(x, y);
+  CHECK(y(0, 0) == Approx(-std::log(2.0)));
+  CHECK(y(0, 1) == Approx(-std::log(2.0)));
+  // dx = dy - softmax * sum(dy), softmax = [0.5, 0.5] read back as exp(y).
+  const Tensor<T, 2> dy({1, 2}, {1, 0});
+  fovea::log_softmax_backward<T>(y, dy, dx);
+  CHECK(dx(0, 0) == Approx(0.5));
+  CHECK(dx(0, 1) == Approx(-0.5));
 }
 
 TEST_CASE("softmax and log-softmax backwards agree with finite differences", "[ops][softmax]") {

@@ -2,6 +2,7 @@
 // (w = [1, -2], constant gradient g = [0.5, 0.25]).
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <limits>
 
 #include "fovea/optim/adagrad.hpp"
 #include "fovea/optim/adam.hpp"
@@ -62,7 +63,7 @@ TEST_CASE("SGD: plain, momentum, Nesterov and weight decay follow their rules", 
   }
   OneParameter p;
   CHECK_THROWS_WITH(fovea::Sgd<double>(p.params(), {.learning_rate = 0}),
-                    "optimizer: learning rate must be positive, got 0");
+                    "optimizer: learning rate must be positive and finite, got 0");
   CHECK_THROWS_WITH(fovea::Sgd<double>(p.params(), {.learning_rate = 0.1, .momentum = 1.0}),
                     "SGD: momentum must be in [0, 1), got 1");
   CHECK_THROWS_WITH(fovea::Sgd<double>(p.params(), {.learning_rate = 0.1, .nesterov = true}),
@@ -191,4 +192,26 @@ TEST_CASE("each thread takes its piece of every parameter, every element once", 
     for (const auto& v : values) CHECK((v.array() == 1.0F).all());
   }
   fovea::set_threads(saved);
+}
+
+TEST_CASE("optimizers refuse an infinite learning rate or epsilon", "[optim]") {
+  OneParameter p;
+  const double inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH(fovea::Sgd<double>(p.params(), {.learning_rate = inf}),
+                    "optimizer: learning rate must be positive and finite, got inf");
+  // Finite in double, infinite once the float update multiplies by it.
+  Tensor<float, 1> value({2}), grad({2});
+  const std::vector<Parameter<float>> floats = {{"weight", {2}, value, grad}};
+  CHECK_THROWS_WITH(fovea::Sgd<float>(floats, {.learning_rate = 1e39}),
+                    Catch::StartsWith("optimizer: learning rate must be positive and finite, got "));
+  fovea::Sgd<double> sgd(p.params(), {.learning_rate = 0.1});
+  CHECK_THROWS_WITH(sgd.set_learning_rate(inf), "optimizer: learning rate must be positive and finite, got inf");
+  CHECK(sgd.learning_rate() == 0.1);
+  // An infinite epsilon divides every update down to 0: nothing would train.
+  CHECK_THROWS_WITH(fovea::Adam<double>(p.params(), {.epsilon = inf}),
+                    "Adam: epsilon must be positive and finite, got inf");
+  CHECK_THROWS_WITH(fovea::Rmsprop<double>(p.params(), {.epsilon = inf}),
+                    "RMSprop: epsilon must be positive and finite, got inf");
+  CHECK_THROWS_WITH(fovea::Adagrad<double>(p.params(), {.epsilon = -1}),
+                    "Adagrad: epsilon must be positive and finite, got -1.000000");
 }

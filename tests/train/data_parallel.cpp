@@ -312,10 +312,16 @@ TEST_CASE("lanes: bad input is a clear error", "[train][data_parallel][mnist][er
   Tensor<double, 4> small({8, 1, 14, 14});
   Tensor<double, 2> scores_small({8, 10});
   CHECK_THROWS_AS(lanes.forward_backward(small, Targets<double>(labels), loss, scores_small), shape_error);
-  // A bad label among lane 1's samples is reported as the loss reports it.
+  // A bad label among lane 1's samples is reported as the loss reports it,
+  // by its index in the batch (not its index in lane 1, 2).
   std::vector<std::int32_t> bad(labels);
   bad[6] = 10;
   CHECK_THROWS_AS(lanes.forward_backward(x, Targets<double>(bad), loss, scores), value_error);
+  CHECK_THROWS_WITH(lanes.forward_backward(x, Targets<double>(bad), loss, scores),
+                    "SoftmaxCrossEntropy: label 10 at index 6 is out of range for 10 classes");
+  Tensor<double, 2> wide_target({8, 11});
+  CHECK_THROWS_WITH(lanes.forward_backward(x, Targets<double>(wide_target), loss, scores),
+                    "SoftmaxCrossEntropy: target [8, 11] does not match output [8, 10]");
   // Afterwards the lanes still work.
   net.zero_grad();
   CHECK(std::isfinite(lanes.forward_backward(x, Targets<double>(labels), loss, scores)));

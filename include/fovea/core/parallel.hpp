@@ -46,11 +46,13 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
+#include "fovea/core/error.hpp"
 #include "fovea/core/shape.hpp"
 
 namespace fovea {
@@ -418,9 +420,22 @@ class ThreadPool {
 /// Threads parallel_for will use (set_threads' value; the core count by default).
 inline int max_threads() { return detail::thread_setting().load(std::memory_order_relaxed); }
 
-/// Sets the thread count for fovea's parallel loops (values below 1 count as 1).
-/// One process-wide setting: it affects every thread's later parallel_for calls.
-inline void set_threads(int threads) { detail::thread_setting().store(std::max(1, threads)); }
+/// The largest thread count set_threads accepts: four per core, at least 16.
+/// The pool's workers, once started, stay for the rest of the program, and
+/// more threads than cores only take turns on them, so a count far beyond this
+/// (threads = 10000) is a mistake, not a setting.
+inline int thread_limit() { return static_cast<int>(std::max(16U, 4 * std::thread::hardware_concurrency())); }
+
+/// Sets the thread count for fovea's parallel loops. One process-wide
+/// setting: it affects every thread's later parallel_for calls. Throws
+/// value_error, leaving the setting as it was, unless 1 <= threads <= thread_limit().
+inline void set_threads(int threads) {
+  if (threads < 1 || threads > thread_limit()) {
+    throw value_error("set_threads: the thread count must be in [1, " + std::to_string(thread_limit()) + "], got " +
+                      std::to_string(threads));
+  }
+  detail::thread_setting().store(threads);
+}
 
 /// How many chunks parallel_for will cut n items into: n clamped to [1, max_threads()].
 inline int chunk_count(Index n) { return static_cast<int>(std::clamp<Index>(n, 1, max_threads())); }

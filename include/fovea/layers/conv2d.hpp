@@ -3,16 +3,20 @@
 /// @file
 /// Conv2d: a 2-D convolution layer, a thin shell over ops/conv2d.hpp that owns
 /// the weights [Cout, Cin, KH, KW], the bias [Cout], their gradients and the
-/// im2col workspace. Weights start at zero: initialisers live elsewhere.
+/// im2col workspace. Weights and bias start uniform in +-1/sqrt(Cin*KH*KW),
+/// drawn from Conv2dOptions::seed (layers/default_init.hpp); nn/init.hpp's
+/// initialisers replace that start.
 ///
 /// @code
 /// Conv2d<float> conv({.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = Padding::same});
 /// @endcode
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "fovea/detail/layer_spec.hpp"
+#include "fovea/layers/default_init.hpp"
 #include "fovea/layers/layer.hpp"
 #include "fovea/ops/conv2d.hpp"
 
@@ -50,6 +54,8 @@ struct Conv2dOptions {
   Size2 dilation = 1;         ///< Spacing of the kernel taps, per axis; 1 is a plain convolution.
   bool bias = true;           ///< Whether the layer adds a bias [Cout].
   bool strict = false;        ///< Throw when the window does not tile the padded input exactly.
+  /// Seeds the default start of weight and bias (layers/default_init.hpp).
+  std::uint64_t seed = default_init_seed;
 };
 
 /// A 2-D convolution layer, x: [N, Cin, H, W] -> y: [N, Cout, OH, OW], computed
@@ -107,6 +113,7 @@ class Conv2d final : public Layer<T>, public FusesReLU<T> {
       bias_.resize({out_});
       bias_grad_.resize({out_});
     }
+    initialize_default<T>(weight_.flatten(), bias_.flatten(), in_ * window_.kernel_h * window_.kernel_w, options.seed);
   }
 
   /// Rebuilds a layer from spec() (model files, registries): settings in, out,

@@ -3,13 +3,16 @@
 /// @file
 /// Linear: a fully connected layer, a thin shell over ops/linear.hpp. Takes any
 /// [N, C, H, W] batch with C*H*W == in (flattened in place: a row-major batch
-/// already is [N, C*H*W]) and gives [N, out, 1, 1]. Weights [out, in] start at
-/// zero: initialisers live elsewhere.
+/// already is [N, C*H*W]) and gives [N, out, 1, 1]. Weights [out, in] and bias
+/// start uniform in +-1/sqrt(in), drawn from the `seed` argument
+/// (layers/default_init.hpp); nn/init.hpp's initialisers replace that start.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "fovea/detail/layer_spec.hpp"
+#include "fovea/layers/default_init.hpp"
 #include "fovea/layers/layer.hpp"
 #include "fovea/ops/linear.hpp"
 
@@ -20,8 +23,9 @@ template <class T>
 class Linear final : public Layer<T>, public FusesReLU<T> {
  public:
   /// A layer from `in_features` to `out_features`, with a bias unless `bias` is
-  /// false; throws value_error unless both counts are positive.
-  Linear(Index in_features, Index out_features, bool bias = true)
+  /// false, its weights drawn from `seed`; throws value_error unless both
+  /// counts are positive.
+  Linear(Index in_features, Index out_features, bool bias = true, std::uint64_t seed = default_init_seed)
       : in_(in_features), out_(out_features), bias_on_(bias) {
     if (in_ <= 0) throw value_error(std::string("Linear: in_features must be positive, got ") + std::to_string(in_));
     if (out_ <= 0) throw value_error(std::string("Linear: out_features must be positive, got ") + std::to_string(out_));
@@ -33,6 +37,7 @@ class Linear final : public Layer<T>, public FusesReLU<T> {
       bias_.resize({out_});
       bias_grad_.resize({out_});
     }
+    initialize_default<T>(weight_.flatten(), bias_.flatten(), in_, seed);
   }
 
   /// Rebuilds from spec() (settings in, out, bias); throws format_error for a

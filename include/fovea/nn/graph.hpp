@@ -304,6 +304,27 @@ class Graph {
   /// shape_error when doutput's shape is not the output's.
   void backward(TensorView<const T, 4> doutput) { backward(std::span(&doutput, 1)); }
 
+  /// As backward(doutput), and also writes the gradient with respect to the
+  /// last forward's input into `dinput` (its shape; empty: not wanted), for
+  /// gradient checks and saliency maps. Throws as backward(doutput), and
+  /// shape_error when dinput is neither empty nor of the input's shape.
+  void backward(TensorView<const T, 4> doutput, TensorView<T, 4> dinput) {
+    if (!dinput.empty() && forwarded_ && dinput.shape() != outputs_[0].shape()) {
+      throw shape_error(kind_ + "::backward: input gradient " + to_string(dinput.shape()) +
+                        " does not match the input " + to_string(outputs_[0].shape()));
+    }
+    const bool keep = input_gradient_;
+    input_gradient_ = input_gradient_ || !dinput.empty();
+    try {
+      backward(std::span(&doutput, 1));
+    } catch (...) {
+      input_gradient_ = keep;
+      throw;
+    }
+    input_gradient_ = keep;
+    if (!dinput.empty()) dinput.copy_from(gradients_[0]);
+  }
+
   /// As backward(doutput), with one gradient per output in set_outputs order;
   /// an empty one means the loss does not depend on that output. Throws
   /// shape_error for a count or a shape that does not match the outputs.
@@ -382,6 +403,10 @@ class Graph {
         auto& flag = gradient_written_[static_cast<std::size_t>(view_of_[static_cast<std::size_t>(node.inputs[i])])];
         if (flag == 2) flag = 1;
       }
+    }
+    if (input_gradient_ && gradient_written_[0] == 0) {  // no output depends on the input
+      gradients_[0].resize(outputs_[0].shape());
+      TensorView<T, 4>(gradients_[0]).fill(T{0});
     }
   }
 

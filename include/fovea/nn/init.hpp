@@ -9,7 +9,9 @@
 ///   xavier (Glorot):         normal(0, sqrt(2 / (fan_in + fan_out))) or uniform(+-sqrt(6 / (fan_in + fan_out)))
 ///   lecun:                   normal(0, sqrt(1 / fan_in))   or uniform(+-sqrt(3 / fan_in))
 /// @endverbatim
-/// Biases start at zero.
+/// Biases start at zero. Layers that are never passed to these start from
+/// their own default (layers/default_init.hpp: uniform in +-1/sqrt(fan_in),
+/// from a seed in their options), never from zero.
 
 #include <cmath>
 #include <string>
@@ -17,6 +19,7 @@
 #include "fovea/core/error.hpp"
 #include "fovea/core/random.hpp"
 #include "fovea/detail/number_format.hpp"
+#include "fovea/layers/default_init.hpp"
 #include "fovea/layers/layer.hpp"
 
 namespace fovea {
@@ -61,7 +64,8 @@ inline Fans fans_of(const std::vector<Index>& shape) {
 
 /// Fills p.value by the scheme, one draw per element in order from `rng`; fans
 /// come from p.shape. Throws value_error, for InitScheme::uniform unless
-/// low < high, and for InitScheme::normal unless stddev >= 0.
+/// low < high, and for InitScheme::normal unless stddev >= 0, all finite (an
+/// infinite bound or moment would fill the weights with NaN or infinity).
 template <class T>
 void initialize(const Parameter<T>& p, const InitOptions& options, Rng& rng) {
   const Fans fans = fans_of(p.shape);
@@ -87,14 +91,16 @@ void initialize(const Parameter<T>& p, const InitOptions& options, Rng& rng) {
     case InitScheme::lecun_uniform:
       return fill_uniform(-std::sqrt(3 / fan_in), std::sqrt(3 / fan_in));
     case InitScheme::uniform:
-      if (!(options.low < options.high)) {
-        throw value_error("initialize: uniform bounds need low < high, got [" + detail::format_number(options.low) +
-                          ", " + detail::format_number(options.high) + ")");
+      if (!(options.low < options.high) || !std::isfinite(options.low) || !std::isfinite(options.high)) {
+        throw value_error("initialize: uniform bounds need finite low < high, got [" +
+                          detail::format_number(options.low) + ", " + detail::format_number(options.high) + ")");
       }
       return fill_uniform(options.low, options.high);
     case InitScheme::normal:
-      if (!(options.stddev >= 0))
-        throw value_error("initialize: stddev must be >= 0, got " + detail::format_number(options.stddev));
+      if (!(options.stddev >= 0) || !std::isfinite(options.stddev) || !std::isfinite(options.mean)) {
+        throw value_error("initialize: normal needs a finite mean and a finite stddev >= 0, got mean " +
+                          detail::format_number(options.mean) + ", stddev " + detail::format_number(options.stddev));
+      }
       return fill_normal(options.mean, options.stddev);
     case InitScheme::zeros:
       p.value.fill(T{0});

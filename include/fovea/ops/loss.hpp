@@ -60,6 +60,9 @@ inline void require_target(std::string_view operation, const Shape<2>& target, c
 }
 
 // Row n's maximum and log(sum(exp(x - max))): logsumexp = max + log_sum.
+// Callers subtract the maximum from the logits before adding log_sum, never
+// form max + log_sum: at logits of 1e7 in float (1e16 in double) that sum
+// rounds log_sum away (ln 2 < half a unit in the last place of the maximum).
 template <class Row>
 auto stable_log_sum_exp(const Row& row) {
   const auto row_max = row.maxCoeff();
@@ -70,8 +73,10 @@ auto stable_log_sum_exp(const Row& row) {
 
 /// Softmax followed by cross-entropy, fused on the logits:
 ///   loss_n = logsumexp(x_n) - x_n[label_n],  d/dx_n = (softmax(x_n) - onehot) / N.
-/// logsumexp subtracts the row maximum, so logits of +-1e4 give a finite loss
-/// and gradient, and no log(0) can occur.
+/// The row maximum m is subtracted before anything else: loss_n =
+/// log(sum(exp(x_n - m))) - (x_n[label_n] - m), so logits of +-1e4 give a
+/// finite loss and gradient, no log(0) can occur, and equal logits of 1e7 in
+/// float (1e16 in double) still give ln K.
 template <class T>
 T softmax_cross_entropy(TensorView<const T, 2> logits, std::span<const std::int32_t> labels, TensorView<T, 2> dlogits,
                         std::string_view operation = "softmax_cross_entropy") {
@@ -84,7 +89,7 @@ T softmax_cross_entropy(TensorView<const T, 2> logits, std::span<const std::int3
   for (Index n = 0; n < X.rows(); ++n) {
     const Index label = labels[static_cast<std::size_t>(n)];
     const auto [row_max, log_sum] = detail::stable_log_sum_exp(X.row(n));
-    total += static_cast<double>(row_max + log_sum - X(n, label));
+    total += static_cast<double>(log_sum - (X(n, label) - row_max));
     if (want_gradient) {
       auto G = dlogits.matrix();
       G.row(n).array() = (X.row(n).array() - row_max - log_sum).exp() * inv_n;
@@ -96,7 +101,8 @@ T softmax_cross_entropy(TensorView<const T, 2> logits, std::span<const std::int3
 
 /// The same against target distributions t: [N, K] (one-hot rows, or soft
 /// labels; rows need not sum to 1):
-///   loss_n = sum_k t_k (logsumexp(x_n) - x_nk),  d/dx_n = (softmax(x_n) sum_k t_k - t_n) / N.
+///   loss_n = sum_k t_k (logsumexp(x_n) - x_nk),  d/dx_n = (softmax(x_n) sum_k t_k - t_n) / N,
+/// computed as sum_k t_k (log_sum - (x_nk - m)) with m the row maximum (see above).
 template <class T>
 T softmax_cross_entropy(TensorView<const T, 2> logits, TensorView<const T, 2> target, TensorView<T, 2> dlogits,
                         std::string_view operation = "softmax_cross_entropy") {
@@ -110,7 +116,7 @@ T softmax_cross_entropy(TensorView<const T, 2> logits, TensorView<const T, 2> ta
   for (Index n = 0; n < X.rows(); ++n) {
     const auto [row_max, log_sum] = detail::stable_log_sum_exp(X.row(n));
     const T target_mass = t.row(n).sum();
-    total += static_cast<double>((row_max + log_sum) * target_mass - t.row(n).dot(X.row(n)));
+    total += static_cast<double>(log_sum * target_mass - t.row(n).dot((X.row(n).array() - row_max).matrix()));
     if (want_gradient) {
       auto G = dlogits.matrix();
       G.row(n).array() = ((X.row(n).array() - row_max - log_sum).exp() * target_mass - t.row(n).array()) * inv_n;

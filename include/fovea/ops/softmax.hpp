@@ -54,7 +54,10 @@ void softmax_backward(TensorView<const T, 2> y, TensorView<const T, 2> dy, Tenso
   }
 }
 
-/// x: [N, K] -> y: [N, K], y = x - max - log(sum(exp(x - max))) per row.
+/// x: [N, K] -> y: [N, K], y = (x - max) - log(sum(exp(x - max))) per row.
+/// The maximum is subtracted first: max + log(sum) would round the log away
+/// at logits of 1e7 in float (1e16 in double), and backward, which reads
+/// softmax(x) as exp(y), would go wrong with it.
 template <class T>
 void log_softmax_forward(TensorView<const T, 2> x, TensorView<T, 2> y) {
   detail::require_softmax_shapes("log_softmax_forward", "x", x, "y", y);
@@ -63,7 +66,7 @@ void log_softmax_forward(TensorView<const T, 2> x, TensorView<T, 2> y) {
   for (Index n = 0; n < X.rows(); ++n) {
     const T row_max = X.row(n).maxCoeff();
     const T log_sum = std::log((X.row(n).array() - row_max).exp().sum());
-    Y.row(n).array() = X.row(n).array() - (row_max + log_sum);
+    Y.row(n).array() = (X.row(n).array() - row_max) - log_sum;
   }
 }
 /// dx = dy - softmax(x) * sum(dy) per row, with softmax(x) = exp(y).

@@ -23,10 +23,10 @@ struct AdagradOptions {
 template <class T>
 class Adagrad : public Optimizer<T> {
  public:
-  /// Updates `params`; throws value_error for a learning rate or epsilon that is not positive.
+  /// Updates `params`; throws value_error for a learning rate or epsilon that is not positive and finite.
   Adagrad(std::vector<Parameter<T>> params, const AdagradOptions& options)
       : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
-    if (!(options.epsilon > 0)) throw value_error("Adagrad: epsilon must be positive");
+    detail::require_epsilon("Adagrad", options.epsilon);
     this->allocate_state(1);
   }
 

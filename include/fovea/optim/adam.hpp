@@ -35,13 +35,13 @@ template <class T>
 class Adam : public Optimizer<T> {
  public:
   /// Updates `params`; throws value_error for a learning rate or epsilon that
-  /// is not positive, or a beta or weight decay outside [0, 1).
+  /// is not positive and finite, or a beta or weight decay outside [0, 1).
   Adam(std::vector<Parameter<T>> params, const AdamOptions& options)
       : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
     detail::require_in_range("Adam", "beta1", options.beta1, 0, 1, false);
     detail::require_in_range("Adam", "beta2", options.beta2, 0, 1, false);
     detail::require_in_range("Adam", "weight_decay", options.weight_decay, 0, 1, false);
-    if (!(options.epsilon > 0)) throw value_error("Adam: epsilon must be positive");
+    detail::require_epsilon("Adam", options.epsilon);
     this->allocate_state(2);
   }
 

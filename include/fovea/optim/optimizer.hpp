@@ -5,6 +5,7 @@
 /// accumulated gradients in step(), and keeps per-parameter state (velocity,
 /// moments) that checkpoints save and restore so training resumes exactly.
 
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,12 +24,10 @@ template <class T>
 class Optimizer {
  public:
   /// Works on `params` (views: the layers keep owning the tensors); throws
-  /// value_error unless `learning_rate` is positive.
+  /// value_error unless `learning_rate` is positive and finite in T.
   Optimizer(std::vector<Parameter<T>> params, double learning_rate)
       : params_(std::move(params)), learning_rate_(learning_rate) {
-    if (!(learning_rate > 0)) {
-      throw value_error("optimizer: learning rate must be positive, got " + detail::format_number(learning_rate));
-    }
+    require_rate(learning_rate);
   }
   /// Not copyable: a copy would share the parameter views but not the state.
   Optimizer(const Optimizer&) = delete;
@@ -50,9 +49,10 @@ class Optimizer {
   void zero_grad() { zero_gradients(params_); }
   /// The rate the next step() uses.
   double learning_rate() const { return learning_rate_; }
-  /// Changes the rate (schedules do this each epoch); throws value_error unless `rate` is positive.
+  /// Changes the rate (schedules do this each epoch); throws value_error unless
+  /// `rate` is positive and finite in T.
   void set_learning_rate(double rate) {
-    if (!(rate > 0)) throw value_error("optimizer: learning rate must be positive, got " + detail::format_number(rate));
+    require_rate(rate);
     learning_rate_ = rate;
   }
   /// How many updates have been applied (restored from checkpoints).
@@ -68,6 +68,14 @@ class Optimizer {
   void set_steps(Index steps) { steps_ = steps; }
 
  protected:
+  /// Throws value_error unless `rate` is positive and stays finite as a T:
+  /// the update multiplies by it in T, and an infinite rate (1e39 in float)
+  /// would turn every weight it touches into infinity or NaN.
+  static void require_rate(double rate) {
+    if (!(rate > 0) || !std::isfinite(static_cast<T>(rate))) {
+      throw value_error("optimizer: learning rate must be positive and finite, got " + detail::format_number(rate));
+    }
+  }
   /// Allocates `buffers_per_param` zeroed state tensors per parameter.
   void allocate_state(int buffers_per_param) {
     for (int b = 0; b < buffers_per_param; ++b) {
@@ -95,6 +103,13 @@ class Optimizer {
 };
 
 namespace detail {
+// epsilon: positive (the division stays finite) and finite (an infinite one
+// divides every update down to 0: the optimizer would silently do nothing).
+inline void require_epsilon(const char* optimizer, double epsilon) {
+  if (!(epsilon > 0) || !std::isfinite(epsilon)) {
+    throw value_error(std::string(optimizer) + ": epsilon must be positive and finite, got " + std::to_string(epsilon));
+  }
+}
 inline void require_in_range(const char* optimizer, const char* name, double value, double lo, double hi,
                              bool hi_inclusive) {
   const bool ok = value >= lo && (hi_inclusive ? value <= hi : value < hi);

@@ -25,11 +25,11 @@ template <class T>
 class Rmsprop : public Optimizer<T> {
  public:
   /// Updates `params`; throws value_error for a learning rate or epsilon that
-  /// is not positive, or an alpha outside [0, 1).
+  /// is not positive and finite, or an alpha outside [0, 1).
   Rmsprop(std::vector<Parameter<T>> params, const RmspropOptions& options)
       : Optimizer<T>(std::move(params), options.learning_rate), options_(options) {
     detail::require_in_range("RMSprop", "alpha", options.alpha, 0, 1, false);
-    if (!(options.epsilon > 0)) throw value_error("RMSprop: epsilon must be positive");
+    detail::require_epsilon("RMSprop", options.epsilon);
     this->allocate_state(1);
   }
 

@@ -34,8 +34,11 @@
 /// running statistics a replica updated would be lost), or the registry
 /// cannot rebuild it (a custom layer nobody registered).
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -78,8 +81,9 @@ class DataParallel {
   /// Afterwards the network's own forward state is lane 0's (its samples
   /// only): call forward again before a backward of your own.
   /// Throws shape_error when x does not fit the network or the targets or
-  /// scores do not match x, and whatever the layers or the loss throw (a
-  /// label outside [0, K)); then the gradients may hold part of the batch.
+  /// scores do not match x, value_error for a label outside [0, K) (as the
+  /// loss names it, by its index in the batch), and whatever the layers or
+  /// the loss throw; then the gradients may hold part of the batch.
   T forward_backward(TensorView<const T, 4> x, const Targets<T>& targets, Loss<T>& loss, TensorView<T, 2> scores) {
     const Index n = x.dim(0);
     const Index classes = shape_size(net_->output_shape());
@@ -91,6 +95,17 @@ class DataParallel {
       throw shape_error("DataParallel: scores " + to_string(scores.shape()) + ", expected " +
                         to_string(Shape<2>{n, classes}) + " for a batch of " + to_string(x.shape()));
     }
+    // Checked on the whole batch, as the loss would: inside a lane the loss
+    // would name a label by its place in the lane and a target by the lane's
+    // shape. (loss.name() allocates: only a bad batch asks for it.)
+    targets.visit(
+        [&](std::span<const std::int32_t> labels) {
+          const auto bad = [&](std::int32_t label) { return label < 0 || label >= classes; };
+          if (std::any_of(labels.begin(), labels.end(), bad)) detail::require_labels(loss.name(), labels, {n, classes});
+        },
+        [&](TensorView<const T, 2> rows) {
+          if (rows.shape() != Shape<2>{n, classes}) detail::require_target(loss.name(), rows.shape(), {n, classes});
+        });
     // A batch the network cannot take goes to the one-lane path, where
     // the network's forward names what is wrong.
     const bool fits = n > 0 && sample_shape(x.shape()) == net_->input_shape();

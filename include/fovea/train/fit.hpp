@@ -12,6 +12,11 @@
 /// (options.seed, epoch) alone, so a run resumed at epoch k (start_epoch = k)
 /// continues exactly as the uninterrupted run would have. With the same seed,
 /// data and thread count, the final weights are identical bit for bit.
+///
+/// Everything that can be checked before training is: the options, the data's
+/// sample shapes, and that the optimizer updates this network's parameters.
+/// A sample holding NaN or infinity, or a label outside [0, K), is refused
+/// with its index in the data set, in training and validation data alike.
 
 #include <algorithm>
 #include <atomic>
@@ -21,14 +26,17 @@
 #include <iostream>
 #include <numeric>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fovea/core/error.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/random.hpp"
-#include "fovea/nn/sequential.hpp"
+#include "fovea/detail/number_format.hpp"
+#include "fovea/nn/graph.hpp"
 #include "fovea/optim/optimizer.hpp"
 #include "fovea/optim/schedule.hpp"
 #include "fovea/train/data.hpp"
@@ -75,9 +83,9 @@ enum class Monitor {
 
 /// When to end training before FitOptions::epochs because the monitored figure stopped improving.
 struct EarlyStopping {
-  int patience = 0;                            ///< epochs without improvement before stopping; 0 = never stop early
+  int patience = 0;                            ///< epochs without improvement before stopping; 0 = never; not negative
   Monitor monitor = Monitor::validation_loss;  ///< The figure to watch.
-  double min_delta = 0;                        ///< an improvement smaller than this does not count
+  double min_delta = 0;                        ///< an improvement smaller than this does not count; not negative
 };
 
 /// The settings of fit().
@@ -85,10 +93,17 @@ struct FitOptions {
   int epochs = 10;         ///< Total epochs, counting any skipped by start_epoch; must be positive.
   Index batch_size = 64;   ///< Samples per batch (the last batch of an epoch may be shorter); must be positive.
   std::uint64_t seed = 0;  ///< Seeds each epoch's shuffle, together with the epoch number.
-  int start_epoch = 0;     ///< resume: epochs before this one are skipped
-  int threads = 0;         ///< 0: leave the current setting
-  Schedule schedule = Schedule::constant();           ///< Factor on the optimizer's rate, per epoch.
-  EarlyStopping early_stopping{};                     ///< Off by default (patience 0).
+  int start_epoch = 0;     ///< Resume: epochs before this one are skipped; in [0, epochs].
+  /// Threads for this call only (the previous count is restored when fit
+  /// returns or throws); 0 keeps the current count; at most thread_limit().
+  int threads = 0;
+  Schedule schedule = Schedule::constant();  ///< Factor on the optimizer's rate, per epoch.
+  EarlyStopping early_stopping{};            ///< Off by default (patience 0).
+  /// Training has diverged when a batch's loss exceeds this factor times
+  /// max(1, the first batch's loss): fit then restores the weights from before
+  /// the last update and throws numeric_error. 0 stops only on a non-finite
+  /// loss; otherwise at least 1.
+  double divergence_factor = 1e3;
   ProgressStyle progress = ProgressStyle::automatic;  ///< How progress is shown on `log`.
   std::ostream* log = &std::cout;  ///< Where progress goes; null writes nothing, but ProgressStyle::bar needs a stream.
   std::function<void(const BatchReport&)> on_batch_end{};  ///< Called after each batch's update, if set.
@@ -154,6 +169,135 @@ bool values_finite(const std::vector<Parameter<T>>& params) {
   return all_finite(params, &Parameter<T>::value);
 }
 
+// Throws numeric_error for the first sample of x [n, C, H, W] that holds NaN
+// or infinity, named by its index in the data set (indices[i] for row i):
+// "<what> 37 holds nan at element 68 of [1, 16, 16]<where()>". `where` is
+// called only to throw: a good batch allocates nothing.
+template <class T, class Where>
+void require_finite_samples(TensorView<const T, 4> x, std::span<const Index> indices, std::string_view what,
+                            const Where& where) {
+  if (x.array().allFinite()) return;
+  for (Index i = 0; i < x.dim(0); ++i) {
+    const auto sample = x.item(i);
+    for (Index e = 0; e < sample.size(); ++e) {
+      if (!std::isfinite(sample.data()[e])) {
+        throw numeric_error(std::string(what) + " " + std::to_string(indices[static_cast<std::size_t>(i)]) + " holds " +
+                            detail::format_number(static_cast<double>(sample.data()[e])) + " at element " +
+                            std::to_string(e) + " of " + to_string(sample_shape(x.shape())) + where());
+      }
+    }
+  }
+}
+
+// Throws value_error for the first label outside [0, classes), named by its
+// sample's index in the data set: "<what> 20 has label 9, out of range for 4 classes<where()>".
+template <class Where>
+void require_labels_in_range(std::span<const std::int32_t> labels, std::span<const Index> indices, Index classes,
+                             std::string_view what, const Where& where) {
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] < 0 || labels[i] >= classes) {
+      throw value_error(std::string(what) + " " + std::to_string(indices[i]) + " has label " +
+                        std::to_string(labels[i]) + ", out of range for " + std::to_string(classes) + " classes" +
+                        where());
+    }
+  }
+}
+
+// fit's thread count for the length of one call: set on construction (0:
+// unchanged), the previous count restored on destruction, also when fit throws.
+class CallThreads {
+ public:
+  explicit CallThreads(int threads) : saved_(max_threads()) {
+    if (threads > 0) set_threads(threads);
+  }
+  CallThreads(const CallThreads&) = delete;
+  CallThreads& operator=(const CallThreads&) = delete;
+  CallThreads(CallThreads&&) = delete;
+  CallThreads& operator=(CallThreads&&) = delete;
+  // The saved count was valid when read, so storing it back cannot fail.
+  ~CallThreads() { thread_setting().store(saved_); }
+
+ private:
+  int saved_;
+};
+
+// An optimizer over another network's parameters would step tensors this
+// network never reads: fit would train nothing. Every parameter the optimizer
+// updates must be one of the network's (a subset is fine: the rest stay
+// frozen), and appear once.
+template <class T>
+void require_optimizer_of(const Graph<T>& net, const Optimizer<T>& optimizer) {
+  const auto& mine = net.params();
+  const auto& theirs = optimizer.params();
+  if (theirs.empty()) throw value_error("fit: the optimizer has no parameters to update");
+  for (std::size_t i = 0; i < theirs.size(); ++i) {
+    const auto same = [&](const Parameter<T>& p) {
+      return p.value.data() == theirs[i].value.data() && p.value.size() == theirs[i].value.size();
+    };
+    if (std::none_of(mine.begin(), mine.end(), same)) {
+      throw value_error("fit: the optimizer's parameter " + std::to_string(i) + " ('" + theirs[i].name + "', " +
+                        std::to_string(theirs[i].value.size()) +
+                        " values) is not one of the network's; build the optimizer over net.params()");
+    }
+    if (std::any_of(theirs.begin(), theirs.begin() + static_cast<std::ptrdiff_t>(i), same)) {
+      throw value_error("fit: the optimizer updates parameter '" + theirs[i].name + "' twice (entries " +
+                        std::to_string(std::find_if(theirs.begin(), theirs.end(), same) - theirs.begin()) + " and " +
+                        std::to_string(i) + ")");
+    }
+  }
+}
+
+// Everything fit can check before its first batch, in the order a reader
+// would fix them: options, data, network, optimizer.
+template <class T, class Data>
+void require_fit_arguments(const Graph<T>& net, const Optimizer<T>& optimizer, const Data& train,
+                           const FitOptions& options, const Data* validation) {
+  auto number = [](double v) {
+    std::ostringstream out;
+    out << v;
+    return out.str();
+  };
+  if (options.epochs <= 0) throw value_error("fit: epochs must be positive, got " + std::to_string(options.epochs));
+  if (options.batch_size <= 0) {
+    throw value_error("fit: batch_size must be positive, got " + std::to_string(options.batch_size));
+  }
+  if (options.start_epoch < 0 || options.start_epoch > options.epochs) {
+    throw value_error("fit: start_epoch must be in [0, epochs = " + std::to_string(options.epochs) + "], got " +
+                      std::to_string(options.start_epoch));
+  }
+  if (options.threads < 0 || options.threads > thread_limit()) {
+    throw value_error("fit: threads must be 0 (keep the current count) or in [1, " + std::to_string(thread_limit()) +
+                      "], got " + std::to_string(options.threads));
+  }
+  if (options.early_stopping.patience < 0) {
+    throw value_error("fit: early_stopping.patience must be >= 0 (0: off), got " +
+                      std::to_string(options.early_stopping.patience));
+  }
+  if (!(options.early_stopping.min_delta >= 0)) {
+    throw value_error("fit: early_stopping.min_delta must be >= 0, got " + number(options.early_stopping.min_delta));
+  }
+  if (!(options.divergence_factor == 0 || options.divergence_factor >= 1)) {
+    throw value_error("fit: divergence_factor must be 0 (off) or >= 1, got " + number(options.divergence_factor));
+  }
+  if (train.size() <= 0) throw value_error("fit: the training set is empty");
+  if (train.sample_shape() != net.input_shape()) {
+    throw shape_error("fit: training samples " + to_string(train.sample_shape()) + " but the network takes " +
+                      to_string(net.input_shape()));
+  }
+  if (validation != nullptr) {
+    if (validation->size() <= 0) throw value_error("fit: the validation set is empty");
+    if (validation->sample_shape() != net.input_shape()) {
+      throw shape_error("fit: validation samples " + to_string(validation->sample_shape()) + " but the network takes " +
+                        to_string(net.input_shape()));
+    }
+  }
+  if (net.output_shape()[1] != 1 || net.output_shape()[2] != 1) {
+    throw shape_error("fit: the network's output " + to_string(net.output_shape()) +
+                      " is not a vector of class scores [K, 1, 1]");
+  }
+  require_optimizer_of(net, optimizer);
+}
+
 // Copies every parameter value into `saved` (to_saved) or back from it.
 template <class T>
 void copy_values(const std::vector<Parameter<T>>& params, std::vector<T>& saved, bool to_saved) {
@@ -171,18 +315,24 @@ void copy_values(const std::vector<Parameter<T>>& params, std::vector<T>& saved,
 
 }  // namespace detail
 
-/// Mean loss, accuracy and confusion matrix over a whole data set, in
-/// inference mode (the network's mode is restored afterwards). Batches hold at
-/// most `batch_size` samples. Throws value_error for a batch_size below 1 and
-/// shape_error when the data's sample shape is not the network's input shape.
-template <class T, BatchSource<T> Data>
-Evaluation evaluate(Sequential<T>& net, Loss<T>& loss, const Data& data, Index batch_size = 256) {
+namespace detail {
+
+// evaluate(), with `what` naming a sample in errors ("evaluate: sample", or
+// "fit: validation sample" when fit evaluates its validation set).
+template <class T, class Data>
+Evaluation evaluate_impl(Graph<T>& net, Loss<T>& loss, const Data& data, Index batch_size, std::string_view what) {
   if (batch_size <= 0) throw value_error("evaluate: batch_size must be positive, got " + std::to_string(batch_size));
   if (data.sample_shape() != net.input_shape()) {
     throw shape_error("evaluate: data samples " + to_string(data.sample_shape()) + " but the network takes " +
                       to_string(net.input_shape()));
   }
   const bool was_training = net.training();
+  // Restores the mode also when a bad sample or label throws.
+  struct RestoreMode {
+    Graph<T>& net;
+    bool training;
+    ~RestoreMode() { net.set_training(training); }
+  } restore{net, was_training};
   net.set_training(false);
   const Index n = data.size();
   const Index classes = net.output_shape()[0];
@@ -197,10 +347,27 @@ Evaluation evaluate(Sequential<T>& net, Loss<T>& loss, const Data& data, Index b
     const Index count = std::min(batch_size, n - begin);
     auto xb = x.slice(0, count);
     std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(count));
-    data.make_batch(
-        std::span<const Index>(indices).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)), xb,
-        yb);
+    const auto batch_indices =
+        std::span<const Index>(indices).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count));
+    data.make_batch(batch_indices, xb, yb);
+    // A NaN would otherwise pass through as a loss and an accuracy.
+    const auto nowhere = [] { return std::string(); };
+    require_finite_samples<T>(xb, batch_indices, what, nowhere);
+    require_labels_in_range(yb, batch_indices, classes, what, nowhere);
     auto scores = net.forward(xb).reshape(Shape<2>{count, classes});
+    // A NaN score would still be counted as some class (max_element of NaN).
+    if (!scores.array().allFinite()) {
+      const auto rows = scores.matrix();
+      for (Index i = 0; i < count; ++i) {
+        for (Index k = 0; k < classes; ++k) {
+          if (std::isfinite(rows(i, k))) continue;
+          throw numeric_error(std::string(what) + " " + std::to_string(batch_indices[static_cast<std::size_t>(i)]) +
+                              " is finite but the network's output for it holds " +
+                              detail::format_number(static_cast<double>(rows(i, k))) + " at class " +
+                              std::to_string(k) + ": a weight is not finite or the network overflowed");
+        }
+      }
+    }
     loss_sum += static_cast<double>(loss.forward_backward(scores, Targets<T>(yb), TensorView<T, 2>())) *
                 static_cast<double>(count);
     std::span<std::int32_t> pb(predicted.data(), static_cast<std::size_t>(count));
@@ -208,31 +375,31 @@ Evaluation evaluate(Sequential<T>& net, Loss<T>& loss, const Data& data, Index b
     for (Index i = 0; i < count; ++i)
       result.confusion.add(yb[static_cast<std::size_t>(i)], pb[static_cast<std::size_t>(i)]);
   }
-  net.set_training(was_training);
   result.loss = n > 0 ? loss_sum / static_cast<double>(n) : 0.0;
   result.accuracy = result.confusion.accuracy();
   return result;
 }
 
+}  // namespace detail
+
+/// Mean loss, accuracy and confusion matrix over a whole data set, in
+/// inference mode (the network's mode is restored afterwards). Batches hold at
+/// most `batch_size` samples. Throws value_error for a batch_size below 1 or a
+/// label outside [0, K), shape_error when the data's sample shape is not the
+/// network's input shape, and numeric_error for a sample holding NaN or
+/// infinity or whose output does; a bad sample is named by its index in `data`.
+template <class T, BatchSource<T> Data>
+Evaluation evaluate(Graph<T>& net, Loss<T>& loss, const Data& data, Index batch_size = 256) {
+  return detail::evaluate_impl<T, Data>(net, loss, data, batch_size, "evaluate: sample");
+}
+
 namespace detail {
 
 template <class T, class Data>
-History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train,
-                 const FitOptions& options, const Data* validation) {
-  if (options.epochs <= 0) throw value_error("fit: epochs must be positive, got " + std::to_string(options.epochs));
-  if (options.batch_size <= 0) {
-    throw value_error("fit: batch_size must be positive, got " + std::to_string(options.batch_size));
-  }
-  if (train.size() <= 0) throw value_error("fit: the training set is empty");
-  if (train.sample_shape() != net.input_shape()) {
-    throw shape_error("fit: training samples " + to_string(train.sample_shape()) + " but the network takes " +
-                      to_string(net.input_shape()));
-  }
-  if (net.output_shape()[1] != 1 || net.output_shape()[2] != 1) {
-    throw shape_error("fit: the network's output " + to_string(net.output_shape()) +
-                      " is not a vector of class scores [K, 1, 1]");
-  }
-  if (options.threads > 0) set_threads(options.threads);
+History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const FitOptions& options,
+                 const Data* validation) {
+  require_fit_arguments(net, optimizer, train, options, validation);
+  const CallThreads call_threads(options.threads);
 
   const Index n = train.size();
   const Index batch = std::min(options.batch_size, n);
@@ -254,6 +421,8 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
   History history;
   double best = 0;
   int epochs_without_improvement = 0;
+  double divergence_limit = 0;  // set from the first batch's loss
+  bool stepped = false;         // previous_weights holds the weights before the last update
   net.set_training(true);
 
   for (int epoch = options.start_epoch; epoch < options.epochs; ++epoch) {
@@ -272,17 +441,38 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
       auto xb = x.slice(0, count);
       auto sb = scores.slice(0, count);
       std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(count));
-      train.make_batch(
-          std::span<const Index>(order).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)), xb,
-          yb);
+      const auto batch_indices =
+          std::span<const Index>(order).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count));
+      train.make_batch(batch_indices, xb, yb);
+      const auto where = [&] {
+        return ", at epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (step " +
+               std::to_string(optimizer.steps() + 1) + ")";
+      };
+      // The batch's own position of a bad sample means nothing to the caller:
+      // these name its index in the training set.
+      require_finite_samples<T>(xb, batch_indices, "fit: training sample", where);
+      require_labels_in_range(yb, batch_indices, classes, "fit: training sample", where);
 
       optimizer.zero_grad();
       const double batch_loss = static_cast<double>(lanes.forward_backward(xb, Targets<T>(yb), loss, sb));
       if (!std::isfinite(batch_loss)) {
-        throw numeric_error("fit: the loss is " + std::to_string(batch_loss) + " at epoch " +
-                            std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (learning rate " +
-                            std::to_string(optimizer.learning_rate()) +
+        throw numeric_error("fit: the loss is " + detail::format_number(static_cast<double>(batch_loss)) + where() +
+                            " (learning rate " + detail::format_number(optimizer.learning_rate()) +
                             "): training diverged; lower the learning rate");
+      }
+      // A loss far above where training started: each update is overshooting.
+      // Finite weights are no proof of health (at a learning rate of 1e6 they
+      // reach 1e10 and the loss 1e9 while every check above passes).
+      if (divergence_limit == 0) divergence_limit = options.divergence_factor * std::max(1.0, batch_loss);
+      if (options.divergence_factor > 0 && batch_loss > divergence_limit) {
+        if (stepped) copy_values(optimizer.params(), previous_weights, false);
+        std::ostringstream limit;
+        limit << divergence_limit << " (divergence_factor " << options.divergence_factor << ")";
+        throw numeric_error("fit: the loss rose to " + detail::format_number(static_cast<double>(batch_loss)) +
+                            where() + ", above " + limit.str() + " (learning rate " +
+                            detail::format_number(optimizer.learning_rate()) +
+                            "): training diverged; lower the learning rate; the weights are those before the last "
+                            "update");
       }
       loss_sum += batch_loss * static_cast<double>(count);
       correct += count_correct<T>(sb, yb);
@@ -294,12 +484,13 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
       // keep the weights from before it, so a diverged run never leaves
       // non-finite weights behind for a checkpoint to write.
       copy_values(optimizer.params(), previous_weights, true);
+      stepped = true;
       optimizer.step();
       if (!values_finite(optimizer.params())) {
         copy_values(optimizer.params(), previous_weights, false);
         throw numeric_error("fit: the update at epoch " + std::to_string(epoch + 1) + ", batch " +
                             std::to_string(b + 1) + " made a weight non-finite (learning rate " +
-                            std::to_string(optimizer.learning_rate()) +
+                            detail::format_number(optimizer.learning_rate()) +
                             "): training diverged; lower the learning rate; the weights were left as they were "
                             "before this batch");
       }
@@ -317,7 +508,8 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.images_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
     if (validation != nullptr) {
-      const Evaluation v = evaluate(net, loss, *validation, std::max<Index>(batch, 256));
+      const Evaluation v =
+          evaluate_impl<T, Data>(net, loss, *validation, std::max<Index>(batch, 256), "fit: validation sample");
       report.validation_loss = v.loss;
       report.validation_accuracy = v.accuracy;
     }
@@ -348,20 +540,25 @@ History fit_impl(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, con
 
 /// Trains `net` on `train` for options.epochs epochs: per batch, forward, loss,
 /// backward, one optimizer step. On return the optimizer's learning rate is
-/// back to its base rate. Throws value_error for non-positive epochs or batch_size or an empty
-/// training set, shape_error when the samples do not fit the network, and
-/// numeric_error when the loss, a gradient or an updated weight is not finite
-/// (the weights are then left as they were before that batch).
+/// back to its base rate, and the thread count is what it was before the call.
+/// Throws, before training: value_error for an option out of range
+/// (FitOptions says each one's), an empty data set, or an optimizer that does
+/// not update this network's parameters; shape_error when the samples do not
+/// fit the network. While training: value_error for a label outside [0, K)
+/// and numeric_error for a sample holding NaN or infinity (both name the
+/// sample's index in the data set), and numeric_error when the loss, a
+/// gradient or an updated weight is not finite (the weights are then left as
+/// they were before that batch) or the loss has diverged (see
+/// FitOptions::divergence_factor).
 template <class T, BatchSource<T> Data>
-History fit(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train,
-            const FitOptions& options = {}) {
+History fit(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const FitOptions& options = {}) {
   return detail::fit_impl<T, Data>(net, loss, optimizer, train, options, nullptr);
 }
 
 /// As fit() above, and evaluates `validation` after each epoch (EpochReport's
 /// validation figures; early stopping watches them).
 template <class T, BatchSource<T> Data>
-History fit(Sequential<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const Data& validation,
+History fit(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const Data& validation,
             const FitOptions& options = {}) {
   return detail::fit_impl<T, Data>(net, loss, optimizer, train, options, &validation);
 }
