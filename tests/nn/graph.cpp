@@ -296,3 +296,49 @@ TEST_CASE("a Sequential is a graph whose layers are nodes named by their index",
   x.fill(1.0f);
   CHECK(net.forward(x).shape() == Shape<4>{1, 2, 4, 4});
 }
+
+TEST_CASE("infer reuses activation memory along the graph and matches forward", "[nn][graph]") {
+  auto net = residual_inception<float>(12);
+  Rng rng(13);
+  auto x = Tensor<float, 4>::uniform({3, 2, 6, 6}, rng, -1.0f, 1.0f);
+  net.set_training(false);
+  Tensor<float, 4> kept(net.forward(x));
+  net.set_training(true);
+  Tensor<float, 4> pooled(net.infer(x));
+  CHECK(pooled.array().isApprox(kept.array(), 0));
+  CHECK(net.training());
+  CHECK_THROWS_WITH(net.activation("block"), Catch::Contains("infer and predict keep no inner activations"));
+  CHECK_THROWS_WITH(net.backward(Tensor<float, 4>({3, 3, 1, 1})), "Graph::backward: called before forward");
+  CHECK(Tensor<float, 4>(net.output(0)).array().isApprox(kept.array(), 0));
+  // A second call (same shapes) reuses the same buffers.
+  const Index bytes = net.inference_bytes();
+  net.infer(x);
+  CHECK(net.inference_bytes() == bytes);
+
+  // A deep chain: every node's memory is handed on once its reader has run, so
+  // infer holds two activations' worth whatever the depth.
+  Sequential<float> deep({4, 16, 16});
+  for (int i = 0; i < 20; ++i) {
+    deep.emplace<Conv2d<float>>(Conv2dOptions{.in_channels = 4, .out_channels = 4, .kernel = 3, .padding = 1});
+    deep.emplace<Tanh<float>>();
+  }
+  Rng init(2);
+  initialize_all(deep.params(), {.scheme = InitScheme::he_normal}, init);
+  auto image = Tensor<float, 4>::uniform({2, 4, 16, 16}, rng, -1.0f, 1.0f);
+  Tensor<float, 4> all(deep.forward(image));
+  Tensor<float, 4> reused(deep.infer(image));
+  CHECK(reused.array().isApprox(all.array(), 0));
+  const Index one = 2 * 4 * 16 * 16 * static_cast<Index>(sizeof(float));
+  CHECK(deep.inference_bytes() == 2 * one);
+}
+
+TEST_CASE("summary gives each node's multiply-adds and memory, with totals", "[nn][graph]") {
+  auto net = residual_inception<float>(1);
+  const std::string text = net.summary(1);
+  // stem: 4 channels x 36 positions x 2*9 multiply-adds -> 2,592 MACs ...
+  CHECK(text.find("2,592") != std::string::npos);
+  CHECK(text.find("576 B") != std::string::npos);  // ... and a [4, 6, 6] float output
+  CHECK(text.find("view") != std::string::npos);   // the Flatten
+  CHECK(text.find("Multiply-adds per image:") != std::string::npos);
+  CHECK(text.find("Activation memory per image:") != std::string::npos);
+}

@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "fovea/core/aligned_buffer.hpp"
 #include "fovea/core/error.hpp"
 #include "fovea/core/tensor.hpp"
 #include "fovea/layers/activation.hpp"
@@ -219,44 +220,42 @@ class Graph {
   /// for a network with no nodes and shape_error for an input of another
   /// sample shape or N = 0.
   TensorView<const T, 4> forward(TensorView<const T, 4> x) {
-    if (nodes_.size() < 2) throw state_error(kind_ + "::forward: the network has no layers");
-    if (sample_shape(x.shape()) != input_shape() || x.dim(0) <= 0) {
-      throw shape_error(kind_ + "::forward: input " + to_string(x.shape()) + ", expected [N, " +
-                        std::to_string(input_shape()[0]) + ", " + std::to_string(input_shape()[1]) + ", " +
-                        std::to_string(input_shape()[2]) + "] with N > 0");
-    }
-    plan();
-    forwarded_ = false;
-    const Index batch = x.dim(0);
-    outputs_[0] = x;
-    for (std::size_t k = 1; k < nodes_.size(); ++k) {
-      if (applied_by_[k] >= 0) continue;  // computed with the layer that applies it
-      const NodeInfo& node = nodes_[k];
-      if (node.layer->only_reshapes()) {
-        outputs_[k] = outputs_[static_cast<std::size_t>(node.inputs[0])].reshape(batch_shape(batch, node.shape));
-        continue;
-      }
-      const Index relu = fused_relu_[k];
-      const std::size_t target = relu >= 0 ? static_cast<std::size_t>(relu) : k;
-      activations_[target].resize(batch_shape(batch, nodes_[target].shape));
-      if (relu >= 0) {
-        fusing_[k]->forward_relu(outputs_[static_cast<std::size_t>(node.inputs[0])], activations_[target]);
-        outputs_[k] = TensorView<const T, 4>();  // never written: backward needs only the ReLU's output
-      } else if (node.layer->merges_inputs()) {
-        node.layer->forward_merged(gather_inputs(k), activations_[k], training_);
-      } else {
-        node.layer->forward(outputs_[static_cast<std::size_t>(node.inputs[0])], activations_[k], training_);
-      }
-      outputs_[target] = activations_[target];
-    }
-    forwarded_ = true;
+    run(x, false);
     return outputs_[static_cast<std::size_t>(output_list().front())];
   }
 
-  /// Output i of the last forward (in set_outputs order); throws state_error
+  /// Inference on x: [N, ...input_shape] -> the first output, in inference
+  /// mode (Dropout off), whatever mode the network is in. A node's memory goes
+  /// back to a pool as soon as its last reader has run and the next node takes
+  /// it, so a deep network needs a few activations' worth instead of one per
+  /// node (inference_bytes()). The result is valid until the next pass; the
+  /// inner nodes' activations are not kept (activation() needs forward).
+  /// Errors are forward's.
+  TensorView<const T, 4> infer(TensorView<const T, 4> x) {
+    const bool was_training = training_;
+    training_ = false;
+    try {
+      run(x, true);
+    } catch (...) {
+      training_ = was_training;
+      throw;
+    }
+    training_ = was_training;
+    return outputs_[static_cast<std::size_t>(output_list().front())];
+  }
+
+  /// Bytes of activation memory infer() holds: its pooled buffers, which
+  /// grow to the largest shapes seen.
+  Index inference_bytes() const {
+    Index bytes = 0;
+    for (const auto& buffer : pool_) bytes += buffer.capacity() * static_cast<Index>(sizeof(T));
+    return bytes;
+  }
+
+  /// Output i of the last forward or infer (in set_outputs order); throws state_error
   /// before any forward and std::out_of_range for a bad i.
   TensorView<const T, 4> output(std::size_t i) const {
-    require_forward("output");
+    if (!passed_) throw state_error(kind_ + "::output: called before forward");
     return outputs_[static_cast<std::size_t>(output_list().at(i))];
   }
 
@@ -267,7 +266,11 @@ class Graph {
   TensorView<const T, 4> activation(const std::string& name) const { return activation(node(name)); }
   /// The last forward's output of a node: as activation(name).
   TensorView<const T, 4> activation(Node tensor) const {
-    require_forward("activation");
+    if (!kept_all_) {
+      throw state_error(
+          kind_ + "::activation: called before forward" +
+          std::string(forwarded_ || outputs_[0].empty() ? "" : " (infer and predict keep no inner activations)"));
+    }
     info(tensor);  // throws for a tensor not of this graph
     const auto k = static_cast<std::size_t>(tensor.id);
     if (fused_relu_[k] >= 0) {
@@ -283,16 +286,7 @@ class Graph {
   /// Allocates the result. K is the output's C*H*W; the training mode is
   /// restored afterwards, and errors are forward's.
   Tensor<T, 2> predict(TensorView<const T, 4> x) {
-    const bool was_training = training_;
-    training_ = false;
-    TensorView<const T, 4> out;
-    try {
-      out = forward(x);
-    } catch (...) {
-      training_ = was_training;
-      throw;
-    }
-    training_ = was_training;
+    const TensorView<const T, 4> out = infer(x);
     const Index classes = shape_size(output_shape());
     auto scores = out.reshape(Shape<2>{x.dim(0), classes});
     Tensor<T, 2> probabilities(scores.shape());
@@ -401,53 +395,65 @@ class Graph {
     return gradients_[0];
   }
 
-  /// Keras-style table: node, output shape, parameters, FLOPs (and, when the
-  /// network is not a chain, each node's inputs); then totals. The totals give
-  /// parameter memory, the activation memory of training at `batch_size` (the
-  /// input and every output the network stores, each with its gradient: a
-  /// Flatten's is a view of its input, and a layer that applies the ReLU after
-  /// it keeps only the ReLU's) and forward FLOPs per image.
+  /// Keras-style table: node, output shape, parameters, multiply-adds and
+  /// activation memory per image (and, when the network is not a chain, each
+  /// node's inputs); then totals: parameters and their memory, multiply-adds
+  /// and FLOPs per image, the activation memory of one image, and that of
+  /// training at `batch_size` (the input and every output the network
+  /// stores, each with its gradient: a Flatten's is a view of its input, and a
+  /// layer that applies the ReLU after it keeps only the ReLU's).
   std::string summary(Index batch_size = 1) const {
     std::ostringstream out;
-    const int name_width = 40;
     const bool chain = is_chain();
+    std::size_t name_width = 40;
+    for (std::size_t k = 1; k < nodes_.size(); ++k) {
+      name_width = std::max(name_width, nodes_[k].name.size() + nodes_[k].layer->describe().size() + 3);
+    }
     auto shape_text = [](const SampleShape& s) {
       // A feature vector [F, 1, 1] reads better as [F].
       if (s[1] == 1 && s[2] == 1) return "[" + std::to_string(s[0]) + "]";
       return to_string(s);
     };
     auto row = [&](const std::string& name, const std::string& shape, const std::string& params,
-                   const std::string& flops, const std::string& from) {
-      out << std::left << std::setw(name_width) << name << std::setw(16) << shape << std::right << std::setw(12)
-          << params << std::setw(14) << flops;
+                   const std::string& macs, const std::string& memory, const std::string& from) {
+      out << std::left << std::setw(static_cast<int>(name_width)) << name << std::setw(16) << shape << std::right
+          << std::setw(12) << params << std::setw(16) << macs << std::setw(12) << memory;
       if (!chain) out << "  " << from;
       out << '\n';
     };
-    const int width = name_width + 42 + (chain ? 0 : 12);
-    row("Layer", "Output shape", "Params", "FLOPs", "Inputs");
-    out << std::string(static_cast<std::size_t>(width), '-') << '\n';
-    row(nodes_[0].name, shape_text(input_shape()), "0", "0", "");
+    const std::size_t width = name_width + 56 + (chain ? 0 : 12);
+    row("Layer", "Output shape", "Params", "MACs", "Memory", "Inputs");
+    out << std::string(width, '-') << '\n';
+    row(nodes_[0].name, shape_text(input_shape()), "0", "0",
+        format_bytes(shape_size(input_shape()) * static_cast<Index>(sizeof(T))), "");
     plan();
     double total_flops = 0;
     Index activation_values = shape_size(input_shape());
+    Index image_values = shape_size(input_shape());
     for (std::size_t k = 1; k < nodes_.size(); ++k) {
       const NodeInfo& node = nodes_[k];
       const double flops = node_flops(k);
       total_flops += flops;
-      if (!node.layer->only_reshapes() && fused_relu_[k] < 0) activation_values += shape_size(node.shape);
+      const bool view = node.layer->only_reshapes();
+      if (!view) image_values += shape_size(node.shape);
+      if (!view && fused_relu_[k] < 0) activation_values += shape_size(node.shape);
       std::string from;
       for (Index in : node.inputs) from += (from.empty() ? "" : ", ") + nodes_[static_cast<std::size_t>(in)].name;
       row(node.name + " " + node.layer->describe(), shape_text(node.shape), grouped(node_parameter_count(k)),
-          grouped(static_cast<Index>(flops)), from);
+          grouped(static_cast<Index>(flops / 2)),
+          view ? std::string("view") : format_bytes(shape_size(node.shape) * static_cast<Index>(sizeof(T))), from);
     }
-    out << std::string(static_cast<std::size_t>(width), '=') << '\n';
+    out << std::string(width, '=') << '\n';
     out << "Total parameters: " << grouped(parameter_count()) << " (" << format_bytes(parameter_count() * sizeof(T))
         << ")\n";
+    out << "Multiply-adds per image: " << grouped(static_cast<Index>(total_flops / 2)) << '\n';
+    out << "Forward FLOPs per image: " << grouped(static_cast<Index>(total_flops)) << '\n';
+    out << "Activation memory per image: " << format_bytes(image_values * static_cast<Index>(sizeof(T)))
+        << " (every node's output)\n";
     // Training keeps each activation and its gradient: two values per element.
     out << "Activation memory, batch " << batch_size << ": "
         << format_bytes(2 * activation_values * batch_size * static_cast<Index>(sizeof(T)))
         << " (forward + backward)\n";
-    out << "Forward FLOPs per image: " << grouped(static_cast<Index>(total_flops)) << '\n';
     return out.str();
   }
 
@@ -565,6 +571,7 @@ class Graph {
       for (Index in : node.inputs) ++readers[static_cast<std::size_t>(in)];
     }
     for (Index out : output_list()) ++readers[static_cast<std::size_t>(out)];  // an output is read by the caller
+    last_reader_.assign(n, 0);
     for (std::size_t k = 1; k < n; ++k) {
       const NodeInfo& node = nodes_[k];
       view_of_[k] =
@@ -578,7 +585,109 @@ class Graph {
         fusing_[p] = fusing;
       }
     }
+    // The last node reading each buffer (through views too); outputs are never released.
+    for (std::size_t k = 1; k < n; ++k) {
+      for (Index in : nodes_[k].inputs) {
+        Index& last = last_reader_[static_cast<std::size_t>(view_of_[static_cast<std::size_t>(in)])];
+        last = std::max(last, static_cast<Index>(k));
+      }
+    }
+    for (Index out : output_list()) {
+      last_reader_[static_cast<std::size_t>(view_of_[static_cast<std::size_t>(out)])] = static_cast<Index>(n);
+    }
+    plan_pool();
     planned_ = true;
+  }
+
+  // Every node once, in the order added. With `pooled` (infer), outputs live
+  // in pool_ buffers handed back after each tensor's last reader; otherwise
+  // each node keeps its own (forward: backward and activation() read them).
+  void run(TensorView<const T, 4> x, bool pooled) {
+    if (nodes_.size() < 2) throw state_error(kind_ + "::forward: the network has no layers");
+    if (sample_shape(x.shape()) != input_shape() || x.dim(0) <= 0) {
+      throw shape_error(kind_ + "::forward: input " + to_string(x.shape()) + ", expected [N, " +
+                        std::to_string(input_shape()[0]) + ", " + std::to_string(input_shape()[1]) + ", " +
+                        std::to_string(input_shape()[2]) + "] with N > 0");
+    }
+    plan();
+    forwarded_ = false;
+    kept_all_ = false;
+    if (pooled) {
+      pool_.resize(pool_values_.size());
+      for (std::size_t b = 0; b < pool_.size(); ++b) pool_[b].reserve(pool_values_[b] * x.dim(0));
+    }
+    const Index batch = x.dim(0);
+    outputs_[0] = x;
+    for (std::size_t k = 1; k < nodes_.size(); ++k) {
+      if (applied_by_[k] >= 0) continue;  // computed with the layer that applies it
+      const NodeInfo& node = nodes_[k];
+      if (node.layer->only_reshapes()) {
+        outputs_[k] = outputs_[static_cast<std::size_t>(node.inputs[0])].reshape(batch_shape(batch, node.shape));
+        continue;
+      }
+      const Index relu = fused_relu_[k];
+      const std::size_t target = relu >= 0 ? static_cast<std::size_t>(relu) : k;
+      const Shape<4> shape = batch_shape(batch, nodes_[target].shape);
+      TensorView<T, 4> y;
+      if (pooled) {
+        y = TensorView<T, 4>(pool_[buffer_of_[target]].data(), shape);
+      } else {
+        activations_[target].resize(shape);
+        y = activations_[target];
+      }
+      if (relu >= 0) {
+        fusing_[k]->forward_relu(outputs_[static_cast<std::size_t>(node.inputs[0])], y);
+        outputs_[k] = TensorView<const T, 4>();  // never written: backward needs only the ReLU's output
+      } else if (node.layer->merges_inputs()) {
+        node.layer->forward_merged(gather_inputs(k), y, training_);
+      } else {
+        node.layer->forward(outputs_[static_cast<std::size_t>(node.inputs[0])], y, training_);
+      }
+      outputs_[target] = y;
+    }
+    forwarded_ = !pooled;
+    kept_all_ = !pooled;
+    passed_ = true;
+  }
+
+  // Which pool buffer each computed output of infer() lives in, decided
+  // once per plan so every call reuses the same buffers: nodes in order, each
+  // taking the free buffer that fits best (the smallest large enough, else
+  // the largest, which grows), and freeing a buffer when its last reader has
+  // run. pool_values_[b] is buffer b's size per sample.
+  void plan_pool() const {
+    const std::size_t n = nodes_.size();
+    buffer_of_.assign(n, 0);
+    pool_values_.clear();
+    std::vector<char> free;
+    for (std::size_t k = 1; k < n; ++k) {
+      if (applied_by_[k] >= 0 || nodes_[k].layer->only_reshapes()) continue;
+      const std::size_t target = fused_relu_[k] >= 0 ? static_cast<std::size_t>(fused_relu_[k]) : k;
+      const Index need = shape_size(nodes_[target].shape);
+      std::size_t best = pool_values_.size();
+      for (std::size_t b = 0; b < pool_values_.size(); ++b) {
+        if (free[b] == 0) continue;
+        if (best == pool_values_.size()) {
+          best = b;
+          continue;
+        }
+        const Index have = pool_values_[b], chosen = pool_values_[best];
+        const bool fits = have >= need, chosen_fits = chosen >= need;
+        if ((fits && (!chosen_fits || have < chosen)) || (!fits && !chosen_fits && have > chosen)) best = b;
+      }
+      if (best == pool_values_.size()) {
+        pool_values_.push_back(0);
+        free.push_back(1);
+      }
+      pool_values_[best] = std::max(pool_values_[best], need);
+      free[best] = 0;
+      buffer_of_[target] = best;
+      // Buffers whose last reader is this node are free for the next one.
+      for (Index in : nodes_[k].inputs) {
+        const auto owner = static_cast<std::size_t>(view_of_[static_cast<std::size_t>(in)]);
+        if (owner != 0 && last_reader_[owner] == static_cast<Index>(k)) free[buffer_of_[owner]] = 1;
+      }
+    }
   }
 
   std::span<const TensorView<const T, 4>> gather_inputs(std::size_t k) {
@@ -612,6 +721,7 @@ class Graph {
   }
   static std::string format_bytes(Index bytes) {
     char text[32];
+    if (bytes < (1 << 10)) return std::to_string(bytes) + " B";
     if (bytes >= (1 << 20)) {
       std::snprintf(text, sizeof text, "%.2f MB", static_cast<double>(bytes) / (1 << 20));
     } else {
@@ -629,10 +739,12 @@ class Graph {
   // The plan (rebuilt when nodes or outputs change).
   mutable bool planned_ = false;
   bool fusion_ = true;
-  mutable std::vector<Index> view_of_;     // [k]: the node whose buffer holds k's output (k, unless k only reshapes)
-  mutable std::vector<Index> fused_relu_;  // [k]: the ReLU node that k's layer applies itself, or -1
-  mutable std::vector<Index> applied_by_;  // [j]: the node whose layer applies ReLU j, or -1
-  mutable std::vector<FusesReLU<T>*> fusing_;  // [k]: k's layer as FusesReLU when it applies a ReLU
+  mutable std::vector<Index> view_of_;      // [k]: the node whose buffer holds k's output (k, unless k only reshapes)
+  mutable std::vector<Index> fused_relu_;   // [k]: the ReLU node that k's layer applies itself, or -1
+  mutable std::vector<Index> applied_by_;   // [j]: the node whose layer applies ReLU j, or -1
+  mutable std::vector<Index> last_reader_;  // [k]: the last node reading buffer k (n: an output)
+  mutable std::vector<std::size_t> buffer_of_;  // [k]: node k's pool buffer in the last infer
+  mutable std::vector<FusesReLU<T>*> fusing_;   // [k]: k's layer as FusesReLU when it applies a ReLU
 
   // Buffers, sized on first use for a batch and reused.
   std::vector<Tensor<T, 4>> activations_;           // [k]: node k's output, when it computes one
@@ -642,8 +754,12 @@ class Graph {
   std::vector<std::vector<Tensor<T, 4>>> scratch_;  // [k][i]: node k's input gradient i, when added
   std::vector<TensorView<const T, 4>> x_views_;     // the inputs of a merging node
   std::vector<TensorView<T, 4>> dx_views_;          // the input gradients of one node
+  std::vector<detail::AlignedBuffer<T>> pool_;      // infer's activation buffers, reused along the graph
+  mutable std::vector<Index> pool_values_;          // [b]: pool_[b]'s size per sample, from the plan
   bool training_ = true;
-  bool forwarded_ = false;
+  bool passed_ = false;     // a pass has run: the outputs are there
+  bool forwarded_ = false;  // the last pass was forward: backward may follow
+  bool kept_all_ = false;   // the last pass kept every node's output
   bool input_gradient_ = false;
 };
 
