@@ -249,9 +249,9 @@ void require_optimizer_of(const Graph<T>& net, const Optimizer<T>& optimizer) {
 
 // Everything fit can check before its first batch, in the order a reader
 // would fix them: options, data, network, optimizer.
-template <class T, class Data>
+template <class T, class Data, class Validation>
 void require_fit_arguments(const Graph<T>& net, const Optimizer<T>& optimizer, const Data& train,
-                           const FitOptions& options, const Data* validation) {
+                           const FitOptions& options, const Validation* validation) {
   auto number = [](double v) {
     std::ostringstream out;
     out << v;
@@ -395,9 +395,9 @@ Evaluation evaluate(Graph<T>& net, Loss<T>& loss, const Data& data, Index batch_
 
 namespace detail {
 
-template <class T, class Data>
+template <class T, class Data, class Validation>
 History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const FitOptions& options,
-                 const Data* validation) {
+                 const Validation* validation) {
   require_fit_arguments(net, optimizer, train, options, validation);
   const CallThreads call_threads(options.threads);
 
@@ -509,7 +509,7 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
     report.images_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
     if (validation != nullptr) {
       const Evaluation v =
-          evaluate_impl<T, Data>(net, loss, *validation, std::max<Index>(batch, 256), "fit: validation sample");
+          evaluate_impl<T, Validation>(net, loss, *validation, std::max<Index>(batch, 256), "fit: validation sample");
       report.validation_loss = v.loss;
       report.validation_accuracy = v.accuracy;
     }
@@ -552,15 +552,17 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
 /// FitOptions::divergence_factor).
 template <class T, BatchSource<T> Data>
 History fit(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const FitOptions& options = {}) {
-  return detail::fit_impl<T, Data>(net, loss, optimizer, train, options, nullptr);
+  return detail::fit_impl<T, Data, Data>(net, loss, optimizer, train, options, nullptr);
 }
 
 /// As fit() above, and evaluates `validation` after each epoch (EpochReport's
-/// validation figures; early stopping watches them).
-template <class T, BatchSource<T> Data>
-History fit(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const Data& validation,
+/// validation figures; early stopping watches them). The two sets may be of
+/// different types: augmented training data (train/augment.hpp) with a plain
+/// validation set.
+template <class T, BatchSource<T> Data, BatchSource<T> Validation>
+History fit(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const Validation& validation,
             const FitOptions& options = {}) {
-  return detail::fit_impl<T, Data>(net, loss, optimizer, train, options, &validation);
+  return detail::fit_impl<T, Data, Validation>(net, loss, optimizer, train, options, &validation);
 }
 
 }  // namespace fovea

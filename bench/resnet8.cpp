@@ -1,0 +1,130 @@
+// ResNet-8 (models::resnet8) as examples/resnet_fashion trains it: one
+// training step (batch 128: forward, SoftmaxCrossEntropy, backward, SGD with
+// Nesterov momentum 0.9 and weight decay 5e-4) at 1 and 2 threads, and
+// inference at batch 1 and 256. bench/peers/torch_resnet8.cpp times the same
+// network and step in libtorch.
+//
+//   bench_resnet8 --benchmark_min_time=1
+//
+// Counters: items_per_second = images/s; GFLOP/s = the forward's
+// multiply-adds x 2 per image (x 3 for a training step: forward, and backward
+// to the inputs and to the weights) per second; allocs/step = heap
+// allocations inside the timed loop (0 once the buffers are planned).
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "fovea/core/parallel.hpp"
+#include "fovea/models/resnet.hpp"
+#include "fovea/optim/sgd.hpp"
+#include "fovea/train/data_parallel.hpp"
+#include "fovea/train/loss.hpp"
+
+namespace {
+std::atomic<std::int64_t> allocation_count{0};
+}  // namespace
+
+// Every heap allocation of this program is counted: a steady-state step must make none.
+[[gnu::noinline]] void* operator new(std::size_t size) {
+  allocation_count.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+[[gnu::noinline]] void* operator new(std::size_t size, std::align_val_t align) {
+  allocation_count.fetch_add(1, std::memory_order_relaxed);
+  const auto alignment = static_cast<std::size_t>(align);
+  const std::size_t rounded = (size + alignment - 1) / alignment * alignment;
+  if (void* p = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded)) return p;
+  throw std::bad_alloc();
+}
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace {
+
+using fovea::Index;
+using fovea::Tensor;
+
+constexpr Index train_batch = 128;
+constexpr Index classes = 10;
+constexpr double forward_flops_per_image = 2 * 9'345'920.0;  // the convolutions' and fc's multiply-adds x 2
+
+struct Batch {
+  Tensor<float, 4> x;
+  std::vector<std::int32_t> labels;
+  explicit Batch(Index n, std::uint64_t seed) {
+    fovea::Rng rng(seed);
+    x = Tensor<float, 4>::uniform({n, 1, 28, 28}, rng, 0.0F, 1.0F);
+    labels.resize(static_cast<std::size_t>(n));
+    for (auto& label : labels) label = static_cast<std::int32_t>(rng() % classes);
+  }
+};
+
+struct Trainer {
+  fovea::Graph<float> net = fovea::models::resnet8<float>({.seed = 7});
+  fovea::SoftmaxCrossEntropy<float> loss;
+  fovea::Sgd<float> sgd{net.params(),
+                        {.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 5e-4}};
+  fovea::DataParallel<float> lanes{net};  // as fit() runs a step
+  Tensor<float, 2> scores{{train_batch, classes}};
+
+  float step(const Batch& batch) {
+    sgd.zero_grad();
+    const float value = lanes.forward_backward(batch.x, fovea::Targets<float>(batch.labels), loss, scores);
+    sgd.step();
+    return value;
+  }
+};
+
+void use_threads(benchmark::State& state, int arg) {
+  fovea::set_threads(static_cast<int>(state.range(arg)));
+  Eigen::setNbThreads(1);
+}
+
+void Resnet8TrainStep(benchmark::State& state) {
+  use_threads(state, 0);
+  const Batch batch(train_batch, 1);
+  Trainer trainer;
+  trainer.step(batch);  // plans every buffer
+  const std::int64_t allocations_before = allocation_count.load();
+  for (auto _ : state) benchmark::DoNotOptimize(trainer.step(batch));
+  const auto allocations = static_cast<double>(allocation_count.load() - allocations_before);
+  state.SetItemsProcessed(state.iterations() * train_batch);
+  state.counters["allocs/step"] = allocations / static_cast<double>(state.iterations());
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      3 * forward_flops_per_image * static_cast<double>(train_batch) * static_cast<double>(state.iterations()) * 1e-9,
+      benchmark::Counter::kIsRate);
+}
+
+void Resnet8Inference(benchmark::State& state) {
+  use_threads(state, 1);
+  const Index batch_size = state.range(0);
+  const Batch batch(batch_size, 2);
+  auto net = fovea::models::resnet8<float>({.seed = 7});
+  net.infer(batch.x);
+  for (auto _ : state) benchmark::DoNotOptimize(net.infer(batch.x).data());
+  state.SetItemsProcessed(state.iterations() * batch_size);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      forward_flops_per_image * static_cast<double>(batch_size) * static_cast<double>(state.iterations()) * 1e-9,
+      benchmark::Counter::kIsRate);
+  state.counters["activation_KB"] = static_cast<double>(net.inference_bytes()) / 1024.0;
+}
+
+}  // namespace
+
+BENCHMARK(Resnet8TrainStep)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(Resnet8Inference)
+    ->ArgNames({"batch", "threads"})
+    ->Args({1, 1})
+    ->Args({1, 2})
+    ->Args({256, 1})
+    ->Args({256, 2})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
