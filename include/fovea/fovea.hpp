@@ -63,5 +63,6 @@
 #include "fovea/train/progress.hpp"
 
 #include "fovea/io/model_file.hpp"
+#include "fovea/io/npy.hpp"
 
 #include "fovea/testing/gradcheck.hpp"
