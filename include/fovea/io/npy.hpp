@@ -293,8 +293,10 @@ class NpyHeaderParser {
 // opening a FIFO return at once instead of waiting for a writer.
 class NpyInput {
  public:
-  NpyInput(const std::filesystem::path& path, const std::string& operation)
-      : path_(path), operation_(operation), fd_(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)) {
+  NpyInput(std::filesystem::path path, std::string operation)
+      : path_(std::move(path)),
+        operation_(std::move(operation)),
+        fd_(::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)) {
     if (fd_ < 0) {
       throw io_error(operation_ + ": cannot open " + quoted_path(path_) + ": " +
                      std::generic_category().message(errno));
@@ -494,14 +496,17 @@ NpyArray<T> read_npy(const std::filesystem::path& path) {
   const Index data_bytes = file.size() - data_offset;
   const std::string dtype = item_bytes == 4 ? "float32" : "float64";
   Index count = 1;
+  bool overflows = false;
   for (Index d : header.shape) count = d == 0 ? 0 : count;
   for (Index d : header.shape) {
     if (count == 0) break;
-    if (count > std::numeric_limits<Index>::max() / item_bytes / d) {
-      throw format_error(where + " claims shape " + to_string(header.shape) + " of " + dtype +
-                         ", a size that overflows 64 bits (the file has " + std::to_string(file.size()) + " bytes)");
-    }
+    overflows = count > std::numeric_limits<Index>::max() / item_bytes / d;
+    if (overflows) break;
     count *= d;
+  }
+  if (overflows) {
+    throw format_error(where + " claims shape " + to_string(header.shape) + " of " + dtype +
+                       ", a size that overflows 64 bits (the file has " + std::to_string(file.size()) + " bytes)");
   }
   if (count * item_bytes != data_bytes) {
     throw format_error(where + (count * item_bytes > data_bytes ? " is truncated" : " has trailing bytes") +
