@@ -74,5 +74,6 @@
 #include "fovea/train/progress.hpp"
 
 #include "fovea/io/model_file.hpp"
+#include "fovea/io/npy.hpp"
 
 #include "fovea/testing/gradcheck.hpp"

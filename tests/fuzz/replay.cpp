@@ -15,13 +15,14 @@ void run_target(const std::string& target, std::span<const std::uint8_t> bytes) 
   if (target == "idx") fovea::fuzz::idx(bytes);
   if (target == "model") fovea::fuzz::model(bytes);
   if (target == "image") fovea::fuzz::image(bytes);
+  if (target == "npy") fovea::fuzz::npy(bytes);
 }
 
 }  // namespace
 
 TEST_CASE("every saved fuzz finding is rejected cleanly or read", "[fuzz][regression]") {
   const std::filesystem::path root = FOVEA_FUZZ_REGRESSIONS_DIR;
-  for (const std::string target : {"idx", "model", "image"}) {
+  for (const std::string target : {"idx", "model", "image", "npy"}) {
     const std::filesystem::path folder = root / target;
     if (!std::filesystem::is_directory(folder)) continue;
     for (const auto& entry : std::filesystem::directory_iterator(folder)) {
@@ -49,6 +50,13 @@ TEST_CASE("the generated seeds are valid files of their kind", "[fuzz][seeds]") 
     const fovea::fuzz::ScratchFile file("replay-model");
     const auto net = fovea::load<float>(file.write(bytes));
     CHECK(net.size() >= 5);
+  }
+  for (const auto& [name, bytes] : fovea::fuzz::npy_seeds()) {
+    INFO(name);
+    const fovea::fuzz::ScratchFile file("replay-npy");
+    const auto array = fovea::read_npy<float>(file.write(bytes));
+    CHECK(array.values.size() == static_cast<std::size_t>(array.size()));
+    CHECK_NOTHROW(fovea::fuzz::npy(bytes));
   }
   for (const auto& [name, bytes] : fovea::fuzz::image_seeds()) {
     INFO(name);

@@ -14,7 +14,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 seconds="${1:-20}"
 shift || true
 targets=("$@")
-((${#targets[@]} > 0)) || targets=(idx model image)
+((${#targets[@]} > 0)) || targets=(idx model image npy)
 build="${FOVEA_FUZZ_BUILD:-$root/build-fuzz}"
 cxx="${FOVEA_FUZZ_CXX:-clang++-14}"
 mkdir -p "$build"

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fovea/io/model_file.hpp"
+#include "fovea/io/npy.hpp"
 #include "fovea/io/png.hpp"
 #include "fovea/layers/activation.hpp"
 #include "fovea/layers/global_pool.hpp"
@@ -102,8 +103,32 @@ inline std::vector<Seed> image_seeds() {
   return seeds;
 }
 
+// .npy files as write_npy writes them (version 1.0), plus one with a version
+// 2.0 header, as NumPy writes for np.lib.format.write_array(..., version=(2, 0)).
+inline std::vector<Seed> npy_seeds() {
+  const test::TempFolder folder("fuzz-seeds-npy");
+  const auto path = folder / "seed.npy";
+  std::vector<Seed> seeds;
+  Rng rng(3);
+  write_npy(path, Tensor<float, 2>::normal({2, 3}, rng, 0, 1));
+  seeds.emplace_back("f32-2x3", test::read_file(path));
+  write_npy(path, Tensor<double, 4>::normal({1, 2, 3, 2}, rng, 0, 1));
+  seeds.emplace_back("f64-1x2x3x2", test::read_file(path));
+  write_npy(path, NpyArray<float>{{}, {2.5F}});
+  seeds.emplace_back("f32-scalar", test::read_file(path));
+  write_npy(path, NpyArray<float>{{0, 3}, {}});
+  seeds.emplace_back("f32-empty", test::read_file(path));
+  write_npy(path, Tensor<float, 1>::normal({5}, rng, 0, 1));
+  Bytes version2 = test::read_file(path);  // 10-byte preamble, 118-byte header, 20 bytes of data
+  version2[6] = 2;
+  version2.insert(version2.begin() + 10, {0, 0});  // the length grows to 4 bytes; 118 stays its value
+  seeds.emplace_back("f32-5-version2", version2);
+  return seeds;
+}
+
 inline std::vector<Seed> seeds_for(const std::string& target) {
   if (target == "idx") return idx_seeds();
+  if (target == "npy") return npy_seeds();
   if (target == "model") return model_seeds();
   return image_seeds();
 }

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <span>
@@ -23,6 +24,7 @@
 #include "fovea/detail/crc32.hpp"
 #include "fovea/io/idx.hpp"
 #include "fovea/io/model_file.hpp"
+#include "fovea/io/npy.hpp"
 #include "fovea/io/png.hpp"
 
 namespace fovea::fuzz {
@@ -52,6 +54,7 @@ class ScratchFile {
     if (!out) throw std::runtime_error("fuzz: cannot write " + path_.string());
     return path_;
   }
+  const std::filesystem::path& path() const { return path_; }
 
  private:
   std::filesystem::path path_;
@@ -117,6 +120,30 @@ inline void model(std::span<const std::uint8_t> bytes) {
 inline void image(std::span<const std::uint8_t> bytes) {
   static const ScratchFile file("image");
   expect_value_or_fovea_error([&] { (void)read_image(file.write(bytes)); });
+}
+
+// .npy files: read as float (and as an [N, C, H, W] batch when the rank
+// allows), and as a rank-4 double tensor. Whatever reads must survive a round
+// trip: written back and read again, the same shape and the same bits.
+inline void npy(std::span<const std::uint8_t> bytes) {
+  static const ScratchFile file("npy");
+  static const ScratchFile again("npy-again");
+  const auto& path = file.write(bytes);
+  expect_value_or_fovea_error([&] {
+    const NpyArray<float> array = read_npy<float>(path);
+    if (array.rank() >= 1 && array.rank() <= 4) (void)array.batch();
+    write_npy(again.path(), array);
+    const NpyArray<float> back = read_npy<float>(again.path());
+    // Bits, not values: NaN must come back as the same NaN. (No memcmp of
+    // an empty array's null data: that is undefined behaviour.)
+    const bool same_bits = back.values.size() == array.values.size() &&
+                           (array.values.empty() || std::memcmp(back.values.data(), array.values.data(),
+                                                                array.values.size() * sizeof(float)) == 0);
+    if (back.shape != array.shape || !same_bits) {
+      throw std::logic_error("fuzz: an .npy array changed in a write_npy/read_npy round trip");
+    }
+  });
+  expect_value_or_fovea_error([&] { (void)read_npy<double, 4>(path); });
 }
 
 }  // namespace fovea::fuzz
