@@ -1,9 +1,10 @@
 #pragma once
 
 /// @file
-/// The arithmetic of a window sliding over an input, shared by every op that
-/// has one (im2col, convolution, pooling) and by every shape check: the output
-/// size along one axis, written once,
+/// The arithmetic of a window sliding over an input, for every op that has
+/// one and every shape check (im2col, the convolutions, Conv2d; a pooling
+/// window is the same with dilation 1): the output size along one axis,
+/// written once,
 ///
 ///     O = floor((I + pad_before + pad_after - E) / S) + 1,   E = D*(K-1) + 1,
 ///
