@@ -6,8 +6,9 @@ optimises and emits, so this is where bench/compile_time.sh's seconds go.
 
     bench/compile_breakdown.py lenet_sgd.o
 
-Each function is counted once, in the first area whose pattern its name
-(without the argument list) matches.
+Each function is counted once (a constructor's complete and base-object
+symbols, which demangle alike, count once), in the first
+area whose pattern its name (without the argument list) matches.
 """
 import re
 import subprocess
@@ -39,11 +40,19 @@ def main() -> None:
     sizes: Counter = Counter()
     counts: Counter = Counter()
     total = 0
+    seen = set()
     for line in listing.splitlines():
-        match = re.match(r"^[0-9a-f]+ ([0-9a-f]+) [tTwW] (.*)$", line)
+        match = re.match(r"^([0-9a-f]+) ([0-9a-f]+) ([tTwW]) (.*)$", line)
         if not match:
             continue
-        size, name = int(match.group(1), 16), match.group(2)
+        # Addresses are per section (functions in COMDAT groups all sit at 0),
+        # so the address and the demangled name together identify a function;
+        # a constructor's two symbols demangle alike.
+        key = (match.group(1), match.group(4))
+        if key in seen:
+            continue
+        seen.add(key)
+        size, name = int(match.group(2), 16), match.group(4)
         head = name.split("(")[0]
         area = next((label for label, pattern in AREAS if re.search(pattern, head)), "other fovea code")
         sizes[area] += size

@@ -310,13 +310,14 @@ TEST_CASE("the vector path's gradients pass the numeric check in double", "[conv
 TEST_CASE("a fused ReLU: y = max(conv, 0) and dy masked where y > 0, on every path", "[conv2d][relu]") {
   fovea::Rng rng(29);
   std::vector<naive::ConvCase> cases = naive::conv_cases(10);
-  for (const auto& list : {naive::direct_cases(), naive::vector_cases()})
+  for (const auto& list :
+       {naive::direct_cases(), naive::vector_cases(), naive::grouped_cases(), naive::asymmetric_cases()})
     cases.insert(cases.end(), list.begin(), list.end());
   for (const naive::ConvCase& c : cases) {
     for (const bool first_layer : {false, true}) {
       INFO(c.describe() << (first_layer ? ", no dx" : ", dx"));
       FastConv<float> fast(c, rng);
-      fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, c.window(), fast.y, fast.workspace, true);
+      fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace, true);
       Tensor<double, 4> want = naive::conv2d(fast.x, fast.w, fast.b, c.s);
       want.array() = want.array().max(0.0);
       CHECK(naive::relative_error(fast.y, want) < 1e-5);
@@ -328,7 +329,8 @@ TEST_CASE("a fused ReLU: y = max(conv, 0) and dy masked where y > 0, on every pa
       fast.dw.fill(0.0f);
       fast.db.fill(0.0f);
       TensorView<float, 4> dx = first_layer ? TensorView<float, 4>() : TensorView<float, 4>(fast.dx);
-      fovea::conv2d_backward<float>(fast.x, fast.w, fast.dy, c.window(), dx, fast.dw, fast.db, fast.workspace, fast.y);
+      fovea::conv2d_backward<float>(fast.x, fast.w, fast.dy, fast.params(), dx, fast.dw, fast.db, fast.workspace,
+                                    fast.y);
       if (!first_layer) CHECK(naive::relative_error(fast.dx, ref.dx) < 1e-5);
       CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
       if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < 1e-5);
@@ -350,7 +352,8 @@ TEST_CASE("the result does not depend on the run: two threads, twice, same bits"
   fovea::Rng rng(5);
   // Odd batches split unevenly across the two threads.
   std::vector<naive::ConvCase> cases = naive::conv_cases(4);
-  for (const naive::ConvCase& v : naive::vector_cases()) cases.push_back(v);
+  for (const auto& list : {naive::vector_cases(), naive::grouped_cases(), naive::asymmetric_cases()})
+    cases.insert(cases.end(), list.begin(), list.end());
   for (const naive::ConvCase& base : cases) {
     naive::ConvCase c = base;
     c.N = 5;
