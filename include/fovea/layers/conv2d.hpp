@@ -116,12 +116,14 @@ class Conv2d final : public Layer<T>, public FusesReLU<T> {
       window_.pad_left = window_.pad_right = (window_.extent_w() - 1) / 2;
     }
     require(window_.pad_top >= 0 && window_.pad_bottom >= 0 && window_.pad_left >= 0 && window_.pad_right >= 0,
-            std::string("padding must be non-negative, got ") + padding_text(window_, false));
+            std::string("padding must be non-negative, got ") + padding_text(window_));
 
-    // "Conv2d(1->6, k5x5, s1, p2)": one number where both axes agree.
+    // "Conv2d(1->6, k5x5, s1, p2)": one number where both axes (or all four sides) agree.
     auto compact = [&](Index h, Index w) { return h == w ? std::to_string(h) : pair({h, w}); };
+    const Window2d& w = window_;
+    const bool uniform = w.pad_top == w.pad_bottom && w.pad_top == w.pad_left && w.pad_top == w.pad_right;
     name_ = std::string("Conv2d(") + std::to_string(in_) + "->" + std::to_string(out_) + ", k" + pair(options.kernel) +
-            ", s" + compact(window_.stride_h, window_.stride_w) + ", p" + padding_text(window_, true);
+            ", s" + compact(w.stride_h, w.stride_w) + ", p" + (uniform ? std::to_string(w.pad_top) : padding_text(w));
     if (window_.dilation_h != 1 || window_.dilation_w != 1) {
       name_ += std::string(", d") + compact(window_.dilation_h, window_.dilation_w);
     }
@@ -260,11 +262,9 @@ class Conv2d final : public Layer<T>, public FusesReLU<T> {
   TensorView<T, 1> bias_grad() { return bias_grad_; }      ///< Accumulated bias gradient [Cout]; empty without bias.
 
  private:
-  // "1x2" (rows x columns, the same on opposite sides; "2" when `compact`
-  // and both agree) or "(t1, b2, l0, r1)".
-  static std::string padding_text(const Window2d& w, bool compact) {
+  // "1x2" (rows x columns, the same on opposite sides) or "(t1, b2, l0, r1)".
+  static std::string padding_text(const Window2d& w) {
     if (w.pad_top == w.pad_bottom && w.pad_left == w.pad_right) {
-      if (compact && w.pad_top == w.pad_left) return std::to_string(w.pad_top);
       return std::to_string(w.pad_top) + "x" + std::to_string(w.pad_left);
     }
     return "(t" + std::to_string(w.pad_top) + ", b" + std::to_string(w.pad_bottom) + ", l" +
