@@ -183,13 +183,16 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
 }
 
 // The padded copies of the direct and vector paths: their borders are zeroed
-// once per block of samples; each sample overwrites only the middle.
+// once per block of samples; each sample overwrites only the middle. Which
+// copies a pass uses: the image always, the direct path's padded dy in its
+// weight gradient, the vector path's padded dy for dx.
 template <class T>
-void zero_padded_copies(typename Conv2dWorkspace<T>::ThreadScratch& scratch, Conv2dAlgorithm algorithm) {
+void zero_padded_copies(typename Conv2dWorkspace<T>::ThreadScratch& scratch, Conv2dAlgorithm algorithm,
+                        Conv2dPass pass) {
   if (algorithm != Conv2dAlgorithm::direct && algorithm != Conv2dAlgorithm::vector) return;
   scratch.image.fill(T{});
-  scratch.grad.fill(T{});
-  scratch.full.fill(T{});
+  if (algorithm == Conv2dAlgorithm::direct && pass != Conv2dPass::forward) scratch.grad.fill(T{});
+  if (algorithm == Conv2dAlgorithm::vector && pass == Conv2dPass::backward) scratch.full.fill(T{});
 }
 
 }  // namespace detail
@@ -218,7 +221,7 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   const Index sample = g.in_channels * g.height * g.width;
   parallel_blocks(N, blocks, [&](const Block& block) {
     auto& scratch = workspace.threads[static_cast<std::size_t>(block.slot)];
-    if (block.first) detail::zero_padded_copies<T>(scratch, algorithm);
+    if (block.first) detail::zero_padded_copies<T>(scratch, algorithm, Conv2dPass::forward);
     for (Index n = block.begin; n < block.end; ++n) {
       const T* x_n = x.data() + n * sample;
       T* y_n = y.data() + n * Cout * P;
@@ -291,7 +294,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
     VectorMap<T> db(workspace.dbias.data() + block.index * Cout, Cout);
     std::fill_n(dw_partial, dw_size, T{});
     db.setZero();
-    if (block.first) detail::zero_padded_copies<T>(scratch, algorithm);
+    if (block.first) detail::zero_padded_copies<T>(scratch, algorithm, pass);
     for (Index n = block.begin; n < block.end; ++n) {
       const T* x_n = x.data() + n * sample;
       T* dx_n = dx.empty() ? nullptr : dx.data() + n * sample;
