@@ -236,13 +236,14 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
           detail::direct_conv_forward(x_n, w, b, g, scratch, y_n);
           break;
         case Conv2dAlgorithm::vector:
-          detail::vector_conv_forward(x_n, g, workspace, scratch, y_n);
+          detail::vector_conv_forward(x_n, g, workspace, scratch,
+                                      relu ? detail::OutputRelu::apply : detail::OutputRelu::skip, y_n);
           break;
         case Conv2dAlgorithm::depthwise:
           detail::depthwise_conv_forward(x_n, w, b, g, y_n);
           break;
       }
-      if (relu) {  // the sample's [Cout, P] output is still in L1/L2
+      if (relu && algorithm != Conv2dAlgorithm::vector) {  // the sample's [Cout, P] output is still in L1/L2
         ArrayMap<T> out(y_n, Cout * P);
         out = out.max(T{0});
       }

@@ -53,9 +53,9 @@ void direct_forward_block(const T* image, const DirectLayout& layout, const Conv
     accumulate_kernel_row<T, CB, RB>(image + (oh + ki) * layout.width + ow0, layout.width, w + ki * KW, taps, KW, acc);
   }
   const Index count = std::min(direct_block<T>, OW - ow0);
-  for (int r = 0; r < std::min<Index>(RB, g.out_h - oh); ++r) {
-    for (int c = 0; c < CB; ++c) store_block<T>(acc[r][c], count, y + c * P + (oh + r) * OW + ow0);
-  }
+  for (int c = 0; c < CB; ++c) store_block<T>(acc[0][c], count, y + c * P + oh * OW + ow0);
+  if (oh + 1 == g.out_h) return;  // a single output row: the second ran over the spare zero row
+  for (int c = 0; c < CB; ++c) store_block<T>(acc[1][c], count, y + c * P + (oh + 1) * OW + ow0);
 }
 
 // The whole output of the CB filters at w, two rows at a time (an odd last

@@ -119,10 +119,10 @@ void full_input_grad_block(const T* grad, const FullLayout& layout, const Conv2d
     }
   }
   const Index count = std::min(direct_block<T>, g.width - iw0);
-  for (int r = 0; r < std::min<Index>(RB, g.height - ih); ++r) {
-    for (int c = 0; c < CB; ++c)
-      store_block<T>(acc[r][c], count, dx + c * g.height * g.width + (ih + r) * g.width + iw0);
-  }
+  T* row = dx + ih * g.width + iw0;
+  for (int c = 0; c < CB; ++c) store_block<T>(acc[0][c], count, row + c * g.height * g.width);
+  if (ih + 1 == g.height) return;  // a single input row: the second ran over the spare zero row
+  for (int c = 0; c < CB; ++c) store_block<T>(acc[1][c], count, row + g.width + c * g.height * g.width);
 }
 
 // The whole dx of CB input channels, two rows at a time (an odd last row
@@ -233,11 +233,13 @@ void vector_conv_prepare_forward(const T* weight, const T* bias, const Conv2dGeo
   if (bias != nullptr) std::copy_n(bias, Cout, ws.bias_t.data());
 }
 
-// x_n: [Cin, H, W] -> y_n: [Cout, OH, OW], through scratch.grad as y_t [P, C].
-// scratch.image must hold vector_layout's padded sample with its border zero.
+// x_n: [Cin, H, W] -> y_n: [Cout, OH, OW], through scratch.grad as y_t [P, C];
+// with OutputRelu::apply, y = max(conv, 0) in the same pass that turns y_t
+// into y. scratch.image must hold vector_layout's padded sample with its
+// border zero.
 template <class T>
 void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWorkspace<T>& ws,
-                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, T* y_n) {
+                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, T* y_n) {
   const VectorLayout layout = vector_layout<T>(g);
   const Index C = layout.channels, P = g.positions();
   T* image = scratch.image.data();
@@ -253,7 +255,12 @@ void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWork
       });
     });
   }
-  MatrixMap<T>(y_n, g.out_channels, P) = MatrixMap<const T>(y_t, P, C).leftCols(g.out_channels).transpose();
+  MatrixMap<T> Y(y_n, g.out_channels, P);
+  if (relu == OutputRelu::apply) {
+    Y = MatrixMap<const T>(y_t, P, C).leftCols(g.out_channels).transpose().cwiseMax(T{0});
+  } else {
+    Y = MatrixMap<const T>(y_t, P, C).leftCols(g.out_channels).transpose();
+  }
 }
 
 // Before a backward with dx: weight_flipped[c, co, a, b] = W[co, c, KH-1-a, KW-1-b].

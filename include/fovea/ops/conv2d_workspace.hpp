@@ -38,4 +38,10 @@ struct Conv2dWorkspace {
   Tensor<T, 2> weight_flipped;  ///< vector: [Cin, Cout*KH*KW], each filter turned by 180 degrees
 };
 
+namespace detail {
+// Whether a forward applies a fused ReLU to its output (ops/conv2d.hpp does
+// it per sample; the vector path folds it into its last pass).
+enum class OutputRelu { skip, apply };
+}  // namespace detail
+
 }  // namespace fovea
