@@ -17,6 +17,7 @@
 #include "fovea/models/densenet.hpp"
 #include "fovea/models/googlenet.hpp"
 #include "fovea/models/lenet.hpp"
+#include "fovea/models/mobilenet.hpp"
 #include "fovea/models/resnet.hpp"
 #include "fovea/models/squeezenet.hpp"
 #include "fovea/models/vgg.hpp"
@@ -56,6 +57,7 @@ std::vector<ZooEntry<T>> zoo() {
           {"resnet101", &resnet101<T>},
           {"densenet121", &densenet121<T>},
           {"googlenet", &googlenet<T>},
+          {"mobilenet_v2", &mobilenet_v2<T>},
           {"squeezenet1_1", &squeezenet1_1<T>}};
 }
 
