@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "fovea/io/dataset.hpp"
+#include "fovea/io/model_file.hpp"
 #include "fovea/nn/lenet.hpp"
 #include "fovea/optim/adam.hpp"
 #include "fovea/optim/sgd.hpp"
@@ -185,4 +186,33 @@ TEST_CASE("mpi::evaluate and fit's validation split real MNIST images across the
   CHECK(mine.accuracy == whole.accuracy);
   for (Index t = 0; t < 10; ++t)
     for (Index p = 0; p < 10; ++p) CHECK(mine.confusion.count(t, p) == whole.confusion.count(t, p));
+}
+
+TEST_CASE("a checkpoint written alone resumes on 2 ranks as the run alone goes on", "[mpi][checkpoint]") {
+  const auto data = noise_samples<float>(200, 5);
+  SoftmaxCrossEntropy<float> loss;
+  FitOptions options = fifty_steps(1);
+  options.epochs = 2;
+  const std::filesystem::path path = "mpi_fit_test_checkpoint.fovea";
+
+  auto alone = test::small_cnn<float>(7, 8, false, true);
+  Adam<float> alone_adam(alone.params(), AdamOptions{.learning_rate = 0.01});
+  options.on_epoch_end = [&](const EpochReport& report) {
+    if (report.epoch == 0 && session().is_root()) save_checkpoint(alone, alone_adam, {.next_epoch = 1}, path);
+    return true;
+  };
+  fit(alone, loss, alone_adam, data, options);
+  MPI_Barrier(MPI_COMM_WORLD);  // rank 0's file is written
+
+  auto resumed = test::small_cnn<float>(8, 8, false, true);
+  Adam<float> resumed_adam(resumed.params(), AdamOptions{.learning_rate = 0.01});
+  options.on_epoch_end = {};
+  options.start_epoch = load_checkpoint(resumed, resumed_adam, path).next_epoch;
+  CHECK(options.start_epoch == 1);
+  mpi::fit(session(), resumed, loss, resumed_adam, data, options);
+  CHECK(resumed_adam.steps() == alone_adam.steps());
+  CHECK(ranks_differing_from_root(resumed) == 0);
+  CHECK(relative_difference(weights(resumed), weights(alone)) <= 1e-5);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (session().is_root()) std::filesystem::remove(path);
 }
