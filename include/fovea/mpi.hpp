@@ -231,6 +231,8 @@ class GradientReducer {
 
   // How many buckets the gradients travel in.
   std::size_t buckets() const { return buckets_.size(); }
+  // How many buckets of this step have been sent so far.
+  std::size_t sent() const { return next_; }
 
   void begin(double share) {
     share_ = static_cast<T>(share);

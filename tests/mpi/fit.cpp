@@ -115,6 +115,39 @@ TEMPLATE_TEST_CASE("mpi::fit on 2 ranks gives the weights of one process with th
   }
 }
 
+TEST_CASE("gradient buckets go out while backward still runs", "[mpi][overlap]") {
+  REQUIRE(session().size() == 2);  // MPI is up, also when this test runs alone
+  // conv1 (40 values) -> relu -> conv2 (296) -> relu -> pool -> flatten -> linear (516)
+  auto net = test::small_cnn<double>(7, 8, false, true);
+  mpi::detail::GradientReducer<double> reducer(net, 64);
+  REQUIRE(reducer.buckets() == 3);                              // one per layer with parameters, last first
+  std::vector<std::pair<std::size_t, std::size_t>> sent_after;  // (layer, buckets sent by then)
+  net.set_backward_hook([&](std::size_t layer) {
+    reducer.layer_done(layer);
+    sent_after.emplace_back(layer, reducer.sent());
+  });
+  const auto data = noise_samples<double>(6, 3);
+  SoftmaxCrossEntropy<double> loss;
+  Tensor<double, 2> doutput(Shape<2>{6, 4});
+  net.zero_grad();
+  reducer.begin(0.5);
+  const auto scores = net.forward(data.samples()).reshape(Shape<2>{6, 4});
+  loss.forward_backward(scores, Targets<double>(std::span<const std::int32_t>(data.labels())), doutput);
+  net.backward(TensorView<const double, 2>(doutput).reshape(Shape<4>{6, 4, 1, 1}));
+  // The linear layer's bucket left before the convolutions' backward ran.
+  REQUIRE(sent_after.size() >= 3);
+  CHECK(sent_after.front() == std::pair<std::size_t, std::size_t>{6, 1});
+  CHECK(sent_after.back().second == 3);
+  std::vector<double> local;
+  for (const auto& p : net.params()) local.insert(local.end(), p.grad.begin(), p.grad.end());
+  reducer.finish();
+  // Both ranks ran the same samples: half of each, summed, is the gradient itself.
+  std::vector<double> summed;
+  for (const auto& p : net.params()) summed.insert(summed.end(), p.grad.begin(), p.grad.end());
+  CHECK(relative_difference(summed, local) <= 1e-15);
+  net.set_backward_hook({});
+}
+
 TEST_CASE("mpi::fit with 2 threads in each rank keeps the ranks identical", "[mpi][threads]") {
   const auto data = noise_samples<float>(200, 5);
   SoftmaxCrossEntropy<float> loss;
