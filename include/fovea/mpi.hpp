@@ -29,6 +29,14 @@
 /// rank's message and aborts every rank (MPI_Abort), instead of leaving the
 /// others waiting in a collective forever.
 
+// Only MPI's C interface is used: leave out the deprecated C++ bindings, whose
+// header warns under -Wextra when it is not included as a system header.
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #include <cstdint>
