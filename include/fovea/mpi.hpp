@@ -32,10 +32,10 @@
 // Only MPI's C interface is used: leave out the deprecated C++ bindings, whose
 // header warns under -Wextra when it is not included as a system header.
 #ifndef OMPI_SKIP_MPICXX
-#define OMPI_SKIP_MPICXX 1
+#define OMPI_SKIP_MPICXX 1  ///< Open MPI: no C++ bindings.
 #endif
 #ifndef MPICH_SKIP_MPICXX
-#define MPICH_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1  ///< MPICH: no C++ bindings.
 #endif
 #include <mpi.h>
 
