@@ -8,6 +8,8 @@
 //   lenet_mnist                             # first data source found, 10 epochs
 //   lenet_mnist --data ../shared/data/mnist --split 8000
 //   lenet_mnist --dataset fashion --epochs 10 --optimizer adam --lr 0.001
+//   mpirun -np 4 lenet_mnist ...           # built with fovea::mpi: 4 processes share each batch
+//                                          # (same results as one; docs/distributed.md)
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -21,6 +23,9 @@
 #include <memory>
 
 #include "mnist_source.hpp"
+#ifdef FOVEA_WITH_MPI
+#include <fovea/mpi.hpp>
+#endif
 
 namespace {
 
@@ -92,6 +97,23 @@ void write_feature_maps(fovea::Sequential<float>& net, std::size_t index, fovea:
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef FOVEA_WITH_MPI
+  // MPI only when started by mpirun or srun; then every rank loads the data
+  // and trains on its share of each batch, and rank 0 alone prints and writes.
+  fovea::mpi::Session session(argc, argv);
+  const int rank = session.rank();
+  const int ranks = session.size();
+  // A rank that stops early must take the others with it, or they would wait for it.
+  const auto stop = [&](int code) {
+    if (ranks > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    return code;
+  };
+  if (!session.is_root()) static_cast<void>(std::freopen("/dev/null", "w", stdout));
+#else
+  const int rank = 0;
+  const int ranks = 1;
+  const auto stop = [](int code) { return code; };
+#endif
   Settings s;
   CLI::App app{"Train LeNet-5 on MNIST or Fashion-MNIST with fovea"};
   app.add_option("--data", s.data_folder,
@@ -140,7 +162,7 @@ int main(int argc, char** argv) {
       for (const auto& folder : folders) std::cerr << "  " << folder.string() << "\n";
       std::cerr << "Get real MNIST with scripts/get-mnist (needs internet), or install Debian's Fashion-MNIST:\n"
                    "  apt-get install dataset-fashion-mnist\n";
-      return 2;
+      return stop(2);
     }
     const bool fashion = s.dataset == "auto" ? files->fashion : s.dataset == "fashion";
     fovea::Dataset train, test;
@@ -151,7 +173,7 @@ int main(int argc, char** argv) {
       auto all = fovea::load_idx_dataset(files->test_images, files->test_labels);
       if (s.split >= all.size()) {
         std::cerr << "error: --split " << s.split << " leaves no test images out of " << all.size() << "\n";
-        return 2;
+        return stop(2);
       }
       std::tie(train, test) = all.split(s.split);
     }
@@ -162,7 +184,7 @@ int main(int argc, char** argv) {
     const fovea::Index validation_count = s.validation >= 0 ? s.validation : train.size() / 12;
     if (validation_count >= train.size()) {
       std::cerr << "error: --val " << validation_count << " leaves no training images out of " << train.size() << "\n";
-      return 2;
+      return stop(2);
     }
     fovea::Dataset validation;
     std::tie(train, validation) = train.split(train.size() - validation_count);
@@ -181,13 +203,21 @@ int main(int argc, char** argv) {
 
     // Network, loss, optimizer.
     if (s.threads > 0) fovea::set_threads(s.threads);
+#ifdef FOVEA_WITH_MPI
+    // Ranks on one machine share its cores.
+    if (s.threads == 0 && session.local_size() > 1) {
+      fovea::set_threads(std::max(1, fovea::max_threads() / session.local_size()));
+    }
+#endif
     auto net = fovea::make_lenet5<float>(
         {.image_size = train.sample_shape()[1], .hidden = s.hidden, .classes = 10, .seed = s.seed});
     std::cout << net.summary(s.batch_size) << "\n";
     fovea::SoftmaxCrossEntropy<float> loss;
     auto optimizer = make_optimizer(s, net.params());
     std::cout << "optimizer: " << optimizer->describe() << ", schedule " << make_schedule(s).describe() << ", batch "
-              << s.batch_size << ", threads " << fovea::max_threads() << "\n";
+              << s.batch_size << ", threads " << fovea::max_threads();
+    if (ranks > 1) std::cout << " in each of " << ranks << " ranks";
+    std::cout << "\n";
 
     const fovea::FitOptions options{
         .epochs = s.epochs,
@@ -200,11 +230,18 @@ int main(int argc, char** argv) {
                                             : fovea::ProgressStyle::automatic,
     };
     const auto started = std::chrono::steady_clock::now();
+#ifdef FOVEA_WITH_MPI
+    const fovea::History history = validation.size() > 0
+                                       ? fovea::mpi::fit(session, net, loss, *optimizer, train, validation, options)
+                                       : fovea::mpi::fit(session, net, loss, *optimizer, train, options);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const fovea::Evaluation result = fovea::mpi::evaluate(session, net, loss, test);
+#else
     const fovea::History history = validation.size() > 0 ? fovea::fit(net, loss, *optimizer, train, validation, options)
                                                          : fovea::fit(net, loss, *optimizer, train, options);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-
     const fovea::Evaluation result = fovea::evaluate(net, loss, test);
+#endif
     std::cout << "\nconfusion matrix on " << test.size() << " test images (rows: true class):\n"
               << result.confusion.to_string(class_names(fashion));
     double train_seconds = 0;
@@ -213,7 +250,10 @@ int main(int argc, char** argv) {
                 100 * result.accuracy, result.loss, static_cast<int>(history.epochs.size()), seconds,
                 static_cast<double>(train.size()) * static_cast<double>(history.epochs.size()) / train_seconds);
 
-    // Model and pictures.
+    // Model and pictures: rank 0's (every rank holds the same weights).
+#ifdef FOVEA_WITH_MPI
+    if (!session.is_root()) return 0;
+#endif
     const fs::path out(s.out);
     fs::create_directories(out);
     fovea::save(net, out / "lenet.fovea");
@@ -255,7 +295,8 @@ int main(int argc, char** argv) {
         << ", conv1_filters.png, input.png, conv1_maps.png, conv2_maps.png, loss.svg, accuracy.svg, history.csv\n";
     return 0;
   } catch (const std::exception& e) {
+    if (ranks > 1) std::cerr << "rank " << rank << " of " << ranks << ": ";
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return stop(1);
   }
 }

@@ -246,6 +246,36 @@ TEST_CASE("fused and unfused passes give the same bits, forward and backward", "
   CHECK(gradients(true) == gradients(false));
 }
 
+TEST_CASE("the backward hook reports each node once its parameter gradients are final", "[nn][graph]") {
+  auto net = residual_inception<float>(8);
+  Rng rng(6);
+  auto x = Tensor<float, 4>::uniform({4, 2, 6, 6}, rng, -1.0f, 1.0f);
+  auto r = Tensor<float, 4>::uniform({4, 3, 1, 1}, rng, -1.0f, 1.0f);
+  std::vector<std::size_t> order;
+  std::vector<std::vector<float>> at_report(net.size());
+  net.set_backward_hook([&](std::size_t i) {
+    order.push_back(i);
+    for (const auto& p : net.layer(i).params()) at_report[i].insert(at_report[i].end(), p.grad.begin(), p.grad.end());
+  });
+  net.zero_grad();
+  net.forward(x);
+  net.backward(r);
+  // Last node first; "flat" (11) only reshapes; a convolution that applies its
+  // ReLU is reported with it, the convolution first (2 and 3, 0 and 1).
+  CHECK(order == std::vector<std::size_t>{12, 10, 9, 8, 7, 6, 5, 4, 2, 3, 0, 1});
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    std::vector<float> final_gradients;
+    for (const auto& p : net.layer(i).params())
+      final_gradients.insert(final_gradients.end(), p.grad.begin(), p.grad.end());
+    CHECK(at_report[i] == final_gradients);
+  }
+  net.set_backward_hook({});
+  order.clear();
+  net.forward(x);
+  net.backward(r);
+  CHECK(order.empty());
+}
+
 TEST_CASE("building a graph checks names, inputs and shapes, naming both nodes", "[nn][graph]") {
   Graph<float> net({3, 8, 8});
   auto a = net.add("a", conv<float>(3, 4, 3), net.input());

@@ -254,6 +254,13 @@ TEST_CASE("fit checks its options, data and optimizer before training", "[train]
                     "fit: early_stopping.min_delta must be >= 0, got nan");
   CHECK_THROWS_WITH(fit(net, loss, sgd, train, options_with([](FitOptions& o) { o.divergence_factor = 0.5; })),
                     "fit: divergence_factor must be 0 (off) or >= 1, got 0.5");
+  CHECK_THROWS_WITH(fit(net, loss, sgd, train, options_with([](FitOptions& o) {
+                          o.peers.rank = 2;
+                          o.peers.size = 2;
+                        })),
+                    "fit: peers.rank must be in [0, peers.size) with peers.size >= 1, got rank 2 of 2");
+  CHECK_THROWS_WITH(fit(net, loss, sgd, train, options_with([](FitOptions& o) { o.peers.size = 2; })),
+                    "fit: peers.size is 2 but peers.reduce_gradients or peers.sum is not set");
 
   // Validation data of the wrong shape fails before the first batch, not after an epoch.
   const auto small = test::quadrant_blobs<float>(16, 1, 8);

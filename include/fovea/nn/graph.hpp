@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdio>
+#include <functional>
 #include <initializer_list>
 #include <iomanip>
 #include <memory>
@@ -212,6 +213,12 @@ class Graph {
   /// Whether backward also computes the gradient with respect to the input
   /// (off by default: training does not need it); see input_gradient().
   void set_input_gradient(bool compute) { input_gradient_ = compute; }
+  /// Calls `hook(i)` during backward as soon as the i-th node added (layer(i))
+  /// has accumulated its parameter gradients, on the thread running backward,
+  /// so a distributed trainer can send them while the earlier layers' backward
+  /// goes on (fovea/mpi.hpp). Nodes that only reshape, and nodes no output
+  /// depends on, are not reported. Empty (the default): no calls.
+  void set_backward_hook(std::function<void(std::size_t)> hook) { backward_hook_ = std::move(hook); }
 
   /// x: [N, ...input_shape] -> the first output [N, ...output_shape]; every
   /// node runs once, in the order added. The result is a view of a buffer the
@@ -402,6 +409,10 @@ class Graph {
       for (std::size_t i = 0; i < node.inputs.size(); ++i) {
         auto& flag = gradient_written_[static_cast<std::size_t>(view_of_[static_cast<std::size_t>(node.inputs[i])])];
         if (flag == 2) flag = 1;
+      }
+      if (backward_hook_) {
+        backward_hook_(c - 1);
+        if (c != k) backward_hook_(k - 1);  // the ReLU that node c applied
       }
     }
     if (input_gradient_ && gradient_written_[0] == 0) {  // no output depends on the input
@@ -786,6 +797,7 @@ class Graph {
   bool forwarded_ = false;  // the last pass was forward: backward may follow
   bool kept_all_ = false;   // the last pass kept every node's output
   bool input_gradient_ = false;
+  std::function<void(std::size_t)> backward_hook_;  // set_backward_hook's
 };
 
 }  // namespace fovea

@@ -19,6 +19,7 @@
 /// with its index in the data set, in training and validation data alike.
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -88,6 +89,27 @@ struct EarlyStopping {
   double min_delta = 0;                        ///< an improvement smaller than this does not count; not negative
 };
 
+/// The other processes fit() shares each batch with, when it is one of
+/// several training the same network (fovea/mpi.hpp fills this in; see
+/// docs/distributed.md). With size 1, the default, fit runs alone.
+///
+/// Process `rank` trains on samples [count * rank / size, count * (rank + 1) /
+/// size) of each batch of `count`; its gradients are of its share's mean loss.
+/// Every process must then take the same steps, so every decision fit makes
+/// (divergence, early stopping) is taken from figures summed over them.
+struct FitPeers {
+  int rank = 0;  ///< This process, in [0, size).
+  int size = 1;  ///< Processes sharing each batch; 1: alone.
+  /// Called before each batch's forward with this process's share of it
+  /// (its samples / the batch's), which its gradients must be scaled by.
+  std::function<void(double share)> begin_batch{};
+  /// Called after this process's backward: must leave in every parameter
+  /// gradient, on every process, the sum over processes of share x gradient.
+  std::function<void()> reduce_gradients{};
+  /// Sums `values` over the processes, in place, with the same result on each.
+  std::function<void(std::span<double> values)> sum{};
+};
+
 /// The settings of fit().
 struct FitOptions {
   int epochs = 10;         ///< Total epochs, counting any skipped by start_epoch; must be positive.
@@ -109,6 +131,7 @@ struct FitOptions {
   std::function<void(const BatchReport&)> on_batch_end{};  ///< Called after each batch's update, if set.
   /// Called after each epoch; returning false stops training.
   std::function<bool(const EpochReport&)> on_epoch_end{};
+  FitPeers peers{};  ///< Other processes sharing each batch (fovea/mpi.hpp); alone by default.
 };
 
 /// What fit() returns.
@@ -279,6 +302,15 @@ void require_fit_arguments(const Graph<T>& net, const Optimizer<T>& optimizer, c
   if (!(options.divergence_factor == 0 || options.divergence_factor >= 1)) {
     throw value_error("fit: divergence_factor must be 0 (off) or >= 1, got " + number(options.divergence_factor));
   }
+  const FitPeers& peers = options.peers;
+  if (peers.size < 1 || peers.rank < 0 || peers.rank >= peers.size) {
+    throw value_error("fit: peers.rank must be in [0, peers.size) with peers.size >= 1, got rank " +
+                      std::to_string(peers.rank) + " of " + std::to_string(peers.size));
+  }
+  if (peers.size > 1 && (!peers.reduce_gradients || !peers.sum)) {
+    throw value_error("fit: peers.size is " + std::to_string(peers.size) +
+                      " but peers.reduce_gradients or peers.sum is not set");
+  }
   if (train.size() <= 0) throw value_error("fit: the training set is empty");
   if (train.sample_shape() != net.input_shape()) {
     throw shape_error("fit: training samples " + to_string(train.sample_shape()) + " but the network takes " +
@@ -320,7 +352,8 @@ namespace detail {
 // evaluate(), with `what` naming a sample in errors ("evaluate: sample", or
 // "fit: validation sample" when fit evaluates its validation set).
 template <class T, class Data>
-Evaluation evaluate_impl(Graph<T>& net, Loss<T>& loss, const Data& data, Index batch_size, std::string_view what) {
+Evaluation evaluate_impl(Graph<T>& net, Loss<T>& loss, const Data& data, Index batch_size, std::string_view what,
+                         const FitPeers& peers = {}) {
   if (batch_size <= 0) throw value_error("evaluate: batch_size must be positive, got " + std::to_string(batch_size));
   if (data.sample_shape() != net.input_shape()) {
     throw shape_error("evaluate: data samples " + to_string(data.sample_shape()) + " but the network takes " +
@@ -343,8 +376,11 @@ Evaluation evaluate_impl(Graph<T>& net, Loss<T>& loss, const Data& data, Index b
   std::vector<Index> indices(static_cast<std::size_t>(n));
   std::iota(indices.begin(), indices.end(), Index{0});
   double loss_sum = 0;
-  for (Index begin = 0; begin < n; begin += batch_size) {
-    const Index count = std::min(batch_size, n - begin);
+  // With peers, each process evaluates its own part of the data set.
+  const Index first = n * peers.rank / peers.size;
+  const Index last = n * (peers.rank + 1) / peers.size;
+  for (Index begin = first; begin < last; begin += batch_size) {
+    const Index count = std::min(batch_size, last - begin);
     auto xb = x.slice(0, count);
     std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(count));
     const auto batch_indices =
@@ -375,6 +411,23 @@ Evaluation evaluate_impl(Graph<T>& net, Loss<T>& loss, const Data& data, Index b
     for (Index i = 0; i < count; ++i)
       result.confusion.add(yb[static_cast<std::size_t>(i)], pb[static_cast<std::size_t>(i)]);
   }
+  if (peers.size > 1) {
+    std::vector<double> figures(static_cast<std::size_t>(1 + classes * classes));
+    figures[0] = loss_sum;
+    for (Index t = 0; t < classes; ++t)
+      for (Index p = 0; p < classes; ++p)
+        figures[static_cast<std::size_t>(1 + t * classes + p)] = static_cast<double>(result.confusion.count(t, p));
+    peers.sum(figures);
+    loss_sum = figures[0];
+    result.confusion = ConfusionMatrix(classes);
+    for (Index t = 0; t < classes; ++t) {
+      for (Index p = 0; p < classes; ++p) {
+        const auto times = static_cast<Index>(figures[static_cast<std::size_t>(1 + t * classes + p)]);
+        for (Index i = 0; i < times; ++i)
+          result.confusion.add(static_cast<std::int32_t>(t), static_cast<std::int32_t>(p));
+      }
+    }
+  }
   result.loss = n > 0 ? loss_sum / static_cast<double>(n) : 0.0;
   result.accuracy = result.confusion.accuracy();
   return result;
@@ -400,6 +453,7 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
                  const Validation* validation) {
   require_fit_arguments(net, optimizer, train, options, validation);
   const CallThreads call_threads(options.threads);
+  const FitPeers& peers = options.peers;
 
   const Index n = train.size();
   const Index batch = std::min(options.batch_size, n);
@@ -438,11 +492,14 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
     for (Index b = 0; b < batches; ++b) {
       const Index begin = b * batch;
       const Index count = std::min(batch, n - begin);
-      auto xb = x.slice(0, count);
-      auto sb = scores.slice(0, count);
-      std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(count));
+      // This process's share of the batch: all of it when alone (FitPeers).
+      const Index mine = count * (peers.rank + 1) / peers.size - count * peers.rank / peers.size;
+      const Index my_begin = begin + count * peers.rank / peers.size;
+      auto xb = x.slice(0, mine);
+      auto sb = scores.slice(0, mine);
+      std::span<std::int32_t> yb(labels.data(), static_cast<std::size_t>(mine));
       const auto batch_indices =
-          std::span<const Index>(order).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count));
+          std::span<const Index>(order).subspan(static_cast<std::size_t>(my_begin), static_cast<std::size_t>(mine));
       train.make_batch(batch_indices, xb, yb);
       const auto where = [&] {
         return ", at epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (step " +
@@ -454,7 +511,24 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
       require_labels_in_range(yb, batch_indices, classes, "fit: training sample", where);
 
       optimizer.zero_grad();
-      const double batch_loss = static_cast<double>(lanes.forward_backward(xb, Targets<T>(yb), loss, sb));
+      double batch_loss = 0;
+      Index batch_correct = 0;
+      if (peers.size == 1) {
+        batch_loss = static_cast<double>(lanes.forward_backward(xb, Targets<T>(yb), loss, sb));
+        batch_correct = count_correct<T>(sb, yb);
+      } else {
+        const double share = static_cast<double>(mine) / static_cast<double>(count);
+        if (peers.begin_batch) peers.begin_batch(share);
+        if (mine > 0) {
+          batch_loss = share * static_cast<double>(lanes.forward_backward(xb, Targets<T>(yb), loss, sb));
+          batch_correct = count_correct<T>(sb, yb);
+        }
+        peers.reduce_gradients();
+        std::array<double, 2> figures{batch_loss, static_cast<double>(batch_correct)};
+        peers.sum(figures);
+        batch_loss = figures[0];
+        batch_correct = static_cast<Index>(figures[1]);
+      }
       if (!std::isfinite(batch_loss)) {
         throw numeric_error("fit: the loss is " + detail::format_number(static_cast<double>(batch_loss)) + where() +
                             " (learning rate " + detail::format_number(optimizer.learning_rate()) +
@@ -475,7 +549,7 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
                             "update");
       }
       loss_sum += batch_loss * static_cast<double>(count);
-      correct += count_correct<T>(sb, yb);
+      correct += batch_correct;
       if (!gradients_finite(optimizer.params())) {
         throw numeric_error("fit: a gradient is not finite at epoch " + std::to_string(epoch + 1) + ", batch " +
                             std::to_string(b + 1) + "; the weights were left as they were before this batch");
@@ -509,7 +583,7 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
     report.images_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
     if (validation != nullptr) {
       const Evaluation v =
-          evaluate_impl<T, Validation>(net, loss, *validation, std::max<Index>(batch, 256), "fit: validation sample");
+          evaluate_impl<T, Validation>(net, loss, *validation, std::max<Index>(batch, 256), "fit: validation sample", peers);
       report.validation_loss = v.loss;
       report.validation_accuracy = v.accuracy;
     }
