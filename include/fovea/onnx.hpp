@@ -263,7 +263,9 @@ class Importer {
   }
   static std::string dims_text(const std::vector<std::int64_t>& dims) {
     std::string s = "[";
-    for (std::size_t k = 0; k < dims.size(); ++k) s += (k ? ", " : "") + std::to_string(dims[k]);
+    for (std::size_t k = 0; k < dims.size(); ++k) {
+      s += (k ? ", " : "") + (dims[k] == batch_marker ? std::string("N") : std::to_string(dims[k]));
+    }
     return s + "]";
   }
   void account(std::int64_t values) {
