@@ -19,7 +19,9 @@
 /// @endcode
 /// Nothing changes in behaviour; an optimising build may still inline the
 /// small members where it sees fit. With the sanitizers at -O0 a test that
-/// saves and loads models compiled in 14 s instead of 99 s.
+/// saves and loads models compiled in 14 s instead of 99 s; for the -O3
+/// figures of a LeNet training program with and without it see
+/// docs/benchmarks.md, "Compile time" (bench/compile_time.sh).
 
 #include "fovea/fovea.hpp"
 

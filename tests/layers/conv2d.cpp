@@ -52,14 +52,23 @@ void set_params(Conv2d<T>& conv, const Tensor<T, 4>& weight, const Tensor<T, 1>&
   }
 }
 
+// The same values rounded to float.
+template <std::size_t Rank>
+Tensor<float, Rank> to_float(const Tensor<double, Rank>& t) {
+  Tensor<float, Rank> out(t.shape());
+  for (Index i = 0; i < t.size(); ++i) out.data()[i] = static_cast<float>(t.data()[i]);
+  return out;
+}
+
 template <class T>
 Conv2d<T> layer_for(const naive::ConvCase& c) {
   return Conv2d<T>({.in_channels = c.Cin,
                     .out_channels = c.Cout,
                     .kernel = {c.KH, c.KW},
                     .stride = {c.s.stride_h, c.s.stride_w},
-                    .padding = {c.s.pad_h, c.s.pad_w},
+                    .padding = {c.s.pad_h, c.s.bottom(), c.s.pad_w, c.s.right()},
                     .dilation = {c.s.dilation_h, c.s.dilation_w},
+                    .groups = c.s.groups,
                     .bias = c.bias});
 }
 
@@ -169,6 +178,15 @@ TEMPLATE_TEST_CASE("Conv2d rejects bad options with the value it got", "[conv2d]
                     "Conv2d: padding must be non-negative, got -1x-1");
   CHECK_THROWS_WITH(C({.in_channels = 1, .out_channels = 6, .kernel = 3, .dilation = 0}),
                     "Conv2d: dilation must be positive, got 0x0");
+  CHECK_THROWS_WITH(C({.in_channels = 1, .out_channels = 6, .kernel = 3, .padding = {1, 0, -2, 1}}),
+                    "Conv2d: padding must be non-negative, got (t1, b0, l-2, r1)");
+  CHECK_THROWS_AS(C({.in_channels = 6, .out_channels = 6, .kernel = 3, .groups = 0}), fovea::value_error);
+  CHECK_THROWS_WITH(C({.in_channels = 6, .out_channels = 6, .kernel = 3, .groups = 0}),
+                    "Conv2d: groups must be positive, got 0");
+  CHECK_THROWS_WITH(C({.in_channels = 6, .out_channels = 8, .kernel = 3, .groups = 3}),
+                    "Conv2d: in_channels 6 and out_channels 8 must be multiples of groups 3");
+  CHECK_THROWS_WITH(C({.in_channels = 4, .out_channels = 6, .kernel = 3, .groups = 3}),
+                    "Conv2d: in_channels 4 and out_channels 6 must be multiples of groups 3");
 }
 
 TEMPLATE_TEST_CASE("Conv2d::output_shape names the layer and both shapes", "[conv2d][errors]", float, double) {
@@ -235,8 +253,11 @@ TEMPLATE_TEST_CASE("Conv2d rebuilds itself from its spec", "[conv2d]", float, do
   CHECK(spec.get("sw") == 1);
   CHECK(spec.get("ph") == 1);  // same padding is stored resolved
   CHECK(spec.get("pw") == 4);
+  CHECK(spec.get("pb") == 1);
+  CHECK(spec.get("pr") == 4);
   CHECK(spec.get("dh") == 1);
   CHECK(spec.get("dw") == 2);
+  CHECK(spec.get("groups") == 1);
   CHECK(spec.get("bias") == 0);
   CHECK(spec.get("strict") == 1);
   const auto rebuilt = Conv2d<TestType>::from_spec(spec);
@@ -247,6 +268,110 @@ TEMPLATE_TEST_CASE("Conv2d rebuilds itself from its spec", "[conv2d]", float, do
   CHECK_THROWS_AS(Conv2d<TestType>::from_spec({"Linear", {}}), fovea::format_error);
   CHECK_THROWS_WITH(Conv2d<TestType>::from_spec({"Linear", {}}), "Conv2d::from_spec: spec is for a 'Linear' layer");
   CHECK_THROWS_WITH(Conv2d<TestType>::from_spec({"Conv2d", {{"in", 1}, {"out", 2}}}), "Conv2d: missing setting 'kh'");
+}
+
+TEMPLATE_TEST_CASE("Conv2d with groups and one-sided padding: shapes, description and spec", "[conv2d][groups]", float,
+                   double) {
+  Conv2d<TestType> depthwise({.in_channels = 6, .out_channels = 12, .kernel = 3, .padding = 1, .groups = 6});
+  CHECK(depthwise.describe() == "Conv2d(6->12, k3x3, s1, p1, g6)");
+  CHECK(depthwise.groups() == 6);
+  CHECK(depthwise.params()[0].shape == std::vector<Index>{12, 1, 3, 3});
+  CHECK(depthwise.weight().shape() == fovea::Shape<4>{12, 1, 3, 3});
+  CHECK(depthwise.flops_per_sample({6, 8, 8}) == 2.0 * 12 * 8 * 8 * 9);
+  CHECK(depthwise.output_shape({6, 8, 8}) == SampleShape{12, 8, 8});
+  CHECK_THROWS_WITH(depthwise.output_shape({4, 8, 8}),
+                    "Conv2d(6->12, k3x3, s1, p1, g6): input [4, 8, 8], expected 6 channel(s)");
+
+  // TensorFlow's "same" at stride 2 on an even input: one more row and column after than before.
+  Conv2d<TestType> tf({.in_channels = 4,
+                       .out_channels = 6,
+                       .kernel = 3,
+                       .stride = 2,
+                       .padding = {0, 1, 0, 1},
+                       .groups = 2,
+                       .bias = false});
+  CHECK(tf.describe() == "Conv2d(4->6, k3x3, s2, p(t0, b1, l0, r1), g2, no bias)");
+  CHECK(tf.params()[0].shape == std::vector<Index>{6, 2, 3, 3});
+  CHECK(tf.output_shape({4, 8, 8}) == SampleShape{6, 4, 4});
+  CHECK_THROWS_WITH(tf.output_shape({4, 1, 8}),
+                    "Conv2d(4->6, k3x3, s2, p(t0, b1, l0, r1), g2, no bias): input [4, 1, 8], height: kernel extent 3 "
+                    "is larger than the padded input 1 + 0 + 1 = 2");
+
+  const fovea::LayerSpec spec = tf.spec();
+  CHECK(spec.get("ph") == 0);
+  CHECK(spec.get("pb") == 1);
+  CHECK(spec.get("pw") == 0);
+  CHECK(spec.get("pr") == 1);
+  CHECK(spec.get("groups") == 2);
+  const auto rebuilt = Conv2d<TestType>::from_spec(spec);
+  CHECK(rebuilt.describe() == tf.describe());
+  CHECK(rebuilt.spec() == spec);
+  CHECK(rebuilt.window() == tf.window());
+  CHECK(rebuilt.groups() == 2);
+}
+
+TEMPLATE_TEST_CASE("Conv2d loads a spec written before groups and one-sided padding", "[conv2d][groups]", float,
+                   double) {
+  // The settings a file of an earlier version holds: no pb, pr or groups.
+  const fovea::LayerSpec old{"Conv2d",
+                             {{"in", 3},
+                              {"out", 4},
+                              {"kh", 3},
+                              {"kw", 3},
+                              {"sh", 1},
+                              {"sw", 1},
+                              {"ph", 1},
+                              {"pw", 2},
+                              {"dh", 1},
+                              {"dw", 1},
+                              {"bias", 1},
+                              {"strict", 0}}};
+  const auto conv = Conv2d<TestType>::from_spec(old);
+  CHECK(conv.describe() == "Conv2d(3->4, k3x3, s1, p1x2)");
+  CHECK(conv.groups() == 1);
+  CHECK(conv.window().pad_bottom == 1);
+  CHECK(conv.window().pad_right == 2);
+}
+
+TEST_CASE("Conv2d with groups or one-sided padding agrees with the naive loops in float and double",
+          "[conv2d][groups]") {
+  fovea::Rng rng(23);
+  std::vector<naive::ConvCase> cases = naive::grouped_cases();
+  const std::vector<naive::ConvCase> asymmetric = naive::asymmetric_cases();
+  cases.insert(cases.end(), asymmetric.begin(), asymmetric.end());
+  for (const naive::ConvCase& c : cases) {
+    INFO(c.describe());
+    auto single = layer_for<float>(c);
+    auto twice = layer_for<double>(c);
+    const auto w = Tensor<double, 4>::uniform({c.Cout, c.Cin / c.s.groups, c.KH, c.KW}, rng, -1, 1);
+    const auto b = c.bias ? Tensor<double, 1>::uniform({c.Cout}, rng, -1, 1) : Tensor<double, 1>();
+    set_params(twice, w, b);
+    set_params(single, to_float(w), to_float(b));
+    const auto x = Tensor<double, 4>::uniform({c.N, c.Cin, c.H, c.W}, rng, -1, 1);
+    const auto want = naive::conv2d(x, w, b, c.s);
+    CHECK(naive::relative_error(fovea::forward<double>(twice, x), want) < 1e-12);
+    CHECK(naive::relative_error(fovea::forward<float>(single, to_float(x)), want) < 1e-5);
+  }
+}
+
+TEST_CASE("Conv2d with groups or one-sided padding passes the numeric check in double", "[conv2d][groups][gradcheck]") {
+  fovea::Rng rng(39);
+  std::vector<naive::ConvCase> cases = naive::grouped_cases();
+  const std::vector<naive::ConvCase> asymmetric = naive::asymmetric_cases();
+  cases.insert(cases.end(), asymmetric.begin(), asymmetric.end());
+  for (const naive::ConvCase& c : cases) {
+    INFO(c.describe());
+    auto conv = layer_for<double>(c);
+    for (auto& p : conv.params()) {
+      for (double& v : p.value) v = rng.uniform(-1, 1);
+    }
+    const auto x = Tensor<double, 4>::uniform({c.N, c.Cin, c.H, c.W}, rng, -1, 1);
+    const auto result = fovea::testing::check_gradients(conv, x, {.step = 1e-3});
+    INFO(result.worst);
+    CHECK(result.ok);
+    CHECK(result.max_relative_error < 1e-6);
+    CHECK(result.checked == x.size() + conv.parameter_count());
+  }
 }
 
 TEST_CASE("Conv2d's forward agrees with the naive loops through the layer", "[conv2d]") {

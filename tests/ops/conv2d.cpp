@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "support/naive_conv.hpp"
@@ -67,7 +68,7 @@ struct FastConv {
   FastConv(const naive::ConvCase& config, fovea::Rng& rng) : c(config) {
     const Window2d win = c.window();
     x = Tensor<T, 4>::uniform({c.N, c.Cin, c.H, c.W}, rng, -1, 1);
-    w = Tensor<T, 4>::uniform({c.Cout, c.Cin, c.KH, c.KW}, rng, -1, 1);
+    w = Tensor<T, 4>::uniform({c.Cout, c.Cin / c.s.groups, c.KH, c.KW}, rng, -1, 1);
     if (c.bias) b = Tensor<T, 1>::uniform({c.Cout}, rng, -1, 1);
     y.resize({c.N, c.Cout, win.out_h(c.H), win.out_w(c.W)});
     dy = Tensor<T, 4>::uniform(y.shape(), rng, -1, 1);
@@ -75,8 +76,12 @@ struct FastConv {
     dw.resize(w.shape());
     db.resize(b.shape());
   }
-  void forward() { fovea::conv2d_forward<T>(x, w, b, c.window(), y, workspace); }
-  void backward() { fovea::conv2d_backward<T>(x, w, dy, c.window(), dx, dw, db, workspace); }
+  fovea::Conv2dParams params() const { return {c.window(), c.s.groups}; }
+  fovea::Conv2dAlgorithm algorithm(fovea::Conv2dPass pass) const {
+    return fovea::conv2d_algorithm(fovea::conv2d_geometry({c.Cin, c.H, c.W}, c.Cout, c.window(), c.s.groups), pass);
+  }
+  void forward() { fovea::conv2d_forward<T>(x, w, b, params(), y, workspace); }
+  void backward() { fovea::conv2d_backward<T>(x, w, dy, params(), dx, dw, db, workspace); }
   // Both passes, the accumulated gradients zeroed first.
   void forward_backward() {
     dw.fill(T{0});
@@ -219,25 +224,38 @@ TEST_CASE("the direct path's weight and bias gradients pass the numeric check in
   }
 }
 
-TEST_CASE("conv_path takes the direct, vector or im2col path by shape", "[conv2d][dispatch]") {
-  using fovea::detail::ConvPath;
-  auto path = [](Index channels, Window2d window) {
-    return fovea::detail::conv_path(fovea::conv2d_geometry({channels, 12, 12}, 8, window));
+TEST_CASE("conv2d_algorithm picks the algorithm by shape and pass", "[conv2d][dispatch]") {
+  using fovea::Conv2dAlgorithm;
+  using fovea::Conv2dPass;
+  auto pick = [](Index channels, Window2d window, Index groups = 1, Conv2dPass pass = Conv2dPass::forward) {
+    return fovea::conv2d_algorithm(fovea::conv2d_geometry({channels, 12, 12}, 12, window, groups), pass);
   };
   const Window2d k5{.kernel_h = 5, .kernel_w = 5};
-  const Window2d k5_pad{.kernel_h = 5, .kernel_w = 5, .pad_h = 2, .pad_w = 2};
-  CHECK(path(1, k5) == ConvPath::direct);
-  CHECK(path(1, k5_pad) == ConvPath::direct);
-  CHECK(path(2, k5) == ConvPath::vector);
-  CHECK(path(6, k5) == ConvPath::vector);
-  CHECK(path(16, k5_pad) == ConvPath::vector);
-  CHECK(path(17, k5) == ConvPath::lowered);  // many channels: im2col + GEMM
-  CHECK(path(1, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2}) == ConvPath::lowered);
-  CHECK(path(6, {.kernel_h = 3, .kernel_w = 3, .stride_w = 2}) == ConvPath::lowered);
-  CHECK(path(6, {.kernel_h = 3, .kernel_w = 3, .dilation_h = 2}) == ConvPath::lowered);
-  CHECK(path(1, {.kernel_h = 3, .kernel_w = 3, .dilation_w = 2}) == ConvPath::lowered);
-  CHECK(path(6, {}) == ConvPath::lowered);  // pointwise: x is already the column matrix
-  CHECK(path(6, {.pad_h = 1, .pad_w = 1}) == ConvPath::vector);
+  const Window2d k5_pad{.kernel_h = 5, .kernel_w = 5, .pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2};
+  const Window2d k3_tf{.kernel_h = 3, .kernel_w = 3, .pad_top = 0, .pad_bottom = 1, .pad_left = 1, .pad_right = 0};
+  CHECK(pick(1, k5) == Conv2dAlgorithm::direct);
+  CHECK(pick(1, k5_pad) == Conv2dAlgorithm::direct);
+  CHECK(pick(1, k3_tf) == Conv2dAlgorithm::direct);
+  CHECK(pick(1, k5, 1, Conv2dPass::weight_gradient) == Conv2dAlgorithm::direct);
+  CHECK(pick(1, k5, 1, Conv2dPass::backward) == Conv2dAlgorithm::im2col);  // the direct loops have no dx
+  CHECK(pick(1, {}, 1, Conv2dPass::backward) == Conv2dAlgorithm::pointwise);
+  CHECK(pick(2, k5) == Conv2dAlgorithm::vector);
+  CHECK(pick(6, k5, 1, Conv2dPass::backward) == Conv2dAlgorithm::vector);
+  CHECK(pick(16, k5_pad) == Conv2dAlgorithm::vector);
+  CHECK(pick(6, k3_tf) == Conv2dAlgorithm::vector);
+  CHECK(pick(18, k5) == Conv2dAlgorithm::im2col);  // many channels: im2col + GEMM
+  CHECK(pick(1, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2}) == Conv2dAlgorithm::im2col);
+  CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .stride_w = 2}) == Conv2dAlgorithm::im2col);
+  CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .dilation_h = 2}) == Conv2dAlgorithm::im2col);
+  CHECK(pick(1, {.kernel_h = 3, .kernel_w = 3, .dilation_w = 2}) == Conv2dAlgorithm::im2col);
+  CHECK(pick(6, {}) == Conv2dAlgorithm::pointwise);  // x is already the column matrix
+  CHECK(pick(6, {}, 3) == Conv2dAlgorithm::pointwise);
+  CHECK(pick(6, {.pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1}) == Conv2dAlgorithm::vector);
+  CHECK(pick(6, k5, 2) == Conv2dAlgorithm::im2col);  // groups: im2col group by group
+  CHECK(pick(6, k5, 6) == Conv2dAlgorithm::depthwise);
+  CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .dilation_w = 2}, 6) == Conv2dAlgorithm::depthwise);
+  CHECK(pick(12, {}, 12) == Conv2dAlgorithm::depthwise);
+  CHECK(fovea::to_string(Conv2dAlgorithm::depthwise) == "depthwise");
 }
 
 TEST_CASE("a few input channels (vector path) agree with the naive loops in float, with and without dx",
@@ -248,8 +266,8 @@ TEST_CASE("a few input channels (vector path) agree with the naive loops in floa
     fovea::set_threads(threads);
     for (const naive::ConvCase& c : naive::vector_cases()) {
       INFO(c.describe() << ", " << threads << " thread(s)");
-      REQUIRE(fovea::detail::conv_path(fovea::conv2d_geometry({c.Cin, c.H, c.W}, c.Cout, c.window())) ==
-              fovea::detail::ConvPath::vector);
+      REQUIRE(fovea::conv2d_algorithm(fovea::conv2d_geometry({c.Cin, c.H, c.W}, c.Cout, c.window()),
+                                      fovea::Conv2dPass::backward) == fovea::Conv2dAlgorithm::vector);
       FastConv<float> fast(c, rng);
       fast.forward();
       CHECK(naive::relative_error(fast.y, naive::conv2d(fast.x, fast.w, fast.b, c.s)) < 1e-5);
@@ -292,13 +310,14 @@ TEST_CASE("the vector path's gradients pass the numeric check in double", "[conv
 TEST_CASE("a fused ReLU: y = max(conv, 0) and dy masked where y > 0, on every path", "[conv2d][relu]") {
   fovea::Rng rng(29);
   std::vector<naive::ConvCase> cases = naive::conv_cases(10);
-  for (const auto& list : {naive::direct_cases(), naive::vector_cases()})
+  for (const auto& list :
+       {naive::direct_cases(), naive::vector_cases(), naive::grouped_cases(), naive::asymmetric_cases()})
     cases.insert(cases.end(), list.begin(), list.end());
   for (const naive::ConvCase& c : cases) {
     for (const bool first_layer : {false, true}) {
       INFO(c.describe() << (first_layer ? ", no dx" : ", dx"));
       FastConv<float> fast(c, rng);
-      fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, c.window(), fast.y, fast.workspace, true);
+      fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace, true);
       Tensor<double, 4> want = naive::conv2d(fast.x, fast.w, fast.b, c.s);
       want.array() = want.array().max(0.0);
       CHECK(naive::relative_error(fast.y, want) < 1e-5);
@@ -310,7 +329,8 @@ TEST_CASE("a fused ReLU: y = max(conv, 0) and dy masked where y > 0, on every pa
       fast.dw.fill(0.0f);
       fast.db.fill(0.0f);
       TensorView<float, 4> dx = first_layer ? TensorView<float, 4>() : TensorView<float, 4>(fast.dx);
-      fovea::conv2d_backward<float>(fast.x, fast.w, fast.dy, c.window(), dx, fast.dw, fast.db, fast.workspace, fast.y);
+      fovea::conv2d_backward<float>(fast.x, fast.w, fast.dy, fast.params(), dx, fast.dw, fast.db, fast.workspace,
+                                    fast.y);
       if (!first_layer) CHECK(naive::relative_error(fast.dx, ref.dx) < 1e-5);
       CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
       if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < 1e-5);
@@ -332,7 +352,8 @@ TEST_CASE("the result does not depend on the run: two threads, twice, same bits"
   fovea::Rng rng(5);
   // Odd batches split unevenly across the two threads.
   std::vector<naive::ConvCase> cases = naive::conv_cases(4);
-  for (const naive::ConvCase& v : naive::vector_cases()) cases.push_back(v);
+  for (const auto& list : {naive::vector_cases(), naive::grouped_cases(), naive::asymmetric_cases()})
+    cases.insert(cases.end(), list.begin(), list.end());
   for (const naive::ConvCase& base : cases) {
     naive::ConvCase c = base;
     c.N = 5;
@@ -411,7 +432,7 @@ TEST_CASE("which thread runs which samples does not change the bits", "[conv2d][
 TEMPLATE_TEST_CASE("conv2d_forward and conv2d_backward name the shapes they cannot take", "[conv2d][errors]", float,
                    double) {
   fovea::Conv2dWorkspace<TestType> ws;
-  const Window2d win{.kernel_h = 5, .kernel_w = 5, .pad_h = 2, .pad_w = 2};
+  const Window2d win{.kernel_h = 5, .kernel_w = 5, .pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2};
   Tensor<TestType, 4> x({8, 1, 28, 28}), w({6, 1, 5, 5}), y({8, 6, 28, 28});
   Tensor<TestType, 1> b({6});
 
@@ -456,4 +477,88 @@ TEST_CASE("a workspace is sized once: later calls on the same shape do not move 
   }
   CHECK(fast.workspace.threads[0].cols.data() == cols);
   CHECK(fast.workspace.threads[0].dcols.data() == dcols);
+}
+
+TEMPLATE_TEST_CASE("grouped, depthwise and one-sided padding agree with the naive loops, forward and backward",
+                   "[conv2d][groups][padding]", float, double) {
+  const double tolerance = std::is_same_v<TestType, float> ? 1e-5 : 1e-12;
+  const int saved = fovea::max_threads();
+  fovea::Rng rng(31);
+  std::vector<naive::ConvCase> cases = naive::grouped_cases();
+  const std::vector<naive::ConvCase> asymmetric = naive::asymmetric_cases();
+  cases.insert(cases.end(), asymmetric.begin(), asymmetric.end());
+  for (int threads : {1, 2}) {
+    fovea::set_threads(threads);
+    for (const naive::ConvCase& c : cases) {
+      FastConv<TestType> fast(c, rng);
+      INFO(c.describe() << ", " << threads << " thread(s), "
+                        << fovea::to_string(fast.algorithm(fovea::Conv2dPass::backward)));
+      if (c.s.groups > 1 && c.s.groups == c.Cin) {
+        CHECK(fast.algorithm(fovea::Conv2dPass::backward) == fovea::Conv2dAlgorithm::depthwise);
+      }
+      fast.forward();
+      CHECK(naive::relative_error(fast.y, naive::conv2d(fast.x, fast.w, fast.b, c.s)) < tolerance);
+      naive::ConvGradients ref = naive::conv2d_backward(fast.x, fast.w, fast.dy, c.s);
+      ref.dw.array() += 0.5;
+      ref.db.array() += 0.25;
+
+      fast.dx.fill(TestType{7});  // written, not accumulated
+      fast.dw.fill(TestType{0.5});
+      fast.db.fill(TestType{0.25});
+      fast.backward();
+      CHECK(naive::relative_error(fast.dx, ref.dx) < tolerance);
+      CHECK(naive::relative_error(fast.dw, ref.dw) < tolerance);
+      if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < tolerance);
+
+      // A first layer: no dx (the direct path where it applies), same workspace.
+      fast.dw.fill(TestType{0.5});
+      fast.db.fill(TestType{0.25});
+      fovea::conv2d_backward<TestType>(fast.x, fast.w, fast.dy, fast.params(), {}, fast.dw, fast.db, fast.workspace);
+      CHECK(naive::relative_error(fast.dw, ref.dw) < tolerance);
+      if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < tolerance);
+    }
+  }
+  fovea::set_threads(saved);
+}
+
+TEST_CASE("grouped, depthwise and one-sided padding pass the numeric gradient check in double",
+          "[conv2d][groups][padding][gradcheck]") {
+  fovea::Rng rng(37);
+  std::vector<naive::ConvCase> cases = naive::grouped_cases();
+  const std::vector<naive::ConvCase> asymmetric = naive::asymmetric_cases();
+  cases.insert(cases.end(), asymmetric.begin(), asymmetric.end());
+  for (const naive::ConvCase& c : cases) {
+    INFO(c.describe());
+    FastConv<double> fast(c, rng);
+    fast.dw.fill(0.0);
+    fast.db.fill(0.0);
+    fast.backward();
+    CHECK(worst_gradient_error(fast, true) < 1e-6);
+  }
+}
+
+TEMPLATE_TEST_CASE("grouped convolutions name the channel counts and weights they cannot take",
+                   "[conv2d][groups][errors]", float, double) {
+  fovea::Conv2dWorkspace<TestType> ws;
+  const Window2d k3{.kernel_h = 3, .kernel_w = 3};
+  const Tensor<TestType, 4> x({2, 6, 8, 8});
+  Tensor<TestType, 4> y({2, 8, 6, 6});
+  const Tensor<TestType, 4> w4({8, 6, 3, 3});
+  CHECK_THROWS_AS(fovea::conv2d_forward<TestType>(x, w4, {}, {k3, 4}, y, ws), fovea::shape_error);
+  CHECK_THROWS_WITH(fovea::conv2d_forward<TestType>(x, w4, {}, {k3, 4}, y, ws),
+                    "conv2d_geometry: 4 groups for input [6, 8, 8] and 8 filters: both channel counts must be "
+                    "multiples of it");
+  CHECK_THROWS_AS(fovea::conv2d_forward<TestType>(x, w4, {}, {k3, 0}, y, ws), fovea::value_error);
+  CHECK_THROWS_WITH(fovea::conv2d_forward<TestType>(x, w4, {}, {k3, 0}, y, ws),
+                    "conv2d_geometry: groups must be positive, got 0");
+  CHECK_THROWS_WITH(fovea::conv2d_forward<TestType>(x, w4, {}, {k3, 2}, y, ws),
+                    "conv2d_forward: weight [8, 6, 3, 3] for input [2, 6, 8, 8] and window (k3x3, s1x1, p0x0, d1x1) "
+                    "in 2 groups, expected [8, 3, 3, 3]");
+  const Tensor<TestType, 4> w2({8, 3, 3, 3});
+  fovea::conv2d_forward<TestType>(x, w2, {}, {k3, 2}, y, ws);  // the right weights for 2 groups
+  const Window2d one_sided{.kernel_h = 3, .kernel_w = 3, .pad_top = 2};
+  Tensor<TestType, 4> y_tall({2, 8, 8, 6});
+  fovea::conv2d_forward<TestType>(x, w2, {}, {one_sided, 2}, y_tall, ws);  // (8 + 2 - 3) + 1 = 8 rows
+  CHECK_THROWS_WITH(fovea::conv2d_forward<TestType>(x, w2, {}, {one_sided, 2}, y, ws),
+                    "conv2d_forward: output [2, 8, 6, 6], expected [2, 8, 8, 6]");
 }

@@ -26,7 +26,14 @@ TEMPLATE_TEST_CASE("im2col lays each receptive field out as a column", "[im2col]
 TEMPLATE_TEST_CASE("im2col writes zeros for the padding and honours stride and dilation", "[im2col]", float, double) {
   const Tensor<TestType, 3> x({1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
   SECTION("padding 1, stride 2, 3x3 kernel: the four corners of the padded image") {
-    const Window2d w{.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1};
+    const Window2d w{.kernel_h = 3,
+                     .kernel_w = 3,
+                     .stride_h = 2,
+                     .stride_w = 2,
+                     .pad_top = 1,
+                     .pad_bottom = 1,
+                     .pad_left = 1,
+                     .pad_right = 1};
     Tensor<TestType, 2> cols(w.cols_shape(x.shape()));
     REQUIRE(cols.shape() == Shape<2>{9, 4});
     fovea::im2col<TestType>(x, w, cols);
@@ -36,6 +43,19 @@ TEMPLATE_TEST_CASE("im2col writes zeros for the padding and honours stride and d
     for (Index r = 0; r < 9; ++r) {
       CHECK(cols(r, 0) == first[r]);
       CHECK(cols(r, 3) == last[r]);
+    }
+  }
+  SECTION("padding on one side only: one row above, one column on the right") {
+    const Window2d w{.kernel_h = 2, .kernel_w = 2, .pad_top = 1, .pad_right = 1};
+    Tensor<TestType, 2> cols(w.cols_shape(x.shape()));
+    REQUIRE(cols.shape() == Shape<2>{4, 9});
+    fovea::im2col<TestType>(x, w, cols);
+    // The padded image is [0 0 0 0; 1 2 3 0; 4 5 6 0; 7 8 9 0]; columns (0, 0), (0, 2) and (2, 2).
+    const TestType first[] = {0, 0, 1, 2}, corner[] = {0, 0, 3, 0}, last[] = {6, 0, 9, 0};
+    for (Index r = 0; r < 4; ++r) {
+      CHECK(cols(r, 0) == first[r]);
+      CHECK(cols(r, 2) == corner[r]);
+      CHECK(cols(r, 8) == last[r]);
     }
   }
   SECTION("dilation 2: a 2x2 kernel reads the four corners") {
@@ -57,13 +77,15 @@ TEST_CASE("col2im is the exact adjoint of im2col: <im2col(x), c> = <x, col2im(c)
                .kernel_w = 1 + rng.uniform_index(4),
                .stride_h = 1 + rng.uniform_index(3),
                .stride_w = 1 + rng.uniform_index(3),
-               .pad_h = rng.uniform_index(3),
-               .pad_w = rng.uniform_index(3),
+               .pad_top = rng.uniform_index(3),
+               .pad_bottom = rng.uniform_index(3),
+               .pad_left = rng.uniform_index(3),
+               .pad_right = rng.uniform_index(3),
                .dilation_h = 1 + rng.uniform_index(2),
                .dilation_w = 1 + rng.uniform_index(2)};
     const Index C = 1 + rng.uniform_index(3);
-    const Index H = std::max<Index>(1, w.extent_h() - 2 * w.pad_h) + rng.uniform_index(6);
-    const Index W = std::max<Index>(1, w.extent_w() - 2 * w.pad_w) + rng.uniform_index(6);
+    const Index H = std::max<Index>(1, w.extent_h() - w.pad_top - w.pad_bottom) + rng.uniform_index(6);
+    const Index W = std::max<Index>(1, w.extent_w() - w.pad_left - w.pad_right) + rng.uniform_index(6);
     INFO("window " << fovea::to_string(w) << ", input [" << C << ", " << H << ", " << W << "]");
     REQUIRE(w.fits(H, W));
 

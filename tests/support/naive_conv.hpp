@@ -18,13 +18,23 @@ namespace naive {
 using fovea::Index;
 using fovea::Tensor;
 
+// pad_h, pad_w: top and left; pad_bottom, pad_right: -1 for the same as the
+// opposite side. Filter f of `groups` sees input channels
+// [g * Cin/groups, (g+1) * Cin/groups) with g = f / (Cout/groups).
 struct ConvSettings {
   Index stride_h = 1, stride_w = 1;
   Index pad_h = 0, pad_w = 0;
   Index dilation_h = 1, dilation_w = 1;
+  Index pad_bottom = -1, pad_right = -1;
+  Index groups = 1;
+
+  Index bottom() const { return pad_bottom < 0 ? pad_h : pad_bottom; }
+  Index right() const { return pad_right < 0 ? pad_w : pad_right; }
 };
 
-inline Index out_size(Index in, Index k, Index s, Index p, Index d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
+inline Index out_size(Index in, Index k, Index s, Index before, Index after, Index d) {
+  return (in + before + after - d * (k - 1) - 1) / s + 1;
+}
 
 // Input position a window tap reads, or -1 when it falls in the padding.
 inline Index tap(Index o, Index k, Index s, Index p, Index d, Index size) {
@@ -32,13 +42,13 @@ inline Index tap(Index o, Index k, Index s, Index p, Index d, Index size) {
   return i >= 0 && i < size ? i : -1;
 }
 
-// x: [N, Cin, H, W], w: [Cout, Cin, KH, KW], b: [Cout] or empty -> [N, Cout, OH, OW]
+// x: [N, Cin, H, W], w: [Cout, Cin/groups, KH, KW], b: [Cout] or empty -> [N, Cout, OH, OW]
 template <class T>
 Tensor<double, 4> conv2d(const Tensor<T, 4>& x, const Tensor<T, 4>& w, const Tensor<T, 1>& b, const ConvSettings& s) {
-  const Index N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  const Index F = w.dim(0), KH = w.dim(2), KW = w.dim(3);
-  const Index OH = out_size(H, KH, s.stride_h, s.pad_h, s.dilation_h);
-  const Index OW = out_size(W, KW, s.stride_w, s.pad_w, s.dilation_w);
+  const Index N = x.dim(0), H = x.dim(2), W = x.dim(3);
+  const Index F = w.dim(0), C = w.dim(1), KH = w.dim(2), KW = w.dim(3), per_group = F / s.groups;
+  const Index OH = out_size(H, KH, s.stride_h, s.pad_h, s.bottom(), s.dilation_h);
+  const Index OW = out_size(W, KW, s.stride_w, s.pad_w, s.right(), s.dilation_w);
   Tensor<double, 4> y({N, F, OH, OW});
   for (Index n = 0; n < N; ++n)
     for (Index f = 0; f < F; ++f)
@@ -51,7 +61,7 @@ Tensor<double, 4> conv2d(const Tensor<T, 4>& x, const Tensor<T, 4>& w, const Ten
                 const Index ih = tap(oh, i, s.stride_h, s.pad_h, s.dilation_h, H);
                 const Index iw = tap(ow, j, s.stride_w, s.pad_w, s.dilation_w, W);
                 if (ih >= 0 && iw >= 0)
-                  sum += static_cast<double>(x(n, c, ih, iw)) * static_cast<double>(w(f, c, i, j));
+                  sum += static_cast<double>(x(n, f / per_group * C + c, ih, iw)) * static_cast<double>(w(f, c, i, j));
               }
           y(n, f, oh, ow) = sum;
         }
@@ -69,8 +79,8 @@ struct ConvGradients {
 template <class T>
 ConvGradients conv2d_backward(const Tensor<T, 4>& x, const Tensor<T, 4>& w, const Tensor<T, 4>& dy,
                               const ConvSettings& s) {
-  const Index N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
-  const Index F = w.dim(0), KH = w.dim(2), KW = w.dim(3);
+  const Index N = x.dim(0), H = x.dim(2), W = x.dim(3);
+  const Index F = w.dim(0), C = w.dim(1), KH = w.dim(2), KW = w.dim(3), per_group = F / s.groups;
   const Index OH = dy.dim(2), OW = dy.dim(3);
   ConvGradients g{Tensor<double, 4>(x.shape()), Tensor<double, 4>(w.shape()), Tensor<double, 1>({F})};
   for (Index n = 0; n < N; ++n)
@@ -85,8 +95,9 @@ ConvGradients conv2d_backward(const Tensor<T, 4>& x, const Tensor<T, 4>& w, cons
                 const Index ih = tap(oh, i, s.stride_h, s.pad_h, s.dilation_h, H);
                 const Index iw = tap(ow, j, s.stride_w, s.pad_w, s.dilation_w, W);
                 if (ih < 0 || iw < 0) continue;
-                g.dx(n, c, ih, iw) += d * static_cast<double>(w(f, c, i, j));
-                g.dw(f, c, i, j) += d * static_cast<double>(x(n, c, ih, iw));
+                const Index channel = f / per_group * C + c;
+                g.dx(n, channel, ih, iw) += d * static_cast<double>(w(f, c, i, j));
+                g.dw(f, c, i, j) += d * static_cast<double>(x(n, channel, ih, iw));
               }
         }
   return g;
@@ -103,16 +114,19 @@ struct ConvCase {
             .kernel_w = KW,
             .stride_h = s.stride_h,
             .stride_w = s.stride_w,
-            .pad_h = s.pad_h,
-            .pad_w = s.pad_w,
+            .pad_top = s.pad_h,
+            .pad_bottom = s.bottom(),
+            .pad_left = s.pad_w,
+            .pad_right = s.right(),
             .dilation_h = s.dilation_h,
             .dilation_w = s.dilation_w};
   }
   std::string describe() const {
     std::ostringstream out;
     out << "x [" << N << ", " << Cin << ", " << H << ", " << W << "], " << Cout << " filters " << KH << "x" << KW
-        << ", stride " << s.stride_h << "x" << s.stride_w << ", pad " << s.pad_h << "x" << s.pad_w << ", dilation "
-        << s.dilation_h << "x" << s.dilation_w << (bias ? ", bias" : ", no bias");
+        << ", stride " << s.stride_h << "x" << s.stride_w << ", pad t" << s.pad_h << " b" << s.bottom() << " l"
+        << s.pad_w << " r" << s.right() << ", dilation " << s.dilation_h << "x" << s.dilation_w << ", groups "
+        << s.groups << (bias ? ", bias" : ", no bias");
     return out.str();
   }
 };
@@ -186,6 +200,38 @@ inline std::vector<ConvCase> vector_cases() {
       {2, 2, 3, 5, 1, 3, 1, {}, true},                     // one column
       {1, 5, 16, 1, 12, 1, 5, {1, 1, 0, 2, 1, 1}, false},  // one row, 1x5 kernel
       {2, 3, 7, 4, 6, 1, 1, {1, 1, 1, 1, 1, 1}, true},     // 1x1 with padding: not pointwise
+  };
+}
+
+// Grouped and depthwise convolutions: groups through im2col (with stride,
+// dilation, one-sided padding), through the pointwise GEMMs, and depthwise
+// (groups == Cin) with channel multipliers 1 and 2, strides, dilation,
+// one-sided padding and 1x1.
+inline std::vector<ConvCase> grouped_cases() {
+  return {
+      {2, 4, 6, 7, 8, 3, 3, {1, 1, 1, 1, 1, 1, -1, -1, 2}, true},    // 2 groups, same padding
+      {1, 6, 4, 9, 9, 3, 2, {2, 1, 1, 0, 2, 1, 0, 2, 2}, false},     // stride, dilation, one-sided padding
+      {3, 6, 9, 5, 5, 1, 1, {1, 1, 0, 0, 1, 1, -1, -1, 3}, true},    // pointwise, 3 groups
+      {2, 3, 3, 8, 9, 3, 3, {1, 1, 1, 1, 1, 1, -1, -1, 3}, true},    // depthwise
+      {3, 4, 8, 10, 7, 3, 3, {2, 2, 0, 1, 1, 2, 2, 0, 4}, true},     // depthwise x2, stride, dilation
+      {1, 5, 5, 4, 4, 1, 1, {1, 1, 0, 0, 1, 1, -1, -1, 5}, false},   // depthwise 1x1
+      {2, 6, 6, 14, 14, 5, 5, {1, 1, 2, 2, 1, 1, -1, -1, 6}, true},  // depthwise 5x5 on 14x14
+      {5, 2, 4, 6, 5, 2, 3, {1, 2, 0, 2, 1, 1, 1, 0, 2}, true},      // depthwise x2, odd batch
+  };
+}
+
+// Padding that differs between opposite sides, on every algorithm: direct
+// (one input channel), vector (a few), im2col (stride 2, TensorFlow's "same"),
+// and a padded 1x1 kernel.
+inline std::vector<ConvCase> asymmetric_cases() {
+  return {
+      {2, 1, 6, 9, 12, 5, 5, {1, 1, 2, 2, 1, 1, 0, 3}, true},    // direct
+      {1, 1, 3, 6, 7, 3, 3, {1, 1, 0, 4, 1, 1, 3, 0}, false},    // direct, wide one-sided padding
+      {2, 6, 16, 10, 10, 5, 5, {1, 1, 1, 2, 1, 1, 3, 0}, true},  // vector
+      {1, 3, 5, 5, 4, 3, 2, {1, 1, 4, 0, 1, 1, 0, 2}, true},     // vector, padding wider than the kernel
+      {2, 3, 4, 8, 8, 3, 3, {2, 2, 0, 0, 1, 1, 1, 1}, true},     // im2col, stride 2
+      {3, 20, 4, 6, 7, 3, 3, {1, 1, 0, 1, 1, 1, 1, 0}, false},   // im2col, many channels
+      {1, 2, 3, 4, 5, 1, 1, {1, 1, 0, 1, 1, 1, 1, 0}, true},     // padded 1x1
   };
 }
 

@@ -400,7 +400,8 @@ inline double declared_parameter_values(const LayerSpec& spec) {
   const auto bias = [&](double out) { return spec.get("bias") != 0 ? out : 0.0; };
   if (spec.type == "Conv2d") {
     const double out = static_cast<double>(spec.get_index("out"));
-    return out * static_cast<double>(spec.get_index("in")) * static_cast<double>(spec.get_index("kh")) *
+    const double groups = static_cast<double>(std::max<Index>(spec.get_index_or("groups", 1), 1));
+    return out * static_cast<double>(spec.get_index("in")) / groups * static_cast<double>(spec.get_index("kh")) *
                static_cast<double>(spec.get_index("kw")) +
            bias(out);
   }

@@ -2,8 +2,8 @@
 
 /// @file
 /// Conv2d: a 2-D convolution layer, a thin shell over ops/conv2d.hpp that owns
-/// the weights [Cout, Cin, KH, KW], the bias [Cout], their gradients and the
-/// im2col workspace. Weights and bias start uniform in +-1/sqrt(Cin*KH*KW),
+/// the weights [Cout, Cin/groups, KH, KW], the bias [Cout], their gradients and the
+/// im2col workspace. Weights and bias start uniform in +-1/sqrt(Cin/groups*KH*KW),
 /// drawn from Conv2dOptions::seed (layers/default_init.hpp); nn/init.hpp's
 /// initialisers replace that start.
 ///
@@ -29,14 +29,23 @@ enum class Padding {
   valid  ///< No padding: the window stays inside the input.
 };
 
-/// Padding per side as numbers (`2`, `{1, 2}`) or as a Padding mode.
+/// Padding per side as numbers (`2`, `{1, 2}`, `{top, bottom, left, right}`)
+/// or as a Padding mode.
 struct Conv2dPadding {
-  Size2 size;         ///< Zero rows (h) and columns (w) added on each side; unused when `same`.
+  Index top = 0;      ///< Zero rows added above; unused when `same`.
+  Index bottom = 0;   ///< Zero rows added below; unused when `same`.
+  Index left = 0;     ///< Zero columns added on the left; unused when `same`.
+  Index right = 0;    ///< Zero columns added on the right; unused when `same`.
   bool same = false;  ///< Padding::same: the layer derives the padding from the kernel extent.
   /// The same padding on all four sides.
-  constexpr Conv2dPadding(Index both) : size(both) {}  // NOLINT(google-explicit-constructor)
+  constexpr Conv2dPadding(Index both)  // NOLINT(google-explicit-constructor)
+      : top(both), bottom(both), left(both), right(both) {}
   /// `height` rows above and below, `width` columns left and right.
-  constexpr Conv2dPadding(Index height, Index width) : size(height, width) {}
+  constexpr Conv2dPadding(Index height, Index width) : top(height), bottom(height), left(width), right(width) {}
+  /// Each side on its own, as in a framework's explicit padding (TensorFlow's "same" at stride 2 pads
+  /// one more row below than above).
+  constexpr Conv2dPadding(Index top_rows, Index bottom_rows, Index left_columns, Index right_columns)
+      : top(top_rows), bottom(bottom_rows), left(left_columns), right(right_columns) {}
   /// A mode: Padding::same, or Padding::valid (no padding).
   constexpr Conv2dPadding(Padding mode) : same(mode == Padding::same) {}  // NOLINT(google-explicit-constructor)
 };
@@ -52,21 +61,31 @@ struct Conv2dOptions {
   Size2 stride = 1;           ///< Step of the window, per axis; must be positive.
   Conv2dPadding padding = 0;  ///< Zero padding per side, or Padding::same.
   Size2 dilation = 1;         ///< Spacing of the kernel taps, per axis; 1 is a plain convolution.
-  bool bias = true;           ///< Whether the layer adds a bias [Cout].
-  bool strict = false;        ///< Throw when the window does not tile the padded input exactly.
+  /// Channel groups G: filter group g sees input channel group g only, and
+  /// the weights are [Cout, Cin/G, KH, KW], as in PyTorch. Cin and Cout must
+  /// be multiples of it; G = Cin is a depthwise convolution.
+  Index groups = 1;
+  bool bias = true;     ///< Whether the layer adds a bias [Cout].
+  bool strict = false;  ///< Throw when the window does not tile the padded input exactly.
   /// Seeds the default start of weight and bias (layers/default_init.hpp).
   std::uint64_t seed = default_init_seed;
 };
 
 /// A 2-D convolution layer, x: [N, Cin, H, W] -> y: [N, Cout, OH, OW], computed
-/// as im2col then GEMM by ops/conv2d.hpp.
+/// by ops/conv2d.hpp (im2col + GEMM, or a faster algorithm for the shape).
 template <class T>
 class Conv2d final : public Layer<T>, public FusesReLU<T> {
  public:
-  /// Throws value_error for a non-positive channel count, kernel, stride or
-  /// dilation, for negative padding, and for Padding::same with an even kernel extent.
+  /// Throws value_error for a non-positive channel count, kernel, stride,
+  /// dilation or group count, for channel counts that are not multiples of
+  /// the groups, for negative padding, and for Padding::same with an even
+  /// kernel extent.
   explicit Conv2d(const Conv2dOptions& options)
-      : in_(options.in_channels), out_(options.out_channels), bias_on_(options.bias), strict_(options.strict) {
+      : in_(options.in_channels),
+        out_(options.out_channels),
+        groups_(options.groups),
+        bias_on_(options.bias),
+        strict_(options.strict) {
     auto pair = [](Size2 s) { return std::to_string(s.h) + "x" + std::to_string(s.w); };
     auto require = [](bool ok, const std::string& what) {
       if (!ok) throw value_error(std::string("Conv2d: ") + what);
@@ -79,54 +98,82 @@ class Conv2d final : public Layer<T>, public FusesReLU<T> {
             std::string("stride must be positive, got ") + pair(options.stride));
     require(options.dilation.h > 0 && options.dilation.w > 0,
             std::string("dilation must be positive, got ") + pair(options.dilation));
+    require(groups_ > 0, "groups must be positive, got " + std::to_string(groups_));
+    require(in_ % groups_ == 0 && out_ % groups_ == 0, "in_channels " + std::to_string(in_) + " and out_channels " +
+                                                           std::to_string(out_) + " must be multiples of groups " +
+                                                           std::to_string(groups_));
+    const Conv2dPadding& p = options.padding;
     window_ = {.kernel_h = options.kernel.h,
                .kernel_w = options.kernel.w,
                .stride_h = options.stride.h,
                .stride_w = options.stride.w,
-               .pad_h = options.padding.size.h,
-               .pad_w = options.padding.size.w,
+               .pad_top = p.top,
+               .pad_bottom = p.bottom,
+               .pad_left = p.left,
+               .pad_right = p.right,
                .dilation_h = options.dilation.h,
                .dilation_w = options.dilation.w};
-    if (options.padding.same) {
+    if (p.same) {
       // Symmetric padding keeps the size only when the extent is odd.
       require(window_.extent_h() % 2 == 1 && window_.extent_w() % 2 == 1,
               std::string("Padding::same needs an odd kernel extent, got ") +
                   pair({window_.extent_h(), window_.extent_w()}));
-      window_.pad_h = (window_.extent_h() - 1) / 2;
-      window_.pad_w = (window_.extent_w() - 1) / 2;
+      window_.pad_top = window_.pad_bottom = (window_.extent_h() - 1) / 2;
+      window_.pad_left = window_.pad_right = (window_.extent_w() - 1) / 2;
     }
-    require(window_.pad_h >= 0 && window_.pad_w >= 0,
-            std::string("padding must be non-negative, got ") + pair({window_.pad_h, window_.pad_w}));
+    require(window_.pad_top >= 0 && window_.pad_bottom >= 0 && window_.pad_left >= 0 && window_.pad_right >= 0,
+            std::string("padding must be non-negative, got ") + padding_text(window_));
 
-    // "Conv2d(1->6, k5x5, s1, p2)": one number where both axes agree.
+    // "Conv2d(1->6, k5x5, s1, p2)": one number where both axes (or all four sides) agree.
     auto compact = [&](Index h, Index w) { return h == w ? std::to_string(h) : pair({h, w}); };
+    const Window2d& w = window_;
+    const bool uniform = w.pad_top == w.pad_bottom && w.pad_top == w.pad_left && w.pad_top == w.pad_right;
     name_ = std::string("Conv2d(") + std::to_string(in_) + "->" + std::to_string(out_) + ", k" + pair(options.kernel) +
-            ", s" + compact(window_.stride_h, window_.stride_w) + ", p" + compact(window_.pad_h, window_.pad_w);
+            ", s" + compact(w.stride_h, w.stride_w) + ", p" + (uniform ? std::to_string(w.pad_top) : padding_text(w));
     if (window_.dilation_h != 1 || window_.dilation_w != 1) {
       name_ += std::string(", d") + compact(window_.dilation_h, window_.dilation_w);
     }
+    if (groups_ != 1) name_ += ", g" + std::to_string(groups_);
     name_ += bias_on_ ? ")" : ", no bias)";
 
-    weight_.resize({out_, in_, window_.kernel_h, window_.kernel_w});
+    weight_.resize({out_, in_ / groups_, window_.kernel_h, window_.kernel_w});
     weight_grad_.resize(weight_.shape());
     if (bias_on_) {
       bias_.resize({out_});
       bias_grad_.resize({out_});
     }
-    initialize_default<T>(weight_.flatten(), bias_.flatten(), in_ * window_.kernel_h * window_.kernel_w, options.seed);
+    initialize_default<T>(weight_.flatten(), bias_.flatten(), in_ / groups_ * window_.kernel_h * window_.kernel_w,
+                          options.seed);
   }
 
   /// Rebuilds a layer from spec() (model files, registries): settings in, out,
-  /// kh, kw, sh, sw, ph, pw, dh, dw, bias, strict. Throws format_error for a
-  /// spec of another type or a missing or malformed setting.
+  /// kh, kw, sh, sw, ph (top), pw (left), pb (bottom), pr (right), dh, dw,
+  /// groups, bias, strict. Files written before asymmetric padding and groups
+  /// have no pb, pr or groups: pb = ph, pr = pw and one group. Throws
+  /// format_error for a spec of another type or a missing or malformed setting.
   static Conv2d from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Conv2d");
-    return Conv2d({.in_channels = spec.get_index("in"),
-                   .out_channels = spec.get_index("out"),
-                   .kernel = {spec.get_index("kh"), spec.get_index("kw")},
-                   .stride = {spec.get_index("sh"), spec.get_index("sw")},
-                   .padding = {spec.get_index("ph"), spec.get_index("pw")},
-                   .dilation = {spec.get_index("dh"), spec.get_index("dw")},
+    auto optional = [&](const std::string& key, Index otherwise) {
+      for (const auto& [name, value] : spec.values) {
+        if (name == key) return spec.get_index(key);
+      }
+      return otherwise;
+    };
+    // Read in the order spec() writes, so that a file missing several settings names the first.
+    const Index in = spec.get_index("in"), out = spec.get_index("out");
+    const Size2 kernel{spec.get_index("kh"), spec.get_index("kw")};
+    const Size2 stride{spec.get_index("sh"), spec.get_index("sw")};
+    const Index top = spec.get_index("ph"), left = spec.get_index("pw");
+    const Index bottom = optional("pb", top), right = optional("pr", left);
+    const Size2 dilation{spec.get_index("dh"), spec.get_index("dw")};
+    const Index groups = optional("groups", 1);
+    return Conv2d({.in_channels = in,
+                   .out_channels = out,
+                   .kernel = kernel,
+                   .stride = stride,
+                   .padding = {top, bottom, left, right},
+                   .dilation = dilation,
+                   .groups = groups,
                    .bias = spec.get("bias") != 0,
                    .strict = spec.get("strict") != 0});
   }
@@ -143,10 +190,13 @@ class Conv2d final : public Layer<T>, public FusesReLU<T> {
              {"kw", number(w.kernel_w)},
              {"sh", number(w.stride_h)},
              {"sw", number(w.stride_w)},
-             {"ph", number(w.pad_h)},
-             {"pw", number(w.pad_w)},
+             {"ph", number(w.pad_top)},
+             {"pw", number(w.pad_left)},
+             {"pb", number(w.pad_bottom)},
+             {"pr", number(w.pad_right)},
              {"dh", number(w.dilation_h)},
              {"dw", number(w.dilation_w)},
+             {"groups", number(groups_)},
              {"bias", bias_on_ ? 1.0 : 0.0},
              {"strict", strict_ ? 1.0 : 0.0}}};
   }
@@ -157,69 +207,81 @@ class Conv2d final : public Layer<T>, public FusesReLU<T> {
     if (input[0] != in_) {
       throw shape_error(name_ + ": input " + to_string(input) + ", expected " + std::to_string(in_) + " channel(s)");
     }
-    const Window2d& w = window_;
-    const std::string height =
-        detail::conv_fit_problem(input[1], w.kernel_h, w.stride_h, w.pad_h, w.dilation_h, strict_);
-    const std::string width =
-        detail::conv_fit_problem(input[2], w.kernel_w, w.stride_w, w.pad_w, w.dilation_w, strict_);
+    const WindowFit fit = strict_ ? WindowFit::exact : WindowFit::floor;
+    const std::string height = window_fit_problem(input[1], window_.rows(), fit);
+    const std::string width = window_fit_problem(input[2], window_.cols(), fit);
     if (!height.empty()) throw shape_error(name_ + ": input " + to_string(input) + ", height: " + height);
     if (!width.empty()) throw shape_error(name_ + ": input " + to_string(input) + ", width: " + width);
-    return {out_, w.out_h(input[1]), w.out_w(input[2])};
+    return {out_, window_.out_h(input[1]), window_.out_w(input[2])};
   }
 
   /// x: [N, Cin, H, W] -> y: [N, Cout, OH, OW]
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
     record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    conv2d_forward<T>(x, weight_, bias_, window_, y, workspace_);
+    conv2d_forward<T>(x, weight_, bias_, {window_, groups_}, y, workspace_);
   }
 
   /// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W]; weight and bias gradients accumulate.
   void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
                 TensorView<T, 4> dx) override {
     record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
-    conv2d_backward<T>(x, weight_, dy, window_, dx, weight_grad_, bias_grad_, workspace_);
+    conv2d_backward<T>(x, weight_, dy, {window_, groups_}, dx, weight_grad_, bias_grad_, workspace_);
   }
 
   /// Conv2d followed by ReLU in one pass (Sequential fuses the pair):
   /// x: [N, Cin, H, W] -> y = max(conv(x), 0): [N, Cout, OH, OW].
   void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) override {
     record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    conv2d_forward<T>(x, weight_, bias_, window_, y, workspace_, true);
+    conv2d_forward<T>(x, weight_, bias_, {window_, groups_}, y, workspace_, true);
   }
   /// Backward of forward_relu: takes its y and dy after the ReLU ([N, Cout, OH, OW]),
   /// masks dy to y > 0, then as backward (dx written, weight and bias gradients accumulate).
   void backward_relu(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
                      TensorView<T, 4> dx) override {
     record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
-    conv2d_backward<T>(x, weight_, dy, window_, dx, weight_grad_, bias_grad_, workspace_, y);
+    conv2d_backward<T>(x, weight_, dy, {window_, groups_}, dx, weight_grad_, bias_grad_, workspace_, y);
   }
 
   std::vector<Parameter<T>> params() override {
     std::vector<Parameter<T>> list;
-    list.push_back(
-        {"weight", {out_, in_, window_.kernel_h, window_.kernel_w}, weight_.flatten(), weight_grad_.flatten()});
+    list.push_back({"weight",
+                    {out_, in_ / groups_, window_.kernel_h, window_.kernel_w},
+                    weight_.flatten(),
+                    weight_grad_.flatten()});
     if (bias_on_) list.push_back({"bias", {out_}, bias_.flatten(), bias_grad_.flatten()});
     return list;
   }
 
   double flops_per_sample(const SampleShape& input) const override {
     const SampleShape out = output_shape(input);
-    return 2.0 * static_cast<double>(shape_size(out)) * static_cast<double>(in_ * window_.kernel_h * window_.kernel_w);
+    return 2.0 * static_cast<double>(shape_size(out)) *
+           static_cast<double>(in_ / groups_ * window_.kernel_h * window_.kernel_w);
   }
 
   Index in_channels() const { return in_; }    ///< Cin.
   Index out_channels() const { return out_; }  ///< Cout.
+  Index groups() const { return groups_; }     ///< G, the channel groups.
   bool has_bias() const { return bias_on_; }   ///< Whether the layer adds a bias.
   /// Kernel, stride, padding (resolved when Padding::same was asked for) and dilation.
   const Window2d& window() const { return window_; }
-  TensorView<T, 4> weight() { return weight_; }            ///< The weights [Cout, Cin, KH, KW], writable.
+  TensorView<T, 4> weight() { return weight_; }            ///< The weights [Cout, Cin/G, KH, KW], writable.
   TensorView<T, 1> bias() { return bias_; }                ///< The bias [Cout], writable; empty without bias.
-  TensorView<T, 4> weight_grad() { return weight_grad_; }  ///< Accumulated weight gradient [Cout, Cin, KH, KW].
+  TensorView<T, 4> weight_grad() { return weight_grad_; }  ///< Accumulated weight gradient [Cout, Cin/G, KH, KW].
   TensorView<T, 1> bias_grad() { return bias_grad_; }      ///< Accumulated bias gradient [Cout]; empty without bias.
 
  private:
+  // "1x2" (rows x columns, the same on opposite sides) or "(t1, b2, l0, r1)".
+  static std::string padding_text(const Window2d& w) {
+    if (w.pad_top == w.pad_bottom && w.pad_left == w.pad_right) {
+      return std::to_string(w.pad_top) + "x" + std::to_string(w.pad_left);
+    }
+    return "(t" + std::to_string(w.pad_top) + ", b" + std::to_string(w.pad_bottom) + ", l" +
+           std::to_string(w.pad_left) + ", r" + std::to_string(w.pad_right) + ")";
+  }
+
   Index in_;
   Index out_;
+  Index groups_;
   bool bias_on_;
   bool strict_;
   Window2d window_;

@@ -1,116 +1,128 @@
 #pragma once
 
 /// @file
-/// 2-D convolution (cross-correlation, as in every CNN library) as
-/// im2col -> GEMM, forward and backward side by side. Two shapes small CNNs are
-/// made of skip the lowering (detail::conv_path): one input channel at stride 1
-/// (a first layer on greyscale images) is convolved directly, and a few input
-/// channels at stride 1 (LeNet's second layer) run as an implicit GEMM whose
-/// kernels read the padded input in place. Stateless: the caller
-/// (layers/conv2d.hpp) owns the weights and the workspace.
+/// 2-D convolution (cross-correlation, as in every CNN library), forward and
+/// backward: the shape checks, the split of the batch across threads, and
+/// conv2d_algorithm, which picks one of five algorithms. Each has its own
+/// file, with its forward and backward side by side:
 ///
-/// Batching: one GEMM per sample, samples split across threads. On the skinny
-/// shapes of small CNNs a per-sample GEMM is as fast as one batched GEMM (its
-/// columns stay in L2), and threads over samples scale where threading inside
-/// each GEMM does not (docs: DESIGN.md, "Measured on this kind of machine").
+/// | algorithm | file | for |
+/// |-----------|------|-----|
+/// | im2col    | ops/conv2d_im2col.hpp    | anything: im2col -> GEMM, group by group |
+/// | pointwise | ops/conv2d_pointwise.hpp | 1x1, stride 1, no padding: one GEMM on the input in place |
+/// | direct    | ops/conv2d_direct.hpp    | one input channel at stride 1 (a first layer on greyscale images) |
+/// | vector    | ops/conv2d_vector.hpp    | 2 to 16 input channels at stride 1 (LeNet's conv2) |
+/// | depthwise | ops/conv2d_depthwise.hpp | groups == Cin |
+///
+/// Stateless: the caller (layers/conv2d.hpp) owns the weights and the
+/// workspace. Batching: samples split across threads, each sample's
+/// convolution on its own. On the skinny shapes of small CNNs a per-sample
+/// GEMM is as fast as one batched GEMM (its columns stay in L2), and threads
+/// over samples scale where threading inside each GEMM does not.
 
-#include <algorithm>
-#include <sstream>
 #include <string>
-#include <type_traits>
-#include <vector>
 
+#include "fovea/core/eigen.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor.hpp"
-#include "fovea/detail/conv2d_kernels.hpp"
 #include "fovea/ops/activation.hpp"
+#include "fovea/ops/conv2d_depthwise.hpp"
+#include "fovea/ops/conv2d_direct.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
-#include "fovea/ops/im2col.hpp"
+#include "fovea/ops/conv2d_im2col.hpp"
+#include "fovea/ops/conv2d_pointwise.hpp"
+#include "fovea/ops/conv2d_vector.hpp"
+#include "fovea/ops/conv2d_workspace.hpp"
 
 namespace fovea {
 
-/// Per-thread scratch and per-block partial gradients, owned by the caller and
-/// sized on first use for a shape; afterwards a call with the same shapes and
-/// thread count allocates nothing.
-template <class T>
-struct Conv2dWorkspace {
-  /// The scratch of one thread (a parallel_blocks slot); reserve() sizes only the buffers the path in use needs.
-  struct ThreadScratch {
-    Tensor<T, 2> cols;   ///< [K, P] one sample's im2col
-    Tensor<T, 2> dcols;  ///< [K, P] W^T * dy for one sample
-    Tensor<T, 1> image;  ///< direct and vector paths: one zero-padded input sample
-    /// direct path: one sample's dy, rows zero-padded to whole blocks;
-    /// vector path: one sample's y or dy as [P, Cout padded]
-    Tensor<T, 1> grad;
-    Tensor<T, 1> full;    ///< vector path: one sample's dy padded for the full correlation
-    Tensor<T, 1> masked;  ///< fused ReLU: one sample's dy where y > 0
-  };
-  std::vector<ThreadScratch> threads;  ///< One per thread, indexed by the slot number; never shrinks.
-  /// [blocks, Cout*K]: each block's partial weight gradient ([K, Cout padded] on the vector path)
-  Tensor<T, 2> dweight;
-  Tensor<T, 2> dbias;           ///< [blocks, Cout]: each block's partial bias gradient
-  detail::BlockReduction sum;   ///< adds the partials up while the blocks run
-  Tensor<T, 2> weight_t;        ///< vector path: [K, Cout padded], the weights transposed
-  Tensor<T, 1> bias_t;          ///< vector path: [Cout padded]
-  Tensor<T, 2> weight_flipped;  ///< vector path: [Cin, Cout*KH*KW], each filter turned by 180 degrees
-
-  /// Sizes the scratch of the first `count` threads for geometry `g` on
-  /// `path`, forward only or also backward (then with `blocks` partial
-  /// gradients). What each path needs: cols and dcols (im2col, not
-  /// pointwise), image and grad (direct, vector), full (vector backward), a
-  /// partial dW per block ([Cout, K], or [K, Cout padded] on the vector path);
-  /// `relu`: room for the fused ReLU's masked dy.
-  void reserve(const Conv2dGeometry& g, int count, bool backward, detail::ConvPath path, bool relu = false,
-               int blocks = 0) {
-    using detail::ConvPath;
-    if (static_cast<int>(threads.size()) < count) threads.resize(static_cast<std::size_t>(count));
-    const Index K = g.patch_size(), P = g.positions();
-    const detail::DirectLayout direct = detail::direct_layout<T>(g);
-    const detail::VectorLayout vector = detail::vector_layout<T>(g);
-    const detail::FullLayout full = detail::full_layout<T>(g);
-    if (path == ConvPath::vector) {
-      weight_t.resize({K, vector.channels});
-      bias_t.resize({vector.channels});
-      if (backward) weight_flipped.resize({g.in_channels, g.out_channels * g.window.kernel_h * g.window.kernel_w});
-    }
-    if (backward) {
-      dweight.resize({blocks, K * (path == ConvPath::vector ? vector.channels : g.out_channels)});
-      dbias.resize({blocks, g.out_channels});
-    }
-    for (int c = 0; c < count; ++c) {
-      ThreadScratch& scratch = threads[static_cast<std::size_t>(c)];
-      if (path == ConvPath::lowered && !g.pointwise()) scratch.cols.resize({K, P});
-      if (path == ConvPath::direct) scratch.image.resize({direct.height * direct.width});
-      if (path == ConvPath::vector) {
-        scratch.image.resize({g.in_channels * vector.height * vector.width});
-        scratch.grad.resize({P * vector.channels});
-      }
-      if (backward) {
-        if (path == ConvPath::lowered && !g.pointwise()) scratch.dcols.resize({K, P});
-        if (path == ConvPath::direct) scratch.grad.resize({g.out_channels * g.out_h * direct.out_w_padded});
-        if (path == ConvPath::vector) scratch.full.resize({g.out_channels * full.height * full.width});
-        if (relu) scratch.masked.resize({g.out_channels * P});
-      }
-    }
-  }
+/// The window of a convolution and how its channels are grouped: filter
+/// group g of `groups` sees input channel group g only (1: every filter sees
+/// every channel). A Window2d converts to it with one group.
+struct Conv2dParams {
+  Window2d window;   ///< Kernel, stride, padding and dilation.
+  Index groups = 1;  ///< G: Cin and Cout must be multiples of it; the weights are [Cout, Cin/G, KH, KW].
+  /// One group.
+  Conv2dParams(const Window2d& w) : window(w) {}  // NOLINT(google-explicit-constructor)
+  /// `g` groups.
+  Conv2dParams(const Window2d& w, Index g) : window(w), groups(g) {}
 };
+
+/// The algorithms a convolution can run on (see this file's overview).
+enum class Conv2dAlgorithm {
+  im2col,     ///< im2col -> GEMM, group by group: any convolution.
+  pointwise,  ///< 1x1 at stride 1 without padding: a GEMM on the input in place.
+  direct,     ///< one input channel at stride 1: hand-written loops over the padded image.
+  vector,     ///< a few input channels at stride 1: an implicit GEMM with output channels in the vector lanes.
+  depthwise   ///< one group per input channel: loops over each filter's taps.
+};
+
+/// Which part of a convolution runs: the algorithm may depend on it.
+enum class Conv2dPass {
+  forward,          ///< y from x.
+  weight_gradient,  ///< backward without dx (a first layer): weight and bias gradients only.
+  backward          ///< backward with dx.
+};
+
+/// "im2col", "pointwise", "direct", "vector" or "depthwise".
+inline std::string to_string(Conv2dAlgorithm algorithm) {
+  switch (algorithm) {
+    case Conv2dAlgorithm::im2col:
+      return "im2col";
+    case Conv2dAlgorithm::pointwise:
+      return "pointwise";
+    case Conv2dAlgorithm::direct:
+      return "direct";
+    case Conv2dAlgorithm::vector:
+      return "vector";
+    case Conv2dAlgorithm::depthwise:
+      return "depthwise";
+  }
+  return "?";
+}
+
+/// The algorithm conv2d_forward (Conv2dPass::forward) or conv2d_backward
+/// runs for geometry `g`:
+/// - depthwise when every group is one input channel (groups == Cin > 1);
+/// - direct for one input channel at stride 1 without dilation, except a
+///   backward that needs dx (the direct loops have no input gradient): then
+///   pointwise for a 1x1 kernel, im2col otherwise;
+/// - pointwise for 1x1 at stride 1 without padding (x already is the column matrix);
+/// - vector for 2 to 16 input channels at stride 1 without dilation, one group;
+/// - im2col for everything else (strides, dilation, groups, many channels),
+///   which the GEMM runs near peak on large K.
+inline Conv2dAlgorithm conv2d_algorithm(const Conv2dGeometry& g, Conv2dPass pass = Conv2dPass::forward) {
+  const Window2d& w = g.window;
+  if (g.depthwise()) return Conv2dAlgorithm::depthwise;
+  const bool unit_steps = w.stride_h == 1 && w.stride_w == 1 && w.dilation_h == 1 && w.dilation_w == 1;
+  if (unit_steps && g.groups == 1 && g.in_channels == 1 && pass != Conv2dPass::backward) {
+    return Conv2dAlgorithm::direct;
+  }
+  if (g.pointwise()) return Conv2dAlgorithm::pointwise;
+  if (unit_steps && g.groups == 1 && g.in_channels > 1 && g.in_channels <= detail::vector_max_in_channels) {
+    return Conv2dAlgorithm::vector;
+  }
+  return Conv2dAlgorithm::im2col;
+}
 
 namespace detail {
 
-// The geometry of x under weight [Cout, Cin, KH, KW], after checking that the
-// weight, bias and window agree with each other and with x.
+// The geometry of x under weight [Cout, Cin/G, KH, KW], after checking that
+// the weight, bias and window agree with each other and with x.
 inline Conv2dGeometry conv2d_checked(const char* operation, const Shape<4>& x, const Shape<4>& weight, Index bias_size,
-                                     const Window2d& window) {
-  const Shape<4> want = {weight[0], x[1], window.kernel_h, window.kernel_w};
-  if (weight != want) {
+                                     const Conv2dParams& params) {
+  const Conv2dGeometry g = conv2d_geometry({x[1], x[2], x[3]}, weight[0], params.window, params.groups);
+  if (weight != g.weight_shape()) {
+    const std::string groups = params.groups == 1 ? "" : " in " + std::to_string(params.groups) + " groups";
     throw shape_error(std::string(operation) + ": weight " + to_string(weight) + " for input " + to_string(x) +
-                      " and window (" + to_string(window) + "), expected " + to_string(want));
+                      " and window (" + to_string(params.window) + ")" + groups + ", expected " +
+                      to_string(g.weight_shape()));
   }
   if (bias_size != 0 && bias_size != weight[0]) {
     throw shape_error(std::string(operation) + ": bias [" + std::to_string(bias_size) + "], expected [" +
                       std::to_string(weight[0]) + "] or none");
   }
-  return conv2d_geometry({x[1], x[2], x[3]}, weight[0], window);
+  return g;
 }
 
 inline void require_shape(const char* operation, const char* what, const Shape<4>& got, const Shape<4>& want) {
@@ -119,111 +131,128 @@ inline void require_shape(const char* operation, const char* what, const Shape<4
   }
 }
 
+// What one call needs from the workspace.
+struct Conv2dPlan {
+  Conv2dAlgorithm algorithm;
+  Conv2dPass pass;
+  int threads;        // parallel_blocks slots
+  int blocks = 0;     // backward: partial gradients, one per block
+  bool relu = false;  // backward: room for the fused ReLU's masked dy
+};
+
+// Sizes the buffers `plan` uses: per thread, cols and dcols (im2col; dcols
+// only with dx), image (direct, vector), grad (direct backward, vector),
+// full (vector with dx), masked (fused ReLU); shared, the vector path's
+// transposed and flipped weights and, backward, a partial dW and db per block
+// ([Cout, K], or [K, Cout padded] for vector).
+template <class T>
+void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& plan) {
+  if (static_cast<int>(ws.threads.size()) < plan.threads) ws.threads.resize(static_cast<std::size_t>(plan.threads));
+  const bool backward = plan.pass != Conv2dPass::forward, with_dx = plan.pass == Conv2dPass::backward;
+  const Index K = g.patch_size(), P = g.positions(), Cout = g.out_channels;
+  const Conv2dAlgorithm algorithm = plan.algorithm;
+  const VectorLayout vector = vector_layout<T>(g);
+  if (algorithm == Conv2dAlgorithm::vector) {
+    ws.weight_t.resize({K, vector.channels});
+    ws.bias_t.resize({vector.channels});
+    if (with_dx) ws.weight_flipped.resize({g.in_channels, Cout * g.window.kernel_h * g.window.kernel_w});
+  }
+  if (backward) {
+    ws.dweight.resize({plan.blocks, K * (algorithm == Conv2dAlgorithm::vector ? vector.channels : Cout)});
+    ws.dbias.resize({plan.blocks, Cout});
+  }
+  for (int t = 0; t < plan.threads; ++t) {
+    auto& scratch = ws.threads[static_cast<std::size_t>(t)];
+    if (algorithm == Conv2dAlgorithm::im2col) {
+      scratch.cols.resize({K, P});
+      if (with_dx) scratch.dcols.resize({K, P});
+    }
+    if (algorithm == Conv2dAlgorithm::direct) {
+      const DirectLayout direct = direct_layout<T>(g);
+      scratch.image.resize({direct.height * direct.width});
+      if (backward) scratch.grad.resize({Cout * g.out_h * direct.out_w_padded});
+    }
+    if (algorithm == Conv2dAlgorithm::vector) {
+      const FullLayout full = full_layout<T>(g);
+      scratch.image.resize({g.in_channels * vector.height * vector.width});
+      scratch.grad.resize({P * vector.channels});
+      if (with_dx) scratch.full.resize({Cout * full.height * full.width});
+    }
+    if (backward && plan.relu) scratch.masked.resize({Cout * P});
+  }
+}
+
+// The padded copies of the direct and vector paths: their borders are zeroed
+// once per block of samples; each sample overwrites only the middle. Which
+// copies a pass uses: the image always, the direct path's padded dy in its
+// weight gradient, the vector path's padded dy for dx.
+template <class T>
+void zero_padded_copies(typename Conv2dWorkspace<T>::ThreadScratch& scratch, Conv2dAlgorithm algorithm,
+                        Conv2dPass pass) {
+  if (algorithm != Conv2dAlgorithm::direct && algorithm != Conv2dAlgorithm::vector) return;
+  scratch.image.fill(T{});
+  if (algorithm == Conv2dAlgorithm::direct && pass != Conv2dPass::forward) scratch.grad.fill(T{});
+  if (algorithm == Conv2dAlgorithm::vector && pass == Conv2dPass::backward) scratch.full.fill(T{});
+}
+
 }  // namespace detail
 
-/// x: [N, Cin, H, W], weight: [Cout, Cin, KH, KW], bias: [Cout] or empty
+/// x: [N, Cin, H, W], weight: [Cout, Cin/G, KH, KW], bias: [Cout] or empty
 ///   -> y: [N, Cout, OH, OW] (overwritten); with `relu`, y = max(conv, 0),
-/// applied while a sample's output is still in registers or cache (Sequential
-/// fuses a Conv2d followed by a ReLU this way).
+/// applied while a sample's output is still in cache (Sequential fuses a
+/// Conv2d followed by a ReLU this way).
 /// Throws shape_error, naming the shapes, when weight, bias or y disagree with
-/// x and the window, and conv_output_size's errors for a bad or ill-fitting window.
+/// x and the window, and conv2d_geometry's errors for a bad or ill-fitting
+/// window or channels that are not multiples of the groups.
 template <class T>
 void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 1> bias,
-                    const Window2d& window, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace, bool relu = false) {
-  const Conv2dGeometry g = detail::conv2d_checked("conv2d_forward", x.shape(), weight.shape(), bias.size(), window);
-  const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
+                    const Conv2dParams& params, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace, bool relu = false) {
+  const Conv2dGeometry g = detail::conv2d_checked("conv2d_forward", x.shape(), weight.shape(), bias.size(), params);
+  const Index N = x.dim(0), Cout = g.out_channels, P = g.positions();
   detail::require_shape("conv2d_forward", "output", y.shape(), {N, Cout, g.out_h, g.out_w});
-  const detail::ConvPath path = detail::conv_path(g);
+  const Conv2dAlgorithm algorithm = conv2d_algorithm(g, Conv2dPass::forward);
   // One sample per block: a thread that is ahead takes single samples from
   // the back of the other's share (nothing is summed across samples here).
   const int blocks = blocks_per_thread(N, N);
-  workspace.reserve(g, block_slots(blocks), false, path);
-
-  if (path == detail::ConvPath::vector) {
-    const detail::VectorLayout layout = detail::vector_layout<T>(g);
-    const Index C = layout.channels;
-    // weight_t [K, C] = W^T with zero columns past Cout; bias_t likewise.
-    MatrixMap<T> Wt = workspace.weight_t.matrix();
-    Wt.leftCols(Cout) = MatrixMap<const T>(weight.data(), Cout, K).transpose();
-    Wt.rightCols(C - Cout).setZero();
-    workspace.bias_t.fill(T{});
-    if (!bias.empty()) std::copy_n(bias.data(), Cout, workspace.bias_t.data());
-    parallel_blocks(N, blocks, [&](const Block& block) {
-      auto& scratch = workspace.threads[static_cast<std::size_t>(block.slot)];
-      if (block.first) scratch.image.fill(T{});  // the padding; each sample overwrites the middle
-      T* image = scratch.image.data();
-      T* y_t = scratch.grad.data();  // [P, C]
-      for (Index n = block.begin; n < block.end; ++n) {
-        detail::pad_channels(x.data() + n * g.in_channels * g.height * g.width, layout, g, image);
-        for (Index oh = 0; oh < g.out_h; ++oh) {
-          detail::for_channel_vectors<T>(C, [&](Index co, auto vectors) {
-            constexpr int CV = decltype(vectors)::value;
-            detail::for_even_blocks<detail::vector_registers<CV>>(g.out_w, [&](Index ow, auto positions) {
-              detail::vector_forward_block<T, CV, decltype(positions)::value>(
-                  image + oh * layout.width + ow, layout, g, workspace.weight_t.data() + co,
-                  workspace.bias_t.data() + co, y_t + (oh * g.out_w + ow) * C + co);
-            });
-          });
-        }
-        // [P, C] -> y's [Cout, P]
-        MatrixMap<T> Y(y.data() + n * Cout * P, Cout, P);
-        if (relu) {
-          Y = MatrixMap<const T>(y_t, P, C).leftCols(Cout).transpose().cwiseMax(T{0});
-        } else {
-          Y = MatrixMap<const T>(y_t, P, C).leftCols(Cout).transpose();
-        }
-      }
-    });
-    return;
-  }
-
-  if (path == detail::ConvPath::direct) {
-    const detail::DirectLayout layout = detail::direct_layout<T>(g);
-    parallel_blocks(N, blocks, [&](const Block& block) {
-      Tensor<T, 1>& padded = workspace.threads[static_cast<std::size_t>(block.slot)].image;
-      if (block.first) padded.fill(T{});  // the padding; each sample overwrites the middle
-      T* image = padded.data();
-      for (Index n = block.begin; n < block.end; ++n) {
-        detail::pad_image(x.data() + n * g.height * g.width, layout, g, image);
-        detail::for_filter_blocks(Cout, [&](Index f, auto block) {
-          detail::direct_forward_rows<T, decltype(block)::value>(image, layout, g, weight.data() + f * K,
-                                                                 bias.empty() ? nullptr : bias.data() + f,
-                                                                 y.data() + (n * Cout + f) * P);
-        });
-        if (relu) {  // the sample's [Cout, P] output is still in L1/L2
-          ArrayMap<T> out(y.data() + n * Cout * P, Cout * P);
-          out = out.max(T{0});
-        }
-      }
-    });
-    return;
-  }
-
-  const MatrixMap<const T> W(weight.data(), Cout, K);
-  const VectorMap<const T> b(bias.data(), bias.size());
+  detail::reserve(workspace, g, {.algorithm = algorithm, .pass = Conv2dPass::forward, .threads = block_slots(blocks)});
+  const T* w = weight.data();
+  const T* b = bias.empty() ? nullptr : bias.data();
+  if (algorithm == Conv2dAlgorithm::vector) detail::vector_conv_prepare_forward(w, b, g, workspace);
+  const Index sample = g.in_channels * g.height * g.width;
   parallel_blocks(N, blocks, [&](const Block& block) {
-    Tensor<T, 2>& cols = workspace.threads[static_cast<std::size_t>(block.slot)].cols;
+    auto& scratch = workspace.threads[static_cast<std::size_t>(block.slot)];
+    if (block.first) detail::zero_padded_copies<T>(scratch, algorithm, Conv2dPass::forward);
     for (Index n = block.begin; n < block.end; ++n) {
-      const T* columns = x.data() + n * g.in_channels * g.height * g.width;  // [K, P]
-      if (!g.pointwise()) {
-        im2col<T>(x.item(n), window, cols);
-        columns = cols.data();
+      const T* x_n = x.data() + n * sample;
+      T* y_n = y.data() + n * Cout * P;
+      switch (algorithm) {
+        case Conv2dAlgorithm::im2col:
+          detail::im2col_conv_forward<T>(x.item(n), w, b, g, scratch, y_n);
+          break;
+        case Conv2dAlgorithm::pointwise:
+          detail::pointwise_conv_forward(x_n, w, b, g, y_n);
+          break;
+        case Conv2dAlgorithm::direct:
+          detail::direct_conv_forward(x_n, w, b, g, scratch, y_n);
+          break;
+        case Conv2dAlgorithm::vector:
+          detail::vector_conv_forward(x_n, g, workspace, scratch,
+                                      relu ? detail::OutputRelu::apply : detail::OutputRelu::skip, y_n);
+          break;
+        case Conv2dAlgorithm::depthwise:
+          detail::depthwise_conv_forward(x_n, w, b, g, y_n);
+          break;
       }
-      MatrixMap<T> Y(y.data() + n * Cout * P, Cout, P);  // [Cout, P]
-      const MatrixMap<const T> C(columns, K, P);
-      if (bias.empty()) {
-        Y.noalias() = W * C;
-      } else {
-        Y.colwise() = b;  // the GEMM accumulates onto the bias: no second pass
-        Y.noalias() += W * C;
+      if (relu && algorithm != Conv2dAlgorithm::vector) {  // the sample's [Cout, P] output is still in L1/L2
+        ArrayMap<T> out(y_n, Cout * P);
+        out = out.max(T{0});
       }
-      if (relu) Y = Y.cwiseMax(T{0});
     }
   });
 }
 
 /// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W] (skipped when dx is empty);
-/// dweight [Cout, Cin, KH, KW] and dbias [Cout] (skipped when empty) ACCUMULATE.
+/// dweight [Cout, Cin/G, KH, KW] and dbias [Cout] (skipped when empty) ACCUMULATE.
 /// With relu_output (the forward's y with `relu`, [N, Cout, OH, OW]), dy is
 /// the gradient after the ReLU and is first masked to where y > 0 (exactly
 /// ReLU's backward: y > 0 iff the convolution's output was), per sample in cache.
@@ -235,10 +264,10 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
 /// disagree, as conv2d_forward does.
 template <class T>
 void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 4> dy,
-                     const Window2d& window, TensorView<T, 4> dx, TensorView<T, 4> dweight, TensorView<T, 1> dbias,
+                     const Conv2dParams& params, TensorView<T, 4> dx, TensorView<T, 4> dweight, TensorView<T, 1> dbias,
                      Conv2dWorkspace<T>& workspace, TensorView<const T, 4> relu_output = {}) {
   const char* op = "conv2d_backward";
-  const Conv2dGeometry g = detail::conv2d_checked(op, x.shape(), weight.shape(), dbias.size(), window);
+  const Conv2dGeometry g = detail::conv2d_checked(op, x.shape(), weight.shape(), dbias.size(), params);
   const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
   detail::require_shape(op, "output gradient", dy.shape(), {N, Cout, g.out_h, g.out_w});
   detail::require_shape(op, "weight gradient", dweight.shape(), weight.shape());
@@ -249,45 +278,27 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
   // take over a fair part of the other's share, few enough that zeroing and
   // adding the partial gradients stays a small part of the pass.
   const int blocks = blocks_per_thread(N, 8);
-  // The direct path has no input gradient of its own: a caller that wants dx
-  // (not the first layer) takes the im2col path, whose col2im provides it.
-  detail::ConvPath path = detail::conv_path(g);
-  if (path == detail::ConvPath::direct && !dx.empty()) path = detail::ConvPath::lowered;
-  const bool direct = path == detail::ConvPath::direct;
-  workspace.reserve(g, block_slots(blocks), true, path, relu, blocks);
+  const Conv2dPass pass = dx.empty() ? Conv2dPass::weight_gradient : Conv2dPass::backward;
+  const Conv2dAlgorithm algorithm = conv2d_algorithm(g, pass);
+  detail::reserve(
+      workspace, g,
+      {.algorithm = algorithm, .pass = pass, .threads = block_slots(blocks), .blocks = blocks, .relu = relu});
   workspace.sum.reset(blocks);
+  const T* w = weight.data();
+  if (algorithm == Conv2dAlgorithm::vector && !dx.empty()) detail::vector_conv_prepare_backward(w, g, workspace);
+  const Index sample = g.in_channels * g.height * g.width, dw_size = workspace.dweight.dim(1);
 
-  const MatrixMap<const T> W(weight.data(), Cout, K);
-  const detail::DirectLayout layout = detail::direct_layout<T>(g);
-  const detail::VectorLayout vlayout = detail::vector_layout<T>(g);
-  const detail::FullLayout full = detail::full_layout<T>(g);
-  const Index C = vlayout.channels;
-  if (path == detail::ConvPath::vector && !dx.empty()) {
-    // weight_flipped[c, co, a, b] = W[co, c, KH-1-a, KW-1-b]
-    const Index KH = window.kernel_h, KW = window.kernel_w;
-    T* wf = workspace.weight_flipped.data();
-    for (Index c = 0; c < g.in_channels; ++c) {
-      for (Index co = 0; co < Cout; ++co) {
-        const T* filter = weight.data() + (co * g.in_channels + c) * KH * KW;
-        for (Index t = 0; t < KH * KW; ++t) *wf++ = filter[KH * KW - 1 - t];
-      }
-    }
-  }
   parallel_blocks(N, blocks, [&](const Block& block) {
     auto& scratch = workspace.threads[static_cast<std::size_t>(block.slot)];
     // This block's partial dW [Cout, K] (the vector path's is [K, C]) and db.
-    T* dw_partial = workspace.dweight.data() + block.index * workspace.dweight.dim(1);
-    MatrixMap<T> dW(dw_partial, Cout, K);
+    T* dw_partial = workspace.dweight.data() + block.index * dw_size;
     VectorMap<T> db(workspace.dbias.data() + block.index * Cout, Cout);
-    std::fill_n(dw_partial, workspace.dweight.dim(1), T{});
+    std::fill_n(dw_partial, dw_size, T{});
     db.setZero();
-    // Padded copies: zero borders once per thread, each sample overwrites the middle.
-    if (block.first && path != detail::ConvPath::lowered) {
-      scratch.image.fill(T{});
-      if (path == detail::ConvPath::direct) scratch.grad.fill(T{});
-      if (path == detail::ConvPath::vector && !dx.empty()) scratch.full.fill(T{});
-    }
+    if (block.first) detail::zero_padded_copies<T>(scratch, algorithm, pass);
     for (Index n = block.begin; n < block.end; ++n) {
+      const T* x_n = x.data() + n * sample;
+      T* dx_n = dx.empty() ? nullptr : dx.data() + n * sample;
       const T* dy_n = dy.data() + n * Cout * P;
       if (relu) {
         detail::relu_mask(ArrayMap<T>(scratch.masked.data(), Cout * P),
@@ -295,68 +306,27 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
                           ArrayMap<const T>(dy_n, Cout * P));
         dy_n = scratch.masked.data();
       }
-      const MatrixMap<const T> dY(dy_n, Cout, P);
-      if (direct) {
-        T* image = scratch.image.data();
-        T* grad = scratch.grad.data();
-        detail::pad_image(x.data() + n * g.height * g.width, layout, g, image);
-        // dy rows copied to whole register blocks, zeros past OW, so the
-        // blocks that run past the edge add nothing.
-        for (Index row = 0; row < Cout * g.out_h; ++row) {
-          detail::copy_row(dy_n + row * g.out_w, g.out_w, grad + row * layout.out_w_padded);
-        }
-        detail::for_filter_blocks(Cout, [&](Index f, auto block) {
-          detail::direct_weight_grad<T, decltype(block)::value>(image, grad + f * g.out_h * layout.out_w_padded, layout,
-                                                                g, dW.data() + f * K);
-        });
-        if (!dbias.empty()) db += dY.rowwise().sum();
-        continue;
+      switch (algorithm) {
+        case Conv2dAlgorithm::im2col:
+          detail::im2col_conv_backward<T>(x.item(n), w, dy_n, g, scratch, dw_partial,
+                                          dx.empty() ? TensorView<T, 3>{} : dx.item(n));
+          break;
+        case Conv2dAlgorithm::pointwise:
+          detail::pointwise_conv_backward(x_n, w, dy_n, g, dw_partial, dx_n);
+          break;
+        case Conv2dAlgorithm::direct:
+          detail::direct_conv_weight_grad(x_n, dy_n, g, scratch, dw_partial);
+          break;
+        case Conv2dAlgorithm::vector:
+          detail::vector_conv_backward(x_n, dy_n, g, workspace, scratch, dw_partial, dx_n);
+          break;
+        case Conv2dAlgorithm::depthwise:
+          detail::depthwise_conv_backward(x_n, w, dy_n, g, dw_partial, dx_n);
+          break;
       }
-      if (path == detail::ConvPath::vector) {
-        // dW_t [K, C] += (padded x read as columns) x dy_t, dy_t = dy^T [P, C]
-        T* image = scratch.image.data();
-        T* grad_t = scratch.grad.data();
-        detail::pad_channels(x.data() + n * g.in_channels * g.height * g.width, vlayout, g, image);
-        MatrixMap<T> dY_t(grad_t, P, C);
-        dY_t.leftCols(Cout) = dY.transpose();
-        dY_t.rightCols(C - Cout).setZero();
-        detail::for_channel_vectors<T>(C, [&](Index co, auto vectors) {
-          constexpr int CV = decltype(vectors)::value;
-          detail::for_even_blocks<detail::vector_registers<CV>>(K, [&](Index t0, auto taps) {
-            detail::vector_weight_grad_block<T, CV, decltype(taps)::value>(image, vlayout, g, grad_t + co, t0,
-                                                                           dw_partial + co);
-          });
-        });
-      } else {
-        const T* columns = x.data() + n * K * P;
-        if (!g.pointwise()) {
-          im2col<T>(x.item(n), window, scratch.cols);  // redone, not kept from forward: N of them would not fit in L2
-          columns = scratch.cols.data();
-        }
-        const MatrixMap<const T> cols(columns, K, P);
-        dW.noalias() += dY * cols.transpose();  // [Cout, P] x [P, K]
-      }
-      if (!dbias.empty()) db += dY.rowwise().sum();  // sum over positions
-      if (dx.empty()) continue;
-      if (path == detail::ConvPath::vector) {
-        T* grad = scratch.full.data();
-        detail::pad_full(dy_n, full, g, grad);
-        detail::for_filter_blocks(g.in_channels, [&](Index c, auto block) {
-          detail::full_input_grad_rows<T, decltype(block)::value>(
-              grad, full, g, workspace.weight_flipped.data() + c * Cout * window.kernel_h * window.kernel_w,
-              dx.data() + (n * g.in_channels + c) * g.height * g.width);
-        });
-      } else if (g.pointwise()) {
-        MatrixMap<T>(dx.data() + n * K * P, K, P).noalias() = W.transpose() * dY;
-      } else {
-        scratch.dcols.matrix().noalias() = W.transpose() * dY;  // [K, Cout] x [Cout, P]
-        TensorView<T, 3> dx_n = dx.item(n);
-        dx_n.fill(T{});
-        col2im<T>(scratch.dcols, window, dx_n);
-      }
+      if (!dbias.empty()) db += MatrixMap<const T>(dy_n, Cout, P).rowwise().sum();  // sum over positions
     }
     workspace.sum.finish(block.index, [&](int into, int from) {
-      const Index dw_size = workspace.dweight.dim(1);
       ArrayMap<T>(workspace.dweight.data() + into * dw_size, dw_size) +=
           ArrayMap<const T>(workspace.dweight.data() + from * dw_size, dw_size);
       ArrayMap<T>(workspace.dbias.data() + into * Cout, Cout) +=
@@ -365,7 +335,8 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
   });
   // Every partial has been added into block 0's.
   MatrixMap<T> dW_total(dweight.data(), Cout, K);
-  if (path == detail::ConvPath::vector) {
+  if (algorithm == Conv2dAlgorithm::vector) {
+    const Index C = detail::vector_layout<T>(g).channels;
     dW_total += MatrixMap<const T>(workspace.dweight.data(), K, C).leftCols(Cout).transpose();
   } else {
     dW_total += MatrixMap<const T>(workspace.dweight.data(), Cout, K);

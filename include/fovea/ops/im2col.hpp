@@ -15,55 +15,9 @@
 #include <string>
 
 #include "fovea/core/tensor_view.hpp"
+#include "fovea/ops/window.hpp"
 
 namespace fovea {
-
-/// A sliding window over one [C, H, W] sample: kernel size, stride, zero
-/// padding (each side) and dilation, per axis.
-struct Window2d {
-  Index kernel_h = 1;    ///< Kernel rows (KH).
-  Index kernel_w = 1;    ///< Kernel columns (KW).
-  Index stride_h = 1;    ///< Step between output rows, in input rows.
-  Index stride_w = 1;    ///< Step between output columns, in input columns.
-  Index pad_h = 0;       ///< Zero rows added above and below.
-  Index pad_w = 0;       ///< Zero columns added left and right.
-  Index dilation_h = 1;  ///< Distance between kernel rows on the input (1: adjacent).
-  Index dilation_w = 1;  ///< Distance between kernel columns on the input (1: adjacent).
-
-  /// Span of the dilated kernel on the input: D*(F-1)+1. This one: rows.
-  Index extent_h() const { return dilation_h * (kernel_h - 1) + 1; }
-  /// Span of the dilated kernel on the input, in columns.
-  Index extent_w() const { return dilation_w * (kernel_w - 1) + 1; }
-
-  /// Every setting in its domain and the window inside the padded input
-  /// of `height` x `width` (which must be positive).
-  bool fits(Index height, Index width) const {
-    return kernel_h > 0 && kernel_w > 0 && stride_h > 0 && stride_w > 0 && pad_h >= 0 && pad_w >= 0 && dilation_h > 0 &&
-           dilation_w > 0 && height > 0 && width > 0 && extent_h() <= height + 2 * pad_h &&
-           extent_w() <= width + 2 * pad_w;
-  }
-
-  /// Output grid, floor((I - F_eff + 2P)/S) + 1; meaningful once fits() holds.
-  /// This one: output rows for an input of `height` rows.
-  Index out_h(Index height) const { return (height + 2 * pad_h - extent_h()) / stride_h + 1; }
-  /// Output columns for an input of `width` columns; meaningful once fits() holds.
-  Index out_w(Index width) const { return (width + 2 * pad_w - extent_w()) / stride_w + 1; }
-
-  /// cols for a [C, H, W] sample: [C*KH*KW, OH*OW].
-  Shape<2> cols_shape(const Shape<3>& sample) const {
-    return {sample[0] * kernel_h * kernel_w, out_h(sample[1]) * out_w(sample[2])};
-  }
-
-  /// Equal when every setting is.
-  bool operator==(const Window2d&) const = default;
-};
-
-/// "k3x3, s1x1, p0x0, d1x1": kernel, stride, padding and dilation, height x width.
-inline std::string to_string(const Window2d& w) {
-  auto pair = [](Index h, Index v) { return std::to_string(h) + "x" + std::to_string(v); };
-  return std::string("k") + pair(w.kernel_h, w.kernel_w) + ", s" + pair(w.stride_h, w.stride_w) + ", p" +
-         pair(w.pad_h, w.pad_w) + ", d" + pair(w.dilation_h, w.dilation_w);
-}
 
 namespace detail {
 
@@ -106,10 +60,10 @@ void im2col(TensorView<const T, 3> x, const Window2d& w, TensorView<T, 2> cols) 
   for (Index c = 0; c < C; ++c) {
     for (Index ki = 0; ki < w.kernel_h; ++ki) {
       for (Index kj = 0; kj < w.kernel_w; ++kj) {
-        const Index offset_w = kj * w.dilation_w - w.pad_w;
+        const Index offset_w = kj * w.dilation_w - w.pad_left;
         const detail::Run run = detail::inside(W, OW, w.stride_w, offset_w);
         for (Index oh = 0; oh < OH; ++oh, out += OW) {
-          const Index ih = oh * w.stride_h - w.pad_h + ki * w.dilation_h;
+          const Index ih = oh * w.stride_h - w.pad_top + ki * w.dilation_h;
           if (ih < 0 || ih >= H) {
             std::fill_n(out, OW, T{});
             continue;
@@ -140,10 +94,10 @@ void col2im(TensorView<const T, 2> cols, const Window2d& w, TensorView<T, 3> dx)
   for (Index c = 0; c < C; ++c) {
     for (Index ki = 0; ki < w.kernel_h; ++ki) {
       for (Index kj = 0; kj < w.kernel_w; ++kj) {
-        const Index offset_w = kj * w.dilation_w - w.pad_w;
+        const Index offset_w = kj * w.dilation_w - w.pad_left;
         const detail::Run run = detail::inside(W, OW, w.stride_w, offset_w);
         for (Index oh = 0; oh < OH; ++oh, in += OW) {
-          const Index ih = oh * w.stride_h - w.pad_h + ki * w.dilation_h;
+          const Index ih = oh * w.stride_h - w.pad_top + ki * w.dilation_h;
           if (ih < 0 || ih >= H) continue;  // padding: its gradient goes nowhere
           T* out = dx.data() + (c * H + ih) * W;
           if (w.stride_w == 1) {

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <string>
 
+#include "fovea/core/gemm.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor_view.hpp"
 #include "fovea/ops/activation.hpp"
@@ -61,19 +62,22 @@ template <class T>
 void linear_forward(TensorView<const T, 2> x, TensorView<const T, 2> weight, TensorView<const T, 1> bias,
                     TensorView<T, 2> y, bool relu = false) {
   detail::check_linear("linear_forward", x.shape(), weight.shape(), bias.size(), y.shape(), "output");
-  const Index N = x.dim(0);
-  const MatrixMap<const T> X = x.matrix(), W = weight.matrix();
-  MatrixMap<T> Y = y.matrix();
-  detail::for_linear_chunks(N * x.dim(1) * weight.dim(0), N, [&](int chunk, int chunks) {
+  const Index N = x.dim(0), in = x.dim(1), out = weight.dim(0);
+  const GemmOperand<T> W = gemm_operand(weight.data(), out, in);
+  detail::for_linear_chunks(N * in * out, N, [&](int chunk, int chunks) {
     const Range r = chunk_range(N, chunks, chunk);
-    auto rows = Y.middleRows(r.begin, r.end - r.begin);
-    if (bias.empty()) {
-      rows.noalias() = X.middleRows(r.begin, r.end - r.begin) * W.transpose();
-    } else {
-      rows.rowwise() = bias.vector().transpose();  // the GEMM accumulates onto the bias
-      rows.noalias() += X.middleRows(r.begin, r.end - r.begin) * W.transpose();
+    const Index rows = r.end - r.begin;
+    T* y_rows = y.data() + r.begin * out;
+    GemmUpdate update = GemmUpdate::overwrite;
+    if (!bias.empty()) {  // the GEMM accumulates onto the bias
+      for (Index i = 0; i < rows; ++i) std::copy_n(bias.data(), out, y_rows + i * out);
+      update = GemmUpdate::accumulate;
     }
-    if (relu) rows.array() = rows.array().max(T{0});
+    gemm(gemm_operand(x.data() + r.begin * in, rows, in), W.t(), gemm_result(y_rows, rows, out), update);
+    if (relu) {
+      ArrayMap<T> values(y_rows, rows * out);
+      values = values.max(T{0});
+    }
   });
 }
 
@@ -115,23 +119,25 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
       }
     }
   }
-  const Index N = x.dim(0), out = weight.dim(0);
-  const MatrixMap<const T> X = x.matrix(), W = weight.matrix(), Y = relu.output.matrix();
-  MatrixMap<T> dW = dweight.matrix(), dX = dx.matrix();
+  const Index N = x.dim(0), in = x.dim(1), out = weight.dim(0);
+  const MatrixMap<const T> Y = relu.output.matrix();
   MatrixMap<T> rows_masked = relu.masked_rows.matrix(), features_masked = relu.masked_features.matrix();
   // Each pass reads the gradient from dy, or from its own masked copy of the
   // part it needs (with a ReLU), which it writes first.
-  const MatrixMap<const T> dY_rows = (masked ? TensorView<const T, 2>(relu.masked_rows) : dy).matrix();
-  const MatrixMap<const T> dY_features = (masked ? TensorView<const T, 2>(relu.masked_features) : dy).matrix();
+  const T* dy_rows = masked ? relu.masked_rows.data() : dy.data();
+  const T* dy_features = masked ? relu.masked_features.data() : dy.data();
   const MatrixMap<const T> dY = dy.matrix();
   const auto weight_grad = [&](Range f) {  // rows of dW = dy^T x: [out, N] x [N, in]
     const Index nf = f.end - f.begin;
     if (masked) {
       detail::relu_mask(features_masked.middleCols(f.begin, nf), Y.middleCols(f.begin, nf), dY.middleCols(f.begin, nf));
     }
-    dW.middleRows(f.begin, nf).noalias() += dY_features.middleCols(f.begin, nf).transpose() * X;
+    const GemmOperand<T> dY_f{dy_features + f.begin, N, nf, out, false};  // [N, nf] columns of dy
+    gemm(dY_f.t(), gemm_operand(x.data(), N, in), gemm_result(dweight.data() + f.begin * in, nf, in),
+         GemmUpdate::accumulate);
     if (!dbias.empty()) {
-      dbias.vector().segment(f.begin, nf) += dY_features.middleCols(f.begin, nf).colwise().sum().transpose();
+      dbias.vector().segment(f.begin, nf) +=
+          MatrixMap<const T>(dy_features, N, out).middleCols(f.begin, nf).colwise().sum().transpose();
     }
   };
   // rows of dx = dy W: [N, out] x [out, in]; mask_rows: mask them first (else
@@ -141,9 +147,10 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
     if (mask_rows) {
       detail::relu_mask(rows_masked.middleRows(r.begin, nr), Y.middleRows(r.begin, nr), dY.middleRows(r.begin, nr));
     }
-    dX.middleRows(r.begin, nr).noalias() = (mask_rows ? dY_rows : dY_features).middleRows(r.begin, nr) * W;
+    gemm(gemm_operand((mask_rows ? dy_rows : dy_features) + r.begin * out, nr, out),
+         gemm_operand(weight.data(), out, in), gemm_result(dx.data() + r.begin * in, nr, in), GemmUpdate::overwrite);
   };
-  detail::for_linear_chunks(N * x.dim(1) * out, std::max(N, out), [&](int chunk, int chunks) {
+  detail::for_linear_chunks(N * in * out, std::max(N, out), [&](int chunk, int chunks) {
     if (!dx.empty() && chunks >= 2) {
       // The two products are independent: half the chunks compute dx (by
       // samples), the other half dW and db (by output features). Each GEMM

@@ -1,0 +1,47 @@
+#pragma once
+
+/// @file
+/// 1x1 convolution at stride 1 without padding, forward and backward side by
+/// side: a sample [Cin, H*W] already is im2col's column matrix, so each group
+/// is one GEMM on the input in place,
+///
+///     y[group] [Cout/G, P] = W[group] [Cout/G, Cin/G] · x[group] [Cin/G, P]  (+ b)
+///     backward:  dW[group] += dy[group] · x[group]ᵀ,   dx[group] = W[group]ᵀ · dy[group]
+///
+/// Per sample; the caller (ops/conv2d.hpp) splits the batch across threads.
+
+#include "fovea/core/gemm.hpp"
+#include "fovea/ops/conv2d_geometry.hpp"
+#include "fovea/ops/conv2d_im2col.hpp"
+
+namespace fovea::detail {
+
+// x_n: [Cin, H, W] -> y_n: [Cout, H, W] (bias: [Cout] or null).
+template <class T>
+void pointwise_conv_forward(const T* x_n, const T* weight, const T* bias, const Conv2dGeometry& g, T* y_n) {
+  const Index K = g.group_in_channels(), Fg = g.group_out_channels(), P = g.positions();
+  for (Index group = 0; group < g.groups; ++group) {
+    T* y_g = y_n + group * Fg * P;
+    const GemmUpdate update = start_with_bias(bias == nullptr ? nullptr : bias + group * Fg, Fg, P, y_g);
+    gemm(gemm_operand(weight + group * Fg * K, Fg, K), gemm_operand(x_n + group * K * P, K, P), gemm_result(y_g, Fg, P),
+         update);
+  }
+}
+
+// dy_n: [Cout, H, W] -> dweight [Cout, Cin/G] += dy · xᵀ per group; dx_n
+// [Cin, H, W] written unless null.
+template <class T>
+void pointwise_conv_backward(const T* x_n, const T* weight, const T* dy_n, const Conv2dGeometry& g, T* dweight,
+                             T* dx_n) {
+  const Index K = g.group_in_channels(), Fg = g.group_out_channels(), P = g.positions();
+  for (Index group = 0; group < g.groups; ++group) {
+    const GemmOperand<T> dY = gemm_operand(dy_n + group * Fg * P, Fg, P);
+    gemm(dY, gemm_operand(x_n + group * K * P, K, P).t(), gemm_result(dweight + group * Fg * K, Fg, K),
+         GemmUpdate::accumulate);
+    if (dx_n == nullptr) continue;
+    gemm(gemm_operand(weight + group * Fg * K, Fg, K).t(), dY, gemm_result(dx_n + group * K * P, K, P),
+         GemmUpdate::overwrite);
+  }
+}
+
+}  // namespace fovea::detail

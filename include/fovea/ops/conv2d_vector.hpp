@@ -1,0 +1,310 @@
+#pragma once
+
+/// @file
+/// The "vector" convolution for a few input channels (2 to 16) at stride 1:
+/// LeNet's conv2 (6 -> 16, 5x5 on 14x14), forward, weight gradient and input
+/// gradient side by side. Its GEMMs would be small (K = 150, 100 positions),
+/// so im2col, col2im and the GEMM's packing of both cost as much as the
+/// multiply-adds. These kernels put output channels in the vector lanes
+/// instead of positions, so a 10-wide output row wastes no lanes, and
+/// broadcast each input value straight from the zero-padded sample: an
+/// implicit GEMM with no column matrix. The input gradient is a direct "full"
+/// correlation of dy with the flipped kernels, without col2im. No dilation,
+/// one group. Per sample; the caller splits the batch across threads.
+
+#include <algorithm>
+
+#include "fovea/core/eigen.hpp"
+#include "fovea/detail/register_block.hpp"
+#include "fovea/ops/conv2d_geometry.hpp"
+#include "fovea/ops/conv2d_workspace.hpp"
+
+namespace fovea::detail {
+
+// Input channels up to which the vector kernels beat im2col + GEMM.
+inline constexpr Index vector_max_in_channels = 16;
+
+// The zero-padded sample [Cin, H + pad_top + pad_bottom, W + pad_left +
+// pad_right] and the channel-major rows: [positions, Cout rounded up to whole
+// vectors], the lanes past Cout zero.
+struct VectorLayout {
+  Index height;
+  Index width;
+  Index channels;
+};
+template <class T>
+VectorLayout vector_layout(const Conv2dGeometry& g) {
+  constexpr Index V = direct_block<T>;
+  const Window2d& w = g.window;
+  return {g.height + w.pad_top + w.pad_bottom, g.width + w.pad_left + w.pad_right, (g.out_channels + V - 1) / V * V};
+}
+
+// The input gradient is the "full" correlation of dy with the flipped
+// kernel, dx[c, ih, iw] = sum over co, a, b of
+// dy[co, ih + a - qh, iw + b - qw] * W[co, c, KH-1-a, KW-1-b], with
+// qh = KH-1-pad_top, qw = KW-1-pad_left: the direct loops of
+// ops/conv2d_direct.hpp with the roles of x and dy exchanged. dy is copied
+// into a zeroed [Cout, H + KH, W rounded up to blocks + KW - 1] buffer at
+// (qh, qw) (a negative offset drops dy rows or columns no input position
+// reaches; the spare last row lets a single input row run as a pair).
+struct FullLayout {
+  Index height;  // H + KH
+  Index width;   // W rounded up to whole register blocks, + KW - 1
+  Index top;     // qh
+  Index left;    // qw
+};
+template <class T>
+FullLayout full_layout(const Conv2dGeometry& g) {
+  constexpr Index V = direct_block<T>;
+  const Window2d& w = g.window;
+  return {g.height + w.kernel_h, (g.width + V - 1) / V * V + w.kernel_w - 1, w.kernel_h - 1 - w.pad_top,
+          w.kernel_w - 1 - w.pad_left};
+}
+
+// Output channels per vector-path kernel call: one or two vectors (16 or 32
+// floats), and the positions (forward) or taps (weight gradient) a call keeps
+// in registers beside them: 12 x 1 or 6 x 2 accumulators.
+template <class T, class Body>
+void for_channel_vectors(Index channels_padded, Body&& body) {
+  constexpr Index V = direct_block<T>;
+  Index co = 0;
+  for (; co + 2 * V <= channels_padded; co += 2 * V) body(co, std::integral_constant<int, 2>{});
+  if (co < channels_padded) body(co, std::integral_constant<int, 1>{});
+}
+#if defined(__AVX512F__)
+template <int CV>
+inline constexpr int vector_registers = 12 / CV;  // of 32 registers
+#else
+template <int CV>
+inline constexpr int vector_registers = 6 / CV;  // a 16-float block is two of the 16 AVX registers
+#endif
+
+// Copies one sample's dy ([Cout, OH, OW]) into the full-correlation buffer
+// (zeroed once per block of samples: only the middle changes).
+template <class T>
+void pad_full(const T* dy, const FullLayout& layout, const Conv2dGeometry& g, T* out) {
+  // Rows r of the buffer hold dy row r - top; columns s hold dy column s - left.
+  const Index r0 = std::max<Index>(0, layout.top), r1 = std::min(layout.height, g.out_h + layout.top);
+  const Index s0 = std::max<Index>(0, layout.left), s1 = std::min(layout.width, g.out_w + layout.left);
+  if (r0 >= r1 || s0 >= s1) return;
+  for (Index co = 0; co < g.out_channels; ++co) {
+    for (Index r = r0; r < r1; ++r) {
+      const T* src = dy + (co * g.out_h + r - layout.top) * g.out_w + (s0 - layout.left);
+      copy_row(src, s1 - s0, out + (co * layout.height + r) * layout.width + s0);
+    }
+  }
+}
+
+// dx[c, ih + r, iw0 .. iw0+V) for the CB input channels whose flipped
+// filters are at wf ([CB, Cout*KH*KW]) and the two rows r (the second
+// dropped past H). Kernel rows that read only the zero rows above or below
+// dy (for both rows) are skipped.
+template <class T, int CB>
+void full_input_grad_block(const T* grad, const FullLayout& layout, const Conv2dGeometry& g, const T* wf, Index ih,
+                           Index iw0, T* dx) {
+  using Block = DirectBlock<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, Cout = g.out_channels;
+  const Index taps = Cout * KH * KW, plane = layout.height * layout.width;
+  constexpr int RB = 2;
+  // Buffer row ih + r + a holds dy row ih + r + a - top: some r must keep 0 <= that < OH.
+  const Index a0 = std::max<Index>(0, layout.top - ih - (RB - 1)), a1 = std::min(KH, g.out_h + layout.top - ih);
+  Block acc[RB][CB];
+  for (int r = 0; r < RB; ++r) {
+    for (int c = 0; c < CB; ++c) acc[r][c].setZero();
+  }
+  for (Index co = 0; co < Cout; ++co) {
+    for (Index a = a0; a < a1; ++a) {
+      accumulate_kernel_row<T, CB, RB>(grad + co * plane + (ih + a) * layout.width + iw0, layout.width,
+                                       wf + (co * KH + a) * KW, taps, KW, acc);
+    }
+  }
+  const Index count = std::min(direct_block<T>, g.width - iw0);
+  T* row = dx + ih * g.width + iw0;
+  for (int c = 0; c < CB; ++c) store_block<T>(acc[0][c], count, row + c * g.height * g.width);
+  if (ih + 1 == g.height) return;  // a single input row: the second ran over the spare zero row
+  for (int c = 0; c < CB; ++c) store_block<T>(acc[1][c], count, row + g.width + c * g.height * g.width);
+}
+
+// The whole dx of CB input channels, two rows at a time (an odd last row
+// overlaps the pair before it, or, alone, runs beside the spare zero row).
+template <class T, int CB>
+void full_input_grad_rows(const T* grad, const FullLayout& layout, const Conv2dGeometry& g, const T* wf, T* dx) {
+  constexpr Index V = direct_block<T>;
+  for (Index ih0 = 0; ih0 < g.height; ih0 += 2) {
+    const Index ih = ih0 + 2 > g.height && g.height >= 2 ? g.height - 2 : ih0;
+    for (Index iw0 = 0; iw0 < g.width; iw0 += V) full_input_grad_block<T, CB>(grad, layout, g, wf, ih, iw0, dx);
+  }
+}
+
+// Copies sample x ([Cin, H, W]) into the middle of `image`
+// (vector_layout's, its border zeroed once per block of samples).
+template <class T>
+void pad_channels(const T* x, const VectorLayout& layout, const Conv2dGeometry& g, T* image) {
+  for (Index c = 0; c < g.in_channels; ++c) {
+    T* plane = image + c * layout.height * layout.width;
+    for (Index ih = 0; ih < g.height; ++ih) {
+      copy_row(x + (c * g.height + ih) * g.width, g.width,
+               plane + (ih + g.window.pad_top) * layout.width + g.window.pad_left);
+    }
+  }
+}
+
+// y_t[p, co] for PB consecutive positions of one output row (origin: the
+// padded input at the first one's window corner) and the CV * V channels of
+// weight_t ([K, channels]) and bias from `co` on: each tap loads CV weight
+// vectors once and adds each of the PB input values, broadcast, times them.
+template <class T, int CV, int PB>
+void vector_forward_block(const T* origin, const VectorLayout& layout, const Conv2dGeometry& g, const T* weight_t,
+                          const T* bias, T* y_t) {
+  using Block = DirectBlock<T>;
+  constexpr Index V = direct_block<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, plane = layout.height * layout.width;
+  const Index stride = layout.channels;
+  Block acc[PB][CV];
+  for (int v = 0; v < CV; ++v) {
+    const Block b = Eigen::Map<const Block>(bias + v * V);
+    for (int i = 0; i < PB; ++i) acc[i][v] = b;
+  }
+  const T* w = weight_t;
+  for (Index c = 0; c < g.in_channels; ++c) {
+    for (Index ki = 0; ki < KH; ++ki) {
+      const T* row = origin + c * plane + ki * layout.width;
+      for (Index kj = 0; kj < KW; ++kj, w += stride) {
+        Block weights[CV];
+        for (int v = 0; v < CV; ++v) weights[v] = Eigen::Map<const Block>(w + v * V);
+        for (int i = 0; i < PB; ++i) {
+          const T in = row[kj + i];
+          for (int v = 0; v < CV; ++v) acc[i][v] += in * weights[v];
+        }
+      }
+    }
+  }
+  for (int i = 0; i < PB; ++i) {
+    for (int v = 0; v < CV; ++v) Eigen::Map<Block>(y_t + i * stride + v * V) = acc[i][v];
+  }
+}
+
+// dW_t[t, co] += sum over positions p of x[p + offset(t)] * dy_t[p, co] for
+// TB taps t0 .. t0+TB (weight order c, ki, kj) and CV * V channels: each
+// position loads CV dy vectors once and multiplies them by TB broadcast
+// input values.
+template <class T, int CV, int TB>
+void vector_weight_grad_block(const T* image, const VectorLayout& layout, const Conv2dGeometry& g, const T* grad_t,
+                              Index t0, T* dweight_t) {
+  using Block = DirectBlock<T>;
+  constexpr Index V = direct_block<T>;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, plane = layout.height * layout.width;
+  const Index stride = layout.channels;
+  Index offset[TB];
+  for (int i = 0; i < TB; ++i) {
+    const Index t = t0 + i, c = t / (KH * KW), r = t % (KH * KW);
+    offset[i] = c * plane + (r / KW) * layout.width + r % KW;
+  }
+  Block acc[TB][CV];
+  for (int i = 0; i < TB; ++i) {
+    for (int v = 0; v < CV; ++v) acc[i][v].setZero();
+  }
+  for (Index oh = 0; oh < g.out_h; ++oh) {
+    const T* row = image + oh * layout.width;
+    const T* d = grad_t + oh * g.out_w * stride;
+    for (Index ow = 0; ow < g.out_w; ++ow, d += stride) {
+      Block dv[CV];
+      for (int v = 0; v < CV; ++v) dv[v] = Eigen::Map<const Block>(d + v * V);
+      for (int i = 0; i < TB; ++i) {
+        const T in = row[ow + offset[i]];
+        for (int v = 0; v < CV; ++v) acc[i][v] += in * dv[v];
+      }
+    }
+  }
+  for (int i = 0; i < TB; ++i) {
+    for (int v = 0; v < CV; ++v) Eigen::Map<Block>(dweight_t + (t0 + i) * stride + v * V) += acc[i][v];
+  }
+}
+
+// Before the forward of a batch: weight_t [K, C] = W^T with zero columns
+// past Cout, and bias_t likewise (bias: [Cout] or null).
+template <class T>
+void vector_conv_prepare_forward(const T* weight, const T* bias, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
+  const Index Cout = g.out_channels, K = g.patch_size(), C = vector_layout<T>(g).channels;
+  MatrixMap<T> Wt = ws.weight_t.matrix();
+  Wt.leftCols(Cout) = MatrixMap<const T>(weight, Cout, K).transpose();
+  Wt.rightCols(C - Cout).setZero();
+  ws.bias_t.fill(T{});
+  if (bias != nullptr) std::copy_n(bias, Cout, ws.bias_t.data());
+}
+
+// x_n: [Cin, H, W] -> y_n: [Cout, OH, OW], through scratch.grad as y_t [P, C];
+// with OutputRelu::apply, y = max(conv, 0) in the same pass that turns y_t
+// into y. scratch.image must hold vector_layout's padded sample with its
+// border zero.
+template <class T>
+void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWorkspace<T>& ws,
+                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, T* y_n) {
+  const VectorLayout layout = vector_layout<T>(g);
+  const Index C = layout.channels, P = g.positions();
+  T* image = scratch.image.data();
+  T* y_t = scratch.grad.data();  // [P, C]
+  pad_channels(x_n, layout, g, image);
+  for (Index oh = 0; oh < g.out_h; ++oh) {
+    for_channel_vectors<T>(C, [&](Index co, auto vectors) {
+      constexpr int CV = decltype(vectors)::value;
+      for_even_blocks<vector_registers<CV>>(g.out_w, [&](Index ow, auto positions) {
+        vector_forward_block<T, CV, decltype(positions)::value>(image + oh * layout.width + ow, layout, g,
+                                                                ws.weight_t.data() + co, ws.bias_t.data() + co,
+                                                                y_t + (oh * g.out_w + ow) * C + co);
+      });
+    });
+  }
+  MatrixMap<T> Y(y_n, g.out_channels, P);
+  if (relu == OutputRelu::apply) {
+    Y = MatrixMap<const T>(y_t, P, C).leftCols(g.out_channels).transpose().cwiseMax(T{0});
+  } else {
+    Y = MatrixMap<const T>(y_t, P, C).leftCols(g.out_channels).transpose();
+  }
+}
+
+// Before a backward with dx: weight_flipped[c, co, a, b] = W[co, c, KH-1-a, KW-1-b].
+template <class T>
+void vector_conv_prepare_backward(const T* weight, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
+  const Index taps = g.window.kernel_h * g.window.kernel_w;
+  T* wf = ws.weight_flipped.data();
+  for (Index c = 0; c < g.in_channels; ++c) {
+    for (Index co = 0; co < g.out_channels; ++co) {
+      const T* filter = weight + (co * g.in_channels + c) * taps;
+      for (Index t = 0; t < taps; ++t) *wf++ = filter[taps - 1 - t];
+    }
+  }
+}
+
+// dy_n: [Cout, OH, OW] -> dweight_t [K, C] += x_n read as columns x dy_n^T;
+// dx_n [Cin, H, W] written unless null (vector_conv_prepare_backward first).
+// scratch.image and scratch.full must have their borders zero.
+template <class T>
+void vector_conv_backward(const T* x_n, const T* dy_n, const Conv2dGeometry& g, const Conv2dWorkspace<T>& ws,
+                          typename Conv2dWorkspace<T>::ThreadScratch& scratch, T* dweight_t, T* dx_n) {
+  const VectorLayout layout = vector_layout<T>(g);
+  const Index C = layout.channels, P = g.positions(), K = g.patch_size(), Cout = g.out_channels;
+  T* image = scratch.image.data();
+  T* grad_t = scratch.grad.data();
+  pad_channels(x_n, layout, g, image);
+  MatrixMap<T> dY_t(grad_t, P, C);  // dy^T with zero lanes past Cout
+  dY_t.leftCols(Cout) = MatrixMap<const T>(dy_n, Cout, P).transpose();
+  dY_t.rightCols(C - Cout).setZero();
+  for_channel_vectors<T>(C, [&](Index co, auto vectors) {
+    constexpr int CV = decltype(vectors)::value;
+    for_even_blocks<vector_registers<CV>>(K, [&](Index t0, auto taps) {
+      vector_weight_grad_block<T, CV, decltype(taps)::value>(image, layout, g, grad_t + co, t0, dweight_t + co);
+    });
+  });
+  if (dx_n == nullptr) return;
+  const FullLayout full = full_layout<T>(g);
+  T* padded_dy = scratch.full.data();
+  pad_full(dy_n, full, g, padded_dy);
+  const Index filter_taps = Cout * g.window.kernel_h * g.window.kernel_w;
+  for_filter_blocks(g.in_channels, [&](Index c, auto block) {
+    full_input_grad_rows<T, decltype(block)::value>(padded_dy, full, g, ws.weight_flipped.data() + c * filter_taps,
+                                                    dx_n + c * g.height * g.width);
+  });
+}
+
+}  // namespace fovea::detail

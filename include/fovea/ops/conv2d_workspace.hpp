@@ -1,0 +1,47 @@
+#pragma once
+
+/// @file
+/// Conv2dWorkspace: the scratch of ops/conv2d.hpp's convolutions, owned by
+/// the caller (layers/conv2d.hpp) so that a call with the same shapes and
+/// thread count allocates nothing. Each algorithm file says which buffers it
+/// uses; conv2d_forward / conv2d_backward size them.
+
+#include <vector>
+
+#include "fovea/core/parallel.hpp"
+#include "fovea/core/tensor.hpp"
+
+namespace fovea {
+
+/// Per-thread scratch and per-block partial gradients, sized on first use for
+/// a shape; afterwards a call with the same shapes and thread count allocates nothing.
+template <class T>
+struct Conv2dWorkspace {
+  /// The scratch of one thread (a parallel_blocks slot); only the buffers the algorithm in use needs are sized.
+  struct ThreadScratch {
+    Tensor<T, 2> cols;   ///< im2col: [K, P] one group's columns of one sample
+    Tensor<T, 2> dcols;  ///< im2col: [K, P] W^T * dy for one group of one sample
+    Tensor<T, 1> image;  ///< direct and vector: one zero-padded input sample
+    /// direct: one sample's dy, rows zero-padded to whole blocks;
+    /// vector: one sample's y or dy as [P, Cout padded]
+    Tensor<T, 1> grad;
+    Tensor<T, 1> full;    ///< vector: one sample's dy padded for the full correlation
+    Tensor<T, 1> masked;  ///< fused ReLU: one sample's dy where y > 0
+  };
+  std::vector<ThreadScratch> threads;  ///< One per thread, indexed by the slot number; never shrinks.
+  /// [blocks, Cout*K]: each block's partial weight gradient ([K, Cout padded] for vector)
+  Tensor<T, 2> dweight;
+  Tensor<T, 2> dbias;           ///< [blocks, Cout]: each block's partial bias gradient
+  detail::BlockReduction sum;   ///< adds the partials up while the blocks run
+  Tensor<T, 2> weight_t;        ///< vector: [K, Cout padded], the weights transposed
+  Tensor<T, 1> bias_t;          ///< vector: [Cout padded]
+  Tensor<T, 2> weight_flipped;  ///< vector: [Cin, Cout*KH*KW], each filter turned by 180 degrees
+};
+
+namespace detail {
+// Whether a forward applies a fused ReLU to its output (ops/conv2d.hpp does
+// it per sample; the vector path folds it into its last pass).
+enum class OutputRelu { skip, apply };
+}  // namespace detail
+
+}  // namespace fovea
