@@ -553,8 +553,9 @@ class Importer {
     if (w.dims.size() != 4) fail("weight " + dims_text(w.dims) + " must be [M, C/group, KH, KW] (2-D convolution)");
     const SampleShape in = shape(x);
     const std::int64_t group = attr_int(node, "group", 1);
-    if (group != 1) {
-      fail("group " + std::to_string(group) + " (grouped convolution) is not supported by this fovea");
+    if (group < 1 || in[0] % group != 0 || w.dims[0] % group != 0) {
+      fail("group " + std::to_string(group) + " does not divide the " + std::to_string(in[0]) + " input and " +
+           std::to_string(w.dims[0]) + " output channels");
     }
     if (w.dims[1] * group != in[0]) {
       fail("weight " + dims_text(w.dims) + " does not fit an input of " + std::to_string(in[0]) + " channels");
@@ -568,18 +569,15 @@ class Importer {
     if (strides.size() != 2 || dilations.size() != 2) fail("strides and dilations need two values");
     auto pads = window_pads(node, in, {w.dims[2], w.dims[3]}, strides, dilations);
     for (int k = 0; k < 4; ++k) pads[static_cast<std::size_t>(k)] += x.pad[static_cast<std::size_t>(k)];
-    if (pads[0] != pads[1] || pads[2] != pads[3]) {
-      fail("asymmetric padding " + dims_text({pads[0], pads[2], pads[1], pads[3]}) +
-           " (begin h, w, end h, w) is not supported by Conv2d");
-    }
     const bool bias = has_input(node, 2);
     Conv2d<T> layer = build([&] {
       return Conv2d<T>({.in_channels = in[0],
                         .out_channels = w.dims[0],
                         .kernel = {w.dims[2], w.dims[3]},
                         .stride = {strides[0], strides[1]},
-                        .padding = {pads[0], pads[2]},
+                        .padding = {pads[0], pads[1], pads[2], pads[3]},
                         .dilation = {dilations[0], dilations[1]},
+                        .groups = group,
                         .bias = bias});
     });
     auto params = layer.params();
@@ -1676,7 +1674,7 @@ class Exporter {
       attr(n, "kernel_shape", std::vector<std::int64_t>{spec.get_index("kh"), spec.get_index("kw")});
       attr(n, "strides", std::vector<std::int64_t>{spec.get_index("sh"), spec.get_index("sw")});
       const Index ph = spec.get_index("ph"), pw = spec.get_index("pw");
-      attr(n, "pads", std::vector<std::int64_t>{ph, pw, ph, pw});
+      attr(n, "pads", std::vector<std::int64_t>{ph, pw, spec.get_index_or("pb", ph), spec.get_index_or("pr", pw)});
       attr(n, "dilations", std::vector<std::int64_t>{spec.get_index("dh"), spec.get_index("dw")});
       if (groups != 1) attr(n, "group", std::int64_t{groups});
       return {name_, 4};

@@ -48,9 +48,6 @@ double relative_error(const std::vector<float>& a, const std::vector<float>& b) 
   return diff / std::max(scale, 1e-30);
 }
 
-// Fixtures with grouped convolutions, which Conv2d does not have yet: refused.
-bool needs_groups(const std::string& name) { return name.starts_with("depthwise_separable"); }
-
 onnx::ModelProto lenet() { return fovea::onnx_test::read_model(fixtures / "lenet5_opset13" / "model.onnx"); }
 
 std::string bytes_of(const onnx::ModelProto& model) { return model.SerializeAsString(); }
@@ -63,10 +60,6 @@ TEST_CASE("every fixture imports and matches PyTorch's output", "[onnx][import]"
   for (const auto& name : names) {
     INFO(name);
     const fs::path folder = fixtures / name;
-    if (needs_groups(name)) {
-      CHECK_THROWS_WITH(fovea::onnx::load<float>(folder / "model.onnx"), Contains("group 8 (grouped convolution)"));
-      continue;
-    }
     auto imported = fovea::onnx::import_file<float>(folder / "model.onnx");
     const auto input = fovea::read_npy<float, 4>(folder / "input.npy");
     const auto expected = fovea::read_npy<float>(folder / "expected.npy");
@@ -219,7 +212,6 @@ TEST_CASE("an imported LeNet trains further with a new head, saves and exports",
 TEST_CASE("every fixture exports, passes ONNX's checker and imports with the same outputs", "[onnx][export]") {
   for (const auto& name : fixture_names()) {
     INFO(name);
-    if (needs_groups(name)) continue;
     const fs::path folder = fixtures / name;
     auto imported = fovea::onnx::import_file<float>(folder / "model.onnx");
     const auto input = fovea::read_npy<float, 4>(folder / "input.npy");
