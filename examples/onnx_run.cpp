@@ -4,11 +4,11 @@
 //   onnx_run --roundtrip MODEL.onnx OUT.onnx
 //   onnx_run --summary MODEL.onnx
 //
-// INPUT.npy is a float32 (or float64) [N, C, H, W] or [N, F] tensor; the
-// model's single output is written as float32, [N, C, H, W] or [N, F] as ONNX
-// gives it. Whatever the model or the input, a failure exits 1 with one line
-// on stderr and leaves OUTPUT.npy as it was (the output is written whole, by
-// a rename, only after the model has run).
+// INPUT.npy is a float32 (or float64) [N, C, H, W] or [N, F] tensor (or [N]
+// or [N, A, B] for a model of element-wise operations); the model's single
+// output is written as float32 with the shape ONNX gives it. Whatever the model or the input, a failure exits 1 with
+// one line on stderr and leaves OUTPUT.npy as it was (the output is written whole, by a rename, only after the model
+// has run).
 
 #include <cstdio>
 #include <exception>
@@ -62,22 +62,22 @@ int run(const std::vector<std::string>& args) {
                              " outputs; onnx_run writes one");
   }
   const auto array = fovea::read_npy<float>(args[1]);
+  // [N, ...] of rank 1 to 4, as the model's input: [N, C, H, W], [N, F], [N, A, B] or [N].
   const auto& in_shape = imported.graph.input_shape();
-  std::vector<fovea::Index> want{in_shape[0], in_shape[1], in_shape[2]};
-  const bool features = in_shape[1] == 1 && in_shape[2] == 1;
-  const bool fits =
-      (array.rank() == 4 && array.shape[1] == want[0] && array.shape[2] == want[1] && array.shape[3] == want[2]) ||
-      (features && array.rank() == 2 && array.shape[1] == want[0]);
-  if (!fits || array.shape[0] < 1) {
+  std::vector<fovea::Index> rest;
+  if (array.rank() >= 1 && array.rank() <= 4) rest.assign(array.shape.begin() + 1, array.shape.end());
+  rest.resize(3, 1);
+  if (array.rank() < 1 || array.rank() > 4 || array.shape[0] < 1 || rest[0] != in_shape[0] || rest[1] != in_shape[1] ||
+      rest[2] != in_shape[2]) {
     throw fovea::shape_error("input " + fovea::to_string(array.shape) + " does not fit the model's input [N, " +
-                             fovea::to_string(want).substr(1));
+                             fovea::to_string(in_shape).substr(1));
   }
-  fovea::Tensor<float, 4> x({array.shape[0], want[0], want[1], want[2]});
+  fovea::Tensor<float, 4> x({array.shape[0], in_shape[0], in_shape[1], in_shape[2]});
   std::copy(array.values.begin(), array.values.end(), x.begin());
   const auto y = imported.graph.infer(x);
   fovea::NpyArray<float> out;
-  out.shape = {y.dim(0), y.dim(1)};
-  if (imported.output_ranks[0] == 4) out.shape.insert(out.shape.end(), {y.dim(2), y.dim(3)});
+  out.shape = {y.dim(0), y.dim(1), y.dim(2), y.dim(3)};
+  out.shape.resize(static_cast<std::size_t>(imported.output_ranks[0]));  // ONNX's rank: [N, F] is [N, F, 1, 1] here
   out.values.assign(y.begin(), y.end());
   fovea::write_npy(args[2], out);
   return 0;

@@ -19,7 +19,8 @@
 /// naming the node, its operator and the reason: no partial network.
 ///
 /// Shapes: the input is [N, C, H, W] or [N, F] with any N; a [N, F] tensor is
-/// fovea's feature vector [N, F, 1, 1].
+/// fovea's feature vector [N, F, 1, 1]. Graphs of element-wise operations may
+/// also take [N, A, B] (as [N, A, B, 1]) or [N] (as [N, 1, 1, 1]).
 
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
@@ -89,7 +90,8 @@ struct Imported {
   Graph<T> graph;                         ///< The network.
   std::string input_name;                 ///< The ONNX name of its input.
   std::vector<std::string> output_names;  ///< The ONNX names of its outputs, in order.
-  /// Each output's ONNX rank: 4 for [N, C, H, W], 2 for [N, F] (fovea's [N, F, 1, 1]).
+  /// Each output's ONNX rank: 4 for [N, C, H, W], 2 for [N, F] (fovea's [N, F, 1, 1]),
+  /// 3 for [N, A, B] ([N, A, B, 1]) and 1 for [N] ([N, 1, 1, 1]).
   std::vector<int> output_ranks;
 };
 
@@ -229,8 +231,9 @@ class Importer {
     }
     if (!type.has_shape()) throw onnx_error(what + "has no shape");
     const auto& dims = type.shape().dim();
-    if (dims.size() != 4 && dims.size() != 2) {
-      throw onnx_error(what + "has rank " + std::to_string(dims.size()) + "; fovea takes [N, C, H, W] or [N, F]");
+    if (dims.size() < 1 || dims.size() > 4) {
+      throw onnx_error(what + "has rank " + std::to_string(dims.size()) +
+                       "; fovea takes [N, C, H, W], [N, F], and [N] or [N, A, B] for element-wise graphs");
     }
     std::vector<Index> extents;
     for (int d = 1; d < dims.size(); ++d) {
@@ -240,8 +243,8 @@ class Importer {
       }
       extents.push_back(dims[d].dim_value());
     }
-    if (dims.size() == 2) return {SampleShape{extents[0], 1, 1}, 2};
-    return {SampleShape{extents[0], extents[1], extents[2]}, 4};
+    extents.resize(3, 1);  // [N] -> [1, 1, 1], [N, F] -> [F, 1, 1], [N, A, B] -> [A, B, 1]
+    return {SampleShape{extents[0], extents[1], extents[2]}, static_cast<int>(dims.size())};
   }
 
   // ---- tensors ----
@@ -394,8 +397,16 @@ class Importer {
   SampleShape shape(const Dynamic& d) const { return net_->shape(d.node); }
   std::vector<std::int64_t> onnx_dims(const Dynamic& d) const {
     const SampleShape s = shape(d);
-    if (d.rank == 2) return {batch_marker, s[0]};
-    return {batch_marker, s[0], s[1], s[2]};
+    std::vector<std::int64_t> dims{batch_marker, s[0], s[1], s[2]};
+    dims.resize(static_cast<std::size_t>(d.rank));
+    return dims;
+  }
+  // The fovea sample shape of ONNX dims [N, ...] (rank 1 to 4): what onnx_dims inverts.
+  static std::optional<SampleShape> sample_of(const std::vector<std::int64_t>& dims) {
+    if (dims.empty() || dims.size() > 4 || dims[0] != batch_marker) return std::nullopt;
+    std::vector<std::int64_t> rest(dims.begin() + 1, dims.end());
+    rest.resize(3, 1);
+    return SampleShape{rest[0], rest[1], rest[2]};
   }
 
   // ---- attributes ----
@@ -724,9 +735,12 @@ class Importer {
     std::vector<std::int64_t> d = dims;
     while (static_cast<int>(d.size()) < rank) d.insert(d.begin(), 1);
     if (static_cast<int>(d.size()) != rank) return false;
-    if (rank == 2) return d[0] == 1;
-    if (rank == 4 && dims.size() == 1) return false;  // [C] broadcasts along W, not C
-    return d[0] == 1 && d[2] == 1 && d[3] == 1;
+    // [1, C, 1, ...]: one value per index of axis 1 (a [C] operand of rank 4
+    // broadcasts along W, and is not this).
+    for (std::size_t k = 0; k < d.size(); ++k) {
+      if (k != 1 && d[k] != 1) return false;
+    }
+    return true;
   }
 
   // Clip: bounds as attributes before opset 11, as optional inputs from it.
@@ -937,8 +951,9 @@ class Importer {
       non_negative = non_negative && x.non_negative;
       inputs.push_back(x.node);
     }
-    if (axis != 1 && axis != 1 - rank)
+    if (rank < 2 || (axis != 1 && axis != 1 - rank)) {
       fail("axis " + std::to_string(axis) + " is not supported; fovea joins channels (axis 1)");
+    }
     set_output(node, {add_layer(node, Concat<T>{}, inputs), rank, non_negative, {}});
   }
 
@@ -981,10 +996,8 @@ class Importer {
     if (dims.size() == 2 && dims[0] == batch_marker && dims[1] == shape_size(s)) {
       return set_output(node, flatten_to_features(node, x));
     }
-    if (dims == onnx_dims(x)) return set_output(node, x);
-    if (dims.size() == 4 && dims[0] == batch_marker && x.rank == 2 && dims[2] == 1 && dims[3] == 1) {
-      return set_output(node, {x.node, 4, x.non_negative, {}});
-    }
+    if (sample_of(dims) == shape(x))
+      return set_output(node, {x.node, static_cast<int>(dims.size()), x.non_negative, {}});
     fail("reshapes " + dims_text(onnx_dims(x)) + " to " + dims_text(target.i) +
          "; fovea reshapes only [N, C, H, W] to [N, C*H*W]");
   }
@@ -1087,10 +1100,7 @@ class Importer {
     }
     const Dynamic x = plain(node, 0);
     if (out.size() == 2 && out[0] == batch_marker) return set_output(node, flatten_to_features(node, x));
-    if (out.size() == 4 && out[0] == batch_marker && x.rank == 2 && out[2] == 1 && out[3] == 1) {
-      return set_output(node, {x.node, 4, x.non_negative, {}});
-    }
-    if (out == onnx_dims(x)) return set_output(node, x);
+    if (sample_of(out) == shape(x)) return set_output(node, {x.node, static_cast<int>(out.size()), x.non_negative, {}});
     fail("gives " + dims_text(out) + "; fovea tensors are [N, C, H, W] or [N, F]");
   }
 
