@@ -85,8 +85,9 @@ fuzz_one() {
   local artifacts="$build/artifacts/$target/"
   rm -rf "$artifacts"
   mkdir -p "$corpus" "$artifacts" "$regressions"
-  cp -n "$build/seeds/$target"/* "$corpus/" || true  # keep grown files; coreutils >= 9.2 returns 1 on skips
-  if [[ "$target" == onnx ]]; then
+  if [[ "$target" != onnx ]]; then
+    cp -n "$build/seeds/$target"/* "$corpus/" || true  # keep grown files; coreutils >= 9.2 returns 1 on skips
+  else
     # Seeds: the committed fixtures below -max_len (every one but LeNet and ResNet-8).
     for model in "$root"/tests/onnx/fixtures/*/model.onnx; do
       (($(stat -c %s "$model") <= 65536)) && cp -n "$model" "$corpus/$(basename "$(dirname "$model")").onnx"

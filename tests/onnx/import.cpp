@@ -265,3 +265,36 @@ TEST_CASE("the ONNX fuzz target's regressions and mutated fixtures are refused c
     CHECK_NOTHROW(fovea::fuzz::onnx_model(std::span(reinterpret_cast<const std::uint8_t*>(model.data()), cut)));
   }
 }
+
+TEST_CASE("export writes the layers the fixtures lack and imports them back", "[onnx][export]") {
+  fovea::Graph<float> net({3, 6, 6});
+  auto c = net.add("conv", fovea::Conv2d<float>({.in_channels = 3, .out_channels = 4, .kernel = 3, .padding = 1}),
+                   net.input());
+  auto d = net.add("drop", fovea::Dropout<float>(0.3), c);
+  auto e = net.add("elu", fovea::ELU<float>(0.7), c);
+  auto sum = net.add("sum", fovea::Add<float>{}, {c, d, e});
+  auto pool = net.add("gap", fovea::GlobalPool2d<float>(fovea::PoolKind::average), sum);
+  net.add("probs", fovea::Softmax<float>{}, pool);
+  net.set_training(false);
+  fovea::Rng rng(3);
+  const auto x = fovea::Tensor<float, 4>::uniform({2, 3, 6, 6}, rng, -1.0f, 1.0f);
+  const auto y = net.infer(x);
+  const std::vector<float> want(y.begin(), y.end());
+  for (std::int64_t opset : {9, 13, 17}) {
+    INFO(opset);
+    const auto model = fovea::onnx::to_model(net, {.opset = opset});
+    std::set<std::string> ops;
+    for (const auto& node : model.graph().node()) ops.insert(node.op_type());
+    CHECK(ops == std::set<std::string>{"Conv", "Dropout", "Elu", "Sum", "GlobalAveragePool", "Flatten", "Softmax"});
+    auto again = fovea::onnx::import_model<float>(model);
+    CHECK(again.output_ranks == std::vector<int>{2});
+    const auto z = again.graph.infer(x);
+    CHECK(relative_error(std::vector<float>(z.begin(), z.end()), want) < 1e-6);
+  }
+  // L2 pooling exports as LpPool (p = 2), which passes ONNX's checker; fovea does not import it.
+  fovea::Graph<float> l2({1, 4, 4});
+  l2.add("l2", fovea::Pool2d<float>({.kind = fovea::PoolKind::l2}), l2.input());
+  const auto model = fovea::onnx::to_model(l2);
+  CHECK(model.graph().node(0).op_type() == "LpPool");
+  CHECK_THROWS_WITH(fovea::onnx::import_model<float>(model), Contains("(LpPool): operator 'LpPool' is not supported"));
+}
