@@ -39,8 +39,9 @@
 
 #include "fovea/layers/activation.hpp"
 #include "fovea/layers/add.hpp"
-#include "fovea/layers/concat.hpp"
 #include "fovea/layers/batch_norm.hpp"
+#include "fovea/layers/channel_affine.hpp"
+#include "fovea/layers/concat.hpp"
 #include "fovea/layers/conv2d.hpp"
 #include "fovea/layers/dropout.hpp"
 #include "fovea/layers/flatten.hpp"

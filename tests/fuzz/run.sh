@@ -14,7 +14,11 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 seconds="${1:-20}"
 shift || true
 targets=("$@")
-((${#targets[@]} > 0)) || targets=(idx model image npy)
+if ((${#targets[@]} == 0)); then
+  targets=(idx model image npy)
+  # The ONNX importer, where ONNX's library is installed (libonnx-dev).
+  [[ -e /usr/include/onnx/onnx_pb.h ]] && targets+=(onnx)
+fi
 build="${FOVEA_FUZZ_BUILD:-$root/build-fuzz}"
 cxx="${FOVEA_FUZZ_CXX:-clang++-14}"
 mkdir -p "$build"
@@ -50,7 +54,10 @@ for target in make_seeds "${targets[@]}"; do
   output="$build/${target#fuzz_}"
   [[ "$target" == make_seeds ]] || output="$build/fuzz_$target"
   if stale "$output"; then
-    "$cxx" "${compile[@]}" "${link[@]}" "$source" "$build/stb_impl.o" -lz -o "$output" &
+    extra=()
+    # ONNX's headers need its namespace macros; protobuf and libonnx are not instrumented.
+    [[ "$target" == onnx ]] && extra=(-DONNX_NAMESPACE=onnx -DONNX_ML=1 -lonnx -lonnx_proto -lprotobuf)
+    "$cxx" "${compile[@]}" "${link[@]}" "$source" "$build/stb_impl.o" -lz "${extra[@]}" -o "$output" &
     pids+=($!)
     # Two compilers at a time (CI has two cores): the next starts when either ends.
     if ((${#pids[@]} >= 2)); then
@@ -78,7 +85,14 @@ fuzz_one() {
   local artifacts="$build/artifacts/$target/"
   rm -rf "$artifacts"
   mkdir -p "$corpus" "$artifacts" "$regressions"
-  cp -n "$build/seeds/$target"/* "$corpus/" || true  # keep grown files; coreutils >= 9.2 returns 1 on skips
+  if [[ "$target" != onnx ]]; then
+    cp -n "$build/seeds/$target"/* "$corpus/" || true  # keep grown files; coreutils >= 9.2 returns 1 on skips
+  else
+    # Seeds: the committed fixtures below -max_len (every one but LeNet and ResNet-8).
+    for model in "$root"/tests/onnx/fixtures/*/model.onnx; do
+      (($(stat -c %s "$model") <= 65536)) && cp -n "$model" "$corpus/$(basename "$(dirname "$model")").onnx"
+    done
+  fi
   local log="$build/fuzz_$target.log"
   # A fixed seed: the same run explores the same inputs (set FOVEA_FUZZ_SEED to vary).
   if "$build/fuzz_$target" -seed="${FOVEA_FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \

@@ -36,13 +36,13 @@ namespace fs = std::filesystem;
 // One test_data_set_<k>: the graph's inputs and its expected outputs.
 struct DataSet {
   fs::path folder;
-  std::vector<onnx::TensorProto> inputs;
-  std::vector<onnx::TensorProto> outputs;
+  std::vector<::onnx::TensorProto> inputs;
+  std::vector<::onnx::TensorProto> outputs;
 };
 
 struct TestCase {
   std::string name;  // the folder's name, e.g. "test_conv_with_strides_padding"
-  onnx::ModelProto model;
+  ::onnx::ModelProto model;
   std::vector<DataSet> data_sets;  // by k, at least one
 };
 
@@ -63,13 +63,15 @@ Proto read_proto(const fs::path& path, const char* type) {
   return proto;
 }
 
-inline onnx::ModelProto read_model(const fs::path& path) { return read_proto<onnx::ModelProto>(path, "ModelProto"); }
-inline onnx::TensorProto read_tensor(const fs::path& path) {
-  return read_proto<onnx::TensorProto>(path, "TensorProto");
+inline ::onnx::ModelProto read_model(const fs::path& path) {
+  return read_proto<::onnx::ModelProto>(path, "ModelProto");
+}
+inline ::onnx::TensorProto read_tensor(const fs::path& path) {
+  return read_proto<::onnx::TensorProto>(path, "TensorProto");
 }
 
 // The version of the default operator set ("" or "ai.onnx") the model imports; 0 if none.
-inline std::int64_t opset_of(const onnx::ModelProto& model) {
+inline std::int64_t opset_of(const ::onnx::ModelProto& model) {
   for (const auto& entry : model.opset_import()) {
     if (entry.domain().empty() || entry.domain() == "ai.onnx") return entry.version();
   }
@@ -77,22 +79,22 @@ inline std::int64_t opset_of(const onnx::ModelProto& model) {
 }
 
 // The operator types of the graph's nodes, each once, sorted.
-inline std::set<std::string> op_types(const onnx::ModelProto& model) {
+inline std::set<std::string> op_types(const ::onnx::ModelProto& model) {
   std::set<std::string> types;
   for (const auto& node : model.graph().node()) types.insert(node.op_type());
   return types;
 }
 
-inline std::vector<Index> dims_of(const onnx::TensorProto& tensor) {
+inline std::vector<Index> dims_of(const ::onnx::TensorProto& tensor) {
   return {tensor.dims().begin(), tensor.dims().end()};
 }
 
-inline std::string describe(const onnx::TensorProto& tensor) {
+inline std::string describe(const ::onnx::TensorProto& tensor) {
   return "tensor '" + tensor.name() + "' " + to_string(dims_of(tensor));
 }
 
 // Element count of the dims, refusing negative or absurd ones.
-inline Index element_count(const onnx::TensorProto& tensor) {
+inline Index element_count(const ::onnx::TensorProto& tensor) {
   Index count = 1;
   for (const std::int64_t d : tensor.dims()) {
     if (d < 0 || (d > 0 && count > (Index{1} << 40) / d)) {
@@ -106,7 +108,7 @@ inline Index element_count(const onnx::TensorProto& tensor) {
 // The raw_data bytes as `count` little-endian values of Bits, or an error
 // when their length is another.
 template <class Bits>
-std::vector<Bits> raw_values(const onnx::TensorProto& tensor, Index count) {
+std::vector<Bits> raw_values(const ::onnx::TensorProto& tensor, Index count) {
   const std::string& raw = tensor.raw_data();
   if (static_cast<Index>(raw.size()) != count * static_cast<Index>(sizeof(Bits))) {
     throw format_error("onnx_test: " + describe(tensor) + " has " + std::to_string(raw.size()) +
@@ -125,28 +127,28 @@ std::vector<Bits> raw_values(const onnx::TensorProto& tensor, Index count) {
 }
 
 template <class Field>
-void require_count(const onnx::TensorProto& tensor, const Field& field, Index count) {
+void require_count(const ::onnx::TensorProto& tensor, const Field& field, Index count) {
   if (static_cast<Index>(field.size()) != count) {
     throw format_error("onnx_test: " + describe(tensor) + " holds " + std::to_string(field.size()) +
                        " values, its dims need " + std::to_string(count));
   }
 }
 
-inline void require_local(const onnx::TensorProto& tensor) {
-  if (tensor.data_location() == onnx::TensorProto::EXTERNAL) {
+inline void require_local(const ::onnx::TensorProto& tensor) {
+  if (tensor.data_location() == ::onnx::TensorProto::EXTERNAL) {
     throw format_error("onnx_test: " + describe(tensor) + " keeps its data in an external file, not supported");
   }
 }
 
 // A FLOAT or DOUBLE tensor as an array of T (shape = dims; a scalar has none).
 template <class T = float>
-NpyArray<T> to_array(const onnx::TensorProto& tensor) {
+NpyArray<T> to_array(const ::onnx::TensorProto& tensor) {
   require_local(tensor);
   const Index count = element_count(tensor);
   NpyArray<T> array;
   array.shape = dims_of(tensor);
   array.values.reserve(static_cast<std::size_t>(count));
-  if (tensor.data_type() == onnx::TensorProto::FLOAT) {
+  if (tensor.data_type() == ::onnx::TensorProto::FLOAT) {
     if (tensor.has_raw_data()) {
       for (std::uint32_t bits : raw_values<std::uint32_t>(tensor, count)) {
         array.values.push_back(static_cast<T>(std::bit_cast<float>(bits)));
@@ -155,7 +157,7 @@ NpyArray<T> to_array(const onnx::TensorProto& tensor) {
       require_count(tensor, tensor.float_data(), count);
       for (float v : tensor.float_data()) array.values.push_back(static_cast<T>(v));
     }
-  } else if (tensor.data_type() == onnx::TensorProto::DOUBLE) {
+  } else if (tensor.data_type() == ::onnx::TensorProto::DOUBLE) {
     if (tensor.has_raw_data()) {
       for (std::uint64_t bits : raw_values<std::uint64_t>(tensor, count)) {
         array.values.push_back(static_cast<T>(std::bit_cast<double>(bits)));
@@ -166,17 +168,17 @@ NpyArray<T> to_array(const onnx::TensorProto& tensor) {
     }
   } else {
     throw format_error("onnx_test: " + describe(tensor) + " has data type " +
-                       onnx::TensorProto::DataType_Name(tensor.data_type()) + ", expected FLOAT or DOUBLE");
+                       ::onnx::TensorProto::DataType_Name(tensor.data_type()) + ", expected FLOAT or DOUBLE");
   }
   return array;
 }
 
 // An INT64 or INT32 tensor's values (shapes, axes, pads, indices).
-inline std::vector<std::int64_t> int64_values(const onnx::TensorProto& tensor) {
+inline std::vector<std::int64_t> int64_values(const ::onnx::TensorProto& tensor) {
   require_local(tensor);
   const Index count = element_count(tensor);
   std::vector<std::int64_t> values;
-  if (tensor.data_type() == onnx::TensorProto::INT64) {
+  if (tensor.data_type() == ::onnx::TensorProto::INT64) {
     if (tensor.has_raw_data()) {
       for (std::uint64_t bits : raw_values<std::uint64_t>(tensor, count)) {
         values.push_back(static_cast<std::int64_t>(bits));
@@ -185,7 +187,7 @@ inline std::vector<std::int64_t> int64_values(const onnx::TensorProto& tensor) {
       require_count(tensor, tensor.int64_data(), count);
       values.assign(tensor.int64_data().begin(), tensor.int64_data().end());
     }
-  } else if (tensor.data_type() == onnx::TensorProto::INT32) {
+  } else if (tensor.data_type() == ::onnx::TensorProto::INT32) {
     if (tensor.has_raw_data()) {
       for (std::uint32_t bits : raw_values<std::uint32_t>(tensor, count)) {
         values.push_back(static_cast<std::int32_t>(bits));
@@ -196,14 +198,14 @@ inline std::vector<std::int64_t> int64_values(const onnx::TensorProto& tensor) {
     }
   } else {
     throw format_error("onnx_test: " + describe(tensor) + " has data type " +
-                       onnx::TensorProto::DataType_Name(tensor.data_type()) + ", expected INT64 or INT32");
+                       ::onnx::TensorProto::DataType_Name(tensor.data_type()) + ", expected INT64 or INT32");
   }
   return values;
 }
 
 // <prefix>_0.pb, <prefix>_1.pb, ... in `folder`, by number; the numbers must
 // run from 0 without a gap.
-inline std::vector<onnx::TensorProto> read_numbered(const fs::path& folder, const std::string& prefix) {
+inline std::vector<::onnx::TensorProto> read_numbered(const fs::path& folder, const std::string& prefix) {
   std::vector<std::pair<long, fs::path>> files;
   for (const auto& entry : fs::directory_iterator(folder)) {
     const std::string name = entry.path().filename().string();
@@ -215,7 +217,7 @@ inline std::vector<onnx::TensorProto> read_numbered(const fs::path& folder, cons
     files.emplace_back(std::stol(number), entry.path());
   }
   std::sort(files.begin(), files.end());
-  std::vector<onnx::TensorProto> tensors;
+  std::vector<::onnx::TensorProto> tensors;
   for (std::size_t i = 0; i < files.size(); ++i) {
     if (files[i].first != static_cast<long>(i)) {
       throw format_error("onnx_test: " + detail::quoted_path(folder) + " has no " + prefix + "_" + std::to_string(i) +

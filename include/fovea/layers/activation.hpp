@@ -2,7 +2,7 @@
 
 /// @file
 /// Activation layers: ReLU, LeakyReLU(slope), Sigmoid, Tanh, ELU(alpha),
-/// ReLU6 and Clip(min, max). Each
+/// ReLU6, Clip(min, max) and Softplus. Each
 /// maps x: [N, C, H, W] -> y: [N, C, H, W] elementwise with the function of the
 /// same name in ops/activation.hpp. The shared base does the shape bookkeeping;
 /// a subclass names itself and picks its two ops functions.
@@ -255,6 +255,28 @@ class ReLU6 final : public Activation<T> {
   void apply_backward(TensorView<const T, 1> x, TensorView<const T, 1> /*y*/, TensorView<const T, 1> dy,
                       TensorView<T, 1> dx) const override {
     clip_backward(x, dy, dx, T{0}, T{6});
+  }
+};
+
+/// y = log(1 + e^x), a smooth ReLU (ONNX's Softplus, PyTorch's with beta 1).
+template <class T>
+class Softplus final : public Activation<T> {
+ public:
+  /// A Softplus layer; it has no settings.
+  Softplus() : Activation<T>("Softplus") {}
+  /// Rebuilds from spec(); throws format_error for a spec of another type.
+  static Softplus from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "Softplus");
+    return Softplus();
+  }
+  LayerSpec spec() const override { return {"Softplus", {}}; }
+
+ private:
+  double flops_per_element() const override { return 4; }  // abs, exp, log1p, add
+  void apply_forward(TensorView<const T, 1> x, TensorView<T, 1> y) const override { softplus_forward(x, y); }
+  void apply_backward(TensorView<const T, 1> x, TensorView<const T, 1> /*y*/, TensorView<const T, 1> dy,
+                      TensorView<T, 1> dx) const override {
+    softplus_backward(x, dy, dx);
   }
 };
 

@@ -11,8 +11,9 @@
 
 #include "fovea/layers/activation.hpp"
 #include "fovea/layers/add.hpp"
-#include "fovea/layers/concat.hpp"
 #include "fovea/layers/batch_norm.hpp"
+#include "fovea/layers/channel_affine.hpp"
+#include "fovea/layers/concat.hpp"
 #include "fovea/layers/conv2d.hpp"
 #include "fovea/layers/dropout.hpp"
 #include "fovea/layers/flatten.hpp"
@@ -75,6 +76,8 @@ class LayerRegistry {
     add("ELU", factory_of<ELU<T>>());
     add("ReLU6", factory_of<ReLU6<T>>());
     add("Clip", factory_of<Clip<T>>());
+    add("Softplus", factory_of<Softplus<T>>());
+    add("ChannelAffine", factory_of<ChannelAffine<T>>());
     add("PReLU", factory_of<PReLU<T>>());
     add("BatchNorm", factory_of<BatchNorm<T>>());
     add("LocalResponseNorm", factory_of<LocalResponseNorm<T>>());

@@ -171,4 +171,25 @@ void clip_backward(TensorView<const T, 1> x, TensorView<const T, 1> dy, TensorVi
   });
 }
 
+/// y = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) so that a large x
+/// neither overflows nor loses its digits.
+template <class T>
+void softplus_forward(TensorView<const T, 1> x, TensorView<T, 1> y) {
+  detail::require_same_size("softplus_forward", "x", x, "y", y);
+  detail::for_each_element_chunk(x.size(), [&](Index begin, Index end) {
+    const auto in = x.slice(begin, end).array();
+    y.slice(begin, end).array() = in.max(T{0}) + (-in.abs()).exp().log1p();
+  });
+}
+/// dx = dy * sigmoid(x), the derivative of softplus.
+template <class T>
+void softplus_backward(TensorView<const T, 1> x, TensorView<const T, 1> dy, TensorView<T, 1> dx) {
+  detail::require_same_size("softplus_backward", "x", x, "dy", dy);
+  detail::require_same_size("softplus_backward", "x", x, "dx", dx);
+  detail::for_each_element_chunk(x.size(), [&](Index begin, Index end) {
+    const auto in = x.slice(begin, end).array();
+    dx.slice(begin, end).array() = dy.slice(begin, end).array() / (T{1} + (-in).exp());
+  });
+}
+
 }  // namespace fovea
