@@ -278,14 +278,16 @@ TEST_CASE("a failed write_npy leaves the previous file intact", "[io][npy][durab
   SECTION("the target is a directory") {
     const fs::path directory = folder / "a_directory.npy";
     fs::create_directories(directory);
-    CHECK_THROWS_WITH(write_npy(directory, small),
-                      "write_npy: saving " + quoted(directory) + " failed while renaming: Is a directory");
+    CHECK_THROWS_WITH(write_npy(directory, small), "write_npy: saving " + quoted(directory) +
+                                                       " failed: " + quoted(directory) +
+                                                       " is a directory, not a regular file: refusing to replace it");
     CHECK(fs::is_directory(directory));
   }
   SECTION("the folder does not exist") {
     const fs::path missing = folder / "no_such_folder" / "x.npy";
     CHECK_THROWS_WITH(write_npy(missing, small), "write_npy: cannot create a temporary file in " +
-                                                     quoted(missing.parent_path()) + ": No such file or directory");
+                                                     quoted(missing.parent_path()) + " to save " + quoted(missing) +
+                                                     ": No such file or directory");
   }
   CHECK(fovea::test::read_file(path) == good);
   CHECK(temporary_files().empty());

@@ -155,7 +155,7 @@ TEST_CASE("Pool2d's new settings survive its spec, and specs without them mean t
   fovea::test::check_spec_round_trip(ceil_max);
   CHECK_THROWS_WITH(Pool2d<float>::from_spec(
                         {"MaxPool2d", {{"kh", 2}, {"kw", 2}, {"sh", 2}, {"sw", 2}, {"ph", 0}, {"pw", 0}, {"pb", 0.5}}}),
-                    "MaxPool2d: setting 'pb' is 0.500000, expected a whole number");
+                    "MaxPool2d: setting 'pb' is 0.5, expected a whole number");
   CHECK_THROWS_WITH(Pool2d<float>({.padding = {0, 0, 0, 2}}),
                     "MaxPool2d: padding [t0, b0, l0, r2] is more than half the window 2x2");
 }
