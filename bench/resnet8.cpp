@@ -25,27 +25,7 @@
 #include "fovea/train/data_parallel.hpp"
 #include "fovea/train/loss.hpp"
 
-namespace {
-std::atomic<std::int64_t> allocation_count{0};
-}  // namespace
-
-// Every heap allocation of this program is counted: a steady-state step must make none.
-[[gnu::noinline]] void* operator new(std::size_t size) {
-  allocation_count.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void* operator new(std::size_t size, std::align_val_t align) {
-  allocation_count.fetch_add(1, std::memory_order_relaxed);
-  const auto alignment = static_cast<std::size_t>(align);
-  const std::size_t rounded = (size + alignment - 1) / alignment * alignment;
-  if (void* p = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+#include "allocation_count.hpp"
 
 namespace {
 
@@ -70,8 +50,7 @@ struct Batch {
 struct Trainer {
   fovea::Graph<float> net = fovea::models::resnet8<float>({.seed = 7});
   fovea::SoftmaxCrossEntropy<float> loss;
-  fovea::Sgd<float> sgd{net.params(),
-                        {.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 5e-4}};
+  fovea::Sgd<float> sgd{net.params(), {.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 5e-4}};
   fovea::DataParallel<float> lanes{net};  // as fit() runs a step
   Tensor<float, 2> scores{{train_batch, classes}};
 
