@@ -40,13 +40,6 @@ struct Settings {
   std::string progress = "auto";
 };
 
-// "9,271": thousands separated by commas.
-std::string grouped(fovea::Index n) {
-  std::string digits = std::to_string(n);
-  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<std::size_t>(i), ",");
-  return digits;
-}
-
 // The feature maps of node `name` for one image, as a PNG grid.
 void write_feature_maps(fovea::Graph<float>& net, const std::string& name, fovea::TensorView<const float, 4> image,
                         const fs::path& path) {
@@ -120,14 +113,12 @@ int main(int argc, char** argv) {
     auto net = fovea::models::resnet8<float>({.classes = 10, .in_channels = 1, .seed = s.seed});
     std::cout << net.summary(s.batch_size) << "\n";
     fovea::SoftmaxCrossEntropy<float> loss;
-    fovea::Sgd<float> sgd(net.params(), {.learning_rate = s.learning_rate,
-                                         .momentum = s.momentum,
-                                         .nesterov = true,
-                                         .weight_decay = s.weight_decay});
+    fovea::Sgd<float> sgd(
+        net.params(),
+        {.learning_rate = s.learning_rate, .momentum = s.momentum, .nesterov = true, .weight_decay = s.weight_decay});
     const fovea::Schedule schedule = fovea::Schedule::cosine(s.epochs, 0.0);
-    std::cout << "optimizer: " << sgd.describe() << ", schedule " << schedule.describe() << ", batch "
-              << s.batch_size << ", augmentation: crop padding " << s.crop_padding << (s.flip ? ", flips" : "")
-              << "\n";
+    std::cout << "optimizer: " << sgd.describe() << ", schedule " << schedule.describe() << ", batch " << s.batch_size
+              << ", augmentation: crop padding " << s.crop_padding << (s.flip ? ", flips" : "") << "\n";
 
     const fovea::FitOptions options{
         .epochs = s.epochs,
@@ -186,8 +177,8 @@ int main(int argc, char** argv) {
                  "accuracy.svg, history.csv\n";
     const auto correct = static_cast<fovea::Index>(std::lround(result.accuracy * static_cast<double>(test_set.size())));
     std::printf("%d epochs in %.1f s\n", static_cast<int>(history.epochs.size()), seconds);
-    std::printf("test accuracy %.2f%% (%s/%s)\n", 100 * result.accuracy, grouped(correct).c_str(),
-                grouped(test_set.size()).c_str());
+    std::printf("test accuracy %.2f%% (%s/%s)\n", 100 * result.accuracy, fovea::group_thousands(correct).c_str(),
+                fovea::group_thousands(test_set.size()).c_str());
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

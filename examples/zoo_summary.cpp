@@ -15,15 +15,6 @@
 
 namespace {
 
-// "25,557,032"
-std::string grouped(fovea::Index n) {
-  std::string digits = std::to_string(n);
-  for (auto i = static_cast<std::ptrdiff_t>(digits.size()) - 3; i > 0; i -= 3) {
-    digits.insert(static_cast<std::size_t>(i), ",");
-  }
-  return digits;
-}
-
 // "C,H,W" -> the three sizes; throws CLI::ValidationError otherwise.
 fovea::models::ModelOptions parse_input(const std::string& text, fovea::models::ModelOptions options) {
   std::istringstream in(text);
@@ -63,7 +54,7 @@ int main(int argc, char** argv) {
     const auto net = fovea::models::make<float>(name, options);
     std::cout << name << ", input " << fovea::to_string(net.input_shape()) << '\n';
     std::cout << net.summary();
-    std::cout << "parameters: " << grouped(net.parameter_count()) << '\n';
+    std::cout << "parameters: " << fovea::group_thousands(net.parameter_count()) << '\n';
   } catch (const CLI::Error& e) {
     return app.exit(e);
   } catch (const std::exception& e) {

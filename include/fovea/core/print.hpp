@@ -6,10 +6,20 @@
 /// batch of images stays readable.
 
 #include <ostream>
+#include <string>
 
 #include "fovea/core/tensor.hpp"
 
 namespace fovea {
+
+/// A count with its thousands separated by commas: 25557032 -> "25,557,032".
+inline std::string group_thousands(Index n) {
+  std::string digits = std::to_string(n);
+  const int first = n < 0 ? 1 : 0;  // the sign is not a digit
+  for (int i = static_cast<int>(digits.size()) - 3; i > first; i -= 3) digits.insert(static_cast<std::size_t>(i), ",");
+  return digits;
+}
+
 namespace detail {
 
 inline constexpr Index print_edge_items = 3;

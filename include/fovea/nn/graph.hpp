@@ -45,6 +45,7 @@
 
 #include "fovea/core/aligned_buffer.hpp"
 #include "fovea/core/error.hpp"
+#include "fovea/core/print.hpp"
 #include "fovea/core/tensor.hpp"
 #include "fovea/layers/activation.hpp"
 #include "fovea/layers/layer.hpp"
@@ -475,15 +476,15 @@ class Graph {
       if (!view && fused_relu_[k] < 0) activation_values += shape_size(node.shape);
       std::string from;
       for (Index in : node.inputs) from += (from.empty() ? "" : ", ") + nodes_[static_cast<std::size_t>(in)].name;
-      row(node.name + " " + node.layer->describe(), shape_text(node.shape), grouped(node_parameter_count(k)),
-          grouped(static_cast<Index>(flops / 2)),
+      row(node.name + " " + node.layer->describe(), shape_text(node.shape), group_thousands(node_parameter_count(k)),
+          group_thousands(static_cast<Index>(flops / 2)),
           view ? std::string("view") : format_bytes(shape_size(node.shape) * static_cast<Index>(sizeof(T))), from);
     }
     out << std::string(width, '=') << '\n';
-    out << "Total parameters: " << grouped(parameter_count()) << " (" << format_bytes(parameter_count() * sizeof(T))
-        << ")\n";
-    out << "Multiply-adds per image: " << grouped(static_cast<Index>(total_flops / 2)) << '\n';
-    out << "Forward FLOPs per image: " << grouped(static_cast<Index>(total_flops)) << '\n';
+    out << "Total parameters: " << group_thousands(parameter_count()) << " ("
+        << format_bytes(parameter_count() * sizeof(T)) << ")\n";
+    out << "Multiply-adds per image: " << group_thousands(static_cast<Index>(total_flops / 2)) << '\n';
+    out << "Forward FLOPs per image: " << group_thousands(static_cast<Index>(total_flops)) << '\n';
     out << "Activation memory per image: " << format_bytes(image_values * static_cast<Index>(sizeof(T)))
         << " (every node's output)\n";
     // Training keeps each activation and its gradient: two values per element.
@@ -573,9 +574,6 @@ class Graph {
       return last_node_;
     }
     return output_ids_;
-  }
-  void require_forward(const char* operation) const {
-    if (!forwarded_) throw state_error(kind_ + "::" + operation + ": called before forward");
   }
   bool is_chain() const {
     for (std::size_t k = 1; k < nodes_.size(); ++k) {
@@ -746,14 +744,6 @@ class Graph {
       if (p.name.compare(0, prefix.size(), prefix) == 0) n += p.value.size();
     }
     return n;
-  }
-  static std::string grouped(Index n) {
-    std::string digits = std::to_string(n);
-    const int first = n < 0 ? 1 : 0;
-    for (int i = static_cast<int>(digits.size()) - 3; i > first; i -= 3) {
-      digits.insert(static_cast<std::size_t>(i), ",");
-    }
-    return digits;
   }
   static std::string format_bytes(Index bytes) {
     char text[32];

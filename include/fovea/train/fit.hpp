@@ -582,8 +582,8 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.images_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
     if (validation != nullptr) {
-      const Evaluation v =
-          evaluate_impl<T, Validation>(net, loss, *validation, std::max<Index>(batch, 256), "fit: validation sample", peers);
+      const Evaluation v = evaluate_impl<T, Validation>(net, loss, *validation, std::max<Index>(batch, 256),
+                                                        "fit: validation sample", peers);
       report.validation_loss = v.loss;
       report.validation_accuracy = v.accuracy;
     }
