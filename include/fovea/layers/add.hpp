@@ -74,15 +74,8 @@ class Add final : public Layer<T> {
 
  private:
   void record(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y) {
-    shapes_.clear();
-    for (const auto& in : x) shapes_.push_back(sample_shape(in.shape()));
+    merged_sample_shapes<T>("Add", x, shapes_);
     const SampleShape out = merged_output_shape(shapes_);
-    for (const auto& in : x) {
-      if (in.dim(0) != x[0].dim(0)) {
-        throw shape_error("Add::forward: inputs " + to_string(x[0].shape()) + " and " + to_string(in.shape()) +
-                          " have different batch sizes");
-      }
-    }
     record_.record("Add", x[0].shape(), out, y.shape());
   }
 

@@ -63,14 +63,7 @@ class Concat final : public Layer<T> {
 
   /// x[i]: [N, C_i, H, W] -> y: [N, sum C_i, H, W]
   void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y, bool /*training*/) override {
-    shapes_.clear();
-    for (const auto& in : x) {
-      if (in.dim(0) != x[0].dim(0)) {
-        throw shape_error("Concat::forward: inputs " + to_string(x[0].shape()) + " and " + to_string(in.shape()) +
-                          " have different batch sizes");
-      }
-      shapes_.push_back(sample_shape(in.shape()));
-    }
+    merged_sample_shapes<T>("Concat", x, shapes_);
     record_.record("Concat", x[0].shape(), merged_output_shape(shapes_), y.shape());
     concat_forward<T>(x, y);
   }

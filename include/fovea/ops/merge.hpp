@@ -9,11 +9,29 @@
 
 #include <algorithm>
 #include <span>
+#include <string>
+#include <vector>
 
+#include "fovea/core/error.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor_view.hpp"
 
 namespace fovea {
+
+/// Fills `shapes` with each input's per-sample shape [C, H, W] (reusing its
+/// capacity); throws shape_error naming `layer` when the inputs' batch sizes
+/// differ.
+template <class T>
+void merged_sample_shapes(const char* layer, std::span<const TensorView<const T, 4>> x, std::vector<Shape<3>>& shapes) {
+  shapes.clear();
+  for (const auto& in : x) {
+    if (in.dim(0) != x[0].dim(0)) {
+      throw shape_error(std::string(layer) + "::forward: inputs " + to_string(x[0].shape()) + " and " +
+                        to_string(in.shape()) + " have different batch sizes");
+    }
+    shapes.push_back({in.dim(1), in.dim(2), in.dim(3)});
+  }
+}
 
 /// y = x[0] + x[1] + ... (same shapes; the caller checks them). Each sample's
 /// sum is taken in input order, so the bits do not depend on the threads.
