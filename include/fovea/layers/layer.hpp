@@ -12,11 +12,20 @@
 ///    activation buffer once per batch size, so a training step allocates
 ///    nothing);
 ///  - computes backward from the same x and y plus dy: parameter gradients
-///    ACCUMULATE (+=), the input gradient is written to dx. dx may be empty
-///    (size 0) when nobody needs it (the first layer), and is then skipped;
-///  - owns its parameters, their gradients and whatever cache backward needs
-///    (im2col columns, max-pool argmax, dropout mask), sized once per shape;
+///    ACCUMULATE (+=) into the context's gradient views, the input gradient is
+///    written to dx. dx may be empty (size 0) when nobody needs it (the first
+///    layer), and is then skipped;
+///  - owns the model: its settings, parameters and buffers (running
+///    statistics). Everything one execution writes lives in a LayerContext
+///    the caller owns and the layer makes (make_context()): what backward
+///    needs from forward (the shapes, max-pool argmax, a dropout mask, batch
+///    statistics) and scratch (im2col columns). forward and backward are
+///    const, so threads that each hold a context may run one layer at once;
 ///  - describes itself for summaries and model files.
+///
+/// For standalone use (tests, experiments), forward(x, y, training) and
+/// backward(x, y, dy, dx) run with a context the layer keeps for itself and
+/// accumulate into the layer's own gradients.
 ///
 /// Virtual calls happen once per layer per batch, never per element.
 
@@ -146,131 +155,6 @@ struct LayerSpec {
   bool operator==(const LayerSpec&) const = default;
 };
 
-/// The abstract base of every layer, with element type T (float or double):
-/// shape inference, forward and backward on [N, C, H, W] batches, parameters,
-/// and a description for summaries and model files (see this file's overview).
-template <class T>
-class Layer {
- public:
-  /// The base holds no state.
-  Layer() = default;
-  /// Defaulted, like the other copy and move members, so that subclasses keep
-  /// their implicit copy and move despite the virtual destructor.
-  Layer(const Layer&) = default;
-  /// Defaulted: see the copy constructor.
-  Layer& operator=(const Layer&) = default;
-  /// Defaulted: see the copy constructor.
-  Layer(Layer&&) noexcept = default;
-  /// Defaulted: see the copy constructor.
-  Layer& operator=(Layer&&) noexcept = default;
-  /// Virtual: networks own layers through LayerPtr.
-  virtual ~Layer() = default;
-
-  /// One line for summaries and error messages: "Conv2d(1->6, k5x5, s1, p2)".
-  virtual std::string describe() const = 0;
-  /// The type name and settings that rebuild this layer (its parameters not
-  /// included): what model files store and from_spec() reads back.
-  virtual LayerSpec spec() const = 0;
-
-  /// Per-sample output shape for a per-sample input shape; throws shape_error
-  /// naming this layer, what it expected and what it got.
-  virtual SampleShape output_shape(const SampleShape& input) const = 0;
-
-  /// x: [N, ...input] -> y: [N, ...output_shape(input)]. `training` switches
-  /// layers such as Dropout; layers that need no cache ignore it. Throws
-  /// shape_error when x does not fit the layer or y is not of the output shape.
-  virtual void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) = 0;
-
-  /// dy has y's shape. Accumulates parameter gradients, writes dx (x's shape)
-  /// unless dx is empty. Throws state_error if no forward preceded it and
-  /// shape_error if dy does not match that forward's output.
-  virtual void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                        TensorView<T, 4> dx) = 0;
-
-  /// Trainable tensors (none by default): views of the layer's own values and
-  /// gradients, not copies.
-  virtual std::vector<Parameter<T>> params() { return {}; }
-
-  /// Tensors the layer keeps that are not trained but belong to the model
-  /// (none by default): views of the layer's own storage. Model files save and
-  /// load them; a layer with buffers updates them in training forwards, so a
-  /// training step runs it in one lane (train/data_parallel.hpp).
-  virtual std::vector<Buffer<T>> buffers() { return {}; }
-
-  /// The layer's own random generator, if it has one (Dropout): checkpoints
-  /// save and restore its state so a resumed run draws the same masks.
-  virtual Rng* rng() { return nullptr; }
-
-  /// Multiply-adds counted as 2 FLOPs, forward pass, one sample.
-  virtual double flops_per_sample(const SampleShape& input) const = 0;
-
-  /// True for a layer whose outputs are class probabilities (Softmax):
-  /// predict() then passes them on instead of applying a softmax.
-  virtual bool outputs_probabilities() const { return false; }
-
-  /// True for a layer whose output is its input read in another shape
-  /// (Flatten): a network passes a reshaped view on instead of calling
-  /// forward and backward, which would only copy.
-  virtual bool only_reshapes() const { return false; }
-
-  /// True for a layer that combines several tensors (Add, Concat). A graph
-  /// then calls the three *_merged members below instead of output_shape,
-  /// forward and backward; with one input those act as the plain members.
-  virtual bool merges_inputs() const { return false; }
-  /// The output shape for per-sample input shapes, of a merging layer; throws
-  /// shape_error naming the layer and the shapes it cannot combine.
-  virtual SampleShape merged_output_shape(std::span<const SampleShape> inputs) const {
-    if (inputs.size() != 1) throw shape_error(describe() + ": takes one input, got " + std::to_string(inputs.size()));
-    return output_shape(inputs[0]);
-  }
-  /// x[i]: [N, ...inputs[i]] -> y: [N, ...merged_output_shape(inputs)].
-  virtual void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y, bool training) {
-    forward(x[0], y, training);
-  }
-  /// As backward, with one input gradient per input; an empty dx[i] is skipped.
-  virtual void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> y,
-                               TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx) {
-    backward(x[0], y, dy, dx[0]);
-  }
-
-  /// Total number of trainable scalars over params().
-  Index parameter_count() {
-    Index n = 0;
-    for (const auto& p : params()) n += p.value.size();
-    return n;
-  }
-};
-
-/// A layer that can apply the ReLU that follows it itself (Conv2d, Linear).
-/// Sequential then runs the pair as one pass each way: the ReLU is applied to
-/// each thread's part of the output while it is in that core's cache, instead
-/// of in a second pass over the whole batch, with the same bits as the two
-/// layers run apart.
-template <class T>
-class FusesReLU {
- public:
-  /// As Layer::forward (training mode), then y = max(y, 0).
-  virtual void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) = 0;
-  /// Backward of forward_relu: y and dy are after the ReLU; dy is masked to
-  /// y > 0, then as Layer::backward (dx written, parameter gradients accumulate).
-  virtual void backward_relu(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                             TensorView<T, 4> dx) = 0;
-
- protected:
-  /// The interface holds no state.
-  FusesReLU() = default;
-  /// Defaulted, so that the layers keep their implicit copy and move.
-  FusesReLU(const FusesReLU&) = default;
-  /// Defaulted: see the copy constructor.
-  FusesReLU& operator=(const FusesReLU&) = default;
-  /// Defaulted: see the copy constructor.
-  FusesReLU(FusesReLU&&) noexcept = default;
-  /// Defaulted: see the copy constructor.
-  FusesReLU& operator=(FusesReLU&&) noexcept = default;
-  /// Protected and not virtual: a layer is never deleted through this interface.
-  ~FusesReLU() = default;
-};
-
 /// Shape bookkeeping every layer shares: the checks at the top of forward and
 /// backward, so each layer's own code is just its arithmetic.
 class ForwardRecord {
@@ -313,6 +197,206 @@ class ForwardRecord {
   Shape<4> input_{};
   Shape<4> output_{};
   bool valid_ = false;
+};
+
+/// What one execution of a layer writes, apart from the model: the shapes of
+/// the last forward (checked by backward), whether it trained, where backward
+/// accumulates the parameter gradients, and whatever else the layer keeps
+/// between forward and backward or works in. Layers with more state extend it
+/// (Conv2d's workspace, MaxPool2d's argmax) and make theirs in make_context().
+template <class T>
+struct LayerContext {
+  LayerContext() = default;
+  LayerContext(const LayerContext&) = delete;
+  LayerContext& operator=(const LayerContext&) = delete;
+  LayerContext(LayerContext&&) = delete;
+  LayerContext& operator=(LayerContext&&) = delete;
+  /// Virtual: owned through the base.
+  virtual ~LayerContext() = default;
+
+  /// Training forward (batch statistics, dropout) or inference; set by the caller.
+  bool training = true;
+  /// Set by the caller for a layer whose supports_relu_epilogue() is true: its
+  /// forward applies y = max(y, 0) and its backward takes y and dy after that ReLU.
+  bool relu_epilogue = false;
+  /// Where backward accumulates each parameter's gradient, in params() order:
+  /// the layer's own gradients, or a training lane's. Empty: backward computes
+  /// only dx (an inference context must not run backward of a layer with parameters).
+  std::vector<TensorView<T, 1>> gradients;
+  /// The last forward's shapes.
+  ForwardRecord record;
+};
+
+/// The abstract base of every layer, with element type T (float or double):
+/// shape inference, forward and backward on [N, C, H, W] batches, parameters,
+/// and a description for summaries and model files (see this file's overview).
+template <class T>
+class Layer {
+ public:
+  /// The base holds no model state.
+  Layer() = default;
+  /// A copy computes like the original; it makes its own context when first run standalone.
+  Layer(const Layer& /*other*/) {}
+  /// Keeps this layer's standalone context (contexts are never shared).
+  Layer& operator=(const Layer& /*other*/) { return *this; }
+  /// Takes over nothing but the model: the context stays with its layer.
+  Layer(Layer&& /*other*/) noexcept {}
+  /// Keeps this layer's standalone context.
+  Layer& operator=(Layer&& /*other*/) noexcept { return *this; }
+  /// Virtual: networks own layers through LayerPtr.
+  virtual ~Layer() = default;
+
+  /// One line for summaries and error messages: "Conv2d(1->6, k5x5, s1, p2)".
+  virtual std::string describe() const = 0;
+  /// The type name and settings that rebuild this layer (its parameters not
+  /// included): what model files store and from_spec() reads back.
+  virtual LayerSpec spec() const = 0;
+
+  /// Per-sample output shape for a per-sample input shape; throws shape_error
+  /// naming this layer, what it expected and what it got.
+  virtual SampleShape output_shape(const SampleShape& input) const = 0;
+
+  /// A fresh execution context for this layer; its gradients are left empty
+  /// for the caller to point.
+  virtual std::unique_ptr<LayerContext<T>> make_context() const { return std::make_unique<LayerContext<T>>(); }
+
+  /// x: [N, ...input] -> y: [N, ...output_shape(input)], keeping in `context`
+  /// (one this layer made) what backward needs. `context.training` switches
+  /// layers such as Dropout and BatchNorm. Throws shape_error when x does not
+  /// fit the layer or y is not of the output shape.
+  virtual void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const = 0;
+
+  /// dy has y's shape. Accumulates parameter gradients into
+  /// context.gradients, writes dx (x's shape) unless dx is empty. Throws
+  /// state_error if no forward ran in this context and shape_error if dy does
+  /// not match that forward's output.
+  virtual void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                        TensorView<T, 4> dx, LayerContext<T>& context) const = 0;
+
+  /// Standalone forward with the layer's own context: as forward above, in
+  /// training or inference mode.
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) {
+    LayerContext<T>& context = own_context();
+    context.training = training;
+    forward(x, y, context);
+  }
+  /// Standalone backward of the last standalone forward: parameter gradients
+  /// accumulate into the layer's own (params()[i].grad).
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx) {
+    LayerContext<T>& context = own_context();
+    point_at_own_gradients(context);
+    backward(x, y, dy, dx, context);
+  }
+
+  /// Trainable tensors (none by default): views of the layer's own values and
+  /// gradients, not copies.
+  virtual std::vector<Parameter<T>> params() { return {}; }
+
+  /// Tensors the layer keeps that are not trained but belong to the model
+  /// (none by default): views of the layer's own storage. Model files save and
+  /// load them; a layer with buffers updates them in training forwards, so a
+  /// training step runs it in one lane (train/data_parallel.hpp).
+  virtual std::vector<Buffer<T>> buffers() { return {}; }
+
+  /// The layer's own random generator, if it has one (Dropout): checkpoints
+  /// save and restore its state so a resumed run draws the same masks.
+  virtual Rng* rng() { return nullptr; }
+
+  /// Called once per training batch before any forward of it, with the whole
+  /// batch's size, even when the batch then runs in several lanes: a layer
+  /// that draws random numbers (Dropout) draws them here, for the whole batch,
+  /// so the lanes' parts make the same draw as one pass would.
+  virtual void start_batch(Index /*batch*/) {}
+
+  /// Multiply-adds counted as 2 FLOPs, forward pass, one sample.
+  virtual double flops_per_sample(const SampleShape& input) const = 0;
+
+  /// True for a layer whose outputs are class probabilities (Softmax):
+  /// predict() then passes them on instead of applying a softmax.
+  virtual bool outputs_probabilities() const { return false; }
+
+  /// True for a layer whose output is its input read in another shape
+  /// (Flatten): a network passes a reshaped view on instead of calling
+  /// forward and backward, which would only copy.
+  virtual bool only_reshapes() const { return false; }
+
+  /// True for a layer that can apply the ReLU reading its output itself
+  /// (Conv2d, Linear: see LayerContext::relu_epilogue). A network asks for it
+  /// when a ReLU is the output's one reader: the ReLU then runs on each
+  /// thread's part of the output while it is in that core's cache, with the
+  /// same bits as the two layers run apart.
+  virtual bool supports_relu_epilogue() const { return false; }
+
+  /// True for a layer that combines several tensors (Add, Concat). A graph
+  /// then calls the three *_merged members below instead of output_shape,
+  /// forward and backward; with one input those act as the plain members.
+  virtual bool merges_inputs() const { return false; }
+  /// The output shape for per-sample input shapes, of a merging layer; throws
+  /// shape_error naming the layer and the shapes it cannot combine.
+  virtual SampleShape merged_output_shape(std::span<const SampleShape> inputs) const {
+    if (inputs.size() != 1) throw shape_error(describe() + ": takes one input, got " + std::to_string(inputs.size()));
+    return output_shape(inputs[0]);
+  }
+  /// x[i]: [N, ...inputs[i]] -> y: [N, ...merged_output_shape(inputs)].
+  virtual void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y,
+                              LayerContext<T>& context) const {
+    forward(x[0], y, context);
+  }
+  /// As backward, with one input gradient per input; an empty dx[i] is skipped.
+  virtual void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> y,
+                               TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx,
+                               LayerContext<T>& context) const {
+    backward(x[0], y, dy, dx[0], context);
+  }
+  /// Standalone forward_merged with the layer's own context.
+  void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y, bool training) {
+    LayerContext<T>& context = own_context();
+    context.training = training;
+    forward_merged(x, y, context);
+  }
+  /// Standalone backward_merged of the last standalone forward.
+  void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                       std::span<const TensorView<T, 4>> dx) {
+    LayerContext<T>& context = own_context();
+    point_at_own_gradients(context);
+    backward_merged(x, y, dy, dx, context);
+  }
+
+  /// Total number of trainable scalars over params().
+  Index parameter_count() {
+    Index n = 0;
+    for (const auto& p : params()) n += p.value.size();
+    return n;
+  }
+
+ protected:
+  /// The context of a layer of type L: `context` as made by make_context().
+  /// Throws state_error when another layer type made it.
+  template <class Context>
+  const Context& context_as(const LayerContext<T>& context) const {
+    const auto* own = dynamic_cast<const Context*>(&context);
+    if (own == nullptr) throw state_error(describe() + ": given an execution context another layer made");
+    return *own;
+  }
+  /// The writable context of this layer type; throws as the const overload.
+  template <class Context>
+  Context& context_as(LayerContext<T>& context) const {
+    return const_cast<Context&>(context_as<Context>(std::as_const(context)));
+  }
+
+ private:
+  LayerContext<T>& own_context() {
+    if (!own_context_) own_context_ = make_context();
+    return *own_context_;
+  }
+  // The layer's own gradients, looked up at each call: a layer may have
+  // resized or replaced its storage since the last one.
+  void point_at_own_gradients(LayerContext<T>& context) {
+    context.gradients.clear();
+    for (const auto& p : params()) context.gradients.push_back(p.grad);
+  }
+
+  std::unique_ptr<LayerContext<T>> own_context_;  // standalone forward and backward; never copied
 };
 
 /// An owned layer of any type: what a network holds and the registry makes.
