@@ -223,6 +223,10 @@ struct LayerContext {
   /// the layer's own gradients, or a training lane's. Empty: backward computes
   /// only dx (an inference context must not run backward of a layer with parameters).
   std::vector<TensorView<T, 1>> gradients;
+  /// Where x's first sample lies in the batch that start_batch() announced:
+  /// a training lane's offset, 0 for a whole batch. Dropout draws sample
+  /// (batch_offset + i)'s mask for x's sample i.
+  Index batch_offset = 0;
   /// The last forward's shapes.
   ForwardRecord record;
 };
@@ -275,9 +279,11 @@ class Layer {
 
   /// Standalone forward with the layer's own context: as forward above, in
   /// training or inference mode.
+  /// A training forward starts a batch (start_batch()) first.
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) {
     LayerContext<T>& context = own_context();
     context.training = training;
+    if (training) start_batch(x.dim(0));
     forward(x, y, context);
   }
   /// Standalone backward of the last standalone forward: parameter gradients
@@ -352,6 +358,7 @@ class Layer {
   void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y, bool training) {
     LayerContext<T>& context = own_context();
     context.training = training;
+    if (training && !x.empty()) start_batch(x[0].dim(0));
     forward_merged(x, y, context);
   }
   /// Standalone backward_merged of the last standalone forward.
