@@ -7,6 +7,7 @@
 //
 //   resnet_fashion                          # the default run (docs/resnet-fashion.md)
 //   resnet_fashion --epochs 3 --train-limit 5000
+//   mpirun -np 2 resnet_fashion             # built with fovea::mpi: 2 processes share each batch
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -20,6 +21,9 @@
 #include <iostream>
 
 #include "mnist_source.hpp"
+#ifdef FOVEA_WITH_MPI
+#include <fovea/mpi.hpp>
+#endif
 
 namespace {
 
@@ -53,6 +57,21 @@ void write_feature_maps(fovea::Graph<float>& net, const std::string& name, fovea
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef FOVEA_WITH_MPI
+  // MPI only when started by mpirun or srun; then every rank loads the data
+  // and trains on its share of each batch, and rank 0 alone prints and writes.
+  fovea::mpi::Session session(argc, argv);
+  const int ranks = session.size();
+  // A rank that stops early must take the others with it, or they would wait for it.
+  const auto stop = [&](int code) {
+    if (ranks > 1) MPI_Abort(MPI_COMM_WORLD, code);
+    return code;
+  };
+  if (!session.is_root()) static_cast<void>(std::freopen("/dev/null", "w", stdout));
+#else
+  const int ranks = 1;
+  const auto stop = [](int code) { return code; };
+#endif
   Settings s;
   CLI::App app{"Train ResNet-8 on Fashion-MNIST with fovea"};
   app.add_option("--data", s.data_folder,
@@ -88,13 +107,13 @@ int main(int argc, char** argv) {
       std::cerr << "error: no folder with the four Fashion-MNIST idx files found. Searched:\n";
       for (const auto& folder : folders) std::cerr << "  " << folder.string() << "\n";
       std::cerr << "Install Debian's Fashion-MNIST: apt-get install dataset-fashion-mnist\n";
-      return 2;
+      return stop(2);
     }
     fovea::Dataset all_train = fovea::load_idx_dataset(*files->train_images, *files->train_labels);
     const fovea::Dataset test = fovea::load_idx_dataset(files->test_images, files->test_labels);
     if (s.validation >= all_train.size()) {
       std::cerr << "error: --val " << s.validation << " leaves no training images out of " << all_train.size() << "\n";
-      return 2;
+      return stop(2);
     }
     auto [train, validation] = all_train.split(all_train.size() - s.validation);
     if (s.train_limit > 0 && s.train_limit < train.size()) train = train.slice(0, s.train_limit);
@@ -110,6 +129,12 @@ int main(int argc, char** argv) {
               << norm.stddev << ")\n";
 
     // Network, loss, optimizer.
+#ifdef FOVEA_WITH_MPI
+    // Ranks on one machine share its cores.
+    if (s.threads == 0 && session.local_size() > 1) {
+      s.threads = std::max(1, fovea::max_threads() / session.local_size());
+    }
+#endif
     auto net = fovea::models::resnet8<float>({.classes = 10, .in_channels = 1, .seed = s.seed});
     std::cout << net.summary(s.batch_size) << "\n";
     fovea::SoftmaxCrossEntropy<float> loss;
@@ -118,7 +143,9 @@ int main(int argc, char** argv) {
         {.learning_rate = s.learning_rate, .momentum = s.momentum, .nesterov = true, .weight_decay = s.weight_decay});
     const fovea::Schedule schedule = fovea::Schedule::cosine(s.epochs, 0.0);
     std::cout << "optimizer: " << sgd.describe() << ", schedule " << schedule.describe() << ", batch " << s.batch_size
-              << ", augmentation: crop padding " << s.crop_padding << (s.flip ? ", flips" : "") << "\n";
+              << ", augmentation: crop padding " << s.crop_padding << (s.flip ? ", flips" : "");
+    if (ranks > 1) std::cout << ", " << ranks << " ranks";
+    std::cout << "\n";
 
     const fovea::FitOptions options{
         .epochs = s.epochs,
@@ -132,15 +159,33 @@ int main(int argc, char** argv) {
                                             : fovea::ProgressStyle::automatic,
     };
     const auto started = std::chrono::steady_clock::now();
+#ifdef FOVEA_WITH_MPI
+    const fovea::History history = fovea::mpi::fit(session, net, loss, sgd, augmented, validation, options);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // The test set, once, split across the ranks.
+    const fovea::Evaluation result = fovea::mpi::evaluate(session, net, loss, test_set);
+#else
     const fovea::History history = fovea::fit(net, loss, sgd, augmented, validation, options);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-
     // The test set, once.
     const fovea::Evaluation result = fovea::evaluate(net, loss, test_set);
+#endif
     std::cout << "\nconfusion matrix on " << test_set.size() << " test images (rows: true class):\n"
               << result.confusion.to_string(class_names(true));
 
-    // Model and pictures.
+    // Model and pictures: rank 0's (every rank holds the same weights), then the last line.
+    const auto correct = static_cast<fovea::Index>(std::lround(result.accuracy * static_cast<double>(test_set.size())));
+    const auto last_lines = [&] {
+      std::printf("%d epochs in %.1f s\n", static_cast<int>(history.epochs.size()), seconds);
+      std::printf("test accuracy %.2f%% (%s/%s)\n", 100 * result.accuracy, fovea::group_thousands(correct).c_str(),
+                  fovea::group_thousands(test_set.size()).c_str());
+    };
+#ifdef FOVEA_WITH_MPI
+    if (!session.is_root()) {
+      last_lines();  // to /dev/null: rank 0 prints it
+      return 0;
+    }
+#endif
     const fs::path out(s.out);
     fs::create_directories(out);
     fovea::save(net, out / "resnet8.fovea");
@@ -175,13 +220,10 @@ int main(int argc, char** argv) {
     std::cout << "wrote " << (out / "resnet8.fovea").string()
               << ", input.png, relu_maps.png, layer1.0_maps.png, layer2.0_maps.png, layer3.0_maps.png, loss.svg, "
                  "accuracy.svg, history.csv\n";
-    const auto correct = static_cast<fovea::Index>(std::lround(result.accuracy * static_cast<double>(test_set.size())));
-    std::printf("%d epochs in %.1f s\n", static_cast<int>(history.epochs.size()), seconds);
-    std::printf("test accuracy %.2f%% (%s/%s)\n", 100 * result.accuracy, fovea::group_thousands(correct).c_str(),
-                fovea::group_thousands(test_set.size()).c_str());
+    last_lines();
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return stop(1);
   }
 }

@@ -337,9 +337,9 @@ void broadcast_weights(const Session& session, Graph<T>& net) {
 /// Throws state_error on every rank unless every rank runs the same fovea
 /// version and element type, the same network, and the same data and
 /// settings, naming the first rank that differs from rank 0 and how.
-template <class T, class Data>
+template <class T, class Data, class Validation = Data>
 void require_same_setup(const Session& session, const Graph<T>& net, const Data& train, const FitOptions& options,
-                        const Data* validation) {
+                        const Validation* validation) {
   if (session.size() == 1) return;
   const std::vector<std::string> names = {
       "fovea version", "element size",       "network",    "parameter count", "training samples",
@@ -372,10 +372,12 @@ void require_same_setup(const Session& session, const Graph<T>& net, const Data&
 
 namespace detail {
 
-template <class T, class Data>
+template <class T, class Data, class Validation>
 History fit_impl(Session& session, Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train,
-                 const Data* validation, FitOptions options, const Options& mpi_options) {
-  if (session.size() == 1) return fovea::detail::fit_impl<T, Data>(net, loss, optimizer, train, options, validation);
+                 const Validation* validation, FitOptions options, const Options& mpi_options) {
+  if (session.size() == 1) {
+    return fovea::detail::fit_impl<T, Data, Validation>(net, loss, optimizer, train, options, validation);
+  }
   require_same_setup(session, net, train, options, validation);
   broadcast_weights(session, net);
   GradientReducer<T> reducer(net, mpi_options.bucket_values);
@@ -393,7 +395,7 @@ History fit_impl(Session& session, Graph<T>& net, Loss<T>& loss, Optimizer<T>& o
   options.peers.reduce_gradients = [&] { reducer.finish(); };
   options.peers.sum = [&](std::span<double> values) { session.sum(values); };
   if (!session.is_root()) options.log = nullptr;
-  History history = fovea::detail::fit_impl<T, Data>(net, loss, optimizer, train, options, validation);
+  History history = fovea::detail::fit_impl<T, Data, Validation>(net, loss, optimizer, train, options, validation);
   // Buffers (BatchNorm's running statistics) were updated from each rank's
   // own samples: rank 0's stand for all, as its model file will.
   broadcast_weights(session, net);
@@ -409,14 +411,16 @@ History fit_impl(Session& session, Graph<T>& net, Loss<T>& loss, Optimizer<T>& o
 template <class T, BatchSource<T> Data>
 History fit(Session& session, Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train,
             const FitOptions& options = {}, const Options& mpi_options = {}) {
-  return detail::fit_impl<T, Data>(session, net, loss, optimizer, train, nullptr, options, mpi_options);
+  return detail::fit_impl<T, Data, Data>(session, net, loss, optimizer, train, nullptr, options, mpi_options);
 }
 
-/// As fit() above, evaluating `validation` after each epoch, split across the ranks.
-template <class T, BatchSource<T> Data>
+/// As fit() above, evaluating `validation` (a data set of any type, such as
+/// the plain images beside augmented training data) after each epoch, split across the ranks.
+template <class T, BatchSource<T> Data, BatchSource<T> Validation>
 History fit(Session& session, Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train,
-            const Data& validation, const FitOptions& options = {}, const Options& mpi_options = {}) {
-  return detail::fit_impl<T, Data>(session, net, loss, optimizer, train, &validation, options, mpi_options);
+            const Validation& validation, const FitOptions& options = {}, const Options& mpi_options = {}) {
+  return detail::fit_impl<T, Data, Validation>(session, net, loss, optimizer, train, &validation, options,
+                                               mpi_options);
 }
 
 /// fovea::evaluate with the data split across the ranks: each evaluates its

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "fovea/layers/batch_norm.hpp"
 #include "fovea/layers/concat.hpp"
 #include "fovea/layers/conv2d.hpp"
+#include "fovea/layers/dropout.hpp"
 #include "fovea/layers/flatten.hpp"
 #include "fovea/layers/linear.hpp"
 #include "fovea/layers/pool2d.hpp"
@@ -509,4 +511,129 @@ TEST_CASE("a corrupt graph section is refused, naming the node", "[nn][graph][io
   const std::vector<float> before(unchanged.params()[0].value.begin(), unchanged.params()[0].value.end());
   CHECK_THROWS_AS(load_into(unchanged, corrupt(name + 7, {9})), format_error);
   CHECK(std::vector<float>(unchanged.params()[0].value.begin(), unchanged.params()[0].value.end()) == before);
+}
+
+namespace {
+
+// A residual network with batch norm and dropout, trained a few steps so its
+// running statistics and weights are not the initial ones.
+Graph<float> trained_residual_net() {
+  Graph<float> net({3, 12, 12});
+  auto stem = net.add("stem", conv<float>(3, 8, 3), net.input());
+  auto stem_bn = net.add("stem_bn", BatchNorm<float>({.channels = 8}), stem);
+  auto stem_relu = net.add("stem_relu", ReLU<float>{}, stem_bn);
+  auto a = net.add("a", conv<float>(8, 8, 3), stem_relu);
+  auto a_relu = net.add("a_relu", ReLU<float>{}, a);
+  auto sum = net.add("sum", Add<float>{}, {a_relu, stem_relu});
+  auto pool = net.add("pool", Pool2d<float>({.kind = PoolKind::max, .window = 2, .stride = 2}), sum);
+  auto drop = net.add("drop", Dropout<float>(0.3, 7), pool);
+  auto flat = net.add("flat", Flatten<float>{}, drop);
+  net.add("classifier", Linear<float>(8 * 6 * 6, 5), flat);
+  Rng rng(11);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  Tensor<float, 4> x({6, 3, 12, 12});
+  Rng data(3);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(data.uniform(-1, 1));
+  Tensor<float, 4> dy({6, 5, 1, 1});
+  for (Index i = 0; i < dy.size(); ++i) dy.data()[i] = static_cast<float>(data.uniform(-1, 1));
+  for (int step = 0; step < 3; ++step) {
+    net.zero_grad();
+    net.forward(x);
+    net.backward(dy);
+    for (const auto& p : net.params()) p.value.array() -= 0.05f * p.grad.array();
+  }
+  return net;
+}
+
+}  // namespace
+
+TEST_CASE("predict from 8 threads on one shared network gives every thread the right answer", "[nn][graph][threads]") {
+  const Graph<float> net = trained_residual_net();
+  constexpr int threads = 8;
+  std::vector<Tensor<float, 4>> inputs;
+  std::vector<Tensor<float, 2>> expected;
+  Rng rng(5);
+  for (int t = 0; t < threads; ++t) {
+    // Each thread its own batch size, so a shared buffer would show.
+    Tensor<float, 4> x({1 + t % 3, 3, 12, 12});
+    for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.uniform(-1, 1));
+    expected.push_back(net.predict(x));
+    inputs.push_back(std::move(x));
+  }
+  // The answers do differ between inputs (a network answering a constant would pass trivially).
+  CHECK(expected[0](0, 0) != expected[1](0, 0));
+  std::vector<int> wrong(threads, 0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int round = 0; round < 40; ++round) {
+        const Tensor<float, 2> got = net.predict(inputs[static_cast<std::size_t>(t)]);
+        const Tensor<float, 2>& want = expected[static_cast<std::size_t>(t)];
+        if (got.shape() != want.shape() ||
+            !std::equal(got.data(), got.data() + got.size(), want.data(), want.data() + want.size())) {
+          ++wrong[static_cast<std::size_t>(t)];
+        }
+      }
+    });
+  }
+  for (auto& thread : pool) thread.join();
+  for (int t = 0; t < threads; ++t) CHECK(wrong[static_cast<std::size_t>(t)] == 0);
+}
+
+TEST_CASE("infer in caller-owned contexts matches the network's own, from several threads", "[nn][graph][threads]") {
+  Graph<float> net = trained_residual_net();
+  Tensor<float, 4> x({4, 3, 12, 12});
+  Rng rng(8);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(rng.uniform(-1, 1));
+  const Tensor<float, 4> want(net.infer(x));
+  const Graph<float>& shared = net;
+  std::vector<ExecutionContext<float>> contexts(4);
+  std::vector<int> same(4, 0);
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < contexts.size(); ++t) {
+    pool.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        const auto y = shared.infer(x, contexts[t]);
+        same[t] += std::equal(y.data(), y.data() + y.size(), want.data()) ? 1 : 0;
+      }
+    });
+  }
+  for (auto& thread : pool) thread.join();
+  for (int s : same) CHECK(s == 20);
+}
+
+TEST_CASE("forward and backward in a context with its own gradients equal the network's own pass",
+          "[nn][graph]") {
+  Graph<double> net = residual_inception<double>(21);
+  Tensor<double, 4> x({3, 2, 6, 6});
+  Tensor<double, 4> r({3, 3, 1, 1});
+  Rng rng(4);
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = rng.uniform(-1, 1);
+  for (Index i = 0; i < r.size(); ++i) r.data()[i] = rng.uniform(-1, 1);
+  net.zero_grad();
+  const Tensor<double, 4> y(net.forward(x));
+  net.backward(r);
+
+  // Another context, interleaved with a pass of the network's own on other
+  // data: neither disturbs the other.
+  ExecutionContext<double> lane(ExecutionContext<double>::Gradients::own);
+  CHECK_THROWS_AS(lane.gradient(0), state_error);
+  const auto lane_y = net.forward(x, lane);
+  Tensor<double, 4> other(x.shape());
+  other.fill(0.5);
+  net.forward(other);
+  CHECK(std::equal(lane_y.data(), lane_y.data() + lane_y.size(), y.data()));
+  net.backward(r, lane);
+  for (std::size_t j = 0; j < net.params().size(); ++j) {
+    const auto mine = lane.gradient(j);
+    const auto own = net.params()[j].grad;
+    REQUIRE(mine.size() == own.size());
+    for (Index i = 0; i < own.size(); ++i) REQUIRE(mine(i) == own(i));
+  }
+  // A context made for another structure refits itself.
+  net.add("extra", ReLU<double>{}, net.node("classifier"));
+  CHECK(net.forward(x, lane).shape() == Shape<4>{3, 3, 1, 1});
+  // Backward in a fresh context before its forward is refused.
+  ExecutionContext<double> fresh;
+  CHECK_THROWS_AS(net.backward(r, fresh), state_error);
 }

@@ -21,22 +21,35 @@
 /// inputs: forward runs them in that order and backward in reverse. A tensor
 /// read by several nodes receives the sum of their gradients.
 ///
-/// Buffers: one activation and one gradient tensor per node, sized for the
-/// batch on first use and reused (resize keeps capacity), so after the first
-/// step a training step allocates nothing. Before a pass the graph plans how
-/// to run it without changing the user's nodes: a layer that only reshapes
-/// (Flatten) passes a view of its input on, both ways; a Conv2d or Linear
-/// whose one reader is a ReLU applies the ReLU itself (FusesReLU), on each
-/// thread's part of the output while it is in that core's cache, with the
-/// same bits as the two run apart.
+/// The model and its execution are apart. The graph holds the model: nodes,
+/// layers (weights, running statistics) and a plan of how to run them. What a
+/// pass writes lives in an ExecutionContext: each layer's context (what its
+/// backward needs, its scratch), one activation and one gradient tensor per
+/// node, sized for the batch on first use and reused (resize keeps
+/// capacity), so after the first step a training step allocates nothing.
+/// forward(x), backward and infer(x) use a context the graph keeps;
+/// infer(x, context), predict(x) and forward/backward with a context are
+/// const, so any number of threads may run one network at once, each with its
+/// own context (predict keeps a few for them). Training lanes
+/// (train/data_parallel.hpp) are contexts over the one set of weights.
+///
+/// The plan, made as nodes are added, changes none of the user's nodes: a
+/// layer that only reshapes (Flatten) passes a view of its input on, both
+/// ways; a Conv2d or Linear whose one reader is a ReLU is asked to apply it as
+/// its epilogue (supports_relu_epilogue), on each thread's part of the output
+/// while it is in that core's cache, with the same bits as the two run apart.
 
 #include <algorithm>
 #include <concepts>
 #include <cstdio>
 #include <functional>
 #include <initializer_list>
+#include <atomic>
+#include <cstdint>
 #include <iomanip>
 #include <memory>
+#include <mutex>
+#include <span>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -59,6 +72,69 @@ struct Node {
   Index id = -1;  ///< 0: the graph's input; i + 1: the i-th node added.
   /// The same tensor of the same graph.
   bool operator==(const Node&) const = default;
+};
+
+template <class T>
+class Graph;
+
+/// What one pass of a Graph writes (see nn/graph.hpp's overview): each
+/// layer's context, every node's activation and gradient, scratch. Made
+/// empty, it is fitted to a graph on its first pass and refitted when the
+/// graph's structure changes. One context serves one thread at a time.
+template <class T>
+class ExecutionContext {
+ public:
+  /// Where backward puts the parameter gradients.
+  enum class Gradients {
+    network,  ///< accumulated into the network's own (Graph::params()[j].grad)
+    own       ///< accumulated into this context's (gradient(j)): a training lane's
+  };
+  /// An empty context whose backward accumulates into `gradients`.
+  explicit ExecutionContext(Gradients gradients = Gradients::network) : where_(gradients) {}
+  ExecutionContext(const ExecutionContext&) = delete;
+  ExecutionContext& operator=(const ExecutionContext&) = delete;
+  /// Takes over the buffers.
+  ExecutionContext(ExecutionContext&&) noexcept = default;
+  /// Takes over the buffers.
+  ExecutionContext& operator=(ExecutionContext&&) noexcept = default;
+  ~ExecutionContext() = default;
+
+  /// For Gradients::own: the gradient of the graph's parameter j (params()
+  /// order), after at least one pass; throws state_error otherwise.
+  TensorView<T, 1> gradient(std::size_t j) {
+    if (where_ != Gradients::own || j >= own_gradients_.size()) {
+      throw state_error("ExecutionContext::gradient: no gradient " + std::to_string(j) +
+                        " (own gradients exist after a pass of a context made with Gradients::own)");
+    }
+    return own_gradients_[j];
+  }
+  /// Sets this context's own gradients to zero (Gradients::own).
+  void zero_gradients() {
+    for (auto& g : own_gradients_) g.fill(T{0});
+  }
+  /// Where the samples of the next passes lie in the batch the network's
+  /// start_batch() announced: a training lane's first sample (0 by default).
+  void set_batch_offset(Index offset) { batch_offset_ = offset; }
+
+ private:
+  friend class Graph<T>;
+
+  Gradients where_;
+  std::uint64_t structure_ = 0;  // the graph structure it is fitted to (0: none)
+  Index batch_offset_ = 0;
+  std::vector<std::unique_ptr<LayerContext<T>>> layers_;  // [k]: node k's layer context (null: input, views)
+  std::vector<Tensor<T, 1>> own_gradients_;               // [j]: Gradients::own
+  std::vector<Tensor<T, 4>> activations_;                 // [k]: node k's output, when it computes one
+  std::vector<TensorView<const T, 4>> outputs_;           // [k]: node k's output as its readers see it
+  std::vector<Tensor<T, 4>> gradients_;                   // [k]: loss gradient with respect to node k's output
+  std::vector<char> gradient_written_;                    // [k]: gradients_[k] holds a value in this backward
+  std::vector<std::vector<Tensor<T, 4>>> scratch_;        // [k][i]: node k's input gradient i, when added
+  std::vector<TensorView<const T, 4>> x_views_;           // the inputs of a merging node
+  std::vector<TensorView<T, 4>> dx_views_;                // the input gradients of one node
+  std::vector<detail::AlignedBuffer<T>> pool_;            // infer's activation buffers, reused along the graph
+  bool passed_ = false;                                   // a pass has run: the outputs are there
+  bool forwarded_ = false;                                // the last pass was forward: backward may follow
+  bool kept_all_ = false;                                 // the last pass kept every node's output
 };
 
 /// A network of named nodes of element type T (see this file's overview).
@@ -139,7 +215,7 @@ class Graph {
     }
     output_ids_.clear();
     for (const Node& out : outputs) output_ids_.push_back(out.id);
-    planned_ = false;
+    plan();
   }
   /// The network's outputs, in order.
   std::vector<Node> outputs() const {
@@ -209,7 +285,7 @@ class Graph {
   /// so activation() can show a convolution's output before its ReLU.
   void set_fusion(bool fuse) {
     fusion_ = fuse;
-    planned_ = false;
+    plan();
   }
   /// Whether backward also computes the gradient with respect to the input
   /// (off by default: training does not need it); see input_gradient().
@@ -218,53 +294,64 @@ class Graph {
   /// has accumulated its parameter gradients, on the thread running backward,
   /// so a distributed trainer can send them while the earlier layers' backward
   /// goes on (fovea/mpi.hpp). Nodes that only reshape, and nodes no output
-  /// depends on, are not reported. Empty (the default): no calls.
+  /// depends on, are not reported. Only the graph's own backward (without a
+  /// context argument) calls it. Empty (the default): no calls.
   void set_backward_hook(std::function<void(std::size_t)> hook) { backward_hook_ = std::move(hook); }
 
+  /// Announces a training batch of `batch` samples to every layer before its
+  /// forward passes (Layer::start_batch: Dropout draws the batch's masks). The
+  /// graph's own training forward(x) does this itself; a trainer that runs a
+  /// batch in parts, each in its own context (set_batch_offset), calls it once.
+  void start_batch(Index batch) {
+    for (std::size_t k = 1; k < nodes_.size(); ++k) nodes_[k].layer->start_batch(batch);
+  }
+
   /// x: [N, ...input_shape] -> the first output [N, ...output_shape]; every
-  /// node runs once, in the order added. The result is a view of a buffer the
-  /// network owns, valid until the next forward. x must stay alive until
-  /// backward (the nodes reading the input read it then). Throws state_error
-  /// for a network with no nodes and shape_error for an input of another
-  /// sample shape or N = 0.
+  /// node runs once, in the order added, in the network's mode (a training
+  /// forward starts a batch first: start_batch). The result is a view of a
+  /// buffer the network's own context holds, valid until its next pass. x
+  /// must stay alive until backward (the nodes reading the input read it
+  /// then). Throws state_error for a network with no nodes and shape_error for
+  /// an input of another sample shape or N = 0.
   TensorView<const T, 4> forward(TensorView<const T, 4> x) {
-    run(x, false);
-    return outputs_[static_cast<std::size_t>(output_list().front())];
+    check_input(x);
+    if (training_) start_batch(x.dim(0));
+    return forward(x, own_);
+  }
+  /// As forward(x), in `context` (no start_batch: see there): const, so
+  /// threads with a context each may run it at once. The result lives in the context.
+  TensorView<const T, 4> forward(TensorView<const T, 4> x, ExecutionContext<T>& context) const {
+    run(x, context, Pass::keep, training_);
+    return context.outputs_[static_cast<std::size_t>(output_list().front())];
   }
 
   /// Inference on x: [N, ...input_shape] -> the first output, in inference
-  /// mode (Dropout off), whatever mode the network is in. A node's memory goes
-  /// back to a pool as soon as its last reader has run and the next node takes
-  /// it, so a deep network needs a few activations' worth instead of one per
-  /// node (inference_bytes()). The result is valid until the next pass; the
-  /// inner nodes' activations are not kept (activation() needs forward).
-  /// Errors are forward's.
-  TensorView<const T, 4> infer(TensorView<const T, 4> x) {
-    const bool was_training = training_;
-    training_ = false;
-    try {
-      run(x, true);
-    } catch (...) {
-      training_ = was_training;
-      throw;
-    }
-    training_ = was_training;
-    return outputs_[static_cast<std::size_t>(output_list().front())];
+  /// mode (Dropout off, BatchNorm's running statistics), whatever mode the
+  /// network is in. A node's memory goes back to a pool as soon as its last
+  /// reader has run and the next node takes it, so a deep network needs a few
+  /// activations' worth instead of one per node (inference_bytes()). The
+  /// result is valid until the next pass; the inner nodes' activations are
+  /// not kept (activation() needs forward). Errors are forward's.
+  TensorView<const T, 4> infer(TensorView<const T, 4> x) { return infer(x, own_); }
+  /// As infer(x), in `context`: const, so threads with a context each may run it at once.
+  TensorView<const T, 4> infer(TensorView<const T, 4> x, ExecutionContext<T>& context) const {
+    run(x, context, Pass::pooled, false);
+    return context.outputs_[static_cast<std::size_t>(output_list().front())];
   }
 
-  /// Bytes of activation memory infer() holds: its pooled buffers, which
-  /// grow to the largest shapes seen.
+  /// Bytes of activation memory infer() holds in the network's own context:
+  /// its pooled buffers, which grow to the largest shapes seen.
   Index inference_bytes() const {
     Index bytes = 0;
-    for (const auto& buffer : pool_) bytes += buffer.capacity() * static_cast<Index>(sizeof(T));
+    for (const auto& buffer : own_.pool_) bytes += buffer.capacity() * static_cast<Index>(sizeof(T));
     return bytes;
   }
 
   /// Output i of the last forward or infer (in set_outputs order); throws state_error
   /// before any forward and std::out_of_range for a bad i.
   TensorView<const T, 4> output(std::size_t i) const {
-    if (!passed_) throw state_error(kind_ + "::output: called before forward");
-    return outputs_[static_cast<std::size_t>(output_list().at(i))];
+    if (!own_.passed_) throw state_error(kind_ + "::output: called before forward");
+    return own_.outputs_[static_cast<std::size_t>(output_list().at(i))];
   }
 
   /// The last forward's output of any node, by name ("input" too): the
@@ -274,10 +361,10 @@ class Graph {
   TensorView<const T, 4> activation(const std::string& name) const { return activation(node(name)); }
   /// The last forward's output of a node: as activation(name).
   TensorView<const T, 4> activation(Node tensor) const {
-    if (!kept_all_) {
-      throw state_error(
-          kind_ + "::activation: called before forward" +
-          std::string(forwarded_ || outputs_[0].empty() ? "" : " (infer and predict keep no inner activations)"));
+    if (!own_.kept_all_) {
+      throw state_error(kind_ + "::activation: called before forward" +
+                        std::string(own_.forwarded_ || !own_.passed_ ? ""
+                                                                     : " (infer and predict keep no inner activations)"));
     }
     info(tensor);  // throws for a tensor not of this graph
     const auto k = static_cast<std::size_t>(tensor.id);
@@ -286,15 +373,27 @@ class Graph {
                         nodes_[static_cast<std::size_t>(fused_relu_[k])].name +
                         "' itself and kept only that output; read that node, or call set_fusion(false) first");
     }
-    return outputs_[k];
+    return own_.outputs_[k];
   }
 
   /// Class probabilities [N, K] in inference mode: the softmax of the first
   /// output, unless its layer already gives probabilities (Softmax).
-  /// Allocates the result. K is the output's C*H*W; the training mode is
-  /// restored afterwards, and errors are forward's.
-  Tensor<T, 2> predict(TensorView<const T, 4> x) {
-    const TensorView<const T, 4> out = infer(x);
+  /// Allocates the result. K is the output's C*H*W; errors are forward's.
+  /// Const: any number of threads may call it at once on one network, each
+  /// borrowing a context the network keeps for this (made on first need,
+  /// reused afterwards).
+  Tensor<T, 2> predict(TensorView<const T, 4> x) const {
+    std::unique_ptr<ExecutionContext<T>> context = spare_contexts_->take();
+    struct GiveBack {
+      const Graph& graph;
+      std::unique_ptr<ExecutionContext<T>>& context;
+      ~GiveBack() { graph.spare_contexts_->give_back(std::move(context)); }
+    } give_back{*this, context};
+    return predict(x, *context);
+  }
+  /// As predict(x), in the caller's `context`.
+  Tensor<T, 2> predict(TensorView<const T, 4> x, ExecutionContext<T>& context) const {
+    const TensorView<const T, 4> out = infer(x, context);
     const Index classes = shape_size(output_shape());
     auto scores = out.reshape(Shape<2>{x.dim(0), classes});
     Tensor<T, 2> probabilities(scores.shape());
@@ -317,119 +416,35 @@ class Graph {
   /// gradient checks and saliency maps. Throws as backward(doutput), and
   /// shape_error when dinput is neither empty nor of the input's shape.
   void backward(TensorView<const T, 4> doutput, TensorView<T, 4> dinput) {
-    if (!dinput.empty() && forwarded_ && dinput.shape() != outputs_[0].shape()) {
+    if (!dinput.empty() && own_.forwarded_ && dinput.shape() != own_.outputs_[0].shape()) {
       throw shape_error(kind_ + "::backward: input gradient " + to_string(dinput.shape()) +
-                        " does not match the input " + to_string(outputs_[0].shape()));
+                        " does not match the input " + to_string(own_.outputs_[0].shape()));
     }
-    const bool keep = input_gradient_;
-    input_gradient_ = input_gradient_ || !dinput.empty();
-    try {
-      backward(std::span(&doutput, 1));
-    } catch (...) {
-      input_gradient_ = keep;
-      throw;
-    }
-    input_gradient_ = keep;
-    if (!dinput.empty()) dinput.copy_from(gradients_[0]);
+    backward_pass(std::span(&doutput, 1), own_, input_gradient_ || !dinput.empty(), &backward_hook_);
+    if (!dinput.empty()) dinput.copy_from(own_.gradients_[0]);
   }
 
   /// As backward(doutput), with one gradient per output in set_outputs order;
   /// an empty one means the loss does not depend on that output. Throws
   /// shape_error for a count or a shape that does not match the outputs.
   void backward(std::span<const TensorView<const T, 4>> doutputs) {
-    if (!forwarded_) throw state_error(kind_ + "::backward: called before forward");
-    const std::vector<Index>& outs = output_list();
-    if (doutputs.size() != outs.size()) {
-      throw shape_error(kind_ + "::backward: " + std::to_string(doutputs.size()) + " output gradient(s) for " +
-                        std::to_string(outs.size()) + " output(s)");
-    }
-    for (std::size_t j = 0; j < outs.size(); ++j) {
-      const Shape<4> expected = outputs_[static_cast<std::size_t>(outs[j])].shape();
-      if (!doutputs[j].empty() && doutputs[j].shape() != expected) {
-        throw shape_error(kind_ + "::backward: gradient " + to_string(doutputs[j].shape()) +
-                          " does not match the output " + to_string(expected));
-      }
-    }
-    std::fill(gradient_written_.begin(), gradient_written_.end(), char{0});
-    for (std::size_t j = 0; j < outs.size(); ++j) {
-      if (doutputs[j].empty()) continue;
-      const auto k = static_cast<std::size_t>(outs[j]);
-      const auto t = static_cast<std::size_t>(view_of_[k]);
-      gradients_[t].resize(batch_shape(doutputs[j].dim(0), nodes_[t].shape));
-      TensorView<T, 4> g = TensorView<T, 4>(gradients_[t]).reshape(doutputs[j].shape());
-      if (gradient_written_[t] == 0) {
-        g.copy_from(doutputs[j]);
-      } else {
-        for (Index i = 0; i < g.size(); ++i) g.data()[i] += doutputs[j].data()[i];
-      }
-      gradient_written_[t] = 1;
-    }
-    const Index batch = outputs_[0].dim(0);
-    for (std::size_t k = nodes_.size(); k-- > 1;) {
-      if (nodes_[k].layer->only_reshapes() || fused_relu_[k] >= 0) continue;  // passed as a view / done by its ReLU
-      if (gradient_written_[k] == 0) continue;                                // no output depends on it
-      // A ReLU that its input's layer applied: that layer runs the backward of both.
-      const std::size_t c = applied_by_[k] >= 0 ? static_cast<std::size_t>(applied_by_[k]) : k;
-      const NodeInfo& node = nodes_[c];
-      auto& dx = dx_views_;
-      dx.assign(node.inputs.size(), TensorView<T, 4>());
-      std::vector<Tensor<T, 4>>& scratch = scratch_[c];
-      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-        const auto p = static_cast<std::size_t>(node.inputs[i]);
-        const auto t = static_cast<std::size_t>(view_of_[p]);
-        if (t == 0 && !input_gradient_) continue;  // nobody needs the gradient of the input data
-        const Shape<4> want = batch_shape(batch, nodes_[p].shape);
-        if (gradient_written_[t] == 0) {
-          gradients_[t].resize(batch_shape(batch, nodes_[t].shape));
-          dx[i] = TensorView<T, 4>(gradients_[t]).reshape(want);
-          gradient_written_[t] = 2;  // written by this call
-        } else {
-          if (scratch.size() < node.inputs.size()) scratch.resize(node.inputs.size());
-          scratch[i].resize(want);
-          dx[i] = scratch[i];
-        }
-      }
-      const TensorView<const T, 4> y = outputs_[k];
-      const TensorView<const T, 4> dy = gradients_[k];
-      if (c != k) {
-        fusing_[c]->backward_relu(outputs_[static_cast<std::size_t>(node.inputs[0])], y, dy, dx[0]);
-      } else if (node.layer->merges_inputs()) {
-        node.layer->backward_merged(gather_inputs(c), y, dy, dx);
-      } else {
-        node.layer->backward(outputs_[static_cast<std::size_t>(node.inputs[0])], y, dy, dx[0]);
-      }
-      // Gradients of tensors that other readers had already written: add ours.
-      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-        const auto t = static_cast<std::size_t>(view_of_[static_cast<std::size_t>(node.inputs[i])]);
-        if (dx[i].empty()) continue;
-        if (gradient_written_[t] == 2 && dx[i].data() == gradients_[t].data()) continue;
-        T* sum = gradients_[t].data();
-        const T* part = dx[i].data();
-        for (Index e = 0; e < dx[i].size(); ++e) sum[e] += part[e];
-      }
-      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
-        auto& flag = gradient_written_[static_cast<std::size_t>(view_of_[static_cast<std::size_t>(node.inputs[i])])];
-        if (flag == 2) flag = 1;
-      }
-      if (backward_hook_) {
-        backward_hook_(c - 1);
-        if (c != k) backward_hook_(k - 1);  // the ReLU that node c applied
-      }
-    }
-    if (input_gradient_ && gradient_written_[0] == 0) {  // no output depends on the input
-      gradients_[0].resize(outputs_[0].shape());
-      TensorView<T, 4>(gradients_[0]).fill(T{0});
-    }
+    backward_pass(doutputs, own_, input_gradient_, &backward_hook_);
+  }
+  /// As backward(doutput), after forward(x, context), accumulating into the
+  /// context's gradient target (ExecutionContext::Gradients): const, so
+  /// training lanes with contexts of their own may run it at once.
+  void backward(TensorView<const T, 4> doutput, ExecutionContext<T>& context) const {
+    backward_pass(std::span(&doutput, 1), context, false, nullptr);
   }
 
   /// The gradient of the loss with respect to the last backward's input
   /// [N, ...input_shape]; throws state_error unless set_input_gradient(true)
   /// was called before that backward.
   TensorView<const T, 4> input_gradient() const {
-    if (!input_gradient_ || gradients_[0].empty()) {
+    if (!input_gradient_ || own_.gradients_.empty() || own_.gradients_[0].empty()) {
       throw state_error(kind_ + "::input_gradient: call set_input_gradient(true) before backward");
     }
-    return gradients_[0];
+    return own_.gradients_[0];
   }
 
   /// Keras-style table: node, output shape, parameters, multiply-adds and
@@ -463,7 +478,6 @@ class Graph {
     out << std::string(width, '-') << '\n';
     row(nodes_[0].name, shape_text(input_shape()), "0", "0",
         format_bytes(shape_size(input_shape()) * static_cast<Index>(sizeof(T))), "");
-    plan();
     double total_flops = 0;
     Index activation_values = shape_size(input_shape());
     Index image_values = shape_size(input_shape());
@@ -505,8 +519,8 @@ class Graph {
     if (values > 2147483648.0) {
       throw shape_error(kind_ + ": input shape " + to_string(input_shape) + " exceeds 2^31 values per sample");
     }
-    nodes_.push_back({"input", nullptr, {}, input_shape});
-    grow_buffers();
+    nodes_.push_back({"input", nullptr, {}, input_shape, 0});
+    plan();
   }
 
   /// Adds a node after the checks of add(); shape errors read
@@ -533,15 +547,16 @@ class Graph {
       throw shape_error(error_prefix + " " + layer->describe() + ": output " + to_string(out) +
                         " is empty or larger than 2^31 values per sample");
     }
+    const std::size_t first_param = params_.size();
     for (auto& p : layer->params()) {
       p.name = name + "." + p.name;
       params_.push_back(std::move(p));
     }
-    NodeInfo node{name, std::move(layer), {}, out};
+    NodeInfo node{name, std::move(layer), {}, out, first_param};
     for (const Node& in : inputs) node.inputs.push_back(in.id);
     nodes_.push_back(std::move(node));
-    grow_buffers();
-    planned_ = false;
+    default_output_[0] = static_cast<Index>(nodes_.size()) - 1;
+    plan();
     return {static_cast<Index>(nodes_.size()) - 1};
   }
 
@@ -554,6 +569,33 @@ class Graph {
     LayerPtr<T> layer;          // null for the input
     std::vector<Index> inputs;  // the tensors it reads, in order
     SampleShape shape;          // per-sample output shape
+    std::size_t first_param;    // its parameters are params_[first_param, next node's first_param)
+  };
+
+  // predict()'s contexts: one per thread that is predicting at the moment,
+  // kept for the next call.
+  class ContextCache {
+   public:
+    std::unique_ptr<ExecutionContext<T>> take() {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (spare_.empty()) return std::make_unique<ExecutionContext<T>>();
+      auto context = std::move(spare_.back());
+      spare_.pop_back();
+      return context;
+    }
+    void give_back(std::unique_ptr<ExecutionContext<T>> context) {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      spare_.push_back(std::move(context));
+    }
+
+   private:
+    std::mutex mutex_;
+    std::vector<std::unique_ptr<ExecutionContext<T>>> spare_;
+  };
+
+  enum class Pass {
+    keep,   // forward: every node keeps its output for backward and activation()
+    pooled  // infer: outputs share pool buffers, handed on after their last reader
   };
 
   const NodeInfo& info(Node tensor) const {
@@ -568,13 +610,7 @@ class Graph {
     }
     return -1;
   }
-  const std::vector<Index>& output_list() const {
-    if (output_ids_.empty()) {
-      last_node_[0] = static_cast<Index>(nodes_.size()) - 1;
-      return last_node_;
-    }
-    return output_ids_;
-  }
+  const std::vector<Index>& output_list() const { return output_ids_.empty() ? default_output_ : output_ids_; }
   bool is_chain() const {
     for (std::size_t k = 1; k < nodes_.size(); ++k) {
       if (nodes_[k].inputs.size() != 1 || nodes_[k].inputs[0] != static_cast<Index>(k) - 1) return false;
@@ -582,24 +618,15 @@ class Graph {
     return true;
   }
 
-  void grow_buffers() {
-    const std::size_t n = nodes_.size();
-    activations_.resize(n);
-    outputs_.resize(n);
-    gradients_.resize(n);
-    gradient_written_.resize(n);
-    scratch_.resize(n);
-  }
-
-  // Decides how the next pass runs (see the file's overview): which buffer
-  // each node's output lives in and which layers apply the ReLU reading them.
-  void plan() const {
-    if (planned_) return;
+  // Decides how passes run (see the file's overview): which buffer each
+  // node's output lives in and which layers apply the ReLU reading them.
+  // Made whenever the structure changes, never during a pass, so that const
+  // passes on several threads only read it.
+  void plan() {
     const std::size_t n = nodes_.size();
     view_of_.assign(n, 0);
     fused_relu_.assign(n, -1);
     applied_by_.assign(n, -1);
-    fusing_.assign(n, nullptr);
     std::vector<int> readers(n, 0);
     for (const NodeInfo& node : nodes_) {
       for (Index in : node.inputs) ++readers[static_cast<std::size_t>(in)];
@@ -612,11 +639,9 @@ class Graph {
           node.layer->only_reshapes() ? view_of_[static_cast<std::size_t>(node.inputs[0])] : static_cast<Index>(k);
       if (!fusion_ || node.inputs.size() != 1 || dynamic_cast<const ReLU<T>*>(node.layer.get()) == nullptr) continue;
       const auto p = static_cast<std::size_t>(node.inputs[0]);
-      auto* fusing = p == 0 ? nullptr : dynamic_cast<FusesReLU<T>*>(nodes_[p].layer.get());
-      if (fusing != nullptr && readers[p] == 1 && fused_relu_[p] < 0) {
+      if (p != 0 && nodes_[p].layer->supports_relu_epilogue() && readers[p] == 1 && fused_relu_[p] < 0) {
         fused_relu_[p] = static_cast<Index>(k);
         applied_by_[k] = static_cast<Index>(p);
-        fusing_[p] = fusing;
       }
     }
     // The last node reading each buffer (through views too); outputs are never released.
@@ -630,33 +655,80 @@ class Graph {
       last_reader_[static_cast<std::size_t>(view_of_[static_cast<std::size_t>(out)])] = static_cast<Index>(n);
     }
     plan_pool();
-    planned_ = true;
+    // A number no other structure of any graph has had: contexts fitted to
+    // an earlier one refit themselves.
+    static std::atomic<std::uint64_t> structures{0};
+    structure_ = ++structures;
   }
 
-  // Every node once, in the order added. With `pooled` (infer), outputs live
-  // in pool_ buffers handed back after each tensor's last reader; otherwise
-  // each node keeps its own (forward: backward and activation() read them).
-  void run(TensorView<const T, 4> x, bool pooled) {
+  // Fits a context to the current structure: a layer context per node that
+  // computes (with the ReLU epilogue where the plan asks for it) and its
+  // parameter gradients pointed at the network's or the context's own.
+  void fit_context(ExecutionContext<T>& context) const {
+    if (context.structure_ == structure_) return;
+    const std::size_t n = nodes_.size();
+    context.structure_ = 0;  // half fitted until the end
+    if (context.where_ == ExecutionContext<T>::Gradients::own) {
+      context.own_gradients_.resize(params_.size());
+      for (std::size_t j = 0; j < params_.size(); ++j) {
+        context.own_gradients_[j].resize({params_[j].grad.size()});
+        context.own_gradients_[j].fill(T{0});
+      }
+    }
+    context.layers_.clear();
+    context.layers_.resize(n);
+    for (std::size_t k = 1; k < n; ++k) {
+      const NodeInfo& node = nodes_[k];
+      if (node.layer->only_reshapes() || applied_by_[k] >= 0) continue;
+      auto layer_context = node.layer->make_context();
+      layer_context->relu_epilogue = fused_relu_[k] >= 0;
+      const std::size_t end = k + 1 < n ? nodes_[k + 1].first_param : params_.size();
+      for (std::size_t j = node.first_param; j < end; ++j) {
+        layer_context->gradients.push_back(context.where_ == ExecutionContext<T>::Gradients::own
+                                               ? context.own_gradients_[j].view()
+                                               : params_[j].grad);
+      }
+      context.layers_[k] = std::move(layer_context);
+    }
+    context.activations_.resize(n);
+    context.outputs_.assign(n, TensorView<const T, 4>());
+    context.gradients_.resize(n);
+    context.gradient_written_.assign(n, 0);
+    context.scratch_.resize(n);
+    context.passed_ = context.forwarded_ = context.kept_all_ = false;
+    context.structure_ = structure_;
+  }
+
+  void check_input(TensorView<const T, 4> x) const {
     if (nodes_.size() < 2) throw state_error(kind_ + "::forward: the network has no layers");
     if (sample_shape(x.shape()) != input_shape() || x.dim(0) <= 0) {
       throw shape_error(kind_ + "::forward: input " + to_string(x.shape()) + ", expected [N, " +
                         std::to_string(input_shape()[0]) + ", " + std::to_string(input_shape()[1]) + ", " +
                         std::to_string(input_shape()[2]) + "] with N > 0");
     }
-    plan();
-    forwarded_ = false;
-    kept_all_ = false;
+  }
+
+  // Every node once, in the order added, in `context`. Pass::pooled (infer):
+  // outputs live in pool buffers handed back after each tensor's last reader;
+  // Pass::keep: each node keeps its own (backward and activation() read them).
+  void run(TensorView<const T, 4> x, ExecutionContext<T>& context, Pass pass, bool training) const {
+    check_input(x);
+    fit_context(context);
+    const bool pooled = pass == Pass::pooled;
+    context.forwarded_ = false;
+    context.kept_all_ = false;
     if (pooled) {
-      pool_.resize(pool_values_.size());
-      for (std::size_t b = 0; b < pool_.size(); ++b) pool_[b].reserve(pool_values_[b] * x.dim(0));
+      context.pool_.resize(pool_values_.size());
+      for (std::size_t b = 0; b < context.pool_.size(); ++b) context.pool_[b].reserve(pool_values_[b] * x.dim(0));
     }
     const Index batch = x.dim(0);
-    outputs_[0] = x;
+    auto& outputs = context.outputs_;
+    outputs[0] = x;
     for (std::size_t k = 1; k < nodes_.size(); ++k) {
       if (applied_by_[k] >= 0) continue;  // computed with the layer that applies it
       const NodeInfo& node = nodes_[k];
       if (node.layer->only_reshapes()) {
-        outputs_[k] = outputs_[static_cast<std::size_t>(node.inputs[0])].reshape(batch_shape(batch, node.shape));
+        outputs[k] = outputs[static_cast<std::size_t>(node.inputs[0])].reshape(batch_shape(batch, node.shape));
         continue;
       }
       const Index relu = fused_relu_[k];
@@ -664,24 +736,119 @@ class Graph {
       const Shape<4> shape = batch_shape(batch, nodes_[target].shape);
       TensorView<T, 4> y;
       if (pooled) {
-        y = TensorView<T, 4>(pool_[buffer_of_[target]].data(), shape);
+        y = TensorView<T, 4>(context.pool_[buffer_of_[target]].data(), shape);
       } else {
-        activations_[target].resize(shape);
-        y = activations_[target];
+        context.activations_[target].resize(shape);
+        y = context.activations_[target];
       }
-      if (relu >= 0) {
-        fusing_[k]->forward_relu(outputs_[static_cast<std::size_t>(node.inputs[0])], y);
-        outputs_[k] = TensorView<const T, 4>();  // never written: backward needs only the ReLU's output
-      } else if (node.layer->merges_inputs()) {
-        node.layer->forward_merged(gather_inputs(k), y, training_);
+      LayerContext<T>& layer_context = *context.layers_[k];
+      layer_context.training = training;
+      layer_context.batch_offset = context.batch_offset_;
+      if (node.layer->merges_inputs()) {
+        node.layer->forward_merged(gather_inputs(k, context), y, layer_context);
       } else {
-        node.layer->forward(outputs_[static_cast<std::size_t>(node.inputs[0])], y, training_);
+        node.layer->forward(outputs[static_cast<std::size_t>(node.inputs[0])], y, layer_context);
       }
-      outputs_[target] = y;
+      // With the ReLU applied, node k's own output is never written: backward needs only the ReLU's.
+      if (relu >= 0) outputs[k] = TensorView<const T, 4>();
+      outputs[target] = y;
     }
-    forwarded_ = !pooled;
-    kept_all_ = !pooled;
-    passed_ = true;
+    context.forwarded_ = !pooled;
+    context.kept_all_ = !pooled;
+    context.passed_ = true;
+  }
+
+  // Backward of the context's last forward (see backward(doutputs)), the
+  // input's gradient with `input_gradient`, calling `*hook` when set.
+  void backward_pass(std::span<const TensorView<const T, 4>> doutputs, ExecutionContext<T>& context,
+                     bool input_gradient, const std::function<void(std::size_t)>* hook) const {
+    if (!context.forwarded_ || context.structure_ != structure_) {
+      throw state_error(kind_ + "::backward: called before forward");
+    }
+    const std::vector<Index>& outs = output_list();
+    if (doutputs.size() != outs.size()) {
+      throw shape_error(kind_ + "::backward: " + std::to_string(doutputs.size()) + " output gradient(s) for " +
+                        std::to_string(outs.size()) + " output(s)");
+    }
+    auto& outputs = context.outputs_;
+    auto& gradients = context.gradients_;
+    auto& written = context.gradient_written_;
+    for (std::size_t j = 0; j < outs.size(); ++j) {
+      const Shape<4> expected = outputs[static_cast<std::size_t>(outs[j])].shape();
+      if (!doutputs[j].empty() && doutputs[j].shape() != expected) {
+        throw shape_error(kind_ + "::backward: gradient " + to_string(doutputs[j].shape()) +
+                          " does not match the output " + to_string(expected));
+      }
+    }
+    std::fill(written.begin(), written.end(), char{0});
+    for (std::size_t j = 0; j < outs.size(); ++j) {
+      if (doutputs[j].empty()) continue;
+      const auto k = static_cast<std::size_t>(outs[j]);
+      const auto t = static_cast<std::size_t>(view_of_[k]);
+      gradients[t].resize(batch_shape(doutputs[j].dim(0), nodes_[t].shape));
+      TensorView<T, 4> g = TensorView<T, 4>(gradients[t]).reshape(doutputs[j].shape());
+      if (written[t] == 0) {
+        g.copy_from(doutputs[j]);
+      } else {
+        for (Index i = 0; i < g.size(); ++i) g.data()[i] += doutputs[j].data()[i];
+      }
+      written[t] = 1;
+    }
+    const Index batch = outputs[0].dim(0);
+    for (std::size_t k = nodes_.size(); k-- > 1;) {
+      if (nodes_[k].layer->only_reshapes() || fused_relu_[k] >= 0) continue;  // passed as a view / done by its ReLU
+      if (written[k] == 0) continue;                                          // no output depends on it
+      // A ReLU that its input's layer applied: that layer runs the backward of both.
+      const std::size_t c = applied_by_[k] >= 0 ? static_cast<std::size_t>(applied_by_[k]) : k;
+      const NodeInfo& node = nodes_[c];
+      auto& dx = context.dx_views_;
+      dx.assign(node.inputs.size(), TensorView<T, 4>());
+      std::vector<Tensor<T, 4>>& scratch = context.scratch_[c];
+      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        const auto p = static_cast<std::size_t>(node.inputs[i]);
+        const auto t = static_cast<std::size_t>(view_of_[p]);
+        if (t == 0 && !input_gradient) continue;  // nobody needs the gradient of the input data
+        const Shape<4> want = batch_shape(batch, nodes_[p].shape);
+        if (written[t] == 0) {
+          gradients[t].resize(batch_shape(batch, nodes_[t].shape));
+          dx[i] = TensorView<T, 4>(gradients[t]).reshape(want);
+          written[t] = 2;  // written by this call
+        } else {
+          if (scratch.size() < node.inputs.size()) scratch.resize(node.inputs.size());
+          scratch[i].resize(want);
+          dx[i] = scratch[i];
+        }
+      }
+      const TensorView<const T, 4> y = outputs[k];
+      const TensorView<const T, 4> dy = gradients[k];
+      LayerContext<T>& layer_context = *context.layers_[c];
+      if (node.layer->merges_inputs()) {
+        node.layer->backward_merged(gather_inputs(c, context), y, dy, dx, layer_context);
+      } else {
+        node.layer->backward(outputs[static_cast<std::size_t>(node.inputs[0])], y, dy, dx[0], layer_context);
+      }
+      // Gradients of tensors that other readers had already written: add ours.
+      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        const auto t = static_cast<std::size_t>(view_of_[static_cast<std::size_t>(node.inputs[i])]);
+        if (dx[i].empty()) continue;
+        if (written[t] == 2 && dx[i].data() == gradients[t].data()) continue;
+        T* sum = gradients[t].data();
+        const T* part = dx[i].data();
+        for (Index e = 0; e < dx[i].size(); ++e) sum[e] += part[e];
+      }
+      for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        auto& flag = written[static_cast<std::size_t>(view_of_[static_cast<std::size_t>(node.inputs[i])])];
+        if (flag == 2) flag = 1;
+      }
+      if (hook != nullptr && *hook) {
+        (*hook)(c - 1);
+        if (c != k) (*hook)(k - 1);  // the ReLU that node c applied
+      }
+    }
+    if (input_gradient && written[0] == 0) {  // no output depends on the input
+      gradients[0].resize(outputs[0].shape());
+      TensorView<T, 4>(gradients[0]).fill(T{0});
+    }
   }
 
   // Which pool buffer each computed output of infer() lives in, decided
@@ -689,7 +856,7 @@ class Graph {
   // taking the free buffer that fits best (the smallest large enough, else
   // the largest, which grows), and freeing a buffer when its last reader has
   // run. pool_values_[b] is buffer b's size per sample.
-  void plan_pool() const {
+  void plan_pool() {
     const std::size_t n = nodes_.size();
     buffer_of_.assign(n, 0);
     pool_values_.clear();
@@ -724,10 +891,10 @@ class Graph {
     }
   }
 
-  std::span<const TensorView<const T, 4>> gather_inputs(std::size_t k) {
-    x_views_.clear();
-    for (Index in : nodes_[k].inputs) x_views_.push_back(outputs_[static_cast<std::size_t>(in)]);
-    return x_views_;
+  std::span<const TensorView<const T, 4>> gather_inputs(std::size_t k, ExecutionContext<T>& context) const {
+    context.x_views_.clear();
+    for (Index in : nodes_[k].inputs) context.x_views_.push_back(context.outputs_[static_cast<std::size_t>(in)]);
+    return context.x_views_;
   }
 
   double node_flops(std::size_t k) const {
@@ -759,35 +926,25 @@ class Graph {
   std::string kind_;
   std::vector<NodeInfo> nodes_;    // [0] is the input; every node after its inputs
   std::vector<Index> output_ids_;  // empty: the last node
-  mutable std::vector<Index> last_node_{0};
+  std::vector<Index> default_output_{0};  // the last node added
   std::vector<Parameter<T>> params_;
 
-  // The plan (rebuilt when nodes or outputs change).
-  mutable bool planned_ = false;
+  // The plan, made whenever the structure changes (see plan()).
+  std::uint64_t structure_ = 0;
   bool fusion_ = true;
-  mutable std::vector<Index> view_of_;      // [k]: the node whose buffer holds k's output (k, unless k only reshapes)
-  mutable std::vector<Index> fused_relu_;   // [k]: the ReLU node that k's layer applies itself, or -1
-  mutable std::vector<Index> applied_by_;   // [j]: the node whose layer applies ReLU j, or -1
-  mutable std::vector<Index> last_reader_;  // [k]: the last node reading buffer k (n: an output)
-  mutable std::vector<std::size_t> buffer_of_;  // [k]: node k's pool buffer in the last infer
-  mutable std::vector<FusesReLU<T>*> fusing_;   // [k]: k's layer as FusesReLU when it applies a ReLU
+  std::vector<Index> view_of_;          // [k]: the node whose buffer holds k's output (k, unless k only reshapes)
+  std::vector<Index> fused_relu_;       // [k]: the ReLU node that k's layer applies as its epilogue, or -1
+  std::vector<Index> applied_by_;       // [j]: the node whose layer applies ReLU j, or -1
+  std::vector<Index> last_reader_;      // [k]: the last node reading buffer k (n: an output)
+  std::vector<std::size_t> buffer_of_;  // [k]: node k's pool buffer in infer
+  std::vector<Index> pool_values_;      // [b]: pool buffer b's size per sample
 
-  // Buffers, sized on first use for a batch and reused.
-  std::vector<Tensor<T, 4>> activations_;           // [k]: node k's output, when it computes one
-  std::vector<TensorView<const T, 4>> outputs_;     // [k]: node k's output as its readers see it
-  std::vector<Tensor<T, 4>> gradients_;             // [k]: loss gradient with respect to node k's output
-  std::vector<char> gradient_written_;              // [k]: gradients_[k] holds a value in this backward
-  std::vector<std::vector<Tensor<T, 4>>> scratch_;  // [k][i]: node k's input gradient i, when added
-  std::vector<TensorView<const T, 4>> x_views_;     // the inputs of a merging node
-  std::vector<TensorView<T, 4>> dx_views_;          // the input gradients of one node
-  std::vector<detail::AlignedBuffer<T>> pool_;      // infer's activation buffers, reused along the graph
-  mutable std::vector<Index> pool_values_;          // [b]: pool_[b]'s size per sample, from the plan
   bool training_ = true;
-  bool passed_ = false;     // a pass has run: the outputs are there
-  bool forwarded_ = false;  // the last pass was forward: backward may follow
-  bool kept_all_ = false;   // the last pass kept every node's output
   bool input_gradient_ = false;
   std::function<void(std::size_t)> backward_hook_;  // set_backward_hook's
+  ExecutionContext<T> own_;                         // forward(x), backward, infer(x)
+  // predict()'s contexts; behind a pointer so that the graph stays movable.
+  std::unique_ptr<ContextCache> spare_contexts_ = std::make_unique<ContextCache>();
 };
 
 }  // namespace fovea

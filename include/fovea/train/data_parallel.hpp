@@ -15,24 +15,24 @@
 /// each lane's parameter gradient (added once per step) and the updated
 /// weights (copied once per step).
 ///
-/// Lane 0 runs on the network itself, lane r > 0 on a replica: a network
-/// rebuilt from the layers' specs (nn/registry.hpp) whose weights are copied
-/// from the network at the start of each step, so it always computes with the
-/// weights the optimizer last wrote. A layer's own parallel loops are nested
-/// in its lane's block: the lane's thread runs them, and a thread whose lane
-/// is done takes their unstarted blocks from the back (core/parallel.hpp), so
-/// a lane on a slower core is helped through its last layers. The lanes'
-/// gradients are added to the network's in lane order, lane r always gets the
-/// same samples, and the layers' blocks depend only on the thread count, so a
-/// given thread count gives the same bits every run.
+/// Every lane runs the one network, with the one set of weights, in an
+/// execution context of its own (nn/graph.hpp): its activations, its layers'
+/// saved state and, for lanes after the first, its own parameter gradients,
+/// added to the network's once the lanes are done. A layer's own parallel
+/// loops are nested in its lane's block: the lane's thread runs them, and a
+/// thread whose lane is done takes their unstarted blocks from the back
+/// (core/parallel.hpp), so a lane on a slower core is helped through its last
+/// layers. The lanes' gradients are added to the network's in lane order,
+/// lane r always gets the same samples, and the layers' blocks depend only on
+/// the thread count, so a given thread count gives the same bits every run.
+/// Random draws are the whole batch's (Graph::start_batch before the lanes
+/// start, each lane told where its samples lie), so Dropout masks the same
+/// samples the same way however the batch is cut.
 ///
 /// One lane, the network's own layer-by-layer threading, when there is one
-/// thread or one sample, or when a layer cannot be replicated: it draws random
-/// numbers (Dropout: a replica would draw other masks than the network, and a
-/// checkpoint would not restore its generator), it keeps buffers (BatchNorm:
-/// its batch statistics must be the whole batch's, not a lane's, and the
-/// running statistics a replica updated would be lost), or the registry
-/// cannot rebuild it (a custom layer nobody registered).
+/// thread or one sample, or when a layer keeps buffers (BatchNorm: its batch
+/// statistics must be the whole batch's, not a lane's, and its running
+/// statistics are updated by one forward per batch).
 
 #include <algorithm>
 #include <cstddef>
@@ -45,7 +45,6 @@
 #include "fovea/core/error.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/nn/graph.hpp"
-#include "fovea/nn/registry.hpp"
 #include "fovea/train/loss.hpp"
 
 namespace fovea {
@@ -60,26 +59,26 @@ class DataParallel {
   explicit DataParallel(Graph<T>& net) : net_(&net) {}
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
-  /// Takes over the replicas and buffers.
+  /// Takes over the lanes' contexts.
   DataParallel(DataParallel&&) noexcept = default;
-  /// Takes over the replicas and buffers.
+  /// Takes over the lanes' contexts.
   DataParallel& operator=(DataParallel&&) noexcept = default;
   ~DataParallel() = default;
 
-  /// How many lanes a batch of n samples runs in: the thread count (at most n)
-  /// when every layer can be replicated, else 1.
+  /// How many lanes a batch of n samples runs in: the thread count (at most
+  /// n), or 1 when a layer keeps buffers.
   int lanes(Index n) {
     const int wanted = chunk_count(n);
-    return wanted > 1 && replicable() ? wanted : 1;
+    return wanted > 1 && lanes_allowed() ? wanted : 1;
   }
 
   /// x: [N, ...input shape] with N targets; scores: [N, K], K the output's
   /// C*H*W, receives the network's output. Every parameter gradient of the
   /// network accumulates d(mean loss)/d(parameter) over the whole batch, as
   /// net.forward(x), the loss and net.backward would leave it (call
-  /// zero_grad() between steps). Returns the mean loss over the batch.
-  /// Afterwards the network's own forward state is lane 0's (its samples
-  /// only): call forward again before a backward of your own.
+  /// zero_grad() between steps). Returns the mean loss over the batch. In one
+  /// lane this is net.forward and net.backward themselves; in several, the
+  /// network's own context (activation(), output()) is left as it was.
   /// Throws shape_error when x does not fit the network or the targets or
   /// scores do not match x, value_error for a label outside [0, K) (as the
   /// loss names it, by its index in the batch), and whatever the layers or
@@ -111,32 +110,36 @@ class DataParallel {
     const bool fits = n > 0 && sample_shape(x.shape()) == net_->input_shape();
     const int count = fits ? lanes(n) : 1;
     prepare(count);
-    if (count == 1) return run_lane(*net_, 0, x, targets, loss, scores, 1);
+    if (count == 1) return run_lane(nullptr, 0, x, targets, loss, scores, 1);
 
+    if (net_->training()) net_->start_batch(n);
     parallel_for(count, [&](Index begin, Index end, int /*chunk*/) {
       for (Index lane = begin; lane < end; ++lane) {
+        const auto l = static_cast<std::size_t>(lane);
         const Range r = chunk_range(n, count, static_cast<int>(lane));
-        Graph<T>& network = lane == 0 ? *net_ : replicas_[static_cast<std::size_t>(lane - 1)];
-        if (lane > 0) start_replica(network);
-        lane_loss_[static_cast<std::size_t>(lane)] =
-            run_lane(network, static_cast<std::size_t>(lane), x.slice(r.begin, r.end), targets.slice(r.begin, r.end),
-                     loss, scores.slice(r.begin, r.end), static_cast<T>(r.end - r.begin) / static_cast<T>(n));
+        ExecutionContext<T>& context = contexts_[l];
+        // On the lane's thread, so the gradients land in that core's cache.
+        context.zero_gradients();
+        context.set_batch_offset(r.begin);
+        lane_loss_[l] = run_lane(&context, l, x.slice(r.begin, r.end), targets.slice(r.begin, r.end), loss,
+                                 scores.slice(r.begin, r.end), static_cast<T>(r.end - r.begin) / static_cast<T>(n));
       }
     });
-    add_replica_gradients(count);
+    add_lane_gradients(count);
     T total{0};
     for (int lane = 0; lane < count; ++lane) total += lane_loss_[static_cast<std::size_t>(lane)];
     return total;
   }
 
  private:
-  // One lane's forward, loss and backward; the loss and its gradient are
-  // scaled by `share` (the lane's part of the batch), so the lanes' gradients
-  // add up to the gradient of the whole batch's mean.
-  T run_lane(Graph<T>& network, std::size_t lane, TensorView<const T, 4> x, const Targets<T>& targets, Loss<T>& loss,
-             TensorView<T, 2> scores, T share) {
+  // One lane's forward, loss and backward, in `context` (null: the network's
+  // own); the loss and its gradient are scaled by `share` (the lane's part of
+  // the batch), so the lanes' gradients add up to the gradient of the whole
+  // batch's mean.
+  T run_lane(ExecutionContext<T>* context, std::size_t lane, TensorView<const T, 4> x, const Targets<T>& targets,
+             Loss<T>& loss, TensorView<T, 2> scores, T share) {
     const Index n = x.dim(0);
-    const auto output = network.forward(x);
+    const auto output = context != nullptr ? net_->forward(x, *context) : net_->forward(x);
     const auto out = output.reshape(scores.shape());
     Tensor<T, 2>& doutput = doutputs_[lane];
     doutput.resize(scores.shape());
@@ -146,81 +149,57 @@ class DataParallel {
       doutput.array() *= share;
     }
     scores.copy_from(out);
-    network.backward(TensorView<const T, 2>(doutput).reshape(batch_shape(n, network.output_shape())));
+    const auto dy = TensorView<const T, 2>(doutput).reshape(batch_shape(n, net_->output_shape()));
+    if (context != nullptr) {
+      net_->backward(dy, *context);
+    } else {
+      net_->backward(dy);
+    }
     return value;
   }
 
-  // A replica computes with the network's current weights and its own zeroed
-  // gradients; run on the lane's thread, so they land in that core's cache
-  // (not zero_grad(), which would split them across the threads again).
-  void start_replica(Graph<T>& replica) const {
-    const auto& from = net_->params();
-    const auto& to = replica.params();
-    for (std::size_t i = 0; i < from.size(); ++i) {
-      to[i].value.copy_from(from[i].value);
-      to[i].grad.fill(T{0});
-    }
-  }
-
-  // network gradient += replica 1's + replica 2's + ..., in that order, split
-  // across threads like the optimizer's update that follows.
-  void add_replica_gradients(int count) {
+  // network gradient += lane 1's + lane 2's + ..., in that order, split
+  // across threads like the optimizer's update that follows. (Lane 0's
+  // context accumulates into the network's gradients directly.)
+  void add_lane_gradients(int count) {
     const auto& into = net_->params();
     detail::for_each_parameter_piece(into, [&](std::size_t i, Index begin, Index end) {
       auto sum = into[i].grad.slice(begin, end).array();
       for (int lane = 1; lane < count; ++lane) {
-        sum += replicas_[static_cast<std::size_t>(lane - 1)].params()[i].grad.slice(begin, end).array();
+        sum += contexts_[static_cast<std::size_t>(lane)].gradient(i).slice(begin, end).array();
       }
     });
   }
 
-  // The network rebuilt from its layers' specs, node for node with the same
-  // names, inputs and outputs (weights are copied per step).
-  Graph<T> make_replica() const {
-    Graph<T> replica(net_->input_shape());
-    for (std::size_t i = 0; i < net_->size(); ++i) {
-      const Node node{static_cast<Index>(i) + 1};
-      replica.add(net_->name(node), make_layer<T>(net_->layer(i).spec()), net_->inputs(node));
-    }
-    replica.set_outputs(net_->outputs());
-    return replica;
-  }
-
-  // Whether every layer can run in a replica, decided again when layers were
-  // added: the first replica is built here, and its building is the test.
-  bool replicable() {
-    if (checked_layers_ == net_->size()) return replicable_;
-    replicas_.clear();
+  // Whether the batch may be cut into lanes: no layer keeps buffers (see
+  // this file's overview). Decided again when layers were added.
+  bool lanes_allowed() {
+    if (checked_layers_ == net_->size()) return lanes_allowed_;
     checked_layers_ = net_->size();
-    replicable_ = false;
+    lanes_allowed_ = net_->size() > 0;
     for (std::size_t i = 0; i < net_->size(); ++i) {
-      if (net_->layer(i).rng() != nullptr || !net_->layer(i).buffers().empty()) return false;
+      if (!net_->layer(i).buffers().empty()) lanes_allowed_ = false;
     }
-    if (net_->size() == 0) return false;
-    try {
-      replicas_.push_back(make_replica());
-      replicable_ = true;
-    } catch (const std::exception&) {  // an unregistered type, or settings its factory rejects
-    }
-    return replicable_;
+    return lanes_allowed_;
   }
 
-  // Replicas, per-lane output gradients and losses for `count` lanes; built
-  // once (a later step of the same shape allocates nothing).
+  // Contexts, per-lane output gradients and losses for `count` lanes; made
+  // once (a later step of the same shape allocates nothing). Lane 0
+  // accumulates into the network's gradients, the others into their own.
   void prepare(int count) {
     const auto lanes = static_cast<std::size_t>(count);
     if (doutputs_.size() < lanes) doutputs_.resize(lanes);
     if (lane_loss_.size() < lanes) lane_loss_.resize(lanes);
-    while (replicas_.size() + 1 < lanes) replicas_.push_back(make_replica());
-    for (std::size_t r = 0; r + 1 < lanes; ++r) replicas_[r].set_training(net_->training());
+    if (contexts_.empty()) contexts_.emplace_back(ExecutionContext<T>::Gradients::network);
+    while (contexts_.size() < lanes) contexts_.emplace_back(ExecutionContext<T>::Gradients::own);
   }
 
   Graph<T>* net_;
-  std::vector<Graph<T>> replicas_;      // lane r > 0 runs on replicas_[r - 1]
-  std::vector<Tensor<T, 2>> doutputs_;  // [lane]: d(loss)/d(output) for its samples
-  std::vector<T> lane_loss_;            // [lane]: its share of the mean loss
+  std::vector<ExecutionContext<T>> contexts_;  // [lane]
+  std::vector<Tensor<T, 2>> doutputs_;         // [lane]: d(loss)/d(output) for its samples
+  std::vector<T> lane_loss_;                   // [lane]: its share of the mean loss
   std::size_t checked_layers_ = static_cast<std::size_t>(-1);
-  bool replicable_ = false;
+  bool lanes_allowed_ = false;
 };
 
 }  // namespace fovea
