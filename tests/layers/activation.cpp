@@ -6,6 +6,7 @@
 #include <tuple>
 #include <vector>
 
+#include "support/interleaved_contexts.hpp"
 #include "support/layer_checks.hpp"
 
 using fovea::Index;
@@ -192,4 +193,15 @@ TEST_CASE("ReLU6 and Clip describe themselves, check their settings and pass a g
   fovea::test::check_layer_gradients(relu6_double, x);
   fovea::Clip<double> clip_double(-0.5, 0.5);
   fovea::test::check_layer_gradients(clip_double, x);
+}
+
+TEST_CASE("activation layers keep each execution in its own context", "[layers][activation][context]") {
+  fovea::Rng rng(21);
+  fovea::ReLU<float> relu;
+  const auto a = Tensor<float, 4>::uniform({2, 3, 4, 4}, rng, -1, 1);
+  const auto b = Tensor<float, 4>::uniform({3, 3, 4, 4}, rng, -1, 1);
+  fovea::test::check_interleaved_contexts<float>(relu, a, b, rng);
+  fovea::ELU<double> elu(0.5);
+  fovea::test::check_interleaved_contexts<double>(elu, fovea::test::away_from_zero({2, 3, 2, 2}, rng),
+                                                  fovea::test::away_from_zero({1, 3, 2, 2}, rng), rng);
 }

@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "fovea/layers/activation.hpp"
 #include "fovea/nn/registry.hpp"
+#include "support/interleaved_contexts.hpp"
 
 using namespace fovea;
 
@@ -55,4 +57,18 @@ TEST_CASE("Add is rebuilt from its spec", "[layers][add]") {
   CHECK(rebuilt->merges_inputs());
   CHECK(rebuilt->describe() == "Add");
   CHECK_THROWS_AS(Add<float>::from_spec({"Concat", {}}), format_error);
+}
+
+TEST_CASE("Add keeps each execution in its own context", "[layers][add][context]") {
+  Rng rng(22);
+  Add<float> add;
+  auto inputs = [&](Index batch) {
+    return std::vector<Tensor<float, 4>>{Tensor<float, 4>::uniform({batch, 3, 4, 5}, rng, -1, 1),
+                                         Tensor<float, 4>::uniform({batch, 3, 4, 5}, rng, -1, 1)};
+  };
+  test::check_interleaved_contexts<float>(add, inputs(2), inputs(3), rng);
+  // A context another layer type made is refused.
+  Tensor<float, 4> x({2, 3, 4, 5}), y({2, 3, 4, 5});
+  const auto relu_context = ReLU<float>().make_context();
+  CHECK_THROWS_WITH(add.forward(x, y, *relu_context), "Add: given an execution context another layer made");
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "fovea/layers/activation.hpp"
+#include "support/interleaved_contexts.hpp"
 #include "support/layer_checks.hpp"
 
 using namespace fovea;
@@ -60,4 +61,13 @@ TEST_CASE("ChannelAffine and Softplus pass a gradient check and round-trip their
   CHECK_THROWS_WITH(affine.output_shape({2, 3, 3}),
                     "ChannelAffine(3)::output_shape: input [2, 3, 3], expected 3 channel(s)");
   CHECK(softplus.describe() == "Softplus");
+}
+
+TEST_CASE("ChannelAffine keeps each execution in its own context", "[layers][channel_affine][context]") {
+  Rng rng(23);
+  ChannelAffine<float> affine(3);
+  affine.scale()(0) = 0.5F;
+  affine.shift()(1) = -1;
+  test::check_interleaved_contexts<float>(affine, Tensor<float, 4>::uniform({2, 3, 4, 5}, rng, -1, 1),
+                                          Tensor<float, 4>::uniform({3, 3, 4, 5}, rng, -1, 1), rng);
 }

@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "fovea/layers/activation.hpp"
 #include "fovea/nn/registry.hpp"
+#include "support/interleaved_contexts.hpp"
 
 using namespace fovea;
 
@@ -66,4 +68,17 @@ TEST_CASE("Concat is rebuilt from its spec", "[layers][concat]") {
   CHECK(Concat<double>().spec() == LayerSpec{"Concat", {}});
   auto rebuilt = LayerRegistry<double>::global().make({"Concat", {}});
   CHECK(rebuilt->merges_inputs());
+}
+
+TEST_CASE("Concat keeps each execution in its own context", "[layers][concat][context]") {
+  Rng rng(23);
+  Concat<float> concat;
+  auto inputs = [&](Index batch) {
+    return std::vector<Tensor<float, 4>>{Tensor<float, 4>::uniform({batch, 1, 3, 2}, rng, -1, 1),
+                                         Tensor<float, 4>::uniform({batch, 3, 3, 2}, rng, -1, 1)};
+  };
+  test::check_interleaved_contexts<float>(concat, inputs(2), inputs(3), rng);
+  Tensor<float, 4> x({2, 1, 3, 2}), y({2, 1, 3, 2});
+  const auto relu_context = ReLU<float>().make_context();
+  CHECK_THROWS_WITH(concat.forward(x, y, *relu_context), "Concat: given an execution context another layer made");
 }

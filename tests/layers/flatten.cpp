@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "fovea/testing/gradcheck.hpp"
+#include "support/interleaved_contexts.hpp"
 
 using fovea::Flatten;
 using fovea::SampleShape;
@@ -55,4 +56,11 @@ TEST_CASE("Flatten's gradient passes the numeric check", "[flatten][gradcheck]")
   INFO(result.worst);
   CHECK(result.ok);
   CHECK(result.checked == x.size());
+}
+
+TEST_CASE("Flatten keeps each execution in its own context", "[flatten][context]") {
+  fovea::Rng rng(2);
+  Flatten<float> flat;
+  fovea::test::check_interleaved_contexts<float>(flat, Tensor<float, 4>::uniform({2, 3, 2, 2}, rng, -1, 1),
+                                                 Tensor<float, 4>::uniform({3, 3, 2, 2}, rng, -1, 1), rng);
 }

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "fovea/io/model_file.hpp"
+#include "fovea/layers/activation.hpp"
+#include "support/interleaved_contexts.hpp"
 #include "support/layer_checks.hpp"
 
 using namespace fovea;
@@ -131,4 +133,16 @@ TEST_CASE("LocalResponseNorm gives the same bits on one thread and on several",
     CHECK(std::memcmp(bits.data(), first.data(), first.size() * sizeof(float)) == 0);
   }
   set_threads(saved);
+}
+
+TEST_CASE("LocalResponseNorm keeps each execution, and its scale, in its own context",
+          "[layers][local_response_norm][context]") {
+  Rng rng(43);
+  LocalResponseNorm<float> lrn({.size = 3, .alpha = 0.5, .beta = 0.75, .k = 1});
+  test::check_interleaved_contexts<float>(lrn, Tensor<float, 4>::normal({2, 5, 3, 3}, rng, 0.0F, 2.0F),
+                                          Tensor<float, 4>::normal({3, 5, 3, 3}, rng, 0.0F, 2.0F), rng);
+  Tensor<float, 4> x({2, 5, 3, 3}), y({2, 5, 3, 3});
+  const auto relu_context = ReLU<float>().make_context();
+  CHECK_THROWS_WITH(lrn.forward(x, y, *relu_context),
+                    "LocalResponseNorm(3, alpha=0.5, beta=0.75, k=1): given an execution context another layer made");
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fovea/io/model_file.hpp"
+#include "support/interleaved_contexts.hpp"
 #include "support/layer_checks.hpp"
 
 using namespace fovea;
@@ -106,4 +107,31 @@ TEST_CASE("PReLU gives the same bits on one thread and on several", "[layers][pr
     CHECK(std::memcmp(bits.data(), first.data(), first.size() * sizeof(float)) == 0);
   }
   set_threads(saved);
+}
+
+TEST_CASE("PReLU keeps each execution, and its slope gradients, in its own context", "[layers][prelu][context]") {
+  Rng rng(41);
+  PReLU<float> prelu(3);
+  const auto params = prelu.params();
+  for (Index s = 0; s < 3; ++s) params[0].value(s) = 0.1F * static_cast<float>(s + 1);
+  test::check_interleaved_contexts<float>(prelu, Tensor<float, 4>::uniform({2, 3, 4, 4}, rng, -1, 1),
+                                          Tensor<float, 4>::uniform({3, 3, 4, 4}, rng, -1, 1), rng);
+}
+
+TEST_CASE("PReLU without gradients in its context computes dx alone", "[layers][prelu][context]") {
+  Rng rng(42);
+  PReLU<float> prelu(2, 0.3);
+  const auto x = Tensor<float, 4>::uniform({2, 2, 3, 3}, rng, -1, 1);
+  const auto dy = Tensor<float, 4>::uniform(x.shape(), rng, -1, 1);
+  const auto y = fovea::forward<float>(prelu, x);
+  prelu.params()[0].grad.fill(0);
+  const auto want = fovea::backward<float>(prelu, x, y, dy);  // also accumulates into the layer's own gradients
+
+  const auto context = prelu.make_context();  // no gradients pointed at: dx only
+  Tensor<float, 4> y2(x.shape()), dx(x.shape());
+  prelu.forward(x, y2, *context);
+  const Tensor<float, 1> slope_grad(prelu.params()[0].grad);
+  prelu.backward(x, y2, dy, dx, *context);
+  CHECK(std::equal(dx.begin(), dx.end(), want.begin()));
+  CHECK(std::equal(slope_grad.begin(), slope_grad.end(), prelu.params()[0].grad.begin()));  // untouched
 }

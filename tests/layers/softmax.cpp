@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "support/interleaved_contexts.hpp"
 #include "support/layer_checks.hpp"
 
 using fovea::Index;
@@ -69,4 +70,14 @@ TEST_CASE("Softmax layer gradients agree with finite differences", "[layers][sof
     LogSoftmax<double> log_softmax;
     fovea::test::check_layer_gradients(log_softmax, x);
   }
+}
+
+TEST_CASE("Softmax layers keep each execution in its own context", "[layers][softmax][context]") {
+  fovea::Rng rng(14);
+  const auto a = Tensor<float, 4>::uniform({2, 7, 1, 1}, rng, -3, 3);
+  const auto b = Tensor<float, 4>::uniform({5, 7, 1, 1}, rng, -3, 3);
+  Softmax<float> softmax;
+  fovea::test::check_interleaved_contexts<float>(softmax, a, b, rng);
+  LogSoftmax<float> log_softmax;
+  fovea::test::check_interleaved_contexts<float>(log_softmax, a, b, rng);
 }

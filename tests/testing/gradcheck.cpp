@@ -35,17 +35,25 @@ class SquareScaleOf final : public fovea::Layer<T> {
     return 2.0 * static_cast<double>(fovea::shape_size(input));
   }
 
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool) override { y.array() = a_(0) * x.array().square(); }
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4>, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
+  using fovea::Layer<T>::forward;
+  using fovea::Layer<T>::backward;
+
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, fovea::LayerContext<T>&) const override {
+    y.array() = a_(0) * x.array().square();
+  }
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4>, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                fovea::LayerContext<T>& context) const override {
     // dL/da = sum(dy * x^2); dL/dx = dy * 2 a x.
     const T da = (dy.array() * x.array().square()).sum();
-    if (bug_ == Bug::parameter_gradient) {
-      grad_(0) += 2 * da;
-    } else if (bug_ == Bug::overwrites_gradient) {
-      grad_(0) = da - 1;  // assigns instead of accumulating, from a stale value
-    } else {
-      grad_(0) += da;
+    if (!context.gradients.empty()) {
+      T& grad = context.gradients[0](0);
+      if (bug_ == Bug::parameter_gradient) {
+        grad += 2 * da;
+      } else if (bug_ == Bug::overwrites_gradient) {
+        grad = da - 1;  // assigns instead of accumulating, from a stale value
+      } else {
+        grad += da;
+      }
     }
     const T factor = bug_ == Bug::input_gradient ? T(1) : T(2);  // forgets the 2 of d(x^2)/dx
     if (!dx.empty()) dx.array() = dy.array() * factor * a_(0) * x.array();

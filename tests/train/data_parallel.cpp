@@ -85,9 +85,11 @@ class Doubling final : public Layer<double> {
   std::string describe() const override { return "Doubling"; }
   LayerSpec spec() const override { return {"Doubling", {}}; }
   SampleShape output_shape(const SampleShape& input) const override { return input; }
-  void forward(TensorView<const double, 4> x, TensorView<double, 4> y, bool) override { y.array() = 2 * x.array(); }
+  void forward(TensorView<const double, 4> x, TensorView<double, 4> y, LayerContext<double>&) const override {
+    y.array() = 2 * x.array();
+  }
   void backward(TensorView<const double, 4>, TensorView<const double, 4>, TensorView<const double, 4> dy,
-                TensorView<double, 4> dx) override {
+                TensorView<double, 4> dx, LayerContext<double>&) const override {
     if (!dx.empty()) dx.array() = 2 * dy.array();
   }
   double flops_per_sample(const SampleShape&) const override { return 0; }

@@ -20,7 +20,8 @@ namespace fovea {
 
 /// The shared base of the elementwise activation layers: any input shape, the
 /// output of the same shape, no parameters; forward and backward run on the
-/// flattened batch with one virtual call each.
+/// flattened batch with one virtual call each. They keep nothing between
+/// forward and backward but the shapes, so the plain LayerContext serves.
 template <class T>
 class Activation : public Layer<T> {
  public:
@@ -30,13 +31,16 @@ class Activation : public Layer<T> {
     return flops_per_element() * static_cast<double>(shape_size(input));
   }
 
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) final {
-    record_.record(name_, x.shape(), sample_shape(x.shape()), y.shape());
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const final {
+    context.record.record(name_, x.shape(), sample_shape(x.shape()), y.shape());
     apply_forward(x.flatten(), y.flatten());
   }
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) final {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const final {
+    context.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     if (dx.empty()) return;
     apply_backward(x.flatten(), y.flatten(), dy.flatten(), dx.flatten());
   }
@@ -63,7 +67,6 @@ class Activation : public Layer<T> {
                               TensorView<T, 1> dx) const = 0;
 
   std::string name_;  // describe(), built once: forward must not allocate
-  ForwardRecord record_;
 };
 
 /// y = max(0, x); the gradient at x = 0 is taken as 0.

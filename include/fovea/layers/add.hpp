@@ -8,6 +8,7 @@
 /// auto sum = net.add("sum", Add<float>{}, {branch, shortcut});
 /// @endcode
 
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,39 +49,48 @@ class Add final : public Layer<T> {
     return inputs[0];
   }
 
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+  using Layer<T>::forward_merged;
+  using Layer<T>::backward_merged;
+
+  /// The shapes of the last forward, and its inputs' sample shapes.
+  std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<Context>(); }
+
   /// x: [N, C, H, W] -> y = x.
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) override {
-    forward_merged(std::span(&x, 1), y, training);
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    forward_merged(std::span(&x, 1), y, context);
   }
   /// dy -> dx = dy.
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    backward_merged(std::span(&x, 1), y, dy, std::span(&dx, 1));
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    backward_merged(std::span(&x, 1), y, dy, std::span(&dx, 1), context);
   }
 
   /// x[i]: [N, C, H, W] -> y = sum_i x[i]: [N, C, H, W]
-  void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y, bool /*training*/) override {
-    record(x, y);
+  void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y,
+                      LayerContext<T>& context) const override {
+    auto& own = this->template context_as<Context>(context);
+    merged_sample_shapes<T>("Add", x, own.shapes);
+    own.record.record("Add", x[0].shape(), merged_output_shape(own.shapes), y.shape());
     add_forward<T>(x, y);
   }
   /// dy: [N, C, H, W] -> dx[i] = dy for every input.
   void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> /*y*/,
-                       TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx) override {
-    for (std::size_t i = 0; i < x.size(); ++i) record_.check_backward("Add", x[i].shape(), dy.shape(), dx[i].shape());
+                       TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx,
+                       LayerContext<T>& context) const override {
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      context.record.check_backward("Add", x[i].shape(), dy.shape(), dx[i].shape());
+    }
     add_backward<T>(dy, dx);
   }
 
   double flops_per_sample(const SampleShape& input) const override { return static_cast<double>(shape_size(input)); }
 
  private:
-  void record(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y) {
-    merged_sample_shapes<T>("Add", x, shapes_);
-    const SampleShape out = merged_output_shape(shapes_);
-    record_.record("Add", x[0].shape(), out, y.shape());
-  }
-
-  std::vector<SampleShape> shapes_;  // the last forward's input shapes (capacity kept: no allocation per step)
-  ForwardRecord record_;
+  struct Context : LayerContext<T> {
+    std::vector<SampleShape> shapes;  // the inputs' sample shapes (capacity kept: no allocation per step)
+  };
 };
 
 }  // namespace fovea

@@ -54,8 +54,11 @@ class ChannelAffine final : public Layer<T> {
     return 2 * static_cast<double>(shape_size(output_shape(input)));
   }
 
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
-    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    context.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     const Index N = x.dim(0), C = x.dim(1), plane = x.dim(2) * x.dim(3);
     for (Index n = 0; n < N; ++n) {
       for (Index c = 0; c < C; ++c) {
@@ -65,9 +68,9 @@ class ChannelAffine final : public Layer<T> {
     }
   }
   /// dx = dy * scale[c]; nothing accumulates (no parameters).
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    context.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     if (dx.empty()) return;
     const Index N = x.dim(0), C = x.dim(1), plane = x.dim(2) * x.dim(3);
     for (Index n = 0; n < N; ++n) {
@@ -86,7 +89,6 @@ class ChannelAffine final : public Layer<T> {
   std::string name_;    // describe(), built once
   Tensor<T, 1> scale_;  // [C]
   Tensor<T, 1> shift_;  // [C]
-  ForwardRecord record_;
 };
 
 }  // namespace fovea

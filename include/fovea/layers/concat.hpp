@@ -9,6 +9,7 @@
 /// auto joined = net.add("mixed", Concat<float>{}, {branch1, branch3, branch5, pool});
 /// @endcode
 
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,26 +52,38 @@ class Concat final : public Layer<T> {
     return out;
   }
 
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+  using Layer<T>::forward_merged;
+  using Layer<T>::backward_merged;
+
+  /// The shapes of the last forward, and its inputs' sample shapes.
+  std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<Context>(); }
+
   /// x: [N, C, H, W] -> y = x.
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) override {
-    forward_merged(std::span(&x, 1), y, training);
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    forward_merged(std::span(&x, 1), y, context);
   }
   /// dy -> dx = dy.
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    backward_merged(std::span(&x, 1), y, dy, std::span(&dx, 1));
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    backward_merged(std::span(&x, 1), y, dy, std::span(&dx, 1), context);
   }
 
   /// x[i]: [N, C_i, H, W] -> y: [N, sum C_i, H, W]
-  void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y, bool /*training*/) override {
-    merged_sample_shapes<T>("Concat", x, shapes_);
-    record_.record("Concat", x[0].shape(), merged_output_shape(shapes_), y.shape());
+  void forward_merged(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y,
+                      LayerContext<T>& context) const override {
+    auto& own = this->template context_as<Context>(context);
+    merged_sample_shapes<T>("Concat", x, own.shapes);
+    own.record.record("Concat", x[0].shape(), merged_output_shape(own.shapes), y.shape());
     concat_forward<T>(x, y);
   }
   /// dy: [N, sum C_i, H, W] -> dx[i]: [N, C_i, H, W], each its block of dy.
   void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> /*y*/,
-                       TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx) override {
-    record_.check_backward("Concat", x[0].shape(), dy.shape(), Shape<4>{});  // forward done, dy of its output
+                       TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx,
+                       LayerContext<T>& context) const override {
+    // A forward ran in this context and dy is of its output; the inputs' gradients are checked below.
+    context.record.check_backward("Concat", x[0].shape(), dy.shape(), Shape<4>{});
     for (std::size_t i = 0; i < x.size(); ++i) {
       if (!dx[i].empty() && dx[i].shape() != x[i].shape()) {
         throw shape_error("Concat::backward: input gradient buffer " + to_string(dx[i].shape()) + ", expected " +
@@ -83,8 +96,9 @@ class Concat final : public Layer<T> {
   double flops_per_sample(const SampleShape& /*input*/) const override { return 0; }
 
  private:
-  std::vector<SampleShape> shapes_;  // the last forward's input shapes (capacity kept: no allocation per step)
-  ForwardRecord record_;
+  struct Context : LayerContext<T> {
+    std::vector<SampleShape> shapes;  // the inputs' sample shapes (capacity kept: no allocation per step)
+  };
 };
 
 }  // namespace fovea

@@ -30,16 +30,19 @@ class Flatten final : public Layer<T> {
   /// [C, H, W] -> [C*H*W, 1, 1]
   SampleShape output_shape(const SampleShape& input) const override { return {shape_size(input), 1, 1}; }
 
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
   /// x: [N, C, H, W] -> y: [N, C*H*W, 1, 1]
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
-    record_.record(name, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    context.record.record(name, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     std::copy(x.begin(), x.end(), y.begin());
   }
 
   /// dy: [N, C*H*W, 1, 1] -> dx: [N, C, H, W]
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name, x.shape(), dy.shape(), dx.shape());
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    context.record.check_backward(name, x.shape(), dy.shape(), dx.shape());
     if (!dx.empty()) std::copy(dy.begin(), dy.end(), dx.begin());
   }
 
@@ -49,7 +52,6 @@ class Flatten final : public Layer<T> {
 
  private:
   inline static const std::string name = "Flatten";
-  ForwardRecord record_;
 };
 
 }  // namespace fovea

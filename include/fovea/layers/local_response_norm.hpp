@@ -8,8 +8,8 @@
 /// LocalResponseNorm<float> lrn({.size = 5, .alpha = 1e-4, .beta = 0.75, .k = 2});  // AlexNet's
 /// @endcode
 
+#include <memory>
 #include <string>
-#include <utility>
 
 #include "fovea/detail/layer_spec.hpp"
 #include "fovea/detail/number_format.hpp"
@@ -56,23 +56,33 @@ class LocalResponseNorm final : public Layer<T> {
     return (2 * static_cast<double>(options_.size) + 5) * static_cast<double>(shape_size(input));
   }
 
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
-    record_.record(name_, x.shape(), sample_shape(x.shape()), y.shape());
-    scale_.resize(x.shape());  // keeps its storage: no allocation once sized
-    local_response_norm_forward<T>(options_, x, y, scale_);
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
+  /// The shapes of the last forward and the scale s it computed.
+  std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<Context>(); }
+
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    auto& own = this->template context_as<Context>(context);
+    own.record.record(name_, x.shape(), sample_shape(x.shape()), y.shape());
+    own.scale.resize(x.shape());  // keeps its storage: no allocation once sized
+    local_response_norm_forward<T>(options_, x, y, own.scale);
   }
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    const auto& own = this->template context_as<Context>(context);
+    own.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     if (dx.empty()) return;
-    local_response_norm_backward<T>(options_, x, y, std::as_const(scale_).view(), dy, dx);
+    local_response_norm_backward<T>(options_, x, y, own.scale.view(), dy, dx);
   }
 
  private:
+  struct Context : LayerContext<T> {
+    Tensor<T, 4> scale;  // s of the last forward, x's shape
+  };
+
   LocalResponseNormOptions options_;
-  std::string name_;    // describe(), built once
-  Tensor<T, 4> scale_;  // s of the last forward, x's shape
-  ForwardRecord record_;
+  std::string name_;  // describe(), built once
 };
 
 }  // namespace fovea

@@ -65,14 +65,20 @@ class PReLU final : public Layer<T> {
     return 2 * static_cast<double>(shape_size(output_shape(input)));
   }
 
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
-    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    context.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     prelu_forward<T>(x, slope_, y);
   }
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
-    prelu_backward<T>(x, slope_, dy, dx, slope_grad_);
+  /// dx = dy where x > 0, slope[c] * dy elsewhere; the slopes' gradient
+  /// accumulates into context.gradients[0] (skipped when the context has none).
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    context.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+    const TensorView<T, 1> dslope = context.gradients.empty() ? TensorView<T, 1>() : context.gradients[0];
+    prelu_backward<T>(x, slope_, dy, dx, dslope);
   }
 
   std::vector<Parameter<T>> params() override {
@@ -83,8 +89,7 @@ class PReLU final : public Layer<T> {
   double initial_;
   std::string name_;         // describe(), built once
   Tensor<T, 1> slope_;       // [slopes]
-  Tensor<T, 1> slope_grad_;  // [slopes]
-  ForwardRecord record_;
+  Tensor<T, 1> slope_grad_;  // [slopes]: the standalone path's gradient
 };
 
 }  // namespace fovea

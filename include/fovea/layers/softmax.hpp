@@ -36,17 +36,20 @@ class SoftmaxLayer : public Layer<T> {
     return 4 * static_cast<double>(shape_size(input));
   }
 
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
-    record_.record(name(), x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    context.record.record(name(), x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     if constexpr (Log) {
       log_softmax_forward(rows(x), rows(y));
     } else {
       softmax_forward(rows(x), rows(y));
     }
   }
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name(), x.shape(), dy.shape(), dx.shape());
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    context.record.check_backward(name(), x.shape(), dy.shape(), dx.shape());
     if (dx.empty()) return;
     if constexpr (Log) {
       log_softmax_backward(rows(y), rows(dy), rows(dx));
@@ -62,8 +65,6 @@ class SoftmaxLayer : public Layer<T> {
   static TensorView<U, 2> rows(TensorView<U, 4> t) {
     return t.reshape(Shape<2>{t.dim(0), t.dim(1)});
   }
-
-  ForwardRecord record_;
 };
 
 }  // namespace detail

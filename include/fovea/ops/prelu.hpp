@@ -59,8 +59,8 @@ void prelu_forward(TensorView<const T, 4> x, TensorView<const T, 1> slope, Tenso
 
 /// dx = dy for x > 0, slope[c] * dy otherwise (written unless dx is empty);
 /// dslope[c] += the sum of dy * x over the cells of channel c where x <= 0
-/// (every channel's into dslope[0] when there is one slope). Throws
-/// shape_error when a shape disagrees with x.
+/// (every channel's into dslope[0] when there is one slope; skipped when
+/// dslope is empty). Throws shape_error when a shape disagrees with x.
 template <class T>
 void prelu_backward(TensorView<const T, 4> x, TensorView<const T, 1> slope, TensorView<const T, 4> dy,
                     TensorView<T, 4> dx, TensorView<T, 1> dslope) {
@@ -69,7 +69,7 @@ void prelu_backward(TensorView<const T, 4> x, TensorView<const T, 1> slope, Tens
     throw shape_error("prelu_backward: input gradient " + to_string(dx.shape()) + " does not match the input " +
                       to_string(x.shape()));
   }
-  if (dslope.size() != slope.size()) {
+  if (!dslope.empty() && dslope.size() != slope.size()) {
     throw shape_error("prelu_backward: slope gradient " + to_string(dslope.shape()) + " does not match the slopes " +
                       to_string(slope.shape()));
   }
@@ -78,7 +78,7 @@ void prelu_backward(TensorView<const T, 4> x, TensorView<const T, 1> slope, Tens
   const auto dY = dy.matrix(2);
   // The slope gradients are sums over the batch: taken on this thread, in
   // order, so the bits do not depend on the thread count.
-  for (Index row = 0; row < X.rows(); ++row) {
+  for (Index row = 0; row < X.rows() && !dslope.empty(); ++row) {
     const auto in = X.row(row).array();
     dslope(slope.size() == 1 ? 0 : row % C) += (in > T{0}).select(T{0}, dY.row(row).array() * in).sum();
   }
