@@ -56,7 +56,7 @@ std::vector<Case> cases() {
   return {
       {"lenet_pool1", make<Pool2d<float>>(pool(PoolKind::max)), {64, 6, 28, 28}},
       {"lenet_pool2", make<Pool2d<float>>(pool(PoolKind::max)), {64, 16, 10, 10}},
-      {"lenet_relu1", make<ReLU<float>>(), {64, 6, 28, 28}},  // unfused (Sequential fuses it into conv1)
+      {"lenet_relu1", make<ReLU<float>>(), {64, 6, 28, 28}},  // alone (in a network conv1 applies it as its epilogue)
       {"lenet_flatten", make<Flatten<float>>(), {64, 16, 5, 5}},
       {"lenet_fc1", make<Linear<float>>(Index{400}, Index{120}, true), {64, 400, 1, 1}},
       {"lenet_fc2", make<Linear<float>>(Index{120}, Index{84}, true), {64, 120, 1, 1}},
