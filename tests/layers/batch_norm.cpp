@@ -10,6 +10,7 @@
 #include "fovea/io/model_file.hpp"
 #include "fovea/layers/flatten.hpp"
 #include "fovea/layers/linear.hpp"
+#include "support/context_checks.hpp"
 #include "support/layer_checks.hpp"
 
 using namespace fovea;
@@ -227,6 +228,45 @@ TEST_CASE("BatchNorm rejects bad settings and inputs with clear messages", "[lay
   Tensor<float, 1> two({2}), three({3});
   CHECK_THROWS_WITH(batch_norm_forward<float>(single, two, three, three, three, y),
                     "batch_norm_forward: mean [2], expected [3] (one per channel)");
+}
+
+TEMPLATE_TEST_CASE("BatchNorm runs in two contexts at once as in one alone", "[layers][batch_norm][context]", float,
+                   double) {
+  using T = TestType;
+  Rng rng(17);
+  // Different statistics in the two lanes: a shared mean or inv_std would show.
+  const auto xa = Tensor<T, 4>::normal({3, 4, 5, 5}, rng, T{1}, T{2});
+  const auto xb = Tensor<T, 4>::normal({2, 4, 5, 5}, rng, T{-3}, T{0.5});
+  for (bool affine : {true, false}) {
+    BatchNorm<T> norm({.channels = 4, .affine = affine});
+    for (auto& p : norm.params()) {
+      for (T& v : p.value) v = static_cast<T>(rng.uniform(0.5, 1.5));
+    }
+    fovea::test::check_interleaved_contexts<T>(norm, xa, xb);
+    fovea::test::check_interleaved_contexts<T>(norm, xa, xb, {.training = false});
+  }
+}
+
+TEST_CASE("BatchNorm's training forwards move the running statistics, inference ones only read them",
+          "[layers][batch_norm][context]") {
+  Rng rng(18);
+  const auto x = Tensor<double, 4>::normal({4, 2, 3, 3}, rng, 5.0, 2.0);
+  Tensor<double, 4> y(x.shape());
+  BatchNorm<double> norm({.channels = 2, .momentum = 0.5});
+  auto inference = norm.make_context();
+  inference->training = false;
+  norm.forward(x, y, *inference);
+  CHECK(norm.running_mean()(0) == 0);
+  CHECK(norm.running_var()(1) == 1);
+
+  auto training = norm.make_context();
+  norm.forward(x, y, *training);
+  double sum = 0;
+  for (Index n = 0; n < 4; ++n)
+    for (Index h = 0; h < 3; ++h)
+      for (Index w = 0; w < 3; ++w) sum += x(n, 0, h, w);
+  CHECK(norm.running_mean()(0) == Approx(0.5 * sum / 36));
+  CHECK(norm.running_var()(1) != 1);
 }
 
 TEST_CASE("BatchNorm's parameters and running statistics survive a save and load", "[layers][batch_norm][io]") {

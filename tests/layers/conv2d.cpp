@@ -6,6 +6,7 @@
 #include <new>
 
 #include "fovea/testing/gradcheck.hpp"
+#include "support/context_checks.hpp"
 #include "support/naive_conv.hpp"
 
 // Every heap allocation in this program is counted, so a test can show that a
@@ -430,33 +431,119 @@ TEST_CASE("a steady-state Conv2d step allocates nothing, on one thread or two", 
     const Tensor<float, 1> probe({16});
     CHECK(heap_allocations.load() == before + 1);  // the counter sees fovea's aligned allocations
   }
+  // As a network runs a layer: one context, made once, its gradients pointed once.
+  const auto steady = [](Conv2d<float>& layer, const Tensor<float, 4>& x, Tensor<float, 4>& y, Tensor<float, 4>& dx,
+                         bool relu_epilogue) {
+    auto context = layer.make_context();
+    context->relu_epilogue = relu_epilogue;
+    for (const auto& p : layer.params()) context->gradients.push_back(p.grad);
+    const fovea::TensorView<float, 4> dx_view = dx.empty() ? fovea::TensorView<float, 4>() : dx.view();
+    layer.forward(x, y, *context);
+    layer.backward(x, y, y, dx_view, *context);
+    const long before = heap_allocations.load();
+    for (int step = 0; step < 3; ++step) {
+      layer.forward(x, y, *context);
+      layer.backward(x, y, y, dx_view, *context);
+    }
+    CHECK(heap_allocations.load() == before);
+  };
   const int saved = fovea::max_threads();
   for (int threads : {1, 2}) {
+    INFO(threads << " thread(s)");
     fovea::set_threads(threads);
     Conv2d<float> conv({.in_channels = 3, .out_channels = 4, .kernel = 3, .padding = 1});
     Conv2d<float> pointwise({.in_channels = 3, .out_channels = 4, .kernel = 1});
     Tensor<float, 4> x({5, 3, 8, 8}), y({5, 4, 8, 8}), dx(x.shape());
     for (auto* layer : {&conv, &pointwise}) {
-      layer->forward(x, y, true);
-      layer->backward(x, y, y, dx);
-      const long before = heap_allocations.load();
-      for (int step = 0; step < 3; ++step) {
-        layer->forward(x, y, true);
-        layer->backward(x, y, y, dx);
-      }
-      CHECK(heap_allocations.load() == before);
+      for (bool relu : {false, true}) steady(*layer, x, y, dx, relu);
     }
     // One input channel as a first layer (no dx): the direct path's buffers.
     Conv2d<float> first({.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = 2});
-    Tensor<float, 4> image({5, 1, 20, 20}), features({5, 6, 20, 20});
-    first.forward(image, features, true);
-    first.backward(image, features, features, {});
-    const long before = heap_allocations.load();
-    for (int step = 0; step < 3; ++step) {
-      first.forward(image, features, true);
-      first.backward(image, features, features, {});
-    }
-    CHECK(heap_allocations.load() == before);
+    Tensor<float, 4> image({5, 1, 20, 20}), features({5, 6, 20, 20}), no_dx;
+    steady(first, image, features, no_dx, false);
   }
   fovea::set_threads(saved);
+}
+
+TEMPLATE_TEST_CASE("Conv2d runs in two contexts at once as in one alone", "[conv2d][context]", float, double) {
+  using T = TestType;
+  fovea::Rng rng(44);
+  const std::vector<Conv2dOptions> cases = {
+      {.in_channels = 3, .out_channels = 4, .kernel = 3, .padding = 1},               // im2col
+      {.in_channels = 3, .out_channels = 5, .kernel = 1, .bias = false},              // pointwise
+      {.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = 2},               // direct forward
+      {.in_channels = 4, .out_channels = 4, .kernel = 3, .stride = 2, .groups = 4},   // depthwise
+      {.in_channels = 4, .out_channels = 6, .kernel = 3, .padding = 1, .groups = 2},  // groups
+  };
+  for (const Conv2dOptions& options : cases) {
+    Conv2d<T> conv(options);
+    const auto xa = Tensor<T, 4>::uniform({3, options.in_channels, 9, 9}, rng, -1, 1);
+    const auto xb = Tensor<T, 4>::uniform({2, options.in_channels, 11, 7}, rng, -1, 1);
+    fovea::test::check_interleaved_contexts<T>(conv, xa, xb);
+    fovea::test::check_interleaved_contexts<T>(conv, xa, xb, {.relu_epilogue = true});
+  }
+}
+
+TEMPLATE_TEST_CASE("Conv2d's ReLU epilogue gives the bits of Conv2d then ReLU", "[conv2d][context]", float, double) {
+  using T = TestType;
+  fovea::Rng rng(45);
+  for (Index in : {1, 3}) {  // the direct path and im2col
+    Conv2d<T> conv({.in_channels = in, .out_channels = 4, .kernel = 3, .padding = 1});
+    REQUIRE(conv.supports_relu_epilogue());
+    const auto x = Tensor<T, 4>::uniform({2, in, 6, 6}, rng, -1, 1);
+    const auto dy = Tensor<T, 4>::uniform({2, 4, 6, 6}, rng, -1, 1);
+    const Index weights = conv.weight().size();
+
+    // Apart: y = Conv2d(x), then the ReLU, whose backward passes dy where y > 0.
+    auto apart = conv.make_context();
+    Tensor<T, 1> dw_apart({weights}), db_apart({4});
+    apart->gradients = {dw_apart.view(), db_apart.view()};
+    Tensor<T, 4> y(dy.shape()), dx_apart(x.shape()), relu_y(dy.shape()), relu_dy(dy.shape());
+    conv.forward(x, y, *apart);
+    for (Index i = 0; i < y.size(); ++i) {
+      relu_y.data()[i] = std::max(y.data()[i], T{0});
+      relu_dy.data()[i] = y.data()[i] > 0 ? dy.data()[i] : T{0};
+    }
+    conv.backward(x, y, relu_dy, dx_apart, *apart);
+
+    // Fused: the layer applies the ReLU and takes y and dy after it.
+    auto fused = conv.make_context();
+    fused->relu_epilogue = true;
+    Tensor<T, 1> dw_fused({weights}), db_fused({4});
+    fused->gradients = {dw_fused.view(), db_fused.view()};
+    Tensor<T, 4> y_fused(dy.shape()), dx_fused(x.shape());
+    conv.forward(x, y_fused, *fused);
+    conv.backward(x, y_fused, dy, dx_fused, *fused);
+
+    CHECK((y_fused.array() == relu_y.array()).all());
+    CHECK((dx_fused.array() == dx_apart.array()).all());
+    CHECK((dw_fused.array() == dw_apart.array()).all());
+    CHECK((db_fused.array() == db_apart.array()).all());
+    // The layer's own gradients were left alone.
+    CHECK((conv.weight_grad().flatten().array() == 0).all());
+  }
+}
+
+TEST_CASE("Conv2d without gradient views computes dx only", "[conv2d][context]") {
+  fovea::Rng rng(46);
+  Conv2d<double> conv({.in_channels = 2, .out_channels = 3, .kernel = 3, .padding = 1});
+  const auto x = Tensor<double, 4>::uniform({2, 2, 5, 5}, rng, -1, 1);
+  const auto dy = Tensor<double, 4>::uniform({2, 3, 5, 5}, rng, -1, 1);
+  Tensor<double, 4> y(dy.shape()), dx(x.shape()), dx_alone(x.shape());
+  auto with_gradients = conv.make_context();
+  Tensor<double, 1> dw({conv.weight().size()}), db({3});
+  with_gradients->gradients = {dw.view(), db.view()};
+  conv.forward(x, y, *with_gradients);
+  conv.backward(x, y, dy, dx, *with_gradients);
+
+  auto without = conv.make_context();
+  conv.forward(x, y, *without);
+  conv.backward(x, y, dy, dx_alone, *without);
+  CHECK((dx_alone.array() == dx.array()).all());
+  CHECK((conv.weight_grad().flatten().array() == 0).all());
+
+  with_gradients->gradients = {dw.view()};
+  CHECK_THROWS_AS(conv.backward(x, y, dy, dx, *with_gradients), fovea::state_error);
+  CHECK_THROWS_WITH(conv.backward(x, y, dy, dx, *with_gradients),
+                    "Conv2d(2->3, k3x3, s1, p1)::backward: given 1 gradient views, expected 2 (one per parameter)");
 }

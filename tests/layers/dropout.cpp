@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/context_checks.hpp"
 #include "support/layer_checks.hpp"
 
 using fovea::Dropout;
@@ -42,7 +43,6 @@ TEMPLATE_TEST_CASE("Dropout in training zeroes about p of the units and scales t
   const auto dy = Tensor<T, 4>::full(x.shape(), 2);
   const auto dx = fovea::backward<T>(dropout, x, y, dy);
   CHECK((dx.array() == 2 * y.array()).all());
-  CHECK((dropout.mask().array() == y.array()).all());
 
   // p = 0 keeps everything.
   Dropout<T> none(0.0, 3);
@@ -74,16 +74,69 @@ TEST_CASE("a frozen Dropout mask stays fixed across forwards", "[layers][dropout
   CHECK(!dropout.mask_frozen());
   dropout.freeze_mask(true);
   CHECK(dropout.mask_frozen());
-  const auto first = fovea::forward<double>(dropout, x);  // no mask yet: one is drawn
+  const auto first = fovea::forward<double>(dropout, x);  // no key yet: one is drawn
   const auto second = fovea::forward<double>(dropout, x);
   CHECK(first.array().isApprox(second.array(), 0));
-  // A new input shape needs a new mask, frozen or not.
+  // The frozen key gives a mask for any input shape: a batch of one sample
+  // gets the first sample's mask.
   const auto other = Tensor<double, 4>::full({1, 3, 4, 4}, 1);
-  CHECK(fovea::forward<double>(dropout, other).shape() == other.shape());
+  const auto one = fovea::forward<double>(dropout, other);
+  REQUIRE(one.shape() == other.shape());
+  CHECK((one.array() == first.slice(0, 1).array()).all());
   dropout.freeze_mask(false);
   const auto third = fovea::forward<double>(dropout, other);
   const auto fourth = fovea::forward<double>(dropout, other);
   CHECK(!third.array().isApprox(fourth.array()));
+}
+
+TEMPLATE_TEST_CASE("Dropout masks do not depend on how a batch is cut into lanes", "[layers][dropout][context]", float,
+                   double) {
+  using T = TestType;
+  fovea::Rng rng(6);
+  const auto x = Tensor<T, 4>::uniform({8, 3, 5, 5}, rng, -1, 1);
+  Dropout<T> dropout(0.5, 21);
+  dropout.start_batch(8);
+  // The whole batch in one context...
+  auto whole = dropout.make_context();
+  Tensor<T, 4> y_whole(x.shape());
+  dropout.forward(x, y_whole, *whole);
+  // ... and as two lanes of four samples, each in its own context at its offset.
+  Tensor<T, 4> y_lanes(x.shape());
+  for (Index offset : {0, 4}) {
+    auto lane = dropout.make_context();
+    lane->batch_offset = offset;
+    dropout.forward(x.slice(offset, offset + 4), y_lanes.slice(offset, offset + 4), *lane);
+  }
+  CHECK((y_whole.array() == y_lanes.array()).all());
+  CHECK((y_whole.array() == 0).count() > 0);  // something was dropped
+  // The next batch draws a new key: a new mask.
+  dropout.start_batch(8);
+  Tensor<T, 4> y_next(x.shape());
+  dropout.forward(x, y_next, *whole);
+  CHECK(!(y_next.array() == y_whole.array()).all());
+}
+
+TEMPLATE_TEST_CASE("Dropout runs in two contexts at once as in one alone", "[layers][dropout][context]", float,
+                   double) {
+  using T = TestType;
+  fovea::Rng rng(8);
+  const auto xa = Tensor<T, 4>::uniform({3, 2, 4, 4}, rng, -1, 1);
+  const auto xb = Tensor<T, 4>::uniform({2, 2, 4, 4}, rng, -1, 1);
+  Dropout<T> dropout(0.3, 2);
+  fovea::test::check_interleaved_contexts<T>(dropout, xa, xb);
+  fovea::test::check_interleaved_contexts<T>(dropout, xa, xb, {.training = false});
+}
+
+TEST_CASE("a training Dropout forward needs a started batch", "[layers][dropout][errors]") {
+  const Tensor<float, 4> x({2, 3, 2, 2});
+  Tensor<float, 4> y(x.shape());
+  Dropout<float> dropout(0.5, 1);
+  auto context = dropout.make_context();
+  CHECK_THROWS_AS(dropout.forward(x, y, *context), fovea::state_error);
+  CHECK_THROWS_WITH(dropout.forward(x, y, *context),
+                    "Dropout(0.5)::forward: a training forward before start_batch() drew a mask key");
+  context->training = false;
+  CHECK_NOTHROW(dropout.forward(x, y, *context));
 }
 
 TEST_CASE("Dropout gradients agree with finite differences under a frozen mask", "[layers][dropout][gradcheck]") {

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "support/context_checks.hpp"
 #include "support/layer_checks.hpp"
 
 using fovea::GlobalPool2d;
@@ -83,6 +84,18 @@ TEST_CASE("global pooling keeps the forward record contract", "[layers][global_p
   fovea::test::check_forward_record(average, x);
   GlobalPool2d<float> max(PoolKind::max);
   fovea::test::check_forward_record(max, x);
+}
+
+TEMPLATE_TEST_CASE("global pooling runs in two contexts at once as in one alone", "[layers][global_pool][context]",
+                   float, double) {
+  using T = TestType;
+  fovea::Rng rng(12);
+  const auto xa = Tensor<T, 4>::uniform({3, 4, 5, 5}, rng, -1, 1);
+  const auto xb = Tensor<T, 4>::uniform({2, 4, 3, 6}, rng, -1, 1);
+  for (PoolKind kind : {PoolKind::max, PoolKind::min, PoolKind::average, PoolKind::l2}) {
+    GlobalPool2d<T> pool(kind);
+    fovea::test::check_interleaved_contexts<T>(pool, xa, xb);
+  }
 }
 
 TEST_CASE("global pooling gradients agree with finite differences", "[layers][global_pool][gradcheck]") {

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "fovea/testing/gradcheck.hpp"
+#include "support/context_checks.hpp"
 
 using fovea::Index;
 using fovea::Linear;
@@ -132,4 +133,81 @@ TEST_CASE("Linear skips the input gradient when dx is empty", "[linear]") {
   // dW = dy^T x with dy = y.
   const Eigen::MatrixXd expected = y.matrix().transpose() * x.matrix();
   CHECK(fc.weight_grad().matrix().isApprox(expected, 1e-12));
+}
+
+TEMPLATE_TEST_CASE("Linear runs in two contexts at once as in one alone", "[linear][context]", float, double) {
+  using T = TestType;
+  fovea::Rng rng(5);
+  const auto xa = Tensor<T, 4>::uniform({3, 4, 2, 2}, rng, -1, 1);
+  const auto xb = Tensor<T, 4>::uniform({5, 4, 2, 2}, rng, -1, 1);
+  for (bool bias : {true, false}) {
+    Linear<T> fc(16, 6, bias);
+    fovea::test::check_interleaved_contexts<T>(fc, xa, xb);
+    fovea::test::check_interleaved_contexts<T>(fc, xa, xb, {.relu_epilogue = true});
+  }
+}
+
+TEST_CASE("Linear's ReLU epilogue gives the bits of Linear then ReLU", "[linear][context]") {
+  fovea::Rng rng(9);
+  Linear<float> fc(12, 7);
+  REQUIRE(fc.supports_relu_epilogue());
+  const auto x = Tensor<float, 4>::uniform({4, 3, 2, 2}, rng, -1, 1);
+  const auto dy = Tensor<float, 4>::uniform({4, 7, 1, 1}, rng, -1, 1);
+
+  // Apart: y = Linear(x), then r = max(y, 0), and the ReLU's backward passes dy where y > 0.
+  auto apart = fc.make_context();
+  fovea::Tensor<float, 1> dw_apart({12 * 7}), db_apart({7});
+  apart->gradients = {dw_apart.view(), db_apart.view()};
+  Tensor<float, 4> y(dy.shape()), dx_apart(x.shape());
+  fc.forward(x, y, *apart);
+  Tensor<float, 4> relu_y(y.shape()), relu_dy(y.shape());
+  for (Index i = 0; i < y.size(); ++i) {
+    relu_y.data()[i] = std::max(y.data()[i], 0.0F);
+    relu_dy.data()[i] = y.data()[i] > 0 ? dy.data()[i] : 0.0F;
+  }
+  fc.backward(x, y, relu_dy, dx_apart, *apart);
+
+  // Fused: the layer applies the ReLU and takes y and dy after it.
+  auto fused = fc.make_context();
+  fused->relu_epilogue = true;
+  fovea::Tensor<float, 1> dw_fused({12 * 7}), db_fused({7});
+  fused->gradients = {dw_fused.view(), db_fused.view()};
+  Tensor<float, 4> y_fused(dy.shape()), dx_fused(x.shape());
+  fc.forward(x, y_fused, *fused);
+  fc.backward(x, y_fused, dy, dx_fused, *fused);
+
+  CHECK((y_fused.array() == relu_y.array()).all());
+  CHECK((dx_fused.array() == dx_apart.array()).all());
+  CHECK((dw_fused.array() == dw_apart.array()).all());
+  CHECK((db_fused.array() == db_apart.array()).all());
+}
+
+TEST_CASE("Linear writes its gradients where the context points, or nowhere", "[linear][context]") {
+  fovea::Rng rng(3);
+  Linear<double> fc(4, 2);
+  const auto x = Tensor<double, 4>::uniform({3, 4, 1, 1}, rng, -1, 1);
+  Tensor<double, 4> y({3, 2, 1, 1}), dx(x.shape()), dx_alone(x.shape());
+  const auto dy = Tensor<double, 4>::uniform(y.shape(), rng, -1, 1);
+
+  auto context = fc.make_context();
+  fovea::Tensor<double, 1> dw({8}), db({2});
+  context->gradients = {dw.view(), db.view()};
+  fc.forward(x, y, *context);
+  fc.backward(x, y, dy, dx, *context);
+  const Eigen::MatrixXd expected = dy.matrix().transpose() * x.matrix();  // dW = dy^T x
+  CHECK(dw.view().reshape(fovea::Shape<2>{2, 4}).matrix().isApprox(expected, 1e-12));
+  CHECK((fc.weight_grad().matrix().array() == 0).all());  // the layer's own gradients are left alone
+  CHECK((fc.bias_grad().array() == 0).all());
+
+  // No gradient views: dx only, the same dx.
+  auto no_gradients = fc.make_context();
+  fc.forward(x, y, *no_gradients);
+  fc.backward(x, y, dy, dx_alone, *no_gradients);
+  CHECK((dx_alone.array() == dx.array()).all());
+
+  // A view per parameter or none.
+  context->gradients = {dw.view()};
+  CHECK_THROWS_AS(fc.backward(x, y, dy, dx, *context), fovea::state_error);
+  CHECK_THROWS_WITH(fc.backward(x, y, dy, dx, *context),
+                    "Linear(4->2)::backward: given 1 gradient views, expected 2 (one per parameter)");
 }

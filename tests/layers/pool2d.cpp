@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <vector>
 
+#include "support/context_checks.hpp"
 #include "support/layer_checks.hpp"
 
 using fovea::Index;
@@ -99,6 +100,22 @@ TEST_CASE("Pool2d reuses its workspace across batches", "[layers][pool2d]") {
   Tensor<float, 4> dx(small.shape());
   pool.backward(small, small_y, small_y, dx);
   CHECK(dx.array().abs().sum() == Approx(small_y.array().abs().sum()));
+}
+
+TEMPLATE_TEST_CASE("Pool2d runs in two contexts at once as in one alone", "[layers][pool2d][context]", float, double) {
+  using T = TestType;
+  fovea::Rng rng(31);
+  const auto xa = Tensor<T, 4>::uniform({3, 2, 8, 8}, rng, -1, 1);
+  const auto xb = Tensor<T, 4>::uniform({2, 2, 7, 9}, rng, -1, 1);
+  for (PoolKind kind : {PoolKind::max, PoolKind::min, PoolKind::average}) {
+    // 2x2 stride 2 (its own kernels) and 3x3 stride 2 padded (the general loops).
+    Pool2d<T> tiles({.kind = kind});
+    Pool2d<T> overlapping({.kind = kind, .window = {3, 3}, .stride = {2, 2}, .padding = {1, 1}});
+    for (Pool2d<T>* pool : {&tiles, &overlapping}) {
+      fovea::test::check_interleaved_contexts<T>(*pool, xa, xb);
+      fovea::test::check_interleaved_contexts<T>(*pool, xa, xb, {.training = false});
+    }
+  }
 }
 
 TEST_CASE("Pool2d gradients agree with finite differences", "[layers][pool2d][gradcheck]") {

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 
 #include "fovea/core/tensor.hpp"
 
@@ -46,6 +47,40 @@ TEST_CASE("dropout_mask draws the mask uniform01() < p would, one draw per eleme
     CHECK(mismatches == 0);
     CHECK(rng() == reference());  // the generator advanced once per element
   }
+}
+
+TEST_CASE("dropout_mask_from_key keeps 1 - p and gives any part of a mask the whole's bits", "[ops][dropout]") {
+  const std::uint64_t key = 0x0123456789ABCDEFULL;
+  Tensor<double, 1> whole({100000});
+  fovea::dropout_mask_from_key<double>(key, 0, 0.3, whole);
+  Index kept = 0;
+  for (double m : whole) {
+    if (m != 0) {
+      CHECK(m == 1 / 0.7);
+      ++kept;
+    }
+  }
+  CHECK(static_cast<double>(kept) / 100000 == Approx(0.7).margin(0.01));
+  // Element e is decided by the 53 top bits of splitmix64's (e + 1)-th output from the key.
+  for (Index e : {0, 1, 2, 31337, 99999}) {
+    std::uint64_t z = key + static_cast<std::uint64_t>(e + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    CHECK((static_cast<double>(z >> 11) * 0x1.0p-53 < 0.3) == (whole(e) == 0));
+  }
+  // A part drawn alone, from its first element on, is that part of the whole.
+  Tensor<double, 1> part({1000});
+  fovea::dropout_mask_from_key<double>(key, 40000, 0.3, part);
+  CHECK((part.array() == whole.slice(40000, 41000).array()).all());
+  // Another key, another mask; p = 0 keeps everything.
+  Tensor<double, 1> other({100000});
+  fovea::dropout_mask_from_key<double>(key + 1, 0, 0.3, other);
+  CHECK((other.array() != whole.array()).count() > 30000);
+  fovea::dropout_mask_from_key<double>(key, 0, 0.0, other);
+  CHECK((other.array() == 1).all());
+  CHECK_THROWS_WITH(fovea::dropout_mask_from_key<double>(key, 0, 1.0, other),
+                    "dropout_mask_from_key: p must be in [0, 1), got 1");
 }
 
 TEMPLATE_TEST_CASE("dropout forward and backward multiply by the mask", "[ops][dropout]", float, double) {

@@ -12,6 +12,8 @@
 /// running statistics are buffers(), not params(): the optimizer leaves them
 /// alone, model files keep them.
 
+#include <cmath>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +32,9 @@ namespace fovea {
 template <class T>
 class BatchNorm final : public Layer<T> {
  public:
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
   /// Throws value_error for channels below 1, a momentum outside [0, 1] or an
   /// epsilon that is not positive and finite.
   explicit BatchNorm(const BatchNormOptions& options) : options_(options), name_(make_name(options)) {
@@ -41,9 +46,6 @@ class BatchNorm final : public Layer<T> {
     shift_grad_ = Tensor<T, 1>::full({C}, T{0});
     running_mean_ = Tensor<T, 1>::full({C}, T{0});
     running_var_ = Tensor<T, 1>::full({C}, T{1});
-    mean_.resize({C});
-    variance_.resize({C});
-    inv_std_.resize({C});
   }
 
   /// Settings channels, momentum, epsilon, affine (0 or 1). Throws
@@ -82,36 +84,56 @@ class BatchNorm final : public Layer<T> {
     return 2 * static_cast<double>(shape_size(output_shape(input)));
   }
 
+  std::unique_ptr<LayerContext<T>> make_context() const override {
+    auto context = std::make_unique<BatchNormContext>();
+    const Index C = options_.channels;
+    context->mean.resize({C});
+    context->variance.resize({C});
+    context->inv_std.resize({C});
+    return context;
+  }
+
   /// Training: the batch's statistics (throws value_error for a batch with one
   /// value per channel), and the running ones move toward them. Inference: the
-  /// running statistics.
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) override {
-    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    statistics_ = training ? BatchNormStatistics::batch : BatchNormStatistics::running;
-    if (training) {
+  /// running statistics, only read.
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    auto& own = this->template context_as<BatchNormContext>(context);
+    own.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    own.statistics = own.training ? BatchNormStatistics::batch : BatchNormStatistics::running;
+    if (own.training) {
       if (x.dim(0) * x.dim(2) * x.dim(3) < 2) {
         throw value_error(name_ + "::forward: training on input " + to_string(x.shape()) +
                           " has one value per channel; batch statistics need at least 2 (use inference mode)");
       }
-      batch_norm_statistics<T>(x, options_.epsilon, mean_, variance_, inv_std_);
-      batch_norm_update_running<T>(options_.momentum, x.dim(0) * x.dim(2) * x.dim(3), mean_, variance_, running_mean_,
-                                   running_var_);
+      batch_norm_statistics<T>(x, options_.epsilon, own.mean, own.variance, own.inv_std);
+      batch_norm_update_running<T>(options_.momentum, x.dim(0) * x.dim(2) * x.dim(3), own.mean, own.variance,
+                                   running_mean_, running_var_);
     } else {
       for (Index c = 0; c < options_.channels; ++c) {
-        mean_(c) = running_mean_(c);
-        inv_std_(c) = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var_(c)) + options_.epsilon));
+        own.mean(c) = running_mean_(c);
+        own.inv_std(c) = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var_(c)) + options_.epsilon));
       }
     }
-    batch_norm_forward<T>(x, mean_, inv_std_, scale_, shift_, y);
+    batch_norm_forward<T>(x, own.mean, own.inv_std, scale_, shift_, y);
   }
 
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+  /// dy: [N, C, H, W] -> dx: same shape; with affine, the scale's and shift's
+  /// gradients accumulate into context.gradients.
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    const auto& own = this->template context_as<BatchNormContext>(context);
+    own.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     // Without affine the gradients of the fixed scale and shift are not wanted.
-    const TensorView<T, 1> dscale = options_.affine ? scale_grad_.view() : TensorView<T, 1>();
-    const TensorView<T, 1> dshift = options_.affine ? shift_grad_.view() : TensorView<T, 1>();
-    batch_norm_backward<T>(statistics_, x, mean_, inv_std_, scale_, dy, dx, dscale, dshift);
+    TensorView<T, 1> dscale, dshift;
+    if (options_.affine && !own.gradients.empty()) {
+      if (own.gradients.size() != 2) {
+        throw state_error(name_ + "::backward: given " + std::to_string(own.gradients.size()) +
+                          " gradient views, expected 2 (one per parameter)");
+      }
+      dscale = own.gradients[0];
+      dshift = own.gradients[1];
+    }
+    batch_norm_backward<T>(own.statistics, x, own.mean, own.inv_std, scale_, dy, dx, dscale, dshift);
   }
 
   std::vector<Parameter<T>> params() override {
@@ -131,6 +153,13 @@ class BatchNorm final : public Layer<T> {
   TensorView<const T, 1> running_var() const { return running_var_.view(); }
 
  private:
+  // What one execution writes: the forward's shapes and the statistics it
+  // normalised with, which backward needs.
+  struct BatchNormContext : LayerContext<T> {
+    Tensor<T, 1> mean, variance, inv_std;  // [C]
+    BatchNormStatistics statistics = BatchNormStatistics::batch;
+  };
+
   // "BatchNorm(16)"; settings other than the defaults are shown:
   // "BatchNorm(16, momentum=0.01, eps=0.001, no affine)".
   static std::string make_name(const BatchNormOptions& o) {
@@ -142,13 +171,14 @@ class BatchNorm final : public Layer<T> {
   }
 
   BatchNormOptions options_;
-  std::string name_;                         // describe(), built once
-  Tensor<T, 1> scale_, shift_;               // [C]: the parameters (fixed at 1 and 0 without affine)
-  Tensor<T, 1> scale_grad_, shift_grad_;     // [C]
-  Tensor<T, 1> running_mean_, running_var_;  // [C]: the buffers
-  Tensor<T, 1> mean_, variance_, inv_std_;   // [C]: the statistics the last forward used
-  BatchNormStatistics statistics_ = BatchNormStatistics::batch;
-  ForwardRecord record_;
+  std::string name_;                      // describe(), built once
+  Tensor<T, 1> scale_, shift_;            // [C]: the parameters (fixed at 1 and 0 without affine)
+  Tensor<T, 1> scale_grad_, shift_grad_;  // [C]
+  // [C]: the buffers. Mutable: a training forward (const, as every forward)
+  // moves the model's running statistics toward the batch's. A network with
+  // BatchNorm trains in one lane, so only one thread writes them; inference
+  // forwards only read them.
+  mutable Tensor<T, 1> running_mean_, running_var_;
 };
 
 }  // namespace fovea

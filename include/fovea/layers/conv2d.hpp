@@ -2,16 +2,17 @@
 
 /// @file
 /// Conv2d: a 2-D convolution layer, a thin shell over ops/conv2d.hpp that owns
-/// the weights [Cout, Cin/groups, KH, KW], the bias [Cout], their gradients and the
-/// im2col workspace. Weights and bias start uniform in +-1/sqrt(Cin/groups*KH*KW),
-/// drawn from Conv2dOptions::seed (layers/default_init.hpp); nn/init.hpp's
-/// initialisers replace that start.
+/// the weights [Cout, Cin/groups, KH, KW], the bias [Cout] and their gradients;
+/// each execution context holds its own im2col workspace. Weights and bias
+/// start uniform in +-1/sqrt(Cin/groups*KH*KW), drawn from Conv2dOptions::seed
+/// (layers/default_init.hpp); nn/init.hpp's initialisers replace that start.
 ///
 /// @code
 /// Conv2d<float> conv({.in_channels = 1, .out_channels = 6, .kernel = 5, .padding = Padding::same});
 /// @endcode
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -74,8 +75,11 @@ struct Conv2dOptions {
 /// A 2-D convolution layer, x: [N, Cin, H, W] -> y: [N, Cout, OH, OW], computed
 /// by ops/conv2d.hpp (im2col + GEMM, or a faster algorithm for the shape).
 template <class T>
-class Conv2d final : public Layer<T>, public FusesReLU<T> {
+class Conv2d final : public Layer<T> {
  public:
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
   /// Throws value_error for a non-positive channel count, kernel, stride,
   /// dilation or group count, for channel counts that are not multiples of
   /// the groups, for negative padding, and for Padding::same with an even
@@ -215,31 +219,30 @@ class Conv2d final : public Layer<T>, public FusesReLU<T> {
     return {out_, window_.out_h(input[1]), window_.out_w(input[2])};
   }
 
-  /// x: [N, Cin, H, W] -> y: [N, Cout, OH, OW]
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
-    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    conv2d_forward<T>(x, weight_, bias_, {window_, groups_}, y, workspace_);
+  std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<Conv2dContext>(); }
+  /// Conv2d followed by a ReLU runs as one pass: the ReLU is applied to each
+  /// sample's output while it is in cache.
+  bool supports_relu_epilogue() const override { return true; }
+
+  /// x: [N, Cin, H, W] -> y: [N, Cout, OH, OW]; with context.relu_epilogue,
+  /// y = max(conv(x), 0).
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    auto& own = this->template context_as<Conv2dContext>(context);
+    own.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    conv2d_forward<T>(x, weight_, bias_, {window_, groups_}, y, own.workspace, own.relu_epilogue);
   }
 
-  /// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W]; weight and bias gradients accumulate.
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
-    conv2d_backward<T>(x, weight_, dy, {window_, groups_}, dx, weight_grad_, bias_grad_, workspace_);
-  }
-
-  /// Conv2d followed by ReLU in one pass (Sequential fuses the pair):
-  /// x: [N, Cin, H, W] -> y = max(conv(x), 0): [N, Cout, OH, OW].
-  void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) override {
-    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    conv2d_forward<T>(x, weight_, bias_, {window_, groups_}, y, workspace_, true);
-  }
-  /// Backward of forward_relu: takes its y and dy after the ReLU ([N, Cout, OH, OW]),
-  /// masks dy to y > 0, then as backward (dx written, weight and bias gradients accumulate).
-  void backward_relu(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                     TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
-    conv2d_backward<T>(x, weight_, dy, {window_, groups_}, dx, weight_grad_, bias_grad_, workspace_, y);
+  /// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W]; weight and bias gradients
+  /// accumulate into context.gradients. With context.relu_epilogue, y and dy
+  /// are after the ReLU and dy is first masked to y > 0.
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    auto& own = this->template context_as<Conv2dContext>(context);
+    own.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+    const TensorView<T, 4> dweight = weight_gradient(own);
+    const TensorView<T, 1> dbias = bias_on_ && !own.gradients.empty() ? own.gradients[1] : TensorView<T, 1>();
+    conv2d_backward<T>(x, weight_, dy, {window_, groups_}, dx, dweight, dbias, own.workspace,
+                       own.relu_epilogue ? y : TensorView<const T, 4>());
   }
 
   std::vector<Parameter<T>> params() override {
@@ -270,6 +273,31 @@ class Conv2d final : public Layer<T>, public FusesReLU<T> {
   TensorView<T, 1> bias_grad() { return bias_grad_; }      ///< Accumulated bias gradient [Cout]; empty without bias.
 
  private:
+  // What one execution writes: the forward's shapes and the convolution's
+  // scratch (im2col columns, per-thread buffers, partial gradients).
+  struct Conv2dContext : LayerContext<T> {
+    Conv2dWorkspace<T> workspace;
+    // The weight gradient when the caller wants none (empty gradients): the
+    // convolution computes it with dx, and it lands here unused.
+    Tensor<T, 4> unused_weight_grad;
+  };
+
+  // Where backward accumulates the weight gradient: context.gradients[0] seen
+  // as [Cout, Cin/G, KH, KW] (and [1] is the bias's), or scratch when the
+  // caller asked for no parameter gradients.
+  TensorView<T, 4> weight_gradient(Conv2dContext& context) const {
+    if (context.gradients.empty()) {
+      context.unused_weight_grad.resize(weight_.shape());  // keeps its storage: no allocation once sized
+      return context.unused_weight_grad;
+    }
+    const std::size_t expected = bias_on_ ? 2 : 1;
+    if (context.gradients.size() != expected) {
+      throw state_error(name_ + "::backward: given " + std::to_string(context.gradients.size()) +
+                        " gradient views, expected " + std::to_string(expected) + " (one per parameter)");
+    }
+    return context.gradients[0].reshape(weight_.shape());
+  }
+
   // "1x2" (rows x columns, the same on opposite sides) or "(t1, b2, l0, r1)".
   static std::string padding_text(const Window2d& w) {
     if (w.pad_top == w.pad_bottom && w.pad_left == w.pad_right) {
@@ -290,8 +318,6 @@ class Conv2d final : public Layer<T>, public FusesReLU<T> {
   Tensor<T, 4> weight_grad_;
   Tensor<T, 1> bias_;  // [Cout], or empty when bias is off
   Tensor<T, 1> bias_grad_;
-  Conv2dWorkspace<T> workspace_;
-  ForwardRecord record_;
 };
 
 }  // namespace fovea

@@ -2,13 +2,16 @@
 
 /// @file
 /// Dropout(p, seed): inverted dropout, x: [N, C, H, W] -> y: same shape. Active
-/// only when forward is called with training = true; at inference it is the
-/// identity. The mask comes from the layer's own generator, seeded at
-/// construction, so a run is reproducible. Arithmetic: ops/dropout.hpp.
+/// only in training forwards; at inference it is the identity. Each training
+/// batch draws one key from the layer's own generator, seeded at construction,
+/// so a run is reproducible; the mask of every element follows from that key
+/// and the element's place in the batch, so a batch split into training lanes
+/// gets the mask it would get whole. Arithmetic: ops/dropout.hpp.
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -25,6 +28,9 @@ namespace fovea {
 template <class T>
 class Dropout final : public Layer<T> {
  public:
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
   /// Drops with probability `p`, which must be in [0, 1) (value_error
   /// otherwise); `seed` seeds the layer's own generator.
   explicit Dropout(double p = 0.5, std::uint64_t seed = 0)
@@ -74,50 +80,70 @@ class Dropout final : public Layer<T> {
     return static_cast<double>(shape_size(input));  // one multiply per element
   }
 
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool training) override {
-    record_.record(name_, x.shape(), sample_shape(x.shape()), y.shape());
-    last_forward_trained_ = training;
-    if (!training) {
+  std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<DropoutContext>(); }
+
+  /// Draws the batch's mask key: one draw from the layer's generator, whatever
+  /// the batch size. While the mask is frozen and a key exists, keeps it.
+  void start_batch(Index /*batch*/) override {
+    if (mask_frozen_ && has_key_) return;
+    mask_key_ = rng_();
+    has_key_ = true;
+  }
+
+  /// Training: y = x * mask, the mask of the batch's key at x's place in the
+  /// batch (context.batch_offset); throws state_error when no batch was
+  /// started (start_batch()). Inference: y = x.
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    auto& own = this->template context_as<DropoutContext>(context);
+    own.record.record(name_, x.shape(), sample_shape(x.shape()), y.shape());
+    own.trained = own.training;
+    if (!own.training) {
       if (y.data() != x.data()) y.copy_from(x);
       return;
     }
-    if (!(mask_frozen_ && mask_.shape() == x.shape())) {
-      mask_.resize(x.shape());  // keeps its storage: no allocation once sized
-      dropout_mask(rng_, p_, mask_.flatten());
-    }
-    dropout_forward(x.flatten(), std::as_const(mask_).flatten(), y.flatten());
+    if (!has_key_) throw state_error(name_ + "::forward: a training forward before start_batch() drew a mask key");
+    own.mask.resize(x.shape());  // keeps its storage: no allocation once sized
+    const Index first = own.batch_offset * shape_size(sample_shape(x.shape()));
+    dropout_mask_from_key(mask_key_, first, p_, own.mask.flatten());
+    dropout_forward(x.flatten(), std::as_const(own.mask).flatten(), y.flatten());
   }
 
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+  /// dy -> dx = dy * mask after a training forward, dx = dy after an inference one.
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    const auto& own = this->template context_as<DropoutContext>(context);
+    own.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     if (dx.empty()) return;
-    if (!last_forward_trained_) {
+    if (!own.trained) {
       if (dx.data() != dy.data()) dx.copy_from(dy);
       return;
     }
-    dropout_backward(std::as_const(mask_).flatten(), dy.flatten(), dx.flatten());
+    dropout_backward(own.mask.flatten(), dy.flatten(), dx.flatten());
   }
 
-  /// While frozen, training forwards reuse the current mask instead of drawing
-  /// a new one (a mask is drawn first if none of the input's shape exists).
-  /// Gradient checks need this: they call forward many times and must see the
-  /// same function each time.
+  /// While frozen, training batches keep the current mask key instead of
+  /// drawing a new one (a key is drawn first if none exists), so every
+  /// training forward of an input shape applies the same mask. Gradient
+  /// checks need this: they call forward many times and must see the same
+  /// function each time.
   void freeze_mask(bool frozen) { mask_frozen_ = frozen; }
   /// Whether the mask is frozen (see freeze_mask()).
   bool mask_frozen() const { return mask_frozen_; }
-  /// The factors of the last training forward: 0 or 1 / (1 - p), x's shape.
-  TensorView<const T, 4> mask() const { return mask_.view(); }
 
  private:
+  // What one execution writes: the forward's shapes, its mode and its mask.
+  struct DropoutContext : LayerContext<T> {
+    Tensor<T, 4> mask;     // the factors of the last training forward: 0 or 1 / (1 - p), x's shape
+    bool trained = false;  // whether the last forward trained
+  };
+
   double p_;
   std::uint64_t seed_;
   Rng rng_;
-  std::string name_;  // describe(), built once
-  Tensor<T, 4> mask_;
+  std::string name_;            // describe(), built once
+  std::uint64_t mask_key_ = 0;  // the current batch's: every mask of it follows from this
+  bool has_key_ = false;        // whether start_batch() has drawn mask_key_
   bool mask_frozen_ = false;
-  bool last_forward_trained_ = false;
-  ForwardRecord record_;
 };
 
 }  // namespace fovea

@@ -8,6 +8,7 @@
 /// (layers/default_init.hpp); nn/init.hpp's initialisers replace that start.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,11 @@ namespace fovea {
 
 /// A fully connected layer: y = x W^T + b per sample, with W: [out, in] and b: [out].
 template <class T>
-class Linear final : public Layer<T>, public FusesReLU<T> {
+class Linear final : public Layer<T> {
  public:
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
   /// A layer from `in_features` to `out_features`, with a bias unless `bias` is
   /// false, its weights drawn from `seed`; throws value_error unless both
   /// counts are positive.
@@ -61,45 +65,42 @@ class Linear final : public Layer<T>, public FusesReLU<T> {
     return {out_, 1, 1};
   }
 
-  /// x: [N, C, H, W] seen as [N, in] -> y: [N, out, 1, 1] seen as [N, out]
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
-    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+  std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<LinearContext>(); }
+  /// Linear followed by a ReLU runs as one pass: each chunk of rows gets its
+  /// ReLU while in cache.
+  bool supports_relu_epilogue() const override { return true; }
+
+  /// x: [N, C, H, W] seen as [N, in] -> y: [N, out, 1, 1] seen as [N, out];
+  /// with context.relu_epilogue, y = max(x W^T + b, 0).
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    auto& own = this->template context_as<LinearContext>(context);
+    own.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     const Index N = x.dim(0);
-    linear_forward<T>(x.reshape(Shape<2>{N, in_}), weight_, bias_, y.reshape(Shape<2>{N, out_}));
+    linear_forward<T>(x.reshape(Shape<2>{N, in_}), weight_, bias_, y.reshape(Shape<2>{N, out_}), own.relu_epilogue);
   }
 
-  /// dy: [N, out, 1, 1] -> dx: [N, C, H, W]; weight and bias gradients accumulate.
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+  /// dy: [N, out, 1, 1] -> dx: [N, C, H, W]; weight and bias gradients
+  /// accumulate into context.gradients. With context.relu_epilogue, y and dy
+  /// are after the ReLU and dy is first masked to y > 0.
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    auto& own = this->template context_as<LinearContext>(context);
+    own.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     const Index N = x.dim(0);
     const TensorView<T, 2> dx_flat = dx.empty() ? TensorView<T, 2>() : dx.reshape(Shape<2>{N, in_});
-    linear_backward<T>(x.reshape(Shape<2>{N, in_}), weight_, dy.reshape(Shape<2>{N, out_}), dx_flat, weight_grad_,
-                       bias_grad_);
-  }
-
-  /// Linear followed by ReLU in one pass (Sequential fuses the pair):
-  /// x: [N, C, H, W] -> y = max(x W^T + b, 0): [N, out, 1, 1].
-  void forward_relu(TensorView<const T, 4> x, TensorView<T, 4> y) override {
-    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    const Index N = x.dim(0);
-    linear_forward<T>(x.reshape(Shape<2>{N, in_}), weight_, bias_, y.reshape(Shape<2>{N, out_}), true);
-  }
-  /// Backward of forward_relu: y and dy after the ReLU ([N, out, 1, 1]); dy is
-  /// masked to y > 0, then as backward.
-  void backward_relu(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                     TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
-    if (y.shape() != dy.shape()) {
-      throw shape_error(name_ + "::backward_relu: output " + to_string(y.shape()) + " does not match the gradient " +
-                        to_string(dy.shape()));
+    const TensorView<T, 2> dweight = weight_gradient(own);
+    const TensorView<T, 1> dbias = bias_on_ && !own.gradients.empty() ? own.gradients[1] : TensorView<T, 1>();
+    LinearReluGrad<T> relu;
+    if (own.relu_epilogue) {
+      if (y.shape() != dy.shape()) {
+        throw shape_error(name_ + "::backward: output " + to_string(y.shape()) + " does not match the gradient " +
+                          to_string(dy.shape()));
+      }
+      own.masked_grad.resize({2, N, out_});  // keeps its capacity: no allocation after the first batch
+      relu = {y.reshape(Shape<2>{N, out_}), own.masked_grad.item(0), own.masked_grad.item(1)};
     }
-    const Index N = x.dim(0);
-    masked_grad_.resize({2, N, out_});  // keeps its capacity: no allocation after the first batch
-    const TensorView<T, 2> dx_flat = dx.empty() ? TensorView<T, 2>() : dx.reshape(Shape<2>{N, in_});
-    const LinearReluGrad<T> relu{y.reshape(Shape<2>{N, out_}), masked_grad_.item(0), masked_grad_.item(1)};
-    linear_backward<T>(x.reshape(Shape<2>{N, in_}), weight_, dy.reshape(Shape<2>{N, out_}), dx_flat, weight_grad_,
-                       bias_grad_, relu);
+    linear_backward<T>(x.reshape(Shape<2>{N, in_}), weight_, dy.reshape(Shape<2>{N, out_}), dx_flat, dweight, dbias,
+                       relu);
   }
 
   std::vector<Parameter<T>> params() override {
@@ -123,6 +124,31 @@ class Linear final : public Layer<T>, public FusesReLU<T> {
   TensorView<T, 1> bias_grad() { return bias_grad_; }      ///< Accumulated bias gradient [out]; empty without bias.
 
  private:
+  // What one execution writes: the forward's shapes and, with the ReLU
+  // epilogue, backward's masked copies of dy.
+  struct LinearContext : LayerContext<T> {
+    Tensor<T, 3> masked_grad;  // dy masked by samples [0] and by features [1]
+    // The weight gradient when the caller wants none (empty gradients):
+    // computed beside dx, and left here unused.
+    Tensor<T, 2> unused_weight_grad;
+  };
+
+  // Where backward accumulates the weight gradient: context.gradients[0] seen
+  // as [out, in] (and [1] is the bias's), or scratch when the caller asked for
+  // no parameter gradients.
+  TensorView<T, 2> weight_gradient(LinearContext& context) const {
+    if (context.gradients.empty()) {
+      context.unused_weight_grad.resize(weight_.shape());  // keeps its storage: no allocation once sized
+      return context.unused_weight_grad;
+    }
+    const std::size_t expected = bias_on_ ? 2 : 1;
+    if (context.gradients.size() != expected) {
+      throw state_error(name_ + "::backward: given " + std::to_string(context.gradients.size()) +
+                        " gradient views, expected " + std::to_string(expected) + " (one per parameter)");
+    }
+    return context.gradients[0].reshape(weight_.shape());
+  }
+
   Index in_;
   Index out_;
   bool bias_on_;
@@ -131,8 +157,6 @@ class Linear final : public Layer<T>, public FusesReLU<T> {
   Tensor<T, 2> weight_grad_;
   Tensor<T, 1> bias_;  // [out], or empty when bias is off
   Tensor<T, 1> bias_grad_;
-  Tensor<T, 3> masked_grad_;  // backward_relu: dy masked by samples [0] and by features [1]
-  ForwardRecord record_;
 };
 
 }  // namespace fovea

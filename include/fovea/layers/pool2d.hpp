@@ -11,6 +11,8 @@
 /// an average may leave the padding out of its divisor (count_include_pad):
 /// PyTorch's semantics, ops/pool2d.hpp.
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "fovea/detail/layer_spec.hpp"
@@ -23,6 +25,9 @@ namespace fovea {
 template <class T>
 class Pool2d final : public Layer<T> {
  public:
+  using Layer<T>::forward;
+  using Layer<T>::backward;
+
   /// Throws value_error for invalid options (validate_pool2d). The default is
   /// 2x2 max pooling, stride 2.
   explicit Pool2d(const Pool2dOptions& options = {}) : options_(options), name_(fovea::to_string(options)) {
@@ -82,26 +87,37 @@ class Pool2d final : public Layer<T> {
     return pool2d_flops_per_sample(options_, output_shape(input));
   }
 
-  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, bool /*training*/) override {
-    record_.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    if (keeps_selected()) selected_.resize(y.shape());  // keeps its storage: no allocation once sized
-    pool2d_forward(options_, x, y, selected_.view());
+  std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<Pool2dContext>(); }
+
+  /// x: [N, C, H, W] -> y: [N, C, OH, OW]; max and min pooling keep each
+  /// window's winner in the context.
+  void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
+    auto& own = this->template context_as<Pool2dContext>(context);
+    own.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
+    if (keeps_selected()) own.selected.resize(y.shape());  // keeps its storage: no allocation once sized
+    pool2d_forward(options_, x, y, own.selected.view());
   }
 
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
-                TensorView<T, 4> dx) override {
-    record_.check_backward(name_, x.shape(), dy.shape(), dx.shape());
+  /// dy: [N, C, OH, OW] -> dx: [N, C, H, W].
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+                LayerContext<T>& context) const override {
+    const auto& own = this->template context_as<Pool2dContext>(context);
+    own.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     if (dx.empty()) return;
-    pool2d_backward(options_, x, y, std::as_const(selected_).view(), dy, dx);
+    pool2d_backward(options_, x, y, own.selected.view(), dy, dx);
   }
 
  private:
+  // What one execution writes: the forward's shapes and, for max and min
+  // pooling, the winning cell of every window.
+  struct Pool2dContext : LayerContext<T> {
+    Tensor<std::int32_t, 4> selected;  // max/min: winning cell per output, [N, C, OH, OW]
+  };
+
   bool keeps_selected() const { return options_.kind == PoolKind::max || options_.kind == PoolKind::min; }
 
   Pool2dOptions options_;
-  std::string name_;                  // describe(), built once
-  Tensor<std::int32_t, 4> selected_;  // max/min: winning cell per output, [N, C, OH, OW]
-  ForwardRecord record_;
+  std::string name_;  // describe(), built once
 };
 
 }  // namespace fovea
