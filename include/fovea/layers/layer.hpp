@@ -241,12 +241,18 @@ class Layer {
   Layer() = default;
   /// A copy computes like the original; it makes its own context when first run standalone.
   Layer(const Layer& /*other*/) {}
-  /// Keeps this layer's standalone context (contexts are never shared).
-  Layer& operator=(const Layer& /*other*/) { return *this; }
+  /// Drops this layer's standalone context (its gradient views may point at storage the assignment replaced).
+  Layer& operator=(const Layer& /*other*/) {
+    own_context_.reset();
+    return *this;
+  }
   /// Takes over nothing but the model: the context stays with its layer.
   Layer(Layer&& /*other*/) noexcept {}
-  /// Keeps this layer's standalone context.
-  Layer& operator=(Layer&& /*other*/) noexcept { return *this; }
+  /// Drops this layer's standalone context, as copy assignment does.
+  Layer& operator=(Layer&& /*other*/) noexcept {
+    own_context_.reset();
+    return *this;
+  }
   /// Virtual: networks own layers through LayerPtr.
   virtual ~Layer() = default;
 
@@ -289,9 +295,7 @@ class Layer {
   /// Standalone backward of the last standalone forward: parameter gradients
   /// accumulate into the layer's own (params()[i].grad).
   void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx) {
-    LayerContext<T>& context = own_context();
-    point_at_own_gradients(context);
-    backward(x, y, dy, dx, context);
+    backward(x, y, dy, dx, own_context());
   }
 
   /// Trainable tensors (none by default): views of the layer's own values and
@@ -364,9 +368,7 @@ class Layer {
   /// Standalone backward_merged of the last standalone forward.
   void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
                        std::span<const TensorView<T, 4>> dx) {
-    LayerContext<T>& context = own_context();
-    point_at_own_gradients(context);
-    backward_merged(x, y, dy, dx, context);
+    backward_merged(x, y, dy, dx, own_context());
   }
 
   /// Total number of trainable scalars over params().
@@ -392,15 +394,14 @@ class Layer {
   }
 
  private:
+  // Made on first use, pointing at the layer's own gradients (assignment,
+  // which may replace that storage, drops it).
   LayerContext<T>& own_context() {
-    if (!own_context_) own_context_ = make_context();
+    if (!own_context_) {
+      own_context_ = make_context();
+      for (const auto& p : params()) own_context_->gradients.push_back(p.grad);
+    }
     return *own_context_;
-  }
-  // The layer's own gradients, looked up at each call: a layer may have
-  // resized or replaced its storage since the last one.
-  void point_at_own_gradients(LayerContext<T>& context) {
-    context.gradients.clear();
-    for (const auto& p : params()) context.gradients.push_back(p.grad);
   }
 
   std::unique_ptr<LayerContext<T>> own_context_;  // standalone forward and backward; never copied
