@@ -6,7 +6,7 @@
 #include <tuple>
 #include <vector>
 
-#include "support/interleaved_contexts.hpp"
+#include "support/context_checks.hpp"
 #include "support/layer_checks.hpp"
 
 using fovea::Index;

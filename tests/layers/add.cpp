@@ -5,7 +5,7 @@
 
 #include "fovea/layers/activation.hpp"
 #include "fovea/nn/registry.hpp"
-#include "support/interleaved_contexts.hpp"
+#include "support/context_checks.hpp"
 
 using namespace fovea;
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "fovea/layers/activation.hpp"
-#include "support/interleaved_contexts.hpp"
+#include "support/context_checks.hpp"
 #include "support/layer_checks.hpp"
 
 using namespace fovea;

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "fovea/testing/gradcheck.hpp"
-#include "support/interleaved_contexts.hpp"
+#include "support/context_checks.hpp"
 
 using fovea::Flatten;
 using fovea::SampleShape;

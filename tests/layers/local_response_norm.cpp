@@ -10,7 +10,7 @@
 
 #include "fovea/io/model_file.hpp"
 #include "fovea/layers/activation.hpp"
-#include "support/interleaved_contexts.hpp"
+#include "support/context_checks.hpp"
 #include "support/layer_checks.hpp"
 
 using namespace fovea;

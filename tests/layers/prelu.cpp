@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "fovea/io/model_file.hpp"
-#include "support/interleaved_contexts.hpp"
+#include "support/context_checks.hpp"
 #include "support/layer_checks.hpp"
 
 using namespace fovea;

@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "support/interleaved_contexts.hpp"
+#include "support/context_checks.hpp"
 #include "support/layer_checks.hpp"
 
 using fovea::Index;
