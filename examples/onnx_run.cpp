@@ -8,7 +8,7 @@
 // or [N, A, B] for a model of element-wise operations); the model's single
 // output is written as float32 with the shape ONNX gives it. Whatever the model or the input, a failure exits 1 with
 // one line on stderr and leaves OUTPUT.npy as it was (the output is written whole, by a rename, only after the model
-// has run).
+// has run). A model whose input height and width are symbolic (dynamic axes) runs at the input's size.
 
 #include <cstdio>
 #include <exception>
@@ -56,12 +56,18 @@ int run(const std::vector<std::string>& args) {
     if (threads < 1) throw fovea::value_error("--threads needs a positive number, got '" + args[4] + "'");
     fovea::set_threads(threads);
   }
-  auto imported = fovea::onnx::import_file<float>(args[0]);
+  const auto array = fovea::read_npy<float>(args[1]);
+  // A model with symbolic height and width (dynamic axes) is built for the input's.
+  fovea::onnx::ImportOptions options;
+  if (array.rank() == 4) {
+    options.height = array.shape[2];
+    options.width = array.shape[3];
+  }
+  auto imported = fovea::onnx::import_file<float>(args[0], options);
   if (imported.output_names.size() != 1) {
     throw fovea::value_error("the model has " + std::to_string(imported.output_names.size()) +
                              " outputs; onnx_run writes one");
   }
-  const auto array = fovea::read_npy<float>(args[1]);
   // [N, ...] of rank 1 to 4, as the model's input: [N, C, H, W], [N, F], [N, A, B] or [N].
   const auto& in_shape = imported.graph.input_shape();
   std::vector<fovea::Index> rest;

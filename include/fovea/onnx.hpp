@@ -82,6 +82,12 @@ struct ImportOptions {
   std::int64_t max_tensor_values = std::int64_t{1} << 27;
   /// Largest number of values in all constants together.
   std::int64_t max_total_values = std::int64_t{1} << 28;
+  /// For a model whose input height and width are symbolic (a fully
+  /// convolutional export with dynamic axes): the size the network is built
+  /// for. Graph::set_input_shape() changes it later, so one import serves
+  /// every image size. 0: such a model is refused, with a message saying so.
+  Index height = 0;
+  Index width = 0;  ///< See height.
 };
 
 /// An imported network with what ONNX says about its outputs.
@@ -93,6 +99,10 @@ struct Imported {
   /// Each output's ONNX rank: 4 for [N, C, H, W], 2 for [N, F] (fovea's [N, F, 1, 1]),
   /// 3 for [N, A, B] ([N, A, B, 1]) and 1 for [N] ([N, 1, 1, 1]).
   std::vector<int> output_ranks;
+  /// True when the model's input height and width are symbolic: the graph
+  /// was built for ImportOptions::height and width and may be given another
+  /// size with graph.set_input_shape().
+  bool dynamic_size = false;
 };
 
 namespace detail {
@@ -173,7 +183,7 @@ class Importer {
     }
     node_ = nullptr;
 
-    Imported<T> result{std::move(*net_), input->name(), {}, {}};
+    Imported<T> result{std::move(*net_), input->name(), {}, {}, dynamic_size_};
     std::vector<Node> outs;
     for (const auto& out : graph.output()) {
       auto it = values_.find(out.name());
@@ -221,7 +231,7 @@ class Importer {
     }
   }
 
-  std::pair<SampleShape, int> input_shape(const ::onnx::ValueInfoProto& input) const {
+  std::pair<SampleShape, int> input_shape(const ::onnx::ValueInfoProto& input) {
     const std::string what = where_model() + "input '" + input.name() + "' ";
     if (!input.type().has_tensor_type()) throw onnx_error(what + "is not a tensor");
     const auto& type = input.type().tensor_type();
@@ -237,9 +247,22 @@ class Importer {
     }
     std::vector<Index> extents;
     for (int d = 1; d < dims.size(); ++d) {
+      // Height and width of an image input may be symbolic (dynamic axes).
+      if (dims.size() == 4 && d >= 2 && !dims[d].has_dim_value()) {
+        const Index size = d == 2 ? options_.height : options_.width;
+        if (size < 1 || size > (Index{1} << 16)) {
+          throw onnx_error(what + "has a symbolic " + (d == 2 ? "height" : "width") +
+                           " (dynamic axes): give ImportOptions::height and width, between 1 and 65536, to build "
+                           "the network for (Graph::set_input_shape changes it later)");
+        }
+        dynamic_size_ = true;
+        extents.push_back(size);
+        continue;
+      }
       if (!dims[d].has_dim_value() || dims[d].dim_value() < 1 || dims[d].dim_value() > (Index{1} << 31)) {
         throw onnx_error(what + "needs a fixed positive extent on axis " + std::to_string(d) +
-                         " (only the batch axis may vary)");
+                         (dims.size() == 4 ? " (only the batch, height and width axes may vary)"
+                                           : " (only the batch axis may vary)"));
       }
       extents.push_back(dims[d].dim_value());
     }
@@ -1432,6 +1455,7 @@ class Importer {
 
   const ::onnx::ModelProto& model_;
   ImportOptions options_;
+  bool dynamic_size_ = false;  // the input's height and width are symbolic
   std::int64_t opset_ = 0;
   std::int64_t total_values_ = 0;
   std::optional<Graph<T>> net_;

@@ -19,6 +19,7 @@
 #include "fovea/layers/conv2d.hpp"
 #include "fovea/layers/dropout.hpp"
 #include "fovea/layers/flatten.hpp"
+#include "fovea/layers/global_pool.hpp"
 #include "fovea/layers/linear.hpp"
 #include "fovea/layers/pool2d.hpp"
 #include "fovea/nn/init.hpp"
@@ -636,4 +637,48 @@ TEST_CASE("forward and backward in a context with its own gradients equal the ne
   // Backward in a fresh context before its forward is refused.
   ExecutionContext<double> fresh;
   CHECK_THROWS_AS(net.backward(r, fresh), state_error);
+}
+
+TEST_CASE("set_input_shape runs a network with global pooling on images of another size", "[nn][graph]") {
+  Graph<double> net({2, 8, 8});
+  auto c = net.add("conv", conv<double>(2, 4, 3), net.input());
+  auto r = net.add("relu", ReLU<double>{}, c);
+  auto g = net.add("gap", GlobalPool2d<double>(PoolKind::average), r);
+  auto flat = net.add("flat", Flatten<double>{}, g);
+  net.add("fc", Linear<double>(4, 3), flat);
+  Rng rng(6);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  Tensor<double, 4> x({2, 2, 11, 7});
+  for (Index i = 0; i < x.size(); ++i) x.data()[i] = rng.uniform(-1, 1);
+  CHECK_THROWS_AS(net.infer(x), shape_error);
+  net.set_input_shape({2, 11, 7});
+  CHECK(net.input_shape() == SampleShape{2, 11, 7});
+  CHECK(net.shape(c) == SampleShape{4, 11, 7});
+  const Tensor<double, 4> y(net.infer(x));
+  CHECK(y.shape() == Shape<4>{2, 3, 1, 1});
+  // The same as the layers computed one by one at that size.
+  auto maps = forward(net.layer(r), forward(net.layer(c), x));
+  auto by_layers = forward(net.layer(net.node("fc")), forward(net.layer(flat), forward(net.layer(g), maps)));
+  for (Index i = 0; i < y.size(); ++i) CHECK(y.data()[i] == Approx(by_layers.data()[i]).epsilon(1e-14));
+  // Training works at the new size too.
+  net.zero_grad();
+  net.forward(x);
+  Tensor<double, 4> dy({2, 3, 1, 1});
+  dy.fill(1.0);
+  CHECK_NOTHROW(net.backward(dy));
+}
+
+TEST_CASE("set_input_shape refuses a size a node cannot take and leaves the network as it was", "[nn][graph]") {
+  Graph<float> net({1, 6, 6});
+  auto c = net.add("conv", conv<float>(1, 2, 3), net.input());
+  auto flat = net.add("flat", Flatten<float>{}, c);
+  net.add("fc", Linear<float>(2 * 6 * 6, 4), flat);
+  CHECK_THROWS_WITH(net.set_input_shape({1, 8, 8}), Catch::Contains("node 'fc'") && Catch::Contains("'flat' [128") &&
+                                                        Catch::Contains("set_input_shape([1, 8, 8])"));
+  CHECK_THROWS_WITH(net.set_input_shape({1, 0, 8}), Catch::Contains("must be positive"));
+  CHECK(net.input_shape() == SampleShape{1, 6, 6});
+  CHECK(net.shape(flat) == SampleShape{72, 1, 1});
+  Tensor<float, 4> x({1, 1, 6, 6});
+  x.fill(0.5f);
+  CHECK(net.infer(x).shape() == Shape<4>{1, 4, 1, 1});
 }

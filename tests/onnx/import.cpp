@@ -5,6 +5,7 @@
 #include "fovea/onnx.hpp"
 
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -84,6 +85,52 @@ TEST_CASE("an imported network runs any batch size", "[onnx][import]") {
   const auto y = net.infer(one);
   std::vector<float> want(expected.values.begin() + y.size(), expected.values.end());
   CHECK(relative_error(std::vector<float>(y.begin(), y.end()), want) < 1e-4);
+}
+
+TEST_CASE("a model with symbolic height and width imports at a given size and runs at any", "[onnx][import]") {
+  // ResNet-8 (convolutions, batch norm, global pooling, then the classifier)
+  // with its input's height and width made dynamic axes, as
+  // torch.onnx.export(..., dynamic_axes={"input": {2: "H", 3: "W"}}) writes them.
+  const fs::path folder = fixtures / "resnet8_opset13";
+  const auto with_dims = [&](const std::string& h, const std::string& w) {
+    onnx::ModelProto model = fovea::onnx_test::read_model(folder / "model.onnx");
+    auto* dims = model.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+    for (int d : {2, 3}) {
+      const std::string& extent = d == 2 ? h : w;
+      auto* dim = dims->mutable_dim(d);
+      dim->Clear();
+      if (std::isdigit(static_cast<unsigned char>(extent[0]))) {
+        dim->set_dim_value(std::stoll(extent));
+      } else {
+        dim->set_dim_param(extent);
+      }
+    }
+    return bytes_of(model);
+  };
+  const std::string dynamic = with_dims("H", "W");
+  CHECK_THROWS_WITH(fovea::onnx::import_bytes<float>(dynamic),
+                    Contains("input 'input'") && Contains("symbolic height") && Contains("ImportOptions::height"));
+
+  // At the fixture's own size: PyTorch's output.
+  auto imported = fovea::onnx::import_bytes<float>(dynamic, {.height = 28, .width = 28});
+  CHECK(imported.dynamic_size);
+  const auto input = fovea::read_npy<float, 4>(folder / "input.npy");
+  const auto expected = fovea::read_npy<float>(folder / "expected.npy");
+  const auto y = imported.graph.infer(input);
+  CHECK(relative_error(std::vector<float>(y.begin(), y.end()), expected.values) < 1e-4);
+
+  // At another size: what the model imported with that size fixed gives.
+  imported.graph.set_input_shape({1, 36, 44});
+  auto fixed = fovea::onnx::import_bytes<float>(with_dims("36", "44"));
+  CHECK_FALSE(fixed.dynamic_size);
+  fovea::Tensor<float, 4> larger({3, 1, 36, 44});
+  fovea::Rng rng(3);
+  for (float& v : larger) v = static_cast<float>(rng.uniform(-1, 1));
+  const fovea::Tensor<float, 4> want(fixed.graph.infer(larger));
+  const auto got = imported.graph.infer(larger);
+  REQUIRE(got.shape() == want.shape());
+  CHECK(relative_error(std::vector<float>(got.begin(), got.end()), std::vector<float>(want.begin(), want.end())) <
+        1e-6);
 }
 
 TEST_CASE("models fovea cannot run are refused whole with onnx_error", "[onnx][import][errors]") {
