@@ -21,6 +21,7 @@
 
 #include "fovea/core/parallel.hpp"
 #include "fovea/models/resnet.hpp"
+#include "fovea/nn/fold_batch_norm.hpp"
 #include "fovea/optim/sgd.hpp"
 #include "fovea/train/data_parallel.hpp"
 #include "fovea/train/loss.hpp"
@@ -82,11 +83,15 @@ void Resnet8TrainStep(benchmark::State& state) {
       benchmark::Counter::kIsRate);
 }
 
+// Inference of the network as trained (`fold` 0) or with its batch norms
+// folded into the convolutions (`fold` 1, fold_batch_norm: what a deployment
+// runs; each ReLU then becomes its convolution's epilogue).
 void Resnet8Inference(benchmark::State& state) {
   use_threads(state, 1);
   const Index batch_size = state.range(0);
   const Batch batch(batch_size, 2);
-  auto net = fovea::models::resnet8<float>({.seed = 7});
+  auto trained = fovea::models::resnet8<float>({.seed = 7});
+  auto net = state.range(2) != 0 ? fovea::fold_batch_norm(trained) : std::move(trained);
   net.infer(batch.x);
   for (auto _ : state) benchmark::DoNotOptimize(net.infer(batch.x).data());
   state.SetItemsProcessed(state.iterations() * batch_size);
@@ -100,10 +105,14 @@ void Resnet8Inference(benchmark::State& state) {
 
 BENCHMARK(Resnet8TrainStep)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(Resnet8Inference)
-    ->ArgNames({"batch", "threads"})
-    ->Args({1, 1})
-    ->Args({1, 2})
-    ->Args({256, 1})
-    ->Args({256, 2})
+    ->ArgNames({"batch", "threads", "fold"})
+    ->Args({1, 1, 0})
+    ->Args({1, 2, 0})
+    ->Args({256, 1, 0})
+    ->Args({256, 2, 0})
+    ->Args({1, 1, 1})
+    ->Args({1, 2, 1})
+    ->Args({256, 1, 1})
+    ->Args({256, 2, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);

@@ -419,8 +419,7 @@ History fit(Session& session, Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimi
 template <class T, BatchSource<T> Data, BatchSource<T> Validation>
 History fit(Session& session, Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train,
             const Validation& validation, const FitOptions& options = {}, const Options& mpi_options = {}) {
-  return detail::fit_impl<T, Data, Validation>(session, net, loss, optimizer, train, &validation, options,
-                                               mpi_options);
+  return detail::fit_impl<T, Data, Validation>(session, net, loss, optimizer, train, &validation, options, mpi_options);
 }
 
 /// fovea::evaluate with the data split across the ranks: each evaluates its

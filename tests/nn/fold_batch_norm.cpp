@@ -69,8 +69,8 @@ TEMPLATE_TEST_CASE("folding ResNet-8's batch norms into its convolutions keeps i
 TEST_CASE("fold_batch_norm folds after Linear, and leaves a BatchNorm whose input has other readers",
           "[nn][fold_batch_norm]") {
   Graph<double> net({3, 6, 6});
-  auto conv = net.add("conv", Conv2d<double>({.in_channels = 3, .out_channels = 4, .kernel = 3, .padding = 1}),
-                      net.input());
+  auto conv =
+      net.add("conv", Conv2d<double>({.in_channels = 3, .out_channels = 4, .kernel = 3, .padding = 1}), net.input());
   auto norm = net.add("norm", BatchNorm<double>({.channels = 4}), conv);
   auto skip = net.add("sum", Add<double>{}, {norm, conv});  // conv has a second reader: no fold
   auto flat = net.add("flat", Flatten<double>{}, skip);

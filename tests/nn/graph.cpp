@@ -7,8 +7,9 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
-#include <thread>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fovea/detail/crc32.hpp"
@@ -603,8 +604,7 @@ TEST_CASE("infer in caller-owned contexts matches the network's own, from severa
   for (int s : same) CHECK(s == 20);
 }
 
-TEST_CASE("forward and backward in a context with its own gradients equal the network's own pass",
-          "[nn][graph]") {
+TEST_CASE("forward and backward in a context with its own gradients equal the network's own pass", "[nn][graph]") {
   Graph<double> net = residual_inception<double>(21);
   Tensor<double, 4> x({3, 2, 6, 6});
   Tensor<double, 4> r({3, 3, 1, 1});
@@ -681,4 +681,27 @@ TEST_CASE("set_input_shape refuses a size a node cannot take and leaves the netw
   Tensor<float, 4> x({1, 1, 6, 6});
   x.fill(0.5f);
   CHECK(net.infer(x).shape() == Shape<4>{1, 4, 1, 1});
+}
+
+TEST_CASE("summary counts each node's own parameters, whatever the names", "[nn][graph]") {
+  Graph<float> net({1, 4, 4});
+  auto c = net.add("block.conv", conv<float>(1, 2, 3), net.input());
+  net.add("block", ReLU<float>{}, c);  // a prefix of the convolution's name
+  std::istringstream rows(net.summary());
+  std::string row;
+  int seen = 0;
+  while (std::getline(rows, row)) {
+    std::istringstream words(row);
+    std::vector<std::string> w{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+    // "<node> <layer> [C, H, W] <params> ...": the parameter count is the sixth word.
+    if (w.size() > 5 && w[0] == "block") {
+      CHECK(w[5] == "0");
+      ++seen;
+    }
+    if (w.size() > 5 && w[0] == "block.conv") {
+      CHECK(w[5] == "20");
+      ++seen;
+    }
+  }
+  CHECK(seen == 2);
 }

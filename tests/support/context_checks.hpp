@@ -145,7 +145,7 @@ void check_interleaved_contexts(Layer<T>& layer, const std::vector<Tensor<T, 4>>
   b.backward();
 
   std::vector<std::tuple<const Execution<T>*, const Execution<T>*, const char*>> pairs = {{&a, &lone_a, "A"},
-                                                                                        {&b, &lone_b, "B"}};
+                                                                                          {&b, &lone_b, "B"}};
   Execution<T> standalone(layer, x_a, dy_a, options);
   if (!options.relu_epilogue && layer.rng() == nullptr) {
     standalone.standalone();

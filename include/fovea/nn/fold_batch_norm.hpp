@@ -81,13 +81,12 @@ void fold_into(Layer<T>& folded, BatchNorm<T>& norm) {
   for (Index c = 0; c < channels; ++c) {
     const double gamma = norm_params.empty() ? 1.0 : static_cast<double>(norm_params[0].value(c));
     const double beta = norm_params.empty() ? 0.0 : static_cast<double>(norm_params[1].value(c));
-    const double scale =
-        gamma / std::sqrt(static_cast<double>(norm.running_var()(c)) + norm.options().epsilon);
+    const double scale = gamma / std::sqrt(static_cast<double>(norm.running_var()(c)) + norm.options().epsilon);
     for (Index i = c * per_channel; i < (c + 1) * per_channel; ++i) {
       weight(i) = static_cast<T>(static_cast<double>(weight(i)) * scale);
     }
-    bias(c) = static_cast<T>((static_cast<double>(bias(c)) - static_cast<double>(norm.running_mean()(c))) * scale +
-                             beta);
+    bias(c) =
+        static_cast<T>((static_cast<double>(bias(c)) - static_cast<double>(norm.running_mean()(c))) * scale + beta);
   }
 }
 

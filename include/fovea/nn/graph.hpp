@@ -40,12 +40,12 @@
 /// while it is in that core's cache, with the same bits as the two run apart.
 
 #include <algorithm>
+#include <atomic>
 #include <concepts>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <initializer_list>
-#include <atomic>
-#include <cstdint>
 #include <iomanip>
 #include <memory>
 #include <mutex>
@@ -255,8 +255,33 @@ class Graph {
     if (tensor.id == 0) throw index_error(kind_ + ": the input has no layer");
     return *info(tensor).layer;
   }
-  /// The per-sample input shape [C, H, W] given to the constructor.
+  /// The per-sample input shape [C, H, W] (the constructor's, or set_input_shape's).
   const SampleShape& input_shape() const { return nodes_.front().shape; }
+
+  /// Makes the network take samples of `input_shape` from now on, inferring
+  /// every node's shape again: a fully convolutional network, or one whose
+  /// global pooling makes the later layers independent of the height and
+  /// width, then runs on images of another size. Weights are unchanged.
+  /// Throws shape_error, leaving the network as it was, for a shape with an
+  /// extent below 1 or more than 2^31 values, or naming the first node that
+  /// cannot take its inputs at that size (a Linear after a Flatten, say).
+  void set_input_shape(const SampleShape& input_shape) {
+    check_sample_shape(input_shape, kind_ + "::set_input_shape");
+    std::vector<SampleShape> shapes(nodes_.size());
+    shapes[0] = input_shape;
+    for (std::size_t k = 1; k < nodes_.size(); ++k) {
+      std::vector<SampleShape> inputs;
+      std::string prefix = kind_ + "::set_input_shape(" + to_string(input_shape) + "): node '" + nodes_[k].name + "'";
+      for (Index in : nodes_[k].inputs) {
+        inputs.push_back(shapes[static_cast<std::size_t>(in)]);
+        prefix += (inputs.size() == 1 ? " with input '" : ", '") + nodes_[static_cast<std::size_t>(in)].name + "' " +
+                  to_string(inputs.back());
+      }
+      shapes[k] = node_output_shape(*nodes_[k].layer, inputs, prefix + ":");
+    }
+    for (std::size_t k = 0; k < nodes_.size(); ++k) nodes_[k].shape = shapes[k];
+    plan();
+  }
   /// The per-sample shape of the first output (the input's while there is no node).
   const SampleShape& output_shape() const { return nodes_[static_cast<std::size_t>(output_list().front())].shape; }
   /// Output shape of the i-th node added; throws std::out_of_range when i >= size().
@@ -362,9 +387,9 @@ class Graph {
   /// The last forward's output of a node: as activation(name).
   TensorView<const T, 4> activation(Node tensor) const {
     if (!own_.kept_all_) {
-      throw state_error(kind_ + "::activation: called before forward" +
-                        std::string(own_.forwarded_ || !own_.passed_ ? ""
-                                                                     : " (infer and predict keep no inner activations)"));
+      throw state_error(
+          kind_ + "::activation: called before forward" +
+          std::string(own_.forwarded_ || !own_.passed_ ? "" : " (infer and predict keep no inner activations)"));
     }
     info(tensor);  // throws for a tensor not of this graph
     const auto k = static_cast<std::size_t>(tensor.id);
@@ -511,14 +536,7 @@ class Graph {
  protected:
   /// For Sequential: a network whose messages name it `kind`.
   Graph(const SampleShape& input_shape, std::string kind) : kind_(std::move(kind)) {
-    double values = 1;
-    for (Index d : input_shape) {
-      if (d <= 0) throw shape_error(kind_ + ": input shape " + to_string(input_shape) + " must be positive");
-      values *= static_cast<double>(d);
-    }
-    if (values > 2147483648.0) {
-      throw shape_error(kind_ + ": input shape " + to_string(input_shape) + " exceeds 2^31 values per sample");
-    }
+    check_sample_shape(input_shape, kind_);
     nodes_.push_back({"input", nullptr, {}, input_shape, 0});
     plan();
   }
@@ -527,26 +545,9 @@ class Graph {
   /// "<error_prefix> <the layer's message>".
   Node add_node(const std::string& name, LayerPtr<T> layer, const std::vector<Node>& inputs,
                 const std::string& error_prefix) {
-    SampleShape out;
-    try {
-      if (layer->merges_inputs()) {
-        std::vector<SampleShape> shapes;
-        for (const Node& in : inputs) shapes.push_back(shape(in));
-        out = layer->merged_output_shape(shapes);
-      } else if (inputs.size() != 1) {
-        throw shape_error(layer->describe() + ": takes one input, got " + std::to_string(inputs.size()));
-      } else {
-        out = layer->output_shape(shape(inputs[0]));
-      }
-    } catch (const shape_error& e) {
-      throw shape_error(error_prefix + " " + e.what());
-    }
-    // Keeps every later size product (buffers, summaries) far from overflow.
-    const double values = static_cast<double>(out[0]) * static_cast<double>(out[1]) * static_cast<double>(out[2]);
-    if (out[0] < 1 || out[1] < 1 || out[2] < 1 || values > 2147483648.0) {
-      throw shape_error(error_prefix + " " + layer->describe() + ": output " + to_string(out) +
-                        " is empty or larger than 2^31 values per sample");
-    }
+    std::vector<SampleShape> shapes;
+    for (const Node& in : inputs) shapes.push_back(shape(in));
+    const SampleShape out = node_output_shape(*layer, shapes, error_prefix);
     const std::size_t first_param = params_.size();
     for (auto& p : layer->params()) {
       p.name = name + "." + p.name;
@@ -558,6 +559,32 @@ class Graph {
     default_output_[0] = static_cast<Index>(nodes_.size()) - 1;
     plan();
     return {static_cast<Index>(nodes_.size()) - 1};
+  }
+
+  /// The output shape of `layer` for per-sample input shapes `inputs`; throws
+  /// shape_error "<error_prefix> <the layer's message>" when the layer cannot
+  /// take them or its output would be empty or hold more than 2^31 values.
+  static SampleShape node_output_shape(const Layer<T>& layer, const std::vector<SampleShape>& inputs,
+                                       const std::string& error_prefix) {
+    SampleShape out;
+    try {
+      if (layer.merges_inputs()) {
+        out = layer.merged_output_shape(inputs);
+      } else if (inputs.size() != 1) {
+        throw shape_error(layer.describe() + ": takes one input, got " + std::to_string(inputs.size()));
+      } else {
+        out = layer.output_shape(inputs[0]);
+      }
+    } catch (const shape_error& e) {
+      throw shape_error(error_prefix + " " + e.what());
+    }
+    // Keeps every later size product (buffers, summaries) far from overflow.
+    const double values = static_cast<double>(out[0]) * static_cast<double>(out[1]) * static_cast<double>(out[2]);
+    if (out[0] < 1 || out[1] < 1 || out[2] < 1 || values > 2147483648.0) {
+      throw shape_error(error_prefix + " " + layer.describe() + ": output " + to_string(out) +
+                        " is empty or larger than 2^31 values per sample");
+    }
+    return out;
   }
 
   /// The name of this kind of network in messages ("Graph", "Sequential").
@@ -597,6 +624,19 @@ class Graph {
     keep,   // forward: every node keeps its output for backward and activation()
     pooled  // infer: outputs share pool buffers, handed on after their last reader
   };
+
+  // Throws shape_error "<where>: input shape ..." unless every extent is
+  // positive and there are at most 2^31 values.
+  static void check_sample_shape(const SampleShape& shape, const std::string& where) {
+    double values = 1;
+    for (Index d : shape) {
+      if (d <= 0) throw shape_error(where + ": input shape " + to_string(shape) + " must be positive");
+      values *= static_cast<double>(d);
+    }
+    if (values > 2147483648.0) {
+      throw shape_error(where + ": input shape " + to_string(shape) + " exceeds 2^31 values per sample");
+    }
+  }
 
   const NodeInfo& info(Node tensor) const {
     if (tensor.id < 0 || tensor.id >= static_cast<Index>(nodes_.size())) {
@@ -684,9 +724,8 @@ class Graph {
       layer_context->relu_epilogue = fused_relu_[k] >= 0;
       const std::size_t end = k + 1 < n ? nodes_[k + 1].first_param : params_.size();
       for (std::size_t j = node.first_param; j < end; ++j) {
-        layer_context->gradients.push_back(context.where_ == ExecutionContext<T>::Gradients::own
-                                               ? context.own_gradients_[j].view()
-                                               : params_[j].grad);
+        layer_context->gradients.push_back(
+            context.where_ == ExecutionContext<T>::Gradients::own ? context.own_gradients_[j].view() : params_[j].grad);
       }
       context.layers_[k] = std::move(layer_context);
     }
@@ -904,12 +943,12 @@ class Graph {
     }
     return node.layer->flops_per_sample(node.shape);
   }
+  // By the node's own range of params_, not by name: a node named "layer1.0"
+  // must not count the parameters of "layer1.0.conv1".
   Index node_parameter_count(std::size_t k) const {
-    const std::string prefix = nodes_[k].name + ".";
+    const std::size_t end = k + 1 < nodes_.size() ? nodes_[k + 1].first_param : params_.size();
     Index n = 0;
-    for (const auto& p : params_) {
-      if (p.name.compare(0, prefix.size(), prefix) == 0) n += p.value.size();
-    }
+    for (std::size_t j = nodes_[k].first_param; j < end; ++j) n += params_[j].value.size();
     return n;
   }
   static std::string format_bytes(Index bytes) {
@@ -924,8 +963,8 @@ class Graph {
   }
 
   std::string kind_;
-  std::vector<NodeInfo> nodes_;    // [0] is the input; every node after its inputs
-  std::vector<Index> output_ids_;  // empty: the last node
+  std::vector<NodeInfo> nodes_;           // [0] is the input; every node after its inputs
+  std::vector<Index> output_ids_;         // empty: the last node
   std::vector<Index> default_output_{0};  // the last node added
   std::vector<Parameter<T>> params_;
 
