@@ -1,24 +1,27 @@
-// Training-step time of LeNet-5 across MPI ranks, with the gradient buckets
-// sent during backward (overlap) and after it. Not a Google Benchmark: every
+// Training-step time of LeNet-5 or ResNet-8 across MPI ranks, with the
+// gradient buckets sent during backward (overlap) and after it. Not a Google Benchmark: every
 // rank must run the same steps in lockstep, which benchmark's adaptive
 // iteration counts would break. Rank 0 prints; bench/mpi/run.sh runs the
 // configurations docs/benchmarks.md reports in one go.
 //
-//   mpirun -np 2 bench_mpi_step [steps] [batch] [threads]   # 2 ranks x threads
-//   bench_mpi_step [steps] [batch] [threads]                # alone: 1 rank x threads
+//   mpirun -np 2 bench_mpi_step [steps] [batch] [threads] [lenet|resnet8]   # 2 ranks x threads
+//   bench_mpi_step [steps] [batch] [threads] [lenet|resnet8]                # alone: 1 rank x threads
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fovea/fovea.hpp>
+#include <fovea/models/resnet.hpp>
 #include <fovea/mpi.hpp>
+#include <string>
 #include <vector>
 
 namespace {
 
-// Seconds for `steps` training steps of LeNet-5 on random 28x28 images.
-double time_steps(fovea::mpi::Session& session, fovea::Index steps, fovea::Index batch, int threads, bool overlap) {
+// Seconds for `steps` training steps of LeNet-5 or ResNet-8 on random 28x28 images.
+double time_steps(fovea::mpi::Session& session, const std::string& model, fovea::Index steps, fovea::Index batch,
+                  int threads, bool overlap) {
   using namespace fovea;
   Rng rng(1);
   Tensor<float, 4> x(Shape<4>{steps * batch, 1, 28, 28});
@@ -26,7 +29,7 @@ double time_steps(fovea::mpi::Session& session, fovea::Index steps, fovea::Index
   std::vector<std::int32_t> labels(static_cast<std::size_t>(steps * batch));
   for (auto& label : labels) label = static_cast<std::int32_t>(rng() % 10);
   const TensorDataset<float> data(std::move(x), std::move(labels));
-  auto net = make_lenet5<float>({.seed = 1});
+  Graph<float> net = model == "resnet8" ? models::resnet8<float>({.seed = 1}) : make_lenet5<float>({.seed = 1});
   SoftmaxCrossEntropy<float> loss;
   Sgd<float> sgd(net.params(), SgdOptions{.learning_rate = 0.01, .momentum = 0.9});
   const FitOptions options{.epochs = 1, .batch_size = batch, .seed = 1, .threads = threads, .log = nullptr};
@@ -42,13 +45,14 @@ int main(int argc, char** argv) {
   const fovea::Index steps = argc > 1 ? std::atoll(argv[1]) : 100;
   const fovea::Index batch = argc > 2 ? std::atoll(argv[2]) : 64;
   const int threads = argc > 3 ? std::atoi(argv[3]) : 1;
+  const std::string model = argc > 4 ? argv[4] : "lenet";
   return session.run([&] {
-    time_steps(session, 10, batch, threads, true);  // warm-up: pages, caches, connections
+    time_steps(session, model, 10, batch, threads, true);  // warm-up: pages, caches, connections
     // Alternated, best of 3 each: the machine's other load hits both alike.
     double with = 1e300, without = 1e300;
     for (int round = 0; round < 3; ++round) {
-      with = std::min(with, time_steps(session, steps, batch, threads, true));
-      without = std::min(without, time_steps(session, steps, batch, threads, false));
+      with = std::min(with, time_steps(session, model, steps, batch, threads, true));
+      without = std::min(without, time_steps(session, model, steps, batch, threads, false));
     }
     // The communication alone: LeNet's gradient (61,706 floats) summed over the ranks.
     double allreduce = 0;
@@ -65,9 +69,9 @@ int main(int argc, char** argv) {
       if (session.size() > 1) std::printf("allreduce of 61,706 floats: %.1f us\n", 1e6 * allreduce);
       const double images = static_cast<double>(steps * batch);
       std::printf(
-          "%d rank(s) x %d thread(s), batch %lld: overlap %.2f ms/step (%.0f img/s), after backward %.2f "
+          "%s, %d rank(s) x %d thread(s), batch %lld: overlap %.2f ms/step (%.0f img/s), after backward %.2f "
           "ms/step (%.0f img/s)\n",
-          session.size(), threads, static_cast<long long>(batch), 1e3 * with / static_cast<double>(steps),
+          model.c_str(), session.size(), threads, static_cast<long long>(batch), 1e3 * with / static_cast<double>(steps),
           images / with, 1e3 * without / static_cast<double>(steps), images / without);
     }
     return 0;

@@ -210,10 +210,11 @@ TEST_CASE("lanes run Dropout and user-defined layers on the shared weights, one 
           "[train][data_parallel][mnist]") {
   ThreadsGuard guard;
   set_threads(2);
-  const auto [x, labels] = mnist_batch<double>(8, 2);
+  const auto batch = mnist_batch<double>(8, 2);
+  const Tensor<double, 4>& x = batch.first;  // a reference, not a binding: the lambdas below capture it
   SoftmaxCrossEntropy<double> loss;
   Tensor<double, 2> scores({8, 4});
-  std::vector<std::int32_t> classes(labels);
+  std::vector<std::int32_t> classes(batch.second);
   for (auto& c : classes) c %= 4;
   // The lanes' gradients are added in another order than one pass's blocks.
   const auto close = [](const std::vector<double>& a, const std::vector<double>& b) {
