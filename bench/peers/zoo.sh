@@ -10,7 +10,8 @@
 # libtorch from Debian calls whatever libblas.so.3 the system's alternatives
 # pick (netlib's reference BLAS unless an optimised one is installed) for its
 # 1x1 convolutions at batch 1 and its fully connected layers: point
-# LD_LIBRARY_PATH at OpenBLAS for a fair peer (docs/benchmarks.md).
+# LD_LIBRARY_PATH at OpenBLAS, or install libopenblas-dev (its alternative then
+# takes libblas.so.3), for a fair peer (docs/benchmarks.md).
 set -euo pipefail
 build=${1:-build}
 out=${2:-$(mktemp -d)}
