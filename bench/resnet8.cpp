@@ -52,8 +52,10 @@ struct Trainer {
   fovea::Graph<float> net = fovea::models::resnet8<float>({.seed = 7});
   fovea::SoftmaxCrossEntropy<float> loss;
   fovea::Sgd<float> sgd{net.params(), {.learning_rate = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 5e-4}};
-  fovea::DataParallel<float> lanes{net};  // as fit() runs a step
+  fovea::DataParallel<float> lanes;  // as fit() runs a step
   Tensor<float, 2> scores{{train_batch, classes}};
+
+  explicit Trainer(fovea::LaneStatistics statistics) : lanes(net, statistics) {}
 
   float step(const Batch& batch) {
     sgd.zero_grad();
@@ -68,10 +70,13 @@ void use_threads(benchmark::State& state, int arg) {
   Eigen::setNbThreads(1);
 }
 
+// `lanes` 0: BatchNorm with the whole batch's statistics (one lane, every
+// layer split across the threads, fit's default); 1: each thread's lane with
+// its own samples' statistics (LaneStatistics::per_lane).
 void Resnet8TrainStep(benchmark::State& state) {
   use_threads(state, 0);
   const Batch batch(train_batch, 1);
-  Trainer trainer;
+  Trainer trainer(state.range(1) != 0 ? fovea::LaneStatistics::per_lane : fovea::LaneStatistics::whole_batch);
   trainer.step(batch);  // plans every buffer
   const std::int64_t allocations_before = allocation_count.load();
   for (auto _ : state) benchmark::DoNotOptimize(trainer.step(batch));
@@ -103,7 +108,13 @@ void Resnet8Inference(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(Resnet8TrainStep)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(Resnet8TrainStep)
+    ->ArgNames({"threads", "lanes"})
+    ->Args({1, 0})
+    ->Args({2, 0})
+    ->Args({2, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(Resnet8Inference)
     ->ArgNames({"batch", "threads", "fold"})
     ->Args({1, 1, 0})

@@ -37,6 +37,7 @@ struct Settings {
   fovea::Index validation = 5000;
   fovea::Index crop_padding = 2;
   bool flip = true;
+  bool lane_statistics = false;
   int threads = 0;
   std::uint64_t seed = 1;
   fovea::Index train_limit = 0;
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("!--no-flip", s.flip, "No random horizontal flips");
   app.add_option("--threads", s.threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--lane-statistics", s.lane_statistics,
+               "Each thread's lane normalises with its own samples' batch statistics (faster; see docs)");
   app.add_option("--seed", s.seed, "Seed for initialisation, shuffling and augmentation");
   app.add_option("--train-limit", s.train_limit, "Use only the first N training images (0: all)")
       ->check(CLI::NonNegativeNumber);
@@ -152,6 +155,7 @@ int main(int argc, char** argv) {
         .batch_size = s.batch_size,
         .seed = s.seed,
         .threads = s.threads,
+        .lane_statistics = s.lane_statistics ? fovea::LaneStatistics::per_lane : fovea::LaneStatistics::whole_batch,
         .schedule = schedule,
         .progress = s.progress == "bar"     ? fovea::ProgressStyle::bar
                     : s.progress == "lines" ? fovea::ProgressStyle::lines

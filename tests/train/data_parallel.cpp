@@ -276,6 +276,69 @@ TEST_CASE("lanes run Dropout and user-defined layers on the shared weights, one 
   CHECK(DataParallel<double>(plain).lanes(8) == 1);
 }
 
+namespace {
+
+// conv -> BatchNorm -> ReLU -> pool -> linear, the same weights every call.
+Sequential<double> cnn_with_batch_norm() {
+  auto net = test::small_cnn<double>(9, 28);
+  Sequential<double> with_norm({1, 28, 28});
+  with_norm.add(make_layer<double>(net.layer(0).spec()));
+  with_norm.emplace<BatchNorm<double>>(BatchNormOptions{.channels = 4});
+  for (std::size_t i = 1; i < net.size(); ++i) with_norm.add(make_layer<double>(net.layer(i).spec()));
+  const auto& from = net.params();
+  for (std::size_t i = 0; i < from.size(); ++i) with_norm.params()[i + (i < 2 ? 0 : 2)].value.copy_from(from[i].value);
+  return with_norm;
+}
+
+}  // namespace
+
+TEST_CASE("lanes with per-lane statistics normalise each lane's samples alone; the first moves the running ones",
+          "[train][data_parallel][mnist]") {
+  ThreadsGuard guard;
+  set_threads(2);
+  const auto batch = mnist_batch<double>(8, 6);
+  const Tensor<double, 4>& x = batch.first;
+  std::vector<std::int32_t> classes(batch.second);
+  for (auto& c : classes) c %= 4;
+  SoftmaxCrossEntropy<double> loss;
+  Tensor<double, 2> scores({8, 4});
+  auto net = cnn_with_batch_norm();
+  DataParallel<double> lanes(net, LaneStatistics::per_lane);
+  CHECK(lanes.lanes(8) == 2);
+  net.zero_grad();
+  const double value = lanes.forward_backward(x, Targets<double>(classes), loss, scores);
+
+  // The same as the two halves run apart on a twin, each half's loss weighted 1/2.
+  auto twin = cnn_with_batch_norm();
+  twin.zero_grad();
+  double twin_value = 0;
+  for (Index half = 0; half < 2; ++half) {
+    const auto out = twin.forward(x.slice(4 * half, 4 * half + 4)).reshape(Shape<2>{4, 4});
+    Tensor<double, 2> doutput({4, 4});
+    twin_value += 0.5 * loss.forward_backward(out, Targets<double>(classes).slice(4 * half, 4 * half + 4), doutput);
+    doutput.array() *= 0.5;
+    twin.backward(doutput.reshape(Shape<4>{4, 4, 1, 1}));
+  }
+  CHECK(value == Approx(twin_value).epsilon(1e-12));
+  const std::vector<double> got = gradients(net), want = gradients(twin);
+  for (std::size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == Approx(want[i]).margin(1e-12));
+  // A per-lane normalisation is not the whole batch's: the default differs.
+  auto whole = cnn_with_batch_norm();
+  DataParallel<double> whole_lanes(whole);
+  CHECK(whole_lanes.lanes(8) == 1);
+  CHECK(whole_lanes.forward_backward(x, Targets<double>(classes), loss, scores) != Approx(value).epsilon(1e-9));
+
+  // The running statistics moved once, with the first lane's samples only.
+  auto first_half = cnn_with_batch_norm();
+  first_half.forward(x.slice(0, 4));
+  const auto& norm = dynamic_cast<const BatchNorm<double>&>(net.layer(1));
+  const auto& first_norm = dynamic_cast<const BatchNorm<double>&>(first_half.layer(1));
+  for (Index c = 0; c < 4; ++c) {
+    CHECK(norm.running_mean()(c) == first_norm.running_mean()(c));
+    CHECK(norm.running_var()(c) == first_norm.running_var()(c));
+  }
+}
+
 TEST_CASE("lanes fall back to the whole network for BatchNorm: its statistics are the whole batch's",
           "[train][data_parallel][mnist]") {
   ThreadsGuard guard;
@@ -286,19 +349,8 @@ TEST_CASE("lanes fall back to the whole network for BatchNorm: its statistics ar
   std::vector<std::int32_t> classes(labels);
   for (auto& c : classes) c %= 4;
   // conv -> BatchNorm -> ReLU -> pool -> linear, twice with the same weights.
-  const auto make = [] {
-    auto net = test::small_cnn<double>(9, 28);
-    Sequential<double> with_norm({1, 28, 28});
-    with_norm.add(make_layer<double>(net.layer(0).spec()));
-    with_norm.emplace<BatchNorm<double>>(BatchNormOptions{.channels = 4});
-    for (std::size_t i = 1; i < net.size(); ++i) with_norm.add(make_layer<double>(net.layer(i).spec()));
-    const auto& from = net.params();
-    for (std::size_t i = 0; i < from.size(); ++i)
-      with_norm.params()[i + (i < 2 ? 0 : 2)].value.copy_from(from[i].value);
-    return with_norm;
-  };
-  auto net = make();
-  auto twin = make();
+  auto net = cnn_with_batch_norm();
+  auto twin = cnn_with_batch_norm();
   DataParallel<double> lanes(net);
   CHECK(lanes.lanes(8) == 1);
   net.zero_grad();

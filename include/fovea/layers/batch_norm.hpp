@@ -94,7 +94,8 @@ class BatchNorm final : public Layer<T> {
   }
 
   /// Training: the batch's statistics (throws value_error for a batch with one
-  /// value per channel), and the running ones move toward them. Inference: the
+  /// value per channel), and the running ones move toward them unless the
+  /// context says not to (LayerContext::update_buffers). Inference: the
   /// running statistics, only read.
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
     auto& own = this->template context_as<BatchNormContext>(context);
@@ -106,8 +107,10 @@ class BatchNorm final : public Layer<T> {
                           " has one value per channel; batch statistics need at least 2 (use inference mode)");
       }
       batch_norm_statistics<T>(x, options_.epsilon, own.mean, own.variance, own.inv_std);
-      batch_norm_update_running<T>(options_.momentum, x.dim(0) * x.dim(2) * x.dim(3), own.mean, own.variance,
-                                   running_mean_, running_var_);
+      if (own.update_buffers) {
+        batch_norm_update_running<T>(options_.momentum, x.dim(0) * x.dim(2) * x.dim(3), own.mean, own.variance,
+                                     running_mean_, running_var_);
+      }
     } else {
       for (Index c = 0; c < options_.channels; ++c) {
         own.mean(c) = running_mean_(c);

@@ -223,6 +223,11 @@ struct LayerContext {
   /// the layer's own gradients, or a training lane's. Empty: backward computes
   /// only dx (an inference context must not run backward of a layer with parameters).
   std::vector<TensorView<T, 1>> gradients;
+  /// Whether a training forward moves the layer's buffers (BatchNorm's
+  /// running statistics): off in every training lane but the first when
+  /// lanes normalise with their own samples' statistics, so that one lane
+  /// writes them.
+  bool update_buffers = true;
   /// Where x's first sample lies in the batch that start_batch() announced:
   /// a training lane's offset, 0 for a whole batch. Dropout draws sample
   /// (batch_offset + i)'s mask for x's sample i.

@@ -115,6 +115,10 @@ class ExecutionContext {
   /// Where the samples of the next passes lie in the batch the network's
   /// start_batch() announced: a training lane's first sample (0 by default).
   void set_batch_offset(Index offset) { batch_offset_ = offset; }
+  /// Whether training passes in this context move the layers' buffers
+  /// (BatchNorm's running statistics; on by default): a training lane other
+  /// than the first turns it off (LayerContext::update_buffers).
+  void set_updates_buffers(bool update) { updates_buffers_ = update; }
 
  private:
   friend class Graph<T>;
@@ -122,6 +126,7 @@ class ExecutionContext {
   Gradients where_;
   std::uint64_t structure_ = 0;  // the graph structure it is fitted to (0: none)
   Index batch_offset_ = 0;
+  bool updates_buffers_ = true;
   std::vector<std::unique_ptr<LayerContext<T>>> layers_;  // [k]: node k's layer context (null: input, views)
   std::vector<Tensor<T, 1>> own_gradients_;               // [j]: Gradients::own
   std::vector<Tensor<T, 4>> activations_;                 // [k]: node k's output, when it computes one
@@ -783,6 +788,7 @@ class Graph {
       LayerContext<T>& layer_context = *context.layers_[k];
       layer_context.training = training;
       layer_context.batch_offset = context.batch_offset_;
+      layer_context.update_buffers = context.updates_buffers_;
       if (node.layer->merges_inputs()) {
         node.layer->forward_merged(gather_inputs(k, context), y, layer_context);
       } else {

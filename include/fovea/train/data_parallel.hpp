@@ -31,8 +31,12 @@
 ///
 /// One lane, the network's own layer-by-layer threading, when there is one
 /// thread or one sample, or when a layer keeps buffers (BatchNorm: its batch
-/// statistics must be the whole batch's, not a lane's, and its running
-/// statistics are updated by one forward per batch).
+/// statistics are the whole batch's, and its running statistics move once
+/// per batch) — unless the lanes are asked to normalise each with its own
+/// samples' statistics (LaneStatistics::per_lane), as each process does in
+/// distributed training without synchronised batch norm: then every network
+/// runs in lanes, the running statistics follow the first lane's samples,
+/// and the result depends on the thread count.
 
 #include <algorithm>
 #include <cstddef>
@@ -49,6 +53,12 @@
 
 namespace fovea {
 
+/// How a training step in lanes treats layers with buffers (BatchNorm).
+enum class LaneStatistics {
+  whole_batch,  ///< one lane, the whole batch's statistics: the same result for any thread count
+  per_lane      ///< lanes anyway, each normalising with its own samples' statistics
+};
+
 /// Runs forward, loss and backward of a batch on `net` in lanes (see this
 /// file's overview). Holds a pointer to the network: keep the network alive
 /// and in place while this is used. Not copyable; one per network.
@@ -56,7 +66,8 @@ template <class T>
 class DataParallel {
  public:
   /// Lanes for `net`, which must outlive this object.
-  explicit DataParallel(Graph<T>& net) : net_(&net) {}
+  explicit DataParallel(Graph<T>& net, LaneStatistics statistics = LaneStatistics::whole_batch)
+      : net_(&net), statistics_(statistics) {}
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
   /// Takes over the lanes' contexts.
@@ -66,7 +77,7 @@ class DataParallel {
   ~DataParallel() = default;
 
   /// How many lanes a batch of n samples runs in: the thread count (at most
-  /// n), or 1 when a layer keeps buffers.
+  /// n), or 1 when a layer keeps buffers and the statistics are the whole batch's.
   int lanes(Index n) {
     const int wanted = chunk_count(n);
     return wanted > 1 && lanes_allowed() ? wanted : 1;
@@ -177,6 +188,7 @@ class DataParallel {
     if (checked_layers_ == net_->size()) return lanes_allowed_;
     checked_layers_ = net_->size();
     lanes_allowed_ = net_->size() > 0;
+    if (statistics_ == LaneStatistics::per_lane) return lanes_allowed_;
     for (std::size_t i = 0; i < net_->size(); ++i) {
       if (!net_->layer(i).buffers().empty()) lanes_allowed_ = false;
     }
@@ -191,10 +203,14 @@ class DataParallel {
     if (doutputs_.size() < lanes) doutputs_.resize(lanes);
     if (lane_loss_.size() < lanes) lane_loss_.resize(lanes);
     if (contexts_.empty()) contexts_.emplace_back(ExecutionContext<T>::Gradients::network);
-    while (contexts_.size() < lanes) contexts_.emplace_back(ExecutionContext<T>::Gradients::own);
+    while (contexts_.size() < lanes) {
+      contexts_.emplace_back(ExecutionContext<T>::Gradients::own);
+      contexts_.back().set_updates_buffers(false);  // the first lane moves the running statistics
+    }
   }
 
   Graph<T>* net_;
+  LaneStatistics statistics_;
   std::vector<ExecutionContext<T>> contexts_;  // [lane]
   std::vector<Tensor<T, 2>> doutputs_;         // [lane]: d(loss)/d(output) for its samples
   std::vector<T> lane_loss_;                   // [lane]: its share of the mean loss

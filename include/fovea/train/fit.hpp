@@ -119,6 +119,12 @@ struct FitOptions {
   /// Threads for this call only (the previous count is restored when fit
   /// returns or throws); 0 keeps the current count; at most thread_limit().
   int threads = 0;
+  /// With several threads, a network with BatchNorm trains in one lane with
+  /// the whole batch's statistics (whole_batch, the default: the same result
+  /// for any thread count), or in one lane per thread, each normalising with
+  /// its own samples' statistics (per_lane: faster, as in distributed
+  /// training without synchronised batch norm; see train/data_parallel.hpp).
+  LaneStatistics lane_statistics = LaneStatistics::whole_batch;
   Schedule schedule = Schedule::constant();  ///< Factor on the optimizer's rate, per epoch.
   EarlyStopping early_stopping{};            ///< Off by default (patience 0).
   /// Training has diverged when a batch's loss exceeds this factor times
@@ -464,7 +470,7 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
   // Every buffer the loop needs, allocated once.
   Tensor<T, 4> x(batch_shape(batch, train.sample_shape()));
   Tensor<T, 2> scores(Shape<2>{batch, classes});
-  DataParallel<T> lanes(net);  // each thread runs the whole network on its part of a batch
+  DataParallel<T> lanes(net, options.lane_statistics);  // each thread runs the whole network on its part of a batch
   std::vector<std::int32_t> labels(static_cast<std::size_t>(batch));
   std::vector<Index> order(static_cast<std::size_t>(n));
   Index weight_count = 0;
