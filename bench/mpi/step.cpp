@@ -71,8 +71,9 @@ int main(int argc, char** argv) {
       std::printf(
           "%s, %d rank(s) x %d thread(s), batch %lld: overlap %.2f ms/step (%.0f img/s), after backward %.2f "
           "ms/step (%.0f img/s)\n",
-          model.c_str(), session.size(), threads, static_cast<long long>(batch), 1e3 * with / static_cast<double>(steps),
-          images / with, 1e3 * without / static_cast<double>(steps), images / without);
+          model.c_str(), session.size(), threads, static_cast<long long>(batch),
+          1e3 * with / static_cast<double>(steps), images / with, 1e3 * without / static_cast<double>(steps),
+          images / without);
     }
     return 0;
   });
