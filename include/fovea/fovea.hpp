@@ -53,8 +53,8 @@
 #include "fovea/layers/prelu.hpp"
 #include "fovea/layers/softmax.hpp"
 
-#include "fovea/nn/graph.hpp"
 #include "fovea/nn/fold_batch_norm.hpp"
+#include "fovea/nn/graph.hpp"
 #include "fovea/nn/init.hpp"
 #include "fovea/nn/lenet.hpp"
 #include "fovea/nn/registry.hpp"
