@@ -111,21 +111,13 @@ double accuracy(const fovea::Graph<float>& net, const fovea::Tensor<float, 4>& x
 
 // fovea cannot swap the layer of a node, so the fine-tuned network is built
 // anew: each node of `backbone` up to `features`, with a copy of its layer
-// (LayerRegistry builds one from its spec) holding the same weights, then
-// the nodes of `head`, which reads the features.
+// (fovea::copy_layer, through the layer registry) holding the same weights,
+// then the nodes of `head`, which reads the features.
 fovea::Graph<float> assemble(fovea::Graph<float>& backbone, fovea::Node features, fovea::Graph<float>& head) {
   fovea::Graph<float> net(backbone.input_shape());
   std::vector<fovea::Node> mapped = {net.input()};  // [k]: backbone node k in `net`
   const auto copy_node = [&](fovea::Graph<float>& from, fovea::Node node, const std::string& prefix) {
-    fovea::Layer<float>& layer = from.layer(node);
-    fovea::LayerPtr<float> copy = fovea::make_layer<float>(layer.spec());
-    auto from_params = layer.params();
-    auto to_params = copy->params();
-    for (std::size_t j = 0; j < from_params.size(); ++j) to_params[j].value.copy_from(from_params[j].value);
-    auto from_buffers = layer.buffers();
-    auto to_buffers = copy->buffers();
-    for (std::size_t j = 0; j < from_buffers.size(); ++j) to_buffers[j].value.copy_from(from_buffers[j].value);
-    return std::pair{prefix + from.name(node), std::move(copy)};
+    return std::pair{prefix + from.name(node), fovea::copy_layer(from.layer(node))};
   };
   for (Index k = 1; k <= features.id; ++k) {
     auto [name, layer] = copy_node(backbone, {k}, "");

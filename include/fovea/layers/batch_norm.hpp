@@ -128,11 +128,7 @@ class BatchNorm final : public Layer<T> {
     own.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     // Without affine the gradients of the fixed scale and shift are not wanted.
     TensorView<T, 1> dscale, dshift;
-    if (options_.affine && !own.gradients.empty()) {
-      if (own.gradients.size() != 2) {
-        throw state_error(name_ + "::backward: given " + std::to_string(own.gradients.size()) +
-                          " gradient views, expected 2 (one per parameter)");
-      }
+    if (options_.affine && this->wants_gradients(own, 2)) {
       dscale = own.gradients[0];
       dshift = own.gradients[1];
     }

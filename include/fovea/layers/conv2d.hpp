@@ -286,14 +286,9 @@ class Conv2d final : public Layer<T> {
   // as [Cout, Cin/G, KH, KW] (and [1] is the bias's), or scratch when the
   // caller asked for no parameter gradients.
   TensorView<T, 4> weight_gradient(Conv2dContext& context) const {
-    if (context.gradients.empty()) {
+    if (!this->wants_gradients(context, bias_on_ ? 2 : 1)) {
       context.unused_weight_grad.resize(weight_.shape());  // keeps its storage: no allocation once sized
       return context.unused_weight_grad;
-    }
-    const std::size_t expected = bias_on_ ? 2 : 1;
-    if (context.gradients.size() != expected) {
-      throw state_error(name_ + "::backward: given " + std::to_string(context.gradients.size()) +
-                        " gradient views, expected " + std::to_string(expected) + " (one per parameter)");
     }
     return context.gradients[0].reshape(weight_.shape());
   }

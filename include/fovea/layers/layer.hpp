@@ -384,6 +384,19 @@ class Layer {
   }
 
  protected:
+  /// Whether backward should compute parameter gradients: true when
+  /// `context` holds one gradient view per parameter (`count`), false when it
+  /// holds none (the caller wants only dx). Throws state_error naming the
+  /// layer for any other number of views.
+  bool wants_gradients(const LayerContext<T>& context, std::size_t count) const {
+    if (context.gradients.empty()) return false;
+    if (context.gradients.size() != count) {
+      throw state_error(describe() + "::backward: given " + std::to_string(context.gradients.size()) +
+                        " gradient views, expected " + std::to_string(count) + " (one per parameter)");
+    }
+    return true;
+  }
+
   /// The context of a layer of type L: `context` as made by make_context().
   /// Throws state_error when another layer type made it.
   template <class Context>

@@ -77,7 +77,7 @@ class PReLU final : public Layer<T> {
   void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy, TensorView<T, 4> dx,
                 LayerContext<T>& context) const override {
     context.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
-    const TensorView<T, 1> dslope = context.gradients.empty() ? TensorView<T, 1>() : context.gradients[0];
+    const TensorView<T, 1> dslope = this->wants_gradients(context, 1) ? context.gradients[0] : TensorView<T, 1>();
     prelu_backward<T>(x, slope_, dy, dx, dslope);
   }
 

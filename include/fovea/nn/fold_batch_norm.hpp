@@ -47,24 +47,17 @@ bool feeds_only(const Graph<T>& net, Node k, Node norm) {
   return true;
 }
 
-// A copy of `layer` (weights, buffers and all) made from its spec, with the
-// bias switched on when `with_bias` (a folded layer needs one).
+// A copy of `layer` with its bias switched on and zero where it had none (a
+// folded layer needs one).
 template <class T>
-LayerPtr<T> copy_layer(Layer<T>& layer, bool with_bias) {
+LayerPtr<T> copy_with_bias(Layer<T>& layer) {
   LayerSpec spec = layer.spec();
-  if (with_bias) {
-    for (auto& [key, value] : spec.values) {
-      if (key == "bias") value = 1;
-    }
+  for (auto& [key, value] : spec.values) {
+    if (key == "bias") value = 1;
   }
-  LayerPtr<T> copy = make_layer<T>(spec);
-  const auto from = layer.params();
-  const auto to = copy->params();
-  for (std::size_t i = 0; i < from.size(); ++i) to[i].value.copy_from(from[i].value);
-  if (with_bias && from.size() == 1 && to.size() == 2) to[1].value.fill(T{0});
-  const auto from_buffers = layer.buffers();
-  const auto to_buffers = copy->buffers();
-  for (std::size_t i = 0; i < from_buffers.size(); ++i) to_buffers[i].value.copy_from(from_buffers[i].value);
+  LayerPtr<T> copy = copy_layer(layer, spec);
+  const auto params = copy->params();
+  if (layer.params().size() == 1 && params.size() == 2) params[1].value.fill(T{0});
   return copy;
 }
 
@@ -132,7 +125,7 @@ Graph<T> fold_batch_norm(Graph<T>& net) {
     }
     std::vector<Node> inputs;
     for (const Node& in : net.inputs(node)) inputs.push_back(moved[static_cast<std::size_t>(in.id)]);
-    LayerPtr<T> copy = detail::copy_layer(net.layer(i), folds_into[k] != 0);
+    LayerPtr<T> copy = folds_into[k] != 0 ? detail::copy_with_bias(net.layer(i)) : copy_layer(net.layer(i));
     if (folds_into[k] != 0) detail::fold_into(*copy, dynamic_cast<BatchNorm<T>&>(net.layer(folds_into[k] - 1)));
     moved[k] = folded.add(net.name(node), std::move(copy), inputs);
   }

@@ -101,4 +101,27 @@ LayerPtr<T> make_layer(const LayerSpec& spec) {
   return LayerRegistry<T>::global().make(spec);
 }
 
+/// A layer built from `spec` (by default `from`'s own: a copy) holding
+/// `from`'s parameter values and buffers, pairwise in their order; a
+/// parameter the new layer has beyond `from`'s (a bias switched on in the
+/// spec) keeps its initial value. Throws as make_layer.
+template <class T>
+LayerPtr<T> copy_layer(Layer<T>& from, const LayerSpec& spec) {
+  LayerPtr<T> copy = make_layer<T>(spec);
+  const auto params = from.params(), copied_params = copy->params();
+  for (std::size_t i = 0; i < params.size() && i < copied_params.size(); ++i) {
+    copied_params[i].value.copy_from(params[i].value);
+  }
+  const auto buffers = from.buffers(), copied_buffers = copy->buffers();
+  for (std::size_t i = 0; i < buffers.size() && i < copied_buffers.size(); ++i) {
+    copied_buffers[i].value.copy_from(buffers[i].value);
+  }
+  return copy;
+}
+/// A copy of `from`, made through its spec (a custom layer must be registered).
+template <class T>
+LayerPtr<T> copy_layer(Layer<T>& from) {
+  return copy_layer(from, from.spec());
+}
+
 }  // namespace fovea
