@@ -36,8 +36,8 @@
 #include "fovea/core/error.hpp"
 #include "fovea/core/shape.hpp"
 #include "fovea/core/tensor.hpp"
+#include "fovea/detail/file_io.hpp"
 #include "fovea/detail/quoted_path.hpp"
-#include "fovea/io/model_file.hpp"  // detail::write_file_atomically
 
 namespace fovea {
 
