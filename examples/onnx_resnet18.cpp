@@ -25,7 +25,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fovea/fovea.hpp>
-#include <fovea/io/dataset.hpp>
+#include <fovea/io/data/dataset.hpp>
 #include <fovea/models/resnet.hpp>
 #include <fovea/onnx.hpp>
 #include <iostream>

@@ -12,7 +12,7 @@
 
 #include <cstdio>
 #include <exception>
-#include <fovea/io/npy.hpp>
+#include <fovea/io/data/npy.hpp>
 #include <fovea/onnx.hpp>
 #include <iostream>
 #include <string>

@@ -2,7 +2,7 @@
 
 /// @file
 /// Umbrella header: every public header of fovea that needs nothing but Eigen.
-/// The file formats that need zlib or stb (io/idx.hpp, io/dataset.hpp,
+/// The file formats that need zlib or stb (io/data/idx.hpp, io/data/dataset.hpp,
 /// io/png.hpp) come with the fovea::io target and are included one by one.
 
 /// @namespace fovea
@@ -75,7 +75,7 @@
 #include "fovea/train/metrics.hpp"
 #include "fovea/train/progress.hpp"
 
+#include "fovea/io/data/npy.hpp"
 #include "fovea/io/model_file.hpp"
-#include "fovea/io/npy.hpp"
 
 #include "fovea/testing/gradcheck.hpp"

@@ -2,7 +2,7 @@
 // a wrong magic number or absurd dimensions; model files cut short at every
 // byte, with any byte damaged, from a future version or for another network;
 // images cut short or claiming absurd sizes. The allocation-counting proof
-// that absurd idx headers allocate nothing is in tests/io/idx.cpp; gzip
+// that absurd idx headers allocate nothing is in tests/io/data/idx.cpp; gzip
 // damage is there too. Also: FIFOs, devices and directories given to every
 // reader; model files checked for their magic number and size before being
 // read; PGM numbers parsed strictly; TGA, BMP and PPM pixels cut short;
@@ -20,7 +20,7 @@
 #include <string>
 
 #include "fovea/io/csv.hpp"
-#include "fovea/io/idx.hpp"
+#include "fovea/io/data/idx.hpp"
 #include "fovea/io/model_file.hpp"
 #include "fovea/io/png.hpp"
 #include "fovea/io/svg_plot.hpp"

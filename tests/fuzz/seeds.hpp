@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "fovea/io/data/npy.hpp"
 #include "fovea/io/model_file.hpp"
-#include "fovea/io/npy.hpp"
 #include "fovea/io/png.hpp"
 #include "fovea/layers/activation.hpp"
 #include "fovea/layers/global_pool.hpp"

@@ -22,9 +22,9 @@
 
 #include "fovea/core/error.hpp"
 #include "fovea/detail/crc32.hpp"
-#include "fovea/io/idx.hpp"
+#include "fovea/io/data/idx.hpp"
+#include "fovea/io/data/npy.hpp"
 #include "fovea/io/model_file.hpp"
-#include "fovea/io/npy.hpp"
 #include "fovea/io/png.hpp"
 
 namespace fovea::fuzz {

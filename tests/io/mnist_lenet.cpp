@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
-#include "fovea/io/dataset.hpp"
+#include "fovea/io/data/dataset.hpp"
 #include "fovea/io/model_file.hpp"
 #include "fovea/nn/lenet.hpp"
 #include "fovea/optim/adam.hpp"

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "fovea/io/npy.hpp"
+#include "fovea/io/data/npy.hpp"
 #include "onnx/testdata.hpp"
 
 using fovea::Index;

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "fovea/io/data/npy.hpp"
 #include "fovea/io/model_file.hpp"
-#include "fovea/io/npy.hpp"
 #include "fovea/nn/registry.hpp"
 #include "fovea/optim/sgd.hpp"
 #include "fovea/train/loss.hpp"

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "fovea/core/error.hpp"
-#include "fovea/io/npy.hpp"
+#include "fovea/io/data/npy.hpp"
 
 namespace fovea::onnx_test {
 

@@ -2,7 +2,7 @@
 // zlib and stb with it. Writes a PNG, reads it back, and compares.
 #include <cstdio>
 #include <filesystem>
-#include <fovea/io/idx.hpp>
+#include <fovea/io/data/idx.hpp>
 #include <fovea/io/png.hpp>
 #include <iostream>
 

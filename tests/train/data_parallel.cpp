@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "fovea/io/dataset.hpp"
+#include "fovea/io/data/dataset.hpp"
 #include "fovea/layers/batch_norm.hpp"
 #include "fovea/nn/lenet.hpp"
 #include "fovea/nn/registry.hpp"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the .npy files tests/io/npy.cpp reads, with NumPy's own writer.
+"""Writes the .npy files tests/io/data/npy.cpp reads, with NumPy's own writer.
 
 Run from anywhere: /usr/bin/python3 tests/io/data/make_npy.py
 The files are committed; the tests do not need NumPy.

@@ -1,4 +1,4 @@
-#include "fovea/io/idx.hpp"
+#include "fovea/io/data/idx.hpp"
 
 #include <atomic>
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "fovea/io/dataset.hpp"
+#include "fovea/io/data/dataset.hpp"
 
 #include <catch2/catch.hpp>
 #include <numeric>

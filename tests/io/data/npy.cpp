@@ -1,4 +1,4 @@
-#include "fovea/io/npy.hpp"
+#include "fovea/io/data/npy.hpp"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -17,7 +17,7 @@
 
 // The largest single allocation since the last reset: proves that a header
 // promising more than the file holds is refused before anything of the
-// promised size is allocated (as tests/io/idx.cpp does).
+// promised size is allocated (as tests/io/data/idx.cpp does).
 namespace {
 std::atomic<std::size_t> largest_allocation{0};
 void note_allocation(std::size_t size) {

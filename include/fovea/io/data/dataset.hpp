@@ -28,7 +28,7 @@
 #include "fovea/core/tensor.hpp"
 #include "fovea/detail/number_format.hpp"
 #include "fovea/detail/quoted_path.hpp"
-#include "fovea/io/idx.hpp"
+#include "fovea/io/data/idx.hpp"
 
 namespace fovea {
 
