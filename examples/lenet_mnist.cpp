@@ -14,10 +14,10 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <fovea/fovea.hpp>
-#include <fovea/io/csv.hpp>
 #include <fovea/io/data/dataset.hpp>
 #include <fovea/io/png.hpp>
-#include <fovea/io/svg_plot.hpp>
+#include <fovea/io/report/csv.hpp>
+#include <fovea/io/report/svg_plot.hpp>
 #include <iostream>
 #include <limits>
 #include <memory>

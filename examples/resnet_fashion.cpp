@@ -13,10 +13,10 @@
 #include <chrono>
 #include <cstdio>
 #include <fovea/fovea.hpp>
-#include <fovea/io/csv.hpp>
 #include <fovea/io/data/dataset.hpp>
 #include <fovea/io/png.hpp>
-#include <fovea/io/svg_plot.hpp>
+#include <fovea/io/report/csv.hpp>
+#include <fovea/io/report/svg_plot.hpp>
 #include <fovea/models/resnet.hpp>
 #include <iostream>
 

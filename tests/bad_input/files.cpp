@@ -19,11 +19,11 @@
 #include <csignal>
 #include <string>
 
-#include "fovea/io/csv.hpp"
 #include "fovea/io/data/idx.hpp"
 #include "fovea/io/model_file.hpp"
 #include "fovea/io/png.hpp"
-#include "fovea/io/svg_plot.hpp"
+#include "fovea/io/report/csv.hpp"
+#include "fovea/io/report/svg_plot.hpp"
 #include "support/small_cnn.hpp"
 #include "support/temp_files.hpp"
 

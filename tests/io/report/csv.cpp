@@ -1,4 +1,4 @@
-#include "fovea/io/csv.hpp"
+#include "fovea/io/report/csv.hpp"
 
 #include <catch2/catch.hpp>
 

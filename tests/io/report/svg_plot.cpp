@@ -1,4 +1,4 @@
-#include "fovea/io/svg_plot.hpp"
+#include "fovea/io/report/svg_plot.hpp"
 
 #include <catch2/catch.hpp>
 #include <limits>
