@@ -15,7 +15,7 @@
 #include <chrono>
 #include <fovea/fovea.hpp>
 #include <fovea/io/data/dataset.hpp>
-#include <fovea/io/png.hpp>
+#include <fovea/io/image/png.hpp>
 #include <fovea/io/report/csv.hpp>
 #include <fovea/io/report/svg_plot.hpp>
 #include <iostream>

@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <fovea/fovea.hpp>
 #include <fovea/io/data/dataset.hpp>
-#include <fovea/io/png.hpp>
+#include <fovea/io/image/png.hpp>
 #include <fovea/io/report/csv.hpp>
 #include <fovea/io/report/svg_plot.hpp>
 #include <fovea/models/resnet.hpp>

@@ -3,7 +3,7 @@
 /// @file
 /// Umbrella header: every public header of fovea that needs nothing but Eigen.
 /// The file formats that need zlib or stb (io/data/idx.hpp, io/data/dataset.hpp,
-/// io/png.hpp) come with the fovea::io target and are included one by one.
+/// io/image/png.hpp) come with the fovea::io target and are included one by one.
 
 /// @namespace fovea
 /// Tensors, layers and training for CNNs: row-major tensors and views on Eigen,

@@ -20,8 +20,8 @@
 #include <string>
 
 #include "fovea/io/data/idx.hpp"
+#include "fovea/io/image/png.hpp"
 #include "fovea/io/model_file.hpp"
-#include "fovea/io/png.hpp"
 #include "fovea/io/report/csv.hpp"
 #include "fovea/io/report/svg_plot.hpp"
 #include "support/small_cnn.hpp"

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "fovea/io/data/npy.hpp"
+#include "fovea/io/image/png.hpp"
 #include "fovea/io/model_file.hpp"
-#include "fovea/io/png.hpp"
 #include "fovea/layers/activation.hpp"
 #include "fovea/layers/global_pool.hpp"
 #include "fovea/layers/softmax.hpp"

@@ -24,8 +24,8 @@
 #include "fovea/detail/crc32.hpp"
 #include "fovea/io/data/idx.hpp"
 #include "fovea/io/data/npy.hpp"
+#include "fovea/io/image/png.hpp"
 #include "fovea/io/model_file.hpp"
-#include "fovea/io/png.hpp"
 
 namespace fovea::fuzz {
 

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fovea/io/data/idx.hpp>
-#include <fovea/io/png.hpp>
+#include <fovea/io/image/png.hpp>
 #include <iostream>
 
 int main() {

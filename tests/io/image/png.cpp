@@ -1,4 +1,4 @@
-#include "fovea/io/png.hpp"
+#include "fovea/io/image/png.hpp"
 
 #include <catch2/catch.hpp>
 #include <limits>
