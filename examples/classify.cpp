@@ -10,7 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fovea/fovea.hpp>
-#include <fovea/io/image/png.hpp>
+#include <fovea/io/image/read_image.hpp>
 #include <iostream>
 
 #include "mnist_source.hpp"

@@ -16,6 +16,7 @@
 #include <fovea/fovea.hpp>
 #include <fovea/io/data/dataset.hpp>
 #include <fovea/io/image/png.hpp>
+#include <fovea/io/report/tile_grid.hpp>
 #include <fovea/io/report/csv.hpp>
 #include <fovea/io/report/svg_plot.hpp>
 #include <iostream>

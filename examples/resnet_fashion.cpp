@@ -15,6 +15,7 @@
 #include <fovea/fovea.hpp>
 #include <fovea/io/data/dataset.hpp>
 #include <fovea/io/image/png.hpp>
+#include <fovea/io/report/tile_grid.hpp>
 #include <fovea/io/report/csv.hpp>
 #include <fovea/io/report/svg_plot.hpp>
 #include <fovea/models/resnet.hpp>

@@ -2,8 +2,9 @@
 
 /// @file
 /// Umbrella header: every public header of fovea that needs nothing but Eigen.
-/// The file formats that need zlib or stb (io/data/idx.hpp, io/data/dataset.hpp,
-/// io/image/png.hpp) come with the fovea::io target and are included one by one.
+/// The file formats that need zlib or stb (io/data/idx.hpp,
+/// io/data/dataset.hpp, io/image/png.hpp, io/image/read_image.hpp) come with
+/// the fovea::io target and are included one by one.
 
 /// @namespace fovea
 /// Tensors, layers and training for CNNs: row-major tensors and views on Eigen,

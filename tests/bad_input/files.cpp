@@ -20,7 +20,9 @@
 #include <string>
 
 #include "fovea/io/data/idx.hpp"
+#include "fovea/io/image/pgm.hpp"
 #include "fovea/io/image/png.hpp"
+#include "fovea/io/image/read_image.hpp"
 #include "fovea/io/model_file.hpp"
 #include "fovea/io/report/csv.hpp"
 #include "fovea/io/report/svg_plot.hpp"

@@ -24,7 +24,7 @@
 #include "fovea/detail/crc32.hpp"
 #include "fovea/io/data/idx.hpp"
 #include "fovea/io/data/npy.hpp"
-#include "fovea/io/image/png.hpp"
+#include "fovea/io/image/read_image.hpp"
 #include "fovea/io/model_file.hpp"
 
 namespace fovea::fuzz {

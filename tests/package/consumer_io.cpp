@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fovea/io/data/idx.hpp>
 #include <fovea/io/image/png.hpp>
+#include <fovea/io/image/read_image.hpp>
 #include <iostream>
 
 int main() {
