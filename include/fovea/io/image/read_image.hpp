@@ -3,9 +3,10 @@
 /// @file
 /// Pictures in: PNG, JPEG, BMP, GIF, TGA ... through stb_image, and PGM
 /// through read_pgm (io/image/pgm.hpp), the format picked by the file's first
-/// bytes, never its name. Files that stb_image would decode from memory it
-/// does not have (a short TGA, BMP or PPM, a header claiming more pixels than
-/// the file can hold) are refused first. Images are [C, H, W] like every
+/// bytes, never its name. Files that stb_image would decode into garbage or
+/// at great cost are refused before decoding: a TGA, BMP or PPM cut short
+/// (stb_image fills the missing pixels with stale memory) and a header that
+/// claims more pixels than the file can hold. Images are [C, H, W] like every
 /// other tensor in fovea: C = 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
 ///
 /// Needs Debian's libstb (headers in /usr/include/stb, code in libstb.so):
