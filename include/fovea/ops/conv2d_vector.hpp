@@ -15,6 +15,7 @@
 #include <algorithm>
 
 #include "fovea/core/eigen.hpp"
+#include "fovea/core/parallel.hpp"
 #include "fovea/detail/register_block.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/conv2d_workspace.hpp"
@@ -236,30 +237,39 @@ void vector_conv_prepare_forward(const T* weight, const T* bias, const Conv2dGeo
 // x_n: [Cin, H, W] -> y_n: [Cout, OH, OW], through scratch.grad as y_t [P, C];
 // with OutputRelu::apply, y = max(conv, 0) in the same pass that turns y_t
 // into y. scratch.image must hold vector_layout's padded sample with its
-// border zero.
+// border zero. `threads` > 1 shares the output rows among that many threads.
 template <class T>
 void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWorkspace<T>& ws,
-                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, T* y_n) {
+                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, int threads, T* y_n) {
   const VectorLayout layout = vector_layout<T>(g);
   const Index C = layout.channels, P = g.positions();
   T* image = scratch.image.data();
   T* y_t = scratch.grad.data();  // [P, C]
   pad_channels(x_n, layout, g, image);
-  for (Index oh = 0; oh < g.out_h; ++oh) {
-    for_channel_vectors<T>(C, [&](Index co, auto vectors) {
-      constexpr int CV = decltype(vectors)::value;
-      for_even_blocks<vector_registers<CV>>(g.out_w, [&](Index ow, auto positions) {
-        vector_forward_block<T, CV, decltype(positions)::value>(image + oh * layout.width + ow, layout, g,
-                                                                ws.weight_t.data() + co, ws.bias_t.data() + co,
-                                                                y_t + (oh * g.out_w + ow) * C + co);
+  const auto rows = [&](Index first, Index last) {  // output rows [first, last)
+    for (Index oh = first; oh < last; ++oh) {
+      for_channel_vectors<T>(C, [&](Index co, auto vectors) {
+        constexpr int CV = decltype(vectors)::value;
+        for_even_blocks<vector_registers<CV>>(g.out_w, [&](Index ow, auto positions) {
+          vector_forward_block<T, CV, decltype(positions)::value>(image + oh * layout.width + ow, layout, g,
+                                                                  ws.weight_t.data() + co, ws.bias_t.data() + co,
+                                                                  y_t + (oh * g.out_w + ow) * C + co);
+        });
       });
-    });
-  }
-  MatrixMap<T> Y(y_n, g.out_channels, P);
-  if (relu == OutputRelu::apply) {
-    Y = MatrixMap<const T>(y_t, P, C).leftCols(g.out_channels).transpose().cwiseMax(T{0});
+    }
+    const Index p0 = first * g.out_w, count = (last - first) * g.out_w;
+    MatrixMap<T> Y(y_n, g.out_channels, P);
+    MatrixMap<const T> Y_t(y_t, P, C);
+    if (relu == OutputRelu::apply) {
+      Y.middleCols(p0, count) = Y_t.middleRows(p0, count).leftCols(g.out_channels).transpose().cwiseMax(T{0});
+    } else {
+      Y.middleCols(p0, count) = Y_t.middleRows(p0, count).leftCols(g.out_channels).transpose();
+    }
+  };
+  if (threads > 1) {
+    parallel_for(g.out_h, [&](Index first, Index last, int /*chunk*/) { rows(first, last); });
   } else {
-    Y = MatrixMap<const T>(y_t, P, C).leftCols(g.out_channels).transpose();
+    rows(0, g.out_h);
   }
 }
 
