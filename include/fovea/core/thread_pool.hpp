@@ -5,10 +5,10 @@
 /// a small pool fovea owns, and the process-wide thread count.
 ///
 /// Not OpenMP: OpenMP's waiting threads spin for milliseconds by default, and
-/// on a machine with as many busy threads as cores that spinning stole the
-/// core the calling thread needed (a 2-thread LeNet step took 95 ms instead
-/// of 9, docs/benchmarks.md); the fix, OMP_WAIT_POLICY, is an environment
-/// variable a library cannot set. The pool's workers spin for a few
+/// on a machine with as many busy threads as cores that spinning steals the
+/// core the calling thread needs (a LeNet step ten times slower,
+/// docs/benchmarks.md); the fix, OMP_WAIT_POLICY, is an environment variable
+/// a library cannot set. The pool's workers spin for a few
 /// microseconds, then sleep on a futex.
 ///
 /// Which thread runs a block does not change what the block computes, so the

@@ -178,7 +178,7 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
       // The two products are independent: half the chunks compute dx (by
       // samples), the other half dW and db (by output features). Each GEMM
       // then packs its shared operand (W, or x) once instead of once per
-      // thread; LeNet's 400->120 backward at 2 threads: 63-72 -> 54-60 us.
+      // thread (docs/benchmarks.md has the figures).
       const int dx_chunks = chunks / 2;
       if (chunk < dx_chunks) {
         input_grad(chunk_range(N, dx_chunks, chunk), masked);
