@@ -243,7 +243,8 @@ TEST_CASE("conv2d_algorithm picks the algorithm by shape and pass", "[conv2d][di
   CHECK(pick(6, k5, 1, Conv2dPass::backward) == Conv2dAlgorithm::vector);
   CHECK(pick(16, k5_pad) == Conv2dAlgorithm::vector);
   CHECK(pick(6, k3_tf) == Conv2dAlgorithm::vector);
-  CHECK(pick(18, k5) == Conv2dAlgorithm::im2col);  // many channels: im2col + GEMM
+  CHECK(pick(64, k5_pad, 1, Conv2dPass::backward) == Conv2dAlgorithm::vector);
+  CHECK(pick(65, k5) == Conv2dAlgorithm::im2col);  // many channels: im2col + GEMM
   CHECK(pick(1, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2}) == Conv2dAlgorithm::im2col);
   CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .stride_w = 2}) == Conv2dAlgorithm::im2col);
   CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .dilation_h = 2}) == Conv2dAlgorithm::im2col);

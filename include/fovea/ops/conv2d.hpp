@@ -11,7 +11,7 @@
 /// | im2col    | ops/conv2d_im2col.hpp    | anything: im2col -> GEMM, group by group |
 /// | pointwise | ops/conv2d_pointwise.hpp | 1x1, stride 1, no padding: one GEMM on the input in place |
 /// | direct    | ops/conv2d_direct.hpp    | one input channel at stride 1 (a first layer on greyscale images) |
-/// | vector    | ops/conv2d_vector.hpp    | 2 to 16 input channels at stride 1 (LeNet's conv2) |
+/// | vector    | ops/conv2d_vector.hpp    | 2 to 64 input channels at stride 1 (LeNet's conv2, ResNet-8's 3x3) |
 /// | depthwise | ops/conv2d_depthwise.hpp | groups == Cin |
 ///
 /// Stateless: the caller (layers/conv2d.hpp) owns the weights and the
@@ -91,7 +91,7 @@ inline std::string to_string(Conv2dAlgorithm algorithm) {
 ///   backward that needs dx (the direct loops have no input gradient): then
 ///   pointwise for a 1x1 kernel, im2col otherwise;
 /// - pointwise for 1x1 at stride 1 without padding (x already is the column matrix);
-/// - vector for 2 to 16 input channels at stride 1 without dilation, one group;
+/// - vector for 2 to 64 input channels at stride 1 without dilation, one group;
 /// - im2col for everything else (strides, dilation, groups, many channels),
 ///   which the GEMM runs near peak on large K.
 inline Conv2dAlgorithm conv2d_algorithm(const Conv2dGeometry& g, Conv2dPass pass = Conv2dPass::forward) {

@@ -1,7 +1,7 @@
 #pragma once
 
 /// @file
-/// The "vector" convolution for a few input channels (2 to 16) at stride 1:
+/// The "vector" convolution for a few input channels (2 to 64) at stride 1:
 /// LeNet's conv2 (6 -> 16, 5x5 on 14x14), forward, weight gradient and input
 /// gradient side by side. Its GEMMs would be small (K = 150, 100 positions),
 /// so im2col, col2im and the GEMM's packing of both cost as much as the
@@ -22,8 +22,14 @@
 
 namespace fovea::detail {
 
-// Input channels up to which the vector kernels beat im2col + GEMM.
-inline constexpr Index vector_max_in_channels = 16;
+// Input channels up to which the vector kernels beat im2col + GEMM. im2col
+// copies each input value KH*KW times for a GEMM that does only Cout
+// multiply-adds per copied value; with few output channels (ResNet-8's 16 to
+// 64) the copy costs as much as the product, and the vector kernels, which
+// read the input in place, run 1.5-2x faster forward and backward. Beyond 64
+// channels their [K, Cout] weights outgrow the L2 cache and the GEMM's
+// blocking wins (docs/benchmarks.md).
+inline constexpr Index vector_max_in_channels = 64;
 
 // The zero-padded sample [Cin, H + pad_top + pad_bottom, W + pad_left +
 // pad_right] and the channel-major rows: [positions, Cout rounded up to whole
