@@ -10,9 +10,17 @@
 //
 // Arguments: /<layer>/<threads>. Layers: 0 = LeNet conv1 (1->6, 5x5, pad 2,
 // 28x28, batch 64), 1 = LeNet conv2 (6->16, 5x5, 14x14, batch 64),
-// 2 = VGG-like (64->64, 3x3, pad 1, 56x56, batch 8).
+// 2 = VGG-like (64->64, 3x3, pad 1, 56x56, batch 8); 3-7 = ResNet-8's 3x3
+// layers (pad 1) at batch 64, one training lane's share of a batch of 128:
+// 16->16 at 28x28, 16->32 stride 2 at 28x28, 32->32 at 14x14, 32->64 stride 2
+// at 14x14, 64->64 at 7x7.
+//
+//   bench_conv2d --benchmark_filter='FmaPeak|Conv2d(Forward|Backward)/[3-7]/1'
+//       (ResNet-8's 3x3 convolutions, forward and backward, against one core's peak)
 
 #include <benchmark/benchmark.h>
+
+#include <iterator>
 
 #include "fovea/core/parallel.hpp"
 #include "fovea/layers/conv2d.hpp"
@@ -24,12 +32,17 @@ using fovea::Tensor;
 
 struct Shape {
   const char* name;
-  Index batch, in, out, size, kernel, pad;
+  Index batch, in, out, size, kernel, pad, stride = 1;
 };
 constexpr Shape shapes[] = {
     {"lenet_conv1", 64, 1, 6, 28, 5, 2},
     {"lenet_conv2", 64, 6, 16, 14, 5, 0},
     {"vgg_3x3", 8, 64, 64, 56, 3, 1},
+    {"resnet8_16_28", 64, 16, 16, 28, 3, 1},
+    {"resnet8_16_32_s2", 64, 16, 32, 28, 3, 1, 2},
+    {"resnet8_32_14", 64, 32, 32, 14, 3, 1},
+    {"resnet8_32_64_s2", 64, 32, 64, 14, 3, 1, 2},
+    {"resnet8_64_7", 64, 64, 64, 7, 3, 1},
 };
 
 struct Setup {
@@ -39,7 +52,8 @@ struct Setup {
   Index M, N, K;  // GEMM view: y[M, N] = W[M, K] * cols[K, N], N per sample
 
   explicit Setup(const Shape& s)
-      : shape(s), conv({.in_channels = s.in, .out_channels = s.out, .kernel = s.kernel, .padding = s.pad}) {
+      : shape(s),
+        conv({.in_channels = s.in, .out_channels = s.out, .kernel = s.kernel, .stride = s.stride, .padding = s.pad}) {
     fovea::Rng rng(1);
     for (auto& p : conv.params()) {
       for (float& v : p.value) v = static_cast<float>(rng.uniform(-0.1, 0.1));
@@ -187,7 +201,7 @@ void GemmForwardBackward(benchmark::State& state) {
 }
 
 void shapes_and_threads(benchmark::internal::Benchmark* b) {
-  for (int shape = 0; shape < 3; ++shape) {
+  for (int shape = 0; shape < static_cast<int>(std::size(shapes)); ++shape) {
     for (int threads : {1, 2}) b->Args({shape, threads});
   }
   b->ArgNames({"layer", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);

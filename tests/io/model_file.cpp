@@ -471,3 +471,27 @@ TEST_CASE("save: long names, stale temporary files, links, read-only files and F
   }
   fs::remove_all(path.parent_path().parent_path());
 }
+
+TEST_CASE("each layer declares from its spec alone exactly the values it holds", "[io][model][registry]") {
+  const auto& registry = LayerRegistry<float>::global();
+  const std::vector<LayerSpec> specs = {
+      Conv2d<float>({.in_channels = 3, .out_channels = 8, .kernel = 3}).spec(),
+      Conv2d<float>({.in_channels = 4, .out_channels = 8, .kernel = {3, 2}, .groups = 2, .bias = false}).spec(),
+      Linear<float>(5, 3).spec(),
+      Linear<float>(5, 3, false).spec(),
+      BatchNorm<float>({.channels = 6}).spec(),
+      BatchNorm<float>({.channels = 6, .affine = false}).spec(),
+      PReLU<float>(4).spec(),
+      ChannelAffine<float>(3).spec(),
+      ReLU<float>().spec(),
+  };
+  for (const LayerSpec& spec : specs) {
+    INFO(spec.type);
+    const LayerPtr<float> layer = registry.make(spec);
+    double held = 0;
+    for (const auto& p : layer->params()) held += static_cast<double>(p.value.size());
+    for (const auto& b : layer->buffers()) held += static_cast<double>(b.value.size());
+    CHECK(registry.declared_values(spec) == held);
+  }
+  CHECK(registry.declared_values({"NoSuchLayer", {}}) == 0);
+}

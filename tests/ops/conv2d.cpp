@@ -243,7 +243,8 @@ TEST_CASE("conv2d_algorithm picks the algorithm by shape and pass", "[conv2d][di
   CHECK(pick(6, k5, 1, Conv2dPass::backward) == Conv2dAlgorithm::vector);
   CHECK(pick(16, k5_pad) == Conv2dAlgorithm::vector);
   CHECK(pick(6, k3_tf) == Conv2dAlgorithm::vector);
-  CHECK(pick(18, k5) == Conv2dAlgorithm::im2col);  // many channels: im2col + GEMM
+  CHECK(pick(64, k5_pad, 1, Conv2dPass::backward) == Conv2dAlgorithm::vector);
+  CHECK(pick(65, k5) == Conv2dAlgorithm::im2col);  // many channels: im2col + GEMM
   CHECK(pick(1, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2}) == Conv2dAlgorithm::im2col);
   CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .stride_w = 2}) == Conv2dAlgorithm::im2col);
   CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .dilation_h = 2}) == Conv2dAlgorithm::im2col);
@@ -561,4 +562,60 @@ TEMPLATE_TEST_CASE("grouped convolutions name the channel counts and weights the
   fovea::conv2d_forward<TestType>(x, w2, {}, {one_sided, 2}, y_tall, ws);  // (8 + 2 - 3) + 1 = 8 rows
   CHECK_THROWS_WITH(fovea::conv2d_forward<TestType>(x, w2, {}, {one_sided, 2}, y, ws),
                     "conv2d_forward: output [2, 8, 6, 6], expected [2, 8, 8, 6]");
+}
+
+TEST_CASE("conv2d_sample_threads shares a sample only when samples are fewer than threads and it is worth it",
+          "[conv2d][threads][dispatch]") {
+  const int saved = fovea::max_threads();
+  const Window2d k3{.kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1};
+  const fovea::Conv2dGeometry large = fovea::conv2d_geometry({64, 28, 28}, 64, k3);   // 29M multiply-adds
+  const fovea::Conv2dGeometry small = fovea::conv2d_geometry({6, 14, 14}, 16, k3);    // 170k
+  const fovea::Conv2dGeometry first = fovea::conv2d_geometry({1, 224, 224}, 64, k3);  // direct path
+  fovea::set_threads(2);
+  CHECK(fovea::conv2d_sample_threads(large, 1) == 2);
+  CHECK(fovea::conv2d_sample_threads(large, 2) == 1);  // the threads split the batch
+  CHECK(fovea::conv2d_sample_threads(small, 1) == 1);
+  CHECK(fovea::conv2d_sample_threads(first, 1) == 1);
+  fovea::set_threads(4);
+  CHECK(fovea::conv2d_sample_threads(large, 3) == 4);
+  CHECK(fovea::conv2d_sample_threads(large, 4) == 1);
+  fovea::set_threads(1);
+  CHECK(fovea::conv2d_sample_threads(large, 1) == 1);
+  fovea::set_threads(saved);
+}
+
+TEST_CASE("one sample shared by the threads agrees with the naive loops on every path that splits",
+          "[conv2d][threads]") {
+  const int saved = fovea::max_threads();
+  // Each is large enough to be shared (conv2d_sample_threads), one per algorithm.
+  const std::vector<naive::ConvCase> cases = {
+      {1, 32, 40, 15, 13, 3, 3, {2, 2, 1, 1, 1, 1}, true},              // im2col, stride 2, 40 filters
+      {1, 24, 36, 16, 18, 3, 3, {1, 1, 1, 1, 1, 1, -1, -1, 2}, true},   // im2col, 2 groups
+      {2, 48, 70, 20, 20, 1, 1, {}, true},                              // pointwise, 2 samples (3 threads)
+      {1, 12, 33, 30, 29, 3, 3, {1, 1, 1, 1, 1, 1}, false},             // vector, rows shared
+      {1, 40, 80, 33, 31, 3, 3, {1, 1, 1, 1, 1, 1, -1, -1, 40}, true},  // depthwise x2
+      {1, 64, 130, 7, 7, 3, 3, {1, 1, 1, 1, 1, 1}, true},               // im2col, more rows than columns
+  };
+  fovea::Rng rng(31);
+  for (const naive::ConvCase& c : cases) {
+    FastConv<float> fast(c, rng);
+    const fovea::Conv2dGeometry g = fovea::conv2d_geometry({c.Cin, c.H, c.W}, c.Cout, c.window(), c.s.groups);
+    Tensor<double, 4> want = naive::conv2d(fast.x, fast.w, fast.b, c.s);
+    Tensor<double, 4> want_relu = want;
+    want_relu.array() = want_relu.array().max(0.0);
+    for (const int threads : {3, 2}) {
+      fovea::set_threads(threads);
+      INFO(c.describe() << ", " << threads << " threads, "
+                        << fovea::to_string(fast.algorithm(fovea::Conv2dPass::forward)));
+      REQUIRE(fovea::conv2d_sample_threads(g, c.N) == (c.N < threads ? threads : 1));
+      fast.forward();
+      CHECK(naive::relative_error(fast.y, want) < 1e-5);
+      const Tensor<float, 4> first = fast.y;
+      fast.forward();
+      CHECK(same_bits(fast.y, first));  // the same cut every run
+      fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace, true);
+      CHECK(naive::relative_error(fast.y, want_relu) < 1e-5);
+    }
+  }
+  fovea::set_threads(saved);
 }

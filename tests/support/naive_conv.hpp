@@ -200,6 +200,8 @@ inline std::vector<ConvCase> vector_cases() {
       {2, 2, 3, 5, 1, 3, 1, {}, true},                     // one column
       {1, 5, 16, 1, 12, 1, 5, {1, 1, 0, 2, 1, 1}, false},  // one row, 1x5 kernel
       {2, 3, 7, 4, 6, 1, 1, {1, 1, 1, 1, 1, 1}, true},     // 1x1 with padding: not pointwise
+      {2, 40, 5, 4, 3, 3, 3, {1, 1, 1, 1, 1, 1}, true},    // 40 input channels (ResNet-8's are 16 to 64)
+      {1, 64, 17, 3, 4, 3, 2, {1, 1, 1, 0, 1, 1}, false},  // 64 input channels, 17 filters
   };
 }
 

@@ -29,7 +29,8 @@ using DirectBlock = Eigen::Array<T, direct_block<T>, 1>;
 // Copies a short run of values (a row of a small feature map, 1 to a few
 // dozen) with fixed-size vector moves: whole blocks, then two overlapping
 // pieces of the widest size that fits. std::copy_n calls memmove, whose
-// per-call cost was 7-9 % of the LeNet step over ~700 short rows per sample.
+// per-call cost, paid on hundreds of short rows per sample, is a visible
+// part of a LeNet step.
 template <class T, Index Width>
 void copy_pieces(const T* from, Index count, T* to) {
   using Piece = Eigen::Array<T, Width, 1>;

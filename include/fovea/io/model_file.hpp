@@ -393,29 +393,6 @@ inline std::string describe_spec(const LayerSpec& spec) {
   return s + "}";
 }
 
-// Checks the stored architecture and tensors fit `net` exactly.
-// The parameter and buffer values a layer of this spec allocates (weights,
-// bias, running statistics) for the layer types that hold any; 0 for the others.
-inline double declared_parameter_values(const LayerSpec& spec) {
-  const auto bias = [&](double out) { return spec.get("bias") != 0 ? out : 0.0; };
-  if (spec.type == "Conv2d") {
-    const double out = static_cast<double>(spec.get_index("out"));
-    const double groups = static_cast<double>(std::max<Index>(spec.get_index_or("groups", 1), 1));
-    return out * static_cast<double>(spec.get_index("in")) / groups * static_cast<double>(spec.get_index("kh")) *
-               static_cast<double>(spec.get_index("kw")) +
-           bias(out);
-  }
-  if (spec.type == "Linear") {
-    const double out = static_cast<double>(spec.get_index("out"));
-    return out * static_cast<double>(spec.get_index("in")) + bias(out);
-  }
-  if (spec.type == "BatchNorm") {  // two buffers, and scale and shift when affine
-    return static_cast<double>(spec.get_index("channels")) * (spec.get("affine") != 0 ? 4 : 2);
-  }
-  if (spec.type == "PReLU") return static_cast<double>(spec.get_index("slopes"));
-  return 0;
-}
-
 inline std::string describe_inputs(const std::vector<std::uint32_t>& ids) {
   std::string s = "[";
   for (std::size_t i = 0; i < ids.size(); ++i) s += (i ? ", " : "") + std::to_string(ids[i]);
@@ -567,7 +544,7 @@ Net build_network(const StoredModel& model, const std::filesystem::path& path) {
   Net net(model.input);
   for (std::size_t i = 0; i < model.layers.size(); ++i) {
     try {
-      const double declared = declared_parameter_values(model.layers[i]);
+      const double declared = LayerRegistry<T>::global().declared_values(model.layers[i]);
       if (declared > stored) {
         throw format_error(describe_spec(model.layers[i]) + " needs " + format_number(declared) +
                            " parameter values, the file stores " + format_number(stored));

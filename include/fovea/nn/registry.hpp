@@ -31,6 +31,12 @@ namespace fovea {
 template <class T>
 using LayerFactory = std::function<LayerPtr<T>(const LayerSpec&)>;
 
+/// How many parameter and buffer values a layer built from a spec will hold,
+/// from the spec alone (a layer's static `declared_values`): a loader refuses
+/// a file that stores fewer before building the layer, so a corrupt size
+/// cannot make it allocate gigabytes.
+using DeclaredValues = double (*)(const LayerSpec&);
+
 /// Layer factories by type name, for layers of element type T. Built in:
 /// Conv2d, Linear, Flatten, Add, Concat, ReLU, LeakyReLU, Sigmoid, Tanh, ELU,
 /// ReLU6, Clip, PReLU, BatchNorm, LocalResponseNorm, Dropout, Softmax,
@@ -46,8 +52,12 @@ class LayerRegistry {
     return registry;
   }
 
-  /// Registers `factory` under `type`, replacing any factory of that name (a built-in one too).
-  void add(const std::string& type, LayerFactory<T> factory) { factories_[type] = std::move(factory); }
+  /// Registers `factory` under `type`, replacing any factory of that name (a
+  /// built-in one too); `values`, when given, says how many parameter values
+  /// the layer of a spec will hold (see DeclaredValues).
+  void add(const std::string& type, LayerFactory<T> factory, DeclaredValues values = nullptr) {
+    factories_[type] = {std::move(factory), values};
+  }
 
   /// A new layer built by the factory for spec.type; throws format_error for an
   /// unknown type, and whatever the factory throws for bad settings.
@@ -56,43 +66,59 @@ class LayerRegistry {
     if (it == factories_.end()) {
       throw format_error("unknown layer type '" + spec.type + "' (register a factory for it in LayerRegistry)");
     }
-    return it->second(spec);
+    return it->second.make(spec);
+  }
+
+  /// The parameter and buffer values the layer of `spec` will hold, as its
+  /// type declares them; 0 for a type that declares none (or is unknown).
+  double declared_values(const LayerSpec& spec) const {
+    const auto it = factories_.find(spec.type);
+    return it == factories_.end() || it->second.values == nullptr ? 0.0 : it->second.values(spec);
   }
 
  private:
+  struct Entry {
+    LayerFactory<T> make;
+    DeclaredValues values = nullptr;
+  };
+
+  // Registers L under `type`, with its declared_values when it has parameters.
   template <class L>
-  static LayerFactory<T> factory_of() {
-    return [](const LayerSpec& spec) -> LayerPtr<T> { return std::make_unique<L>(L::from_spec(spec)); };
+  void add_layer(const std::string& type) {
+    DeclaredValues values = nullptr;
+    if constexpr (requires(const LayerSpec& spec) { L::declared_values(spec); }) values = &L::declared_values;
+    add(
+        type, [](const LayerSpec& spec) -> LayerPtr<T> { return std::make_unique<L>(L::from_spec(spec)); }, values);
   }
 
   LayerRegistry() {
-    add("Conv2d", factory_of<Conv2d<T>>());
-    add("Linear", factory_of<Linear<T>>());
-    add("Flatten", factory_of<Flatten<T>>());
-    add("ReLU", factory_of<ReLU<T>>());
-    add("LeakyReLU", factory_of<LeakyReLU<T>>());
-    add("Sigmoid", factory_of<Sigmoid<T>>());
-    add("Tanh", factory_of<Tanh<T>>());
-    add("ELU", factory_of<ELU<T>>());
-    add("ReLU6", factory_of<ReLU6<T>>());
-    add("Clip", factory_of<Clip<T>>());
-    add("Softplus", factory_of<Softplus<T>>());
-    add("ChannelAffine", factory_of<ChannelAffine<T>>());
-    add("PReLU", factory_of<PReLU<T>>());
-    add("BatchNorm", factory_of<BatchNorm<T>>());
-    add("LocalResponseNorm", factory_of<LocalResponseNorm<T>>());
-    add("Dropout", factory_of<Dropout<T>>());
-    add("Softmax", factory_of<Softmax<T>>());
-    add("LogSoftmax", factory_of<LogSoftmax<T>>());
-    add("Add", factory_of<Add<T>>());
-    add("Concat", factory_of<Concat<T>>());
+    add_layer<Conv2d<T>>("Conv2d");
+    add_layer<Linear<T>>("Linear");
+    add_layer<Flatten<T>>("Flatten");
+    add_layer<ReLU<T>>("ReLU");
+    add_layer<LeakyReLU<T>>("LeakyReLU");
+    add_layer<Sigmoid<T>>("Sigmoid");
+    add_layer<Tanh<T>>("Tanh");
+    add_layer<ELU<T>>("ELU");
+    add_layer<ReLU6<T>>("ReLU6");
+    add_layer<Clip<T>>("Clip");
+    add_layer<Softplus<T>>("Softplus");
+    add_layer<ChannelAffine<T>>("ChannelAffine");
+    add_layer<PReLU<T>>("PReLU");
+    add_layer<BatchNorm<T>>("BatchNorm");
+    add_layer<LocalResponseNorm<T>>("LocalResponseNorm");
+    add_layer<Dropout<T>>("Dropout");
+    add_layer<Softmax<T>>("Softmax");
+    add_layer<LogSoftmax<T>>("LogSoftmax");
+    add_layer<Add<T>>("Add");
+    add_layer<Concat<T>>("Concat");
     for (PoolKind kind : {PoolKind::max, PoolKind::average, PoolKind::min, PoolKind::sum, PoolKind::l2}) {
-      add(pool2d_type_name(kind), factory_of<Pool2d<T>>());
-      add(std::string("Global") + pool2d_type_name(kind), factory_of<GlobalPool2d<T>>());
+      add_layer<Pool2d<T>>(pool2d_type_name(kind));
+      add_layer<GlobalPool2d<T>>(std::string("Global") + pool2d_type_name(kind));
     }
   }
 
-  std::map<std::string, LayerFactory<T>> factories_;
+  std::map<std::string, Entry> factories_;
 };
 
 /// LayerRegistry<T>::global().make(spec): the layer a model file describes.

@@ -11,14 +11,17 @@
 /// | im2col    | ops/conv2d_im2col.hpp    | anything: im2col -> GEMM, group by group |
 /// | pointwise | ops/conv2d_pointwise.hpp | 1x1, stride 1, no padding: one GEMM on the input in place |
 /// | direct    | ops/conv2d_direct.hpp    | one input channel at stride 1 (a first layer on greyscale images) |
-/// | vector    | ops/conv2d_vector.hpp    | 2 to 16 input channels at stride 1 (LeNet's conv2) |
+/// | vector    | ops/conv2d_vector.hpp    | 2 to 64 input channels at stride 1 (LeNet's conv2, ResNet-8's 3x3) |
 /// | depthwise | ops/conv2d_depthwise.hpp | groups == Cin |
 ///
 /// Stateless: the caller (layers/conv2d.hpp) owns the weights and the
 /// workspace. Batching: samples split across threads, each sample's
 /// convolution on its own. On the skinny shapes of small CNNs a per-sample
 /// GEMM is as fast as one batched GEMM (its columns stay in L2), and threads
-/// over samples scale where threading inside each GEMM does not.
+/// over samples scale where threading inside each GEMM does not. With fewer
+/// samples than threads (one image at inference) the forward shares each
+/// sample among the threads instead, each algorithm by its own cut
+/// (conv2d_sample_threads).
 
 #include <string>
 
@@ -88,7 +91,7 @@ inline std::string to_string(Conv2dAlgorithm algorithm) {
 ///   backward that needs dx (the direct loops have no input gradient): then
 ///   pointwise for a 1x1 kernel, im2col otherwise;
 /// - pointwise for 1x1 at stride 1 without padding (x already is the column matrix);
-/// - vector for 2 to 16 input channels at stride 1 without dilation, one group;
+/// - vector for 2 to 64 input channels at stride 1 without dilation, one group;
 /// - im2col for everything else (strides, dilation, groups, many channels),
 ///   which the GEMM runs near peak on large K.
 inline Conv2dAlgorithm conv2d_algorithm(const Conv2dGeometry& g, Conv2dPass pass = Conv2dPass::forward) {
@@ -103,6 +106,22 @@ inline Conv2dAlgorithm conv2d_algorithm(const Conv2dGeometry& g, Conv2dPass pass
     return Conv2dAlgorithm::vector;
   }
   return Conv2dAlgorithm::im2col;
+}
+
+/// Below this many multiply-adds a sample costs less than waking the other
+/// threads (LeNet's layers, about 240k at most, stay on one thread).
+inline constexpr Index conv2d_sample_split_min_macs = Index{1} << 19;
+
+/// How many threads conv2d_forward shares each sample among for `samples`
+/// samples of geometry `g` on max_threads() threads: all of them when there
+/// are fewer samples than threads and a sample is worth splitting, else 1
+/// (the threads then split the batch). The direct path (a first layer on one
+/// input channel, a few hundred thousand multiply-adds at most) never splits.
+inline int conv2d_sample_threads(const Conv2dGeometry& g, Index samples) {
+  const int threads = max_threads();
+  if (samples >= threads || conv2d_algorithm(g) == Conv2dAlgorithm::direct) return 1;
+  const Index macs = g.out_channels * g.patch_size() * g.positions();
+  return macs < conv2d_sample_split_min_macs ? 1 : threads;
 }
 
 namespace detail {
@@ -213,12 +232,15 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   const Conv2dAlgorithm algorithm = conv2d_algorithm(g, Conv2dPass::forward);
   // One sample per block: a thread that is ahead takes single samples from
   // the back of the other's share (nothing is summed across samples here).
-  const int blocks = blocks_per_thread(N, N);
+  // Fewer samples than threads: one block, each sample shared by the threads.
+  const int sample_threads = conv2d_sample_threads(g, N);
+  const int blocks = sample_threads > 1 ? 1 : blocks_per_thread(N, N);
   detail::reserve(workspace, g, {.algorithm = algorithm, .pass = Conv2dPass::forward, .threads = block_slots(blocks)});
   const T* w = weight.data();
   const T* b = bias.empty() ? nullptr : bias.data();
   if (algorithm == Conv2dAlgorithm::vector) detail::vector_conv_prepare_forward(w, b, g, workspace);
   const Index sample = g.in_channels * g.height * g.width;
+  const detail::OutputRelu output = relu ? detail::OutputRelu::apply : detail::OutputRelu::skip;
   parallel_blocks(N, blocks, [&](const Block& block) {
     auto& scratch = workspace.threads[static_cast<std::size_t>(block.slot)];
     if (block.first) detail::zero_padded_copies<T>(scratch, algorithm, Conv2dPass::forward);
@@ -227,25 +249,24 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
       T* y_n = y.data() + n * Cout * P;
       switch (algorithm) {
         case Conv2dAlgorithm::im2col:
-          detail::im2col_conv_forward<T>(x.item(n), w, b, g, scratch, y_n);
+          detail::im2col_conv_forward<T>(x.item(n), w, b, g, scratch, output, sample_threads, y_n);
           break;
         case Conv2dAlgorithm::pointwise:
-          detail::pointwise_conv_forward(x_n, w, b, g, y_n);
+          detail::pointwise_conv_forward(x_n, w, b, g, output, sample_threads, y_n);
           break;
         case Conv2dAlgorithm::direct:
           detail::direct_conv_forward(x_n, w, b, g, scratch, y_n);
+          if (relu) {  // the sample's [Cout, P] output is still in L1/L2
+            ArrayMap<T> out(y_n, Cout * P);
+            out = out.max(T{0});
+          }
           break;
         case Conv2dAlgorithm::vector:
-          detail::vector_conv_forward(x_n, g, workspace, scratch,
-                                      relu ? detail::OutputRelu::apply : detail::OutputRelu::skip, y_n);
+          detail::vector_conv_forward(x_n, g, workspace, scratch, output, sample_threads, y_n);
           break;
         case Conv2dAlgorithm::depthwise:
-          detail::depthwise_conv_forward(x_n, w, b, g, y_n);
+          detail::depthwise_conv_forward(x_n, w, b, g, output, sample_threads, y_n);
           break;
-      }
-      if (relu && algorithm != Conv2dAlgorithm::vector) {  // the sample's [Cout, P] output is still in L1/L2
-        ArrayMap<T> out(y_n, Cout * P);
-        out = out.max(T{0});
       }
     }
   });

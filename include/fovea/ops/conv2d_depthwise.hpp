@@ -12,7 +12,9 @@
 
 #include <algorithm>
 
+#include "fovea/core/parallel.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
+#include "fovea/ops/conv2d_workspace.hpp"
 #include "fovea/ops/im2col.hpp"
 
 namespace fovea::detail {
@@ -35,26 +37,39 @@ void for_each_depthwise_row(const Conv2dGeometry& g, Tap&& tap) {
   }
 }
 
-// x_n: [Cin, H, W] -> y_n: [Cout, OH, OW] (bias: [Cout] or null).
+// x_n: [Cin, H, W] -> y_n: [Cout, OH, OW] (bias: [Cout] or null); with
+// OutputRelu::apply, y = max(conv, 0). `threads` > 1 shares the output
+// channels among that many threads.
 template <class T>
-void depthwise_conv_forward(const T* x_n, const T* weight, const T* bias, const Conv2dGeometry& g, T* y_n) {
+void depthwise_conv_forward(const T* x_n, const T* weight, const T* bias, const Conv2dGeometry& g, OutputRelu relu,
+                            int threads, T* y_n) {
   const Index multiplier = g.out_channels / g.in_channels, KW = g.window.kernel_w, sw = g.window.stride_w;
   const Index taps = g.window.kernel_h * KW, P = g.positions();
-  for (Index co = 0; co < g.out_channels; ++co) {
-    const T* plane = x_n + (co / multiplier) * g.height * g.width;
-    const T* filter = weight + co * taps;
-    T* out = y_n + co * P;
-    std::fill_n(out, P, bias == nullptr ? T{} : bias[co]);
-    for_each_depthwise_row(g, [&](Index ki, Index kj, Index oh, Index ih, Run run, Index offset_w) {
-      const T w = filter[ki * KW + kj];
-      const T* in = plane + ih * g.width + offset_w;
-      T* row = out + oh * g.out_w;
-      if (sw == 1) {
-        for (Index ow = run.begin; ow < run.end; ++ow) row[ow] += w * in[ow];
-      } else {
-        for (Index ow = run.begin; ow < run.end; ++ow) row[ow] += w * in[ow * sw];
+  const auto channels = [&](Index first, Index last) {
+    for (Index co = first; co < last; ++co) {
+      const T* plane = x_n + (co / multiplier) * g.height * g.width;
+      const T* filter = weight + co * taps;
+      T* out = y_n + co * P;
+      std::fill_n(out, P, bias == nullptr ? T{} : bias[co]);
+      for_each_depthwise_row(g, [&](Index ki, Index kj, Index oh, Index ih, Run run, Index offset_w) {
+        const T w = filter[ki * KW + kj];
+        const T* in = plane + ih * g.width + offset_w;
+        T* row = out + oh * g.out_w;
+        if (sw == 1) {
+          for (Index ow = run.begin; ow < run.end; ++ow) row[ow] += w * in[ow];
+        } else {
+          for (Index ow = run.begin; ow < run.end; ++ow) row[ow] += w * in[ow * sw];
+        }
+      });
+      if (relu == OutputRelu::apply) {
+        for (Index p = 0; p < P; ++p) out[p] = std::max(out[p], T{0});
       }
-    });
+    }
+  };
+  if (threads > 1) {
+    parallel_for(g.out_channels, [&](Index first, Index last, int /*chunk*/) { channels(first, last); });
+  } else {
+    channels(0, g.out_channels);
   }
 }
 

@@ -13,34 +13,59 @@
 
 #include <algorithm>
 
-#include "fovea/core/gemm.hpp"
+#include "fovea/core/gemm_bands.hpp"
+#include "fovea/core/parallel.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/conv2d_workspace.hpp"
 #include "fovea/ops/im2col.hpp"
 
 namespace fovea::detail {
 
-// Sets y [rows, P] to the bias of each row when there is one, and says
-// whether the GEMM then adds onto it (no second pass over y for the bias).
+// y [F, P] = W [F, K] · cols [K, P] (+ bias [F]), then max(y, 0) with
+// OutputRelu::apply, on `threads` threads (gemm_in_bands): each band writes
+// its own bias and applies the ReLU to its own part while it is in cache.
 template <class T>
-GemmUpdate start_with_bias(const T* bias, Index rows, Index P, T* y) {
-  if (bias == nullptr) return GemmUpdate::overwrite;
-  for (Index r = 0; r < rows; ++r) std::fill_n(y + r * P, P, bias[r]);
-  return GemmUpdate::accumulate;
+void conv_gemm(const T* weight, const T* cols, const T* bias, Index F, Index K, Index P, OutputRelu relu, int threads,
+               T* y) {
+  gemm_in_bands(
+      gemm_operand(weight, F, K), gemm_operand(cols, K, P), gemm_result(y, F, P), threads,
+      [&](const GemmBand& band) {
+        if (bias == nullptr) return GemmUpdate::overwrite;
+        for (Index r = band.rows.begin; r < band.rows.end; ++r) {
+          std::fill(y + r * P + band.cols.begin, y + r * P + band.cols.end, bias[r]);
+        }
+        return GemmUpdate::accumulate;
+      },
+      [&](const GemmBand& band) {
+        if (relu == OutputRelu::skip) return;
+        for (Index r = band.rows.begin; r < band.rows.end; ++r) {
+          T* row = y + r * P;
+          for (Index p = band.cols.begin; p < band.cols.end; ++p) row[p] = std::max(row[p], T{0});
+        }
+      });
 }
 
 // x_n: [Cin, H, W] -> y_n: [Cout, OH, OW] (bias: [Cout] or null), through
-// scratch.cols ([K, P]).
+// scratch.cols ([K, P]); with OutputRelu::apply, y = max(conv, 0). `threads`
+// > 1 shares the sample among that many threads: im2col by input channels,
+// the GEMM in bands.
 template <class T>
 void im2col_conv_forward(TensorView<const T, 3> x_n, const T* weight, const T* bias, const Conv2dGeometry& g,
-                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, T* y_n) {
+                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, int threads, T* y_n) {
   const Index Cg = g.group_in_channels(), Fg = g.group_out_channels(), K = g.patch_size(), P = g.positions();
+  const Index taps = g.window.kernel_h * g.window.kernel_w;
   for (Index group = 0; group < g.groups; ++group) {
-    im2col<T>(x_n.slice(group * Cg, (group + 1) * Cg), g.window, scratch.cols);
-    T* y_g = y_n + group * Fg * P;  // [Cout/G, P]
-    const GemmUpdate update = start_with_bias(bias == nullptr ? nullptr : bias + group * Fg, Fg, P, y_g);
-    gemm(gemm_operand(weight + group * Fg * K, Fg, K), gemm_operand(scratch.cols.data(), K, P), gemm_result(y_g, Fg, P),
-         update);
+    const auto lower = [&](Index first, Index last) {  // input channels [first, last) of the group
+      im2col<T>(x_n.slice(group * Cg + first, group * Cg + last), g.window,
+                TensorView<T, 2>(scratch.cols).slice(first * taps, last * taps));
+    };
+    if (threads > 1) {
+      parallel_for(Cg, [&](Index first, Index last, int /*chunk*/) { lower(first, last); });
+    } else {
+      lower(0, Cg);
+    }
+    conv_gemm(weight + group * Fg * K, scratch.cols.data(), bias == nullptr ? nullptr : bias + group * Fg, Fg, K, P,
+              relu, threads, y_n + group * Fg * P);
   }
 }
 

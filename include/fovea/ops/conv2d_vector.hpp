@@ -1,7 +1,7 @@
 #pragma once
 
 /// @file
-/// The "vector" convolution for a few input channels (2 to 16) at stride 1:
+/// The "vector" convolution for a few input channels (2 to 64) at stride 1:
 /// LeNet's conv2 (6 -> 16, 5x5 on 14x14), forward, weight gradient and input
 /// gradient side by side. Its GEMMs would be small (K = 150, 100 positions),
 /// so im2col, col2im and the GEMM's packing of both cost as much as the
@@ -15,14 +15,21 @@
 #include <algorithm>
 
 #include "fovea/core/eigen.hpp"
+#include "fovea/core/parallel.hpp"
 #include "fovea/detail/register_block.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/conv2d_workspace.hpp"
 
 namespace fovea::detail {
 
-// Input channels up to which the vector kernels beat im2col + GEMM.
-inline constexpr Index vector_max_in_channels = 16;
+// Input channels up to which the vector kernels beat im2col + GEMM. im2col
+// copies each input value KH*KW times for a GEMM that does only Cout
+// multiply-adds per copied value; with few output channels (ResNet-8's 16 to
+// 64) the copy costs as much as the product, and the vector kernels, which
+// read the input in place, run 1.5-2x faster forward and backward. Beyond 64
+// channels their [K, Cout] weights outgrow the L2 cache and the GEMM's
+// blocking wins (docs/benchmarks.md).
+inline constexpr Index vector_max_in_channels = 64;
 
 // The zero-padded sample [Cin, H + pad_top + pad_bottom, W + pad_left +
 // pad_right] and the channel-major rows: [positions, Cout rounded up to whole
@@ -236,30 +243,39 @@ void vector_conv_prepare_forward(const T* weight, const T* bias, const Conv2dGeo
 // x_n: [Cin, H, W] -> y_n: [Cout, OH, OW], through scratch.grad as y_t [P, C];
 // with OutputRelu::apply, y = max(conv, 0) in the same pass that turns y_t
 // into y. scratch.image must hold vector_layout's padded sample with its
-// border zero.
+// border zero. `threads` > 1 shares the output rows among that many threads.
 template <class T>
 void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWorkspace<T>& ws,
-                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, T* y_n) {
+                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, int threads, T* y_n) {
   const VectorLayout layout = vector_layout<T>(g);
   const Index C = layout.channels, P = g.positions();
   T* image = scratch.image.data();
   T* y_t = scratch.grad.data();  // [P, C]
   pad_channels(x_n, layout, g, image);
-  for (Index oh = 0; oh < g.out_h; ++oh) {
-    for_channel_vectors<T>(C, [&](Index co, auto vectors) {
-      constexpr int CV = decltype(vectors)::value;
-      for_even_blocks<vector_registers<CV>>(g.out_w, [&](Index ow, auto positions) {
-        vector_forward_block<T, CV, decltype(positions)::value>(image + oh * layout.width + ow, layout, g,
-                                                                ws.weight_t.data() + co, ws.bias_t.data() + co,
-                                                                y_t + (oh * g.out_w + ow) * C + co);
+  const auto rows = [&](Index first, Index last) {  // output rows [first, last)
+    for (Index oh = first; oh < last; ++oh) {
+      for_channel_vectors<T>(C, [&](Index co, auto vectors) {
+        constexpr int CV = decltype(vectors)::value;
+        for_even_blocks<vector_registers<CV>>(g.out_w, [&](Index ow, auto positions) {
+          vector_forward_block<T, CV, decltype(positions)::value>(image + oh * layout.width + ow, layout, g,
+                                                                  ws.weight_t.data() + co, ws.bias_t.data() + co,
+                                                                  y_t + (oh * g.out_w + ow) * C + co);
+        });
       });
-    });
-  }
-  MatrixMap<T> Y(y_n, g.out_channels, P);
-  if (relu == OutputRelu::apply) {
-    Y = MatrixMap<const T>(y_t, P, C).leftCols(g.out_channels).transpose().cwiseMax(T{0});
+    }
+    const Index p0 = first * g.out_w, count = (last - first) * g.out_w;
+    MatrixMap<T> Y(y_n, g.out_channels, P);
+    MatrixMap<const T> Y_t(y_t, P, C);
+    if (relu == OutputRelu::apply) {
+      Y.middleCols(p0, count) = Y_t.middleRows(p0, count).leftCols(g.out_channels).transpose().cwiseMax(T{0});
+    } else {
+      Y.middleCols(p0, count) = Y_t.middleRows(p0, count).leftCols(g.out_channels).transpose();
+    }
+  };
+  if (threads > 1) {
+    parallel_for(g.out_h, [&](Index first, Index last, int /*chunk*/) { rows(first, last); });
   } else {
-    Y = MatrixMap<const T>(y_t, P, C).leftCols(g.out_channels).transpose();
+    rows(0, g.out_h);
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <vector>
 
+#include "fovea/core/block_reduction.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor.hpp"
 

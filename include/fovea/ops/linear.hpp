@@ -6,7 +6,8 @@
 ///
 /// A layer large enough to be worth it (LeNet's 400->120 at batch 64: 3M
 /// multiply-adds) is split across threads without any reduction: forward by
-/// samples; backward gives half the threads the input gradient (by samples)
+/// samples (by output features when there are fewer samples than threads);
+/// backward gives half the threads the input gradient (by samples)
 /// and the other half the weight and bias gradients (by output features), so
 /// each chunk writes its own rows and a given thread count gives the same bits
 /// every run.
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "fovea/core/gemm.hpp"
+#include "fovea/core/gemm_bands.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor_view.hpp"
 #include "fovea/ops/activation.hpp"
@@ -64,6 +66,27 @@ void linear_forward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Ten
   detail::check_linear("linear_forward", x.shape(), weight.shape(), bias.size(), y.shape(), "output");
   const Index N = x.dim(0), in = x.dim(1), out = weight.dim(0);
   const GemmOperand<T> W = gemm_operand(weight.data(), out, in);
+  if (N < max_threads() && N * in * out >= detail::linear_parallel_min_macs) {
+    // Fewer samples than threads (one image at inference): the threads share
+    // the output features instead.
+    gemm_in_bands(
+        gemm_operand(x.data(), N, in), W.t(), gemm_result(y.data(), N, out), max_threads(),
+        [&](const GemmBand& band) {
+          if (bias.empty()) return GemmUpdate::overwrite;
+          for (Index i = band.rows.begin; i < band.rows.end; ++i) {
+            std::copy(bias.data() + band.cols.begin, bias.data() + band.cols.end, y.data() + i * out + band.cols.begin);
+          }
+          return GemmUpdate::accumulate;
+        },
+        [&](const GemmBand& band) {
+          if (!relu) return;
+          for (Index i = band.rows.begin; i < band.rows.end; ++i) {
+            T* row = y.data() + i * out;
+            for (Index j = band.cols.begin; j < band.cols.end; ++j) row[j] = std::max(row[j], T{0});
+          }
+        });
+    return;
+  }
   detail::for_linear_chunks(N * in * out, N, [&](int chunk, int chunks) {
     const Range r = chunk_range(N, chunks, chunk);
     const Index rows = r.end - r.begin;
@@ -155,7 +178,7 @@ void linear_backward(TensorView<const T, 2> x, TensorView<const T, 2> weight, Te
       // The two products are independent: half the chunks compute dx (by
       // samples), the other half dW and db (by output features). Each GEMM
       // then packs its shared operand (W, or x) once instead of once per
-      // thread; LeNet's 400->120 backward at 2 threads: 63-72 -> 54-60 us.
+      // thread (docs/benchmarks.md has the figures).
       const int dx_chunks = chunks / 2;
       if (chunk < dx_chunks) {
         input_grad(chunk_range(N, dx_chunks, chunk), masked);

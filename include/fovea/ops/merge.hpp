@@ -33,18 +33,17 @@ void merged_sample_shapes(const char* layer, std::span<const TensorView<const T,
   }
 }
 
-/// y = x[0] + x[1] + ... (same shapes; the caller checks them). Each sample's
-/// sum is taken in input order, so the bits do not depend on the threads.
+/// y = x[0] + x[1] + ... (same shapes; the caller checks them). Each
+/// element's sum is taken in input order, so the bits do not depend on the
+/// threads; split by elements, so that one image uses them all.
 template <class T>
 void add_forward(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y) {
-  const Index per_sample = y.size() / std::max<Index>(y.dim(0), 1);
-  parallel_for(y.dim(0), [&](Index first, Index last, int /*chunk*/) {
-    T* out = y.data() + first * per_sample;
-    const Index count = (last - first) * per_sample;
-    std::copy_n(x[0].data() + first * per_sample, count, out);
+  detail::for_each_element_chunk(y.size(), [&](Index first, Index last) {
+    T* out = y.data() + first;
+    std::copy(x[0].data() + first, x[0].data() + last, out);
     for (std::size_t i = 1; i < x.size(); ++i) {
-      const T* in = x[i].data() + first * per_sample;
-      for (Index k = 0; k < count; ++k) out[k] += in[k];
+      const T* in = x[i].data() + first;
+      for (Index k = 0; k < last - first; ++k) out[k] += in[k];
     }
   });
 }

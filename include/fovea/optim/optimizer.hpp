@@ -86,9 +86,8 @@ class Optimizer {
   /// covering every element of every parameter once. Updates are elementwise,
   /// so each thread takes its piece of every parameter
   /// (detail::for_each_parameter_piece), with the same bits as in one pass.
-  /// (Updated by one thread, LeNet's step took 35-50 us in a 2-thread run
-  /// against 13 us in a 1-thread run: that thread had to fetch every gradient
-  /// the other core had just written.)
+  /// (Updated by one thread, the step would wait while that thread fetches
+  /// every gradient the other cores have just written.)
   template <class Update>
   void for_each_parameter_range(Update&& update) {
     detail::for_each_parameter_piece(params_, update);

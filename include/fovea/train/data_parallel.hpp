@@ -21,7 +21,7 @@
 /// added to the network's once the lanes are done. A layer's own parallel
 /// loops are nested in its lane's block: the lane's thread runs them, and a
 /// thread whose lane is done takes their unstarted blocks from the back
-/// (core/parallel.hpp), so a lane on a slower core is helped through its last
+/// (core/thread_pool.hpp), so a lane on a slower core is helped through its last
 /// layers. The lanes' gradients are added to the network's in lane order,
 /// lane r always gets the same samples, and the layers' blocks depend only on
 /// the thread count, so a given thread count gives the same bits every run.
