@@ -18,6 +18,7 @@
 #include <fovea/io/dataset.hpp>
 #include <fovea/io/png.hpp>
 #include <fovea/io/svg_plot.hpp>
+#include <fovea/models/lenet.hpp>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -80,7 +81,7 @@ fovea::Schedule make_schedule(const Settings& s) {
 }
 
 // Feature maps of the layer at `index` for one image, as a PNG grid.
-void write_feature_maps(fovea::Sequential<float>& net, std::size_t index, fovea::TensorView<const float, 4> image,
+void write_feature_maps(fovea::Graph<float>& net, std::size_t index, fovea::TensorView<const float, 4> image,
                         const fs::path& path) {
   net.set_training(false);
   net.forward(image);
@@ -209,8 +210,10 @@ int main(int argc, char** argv) {
       fovea::set_threads(std::max(1, fovea::max_threads() / session.local_size()));
     }
 #endif
-    auto net = fovea::make_lenet5<float>(
-        {.image_size = train.sample_shape()[1], .hidden = s.hidden, .classes = 10, .seed = s.seed});
+    const fovea::SampleShape sample = train.sample_shape();
+    auto net = fovea::models::lenet5<float>(
+        {.classes = 10, .in_channels = sample[0], .height = sample[1], .width = sample[2], .seed = s.seed},
+        {.hidden = s.hidden});
     std::cout << net.summary(s.batch_size) << "\n";
     fovea::SoftmaxCrossEntropy<float> loss;
     auto optimizer = make_optimizer(s, net.params());
