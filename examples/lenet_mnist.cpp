@@ -16,9 +16,10 @@
 #include <fovea/fovea.hpp>
 #include <fovea/io/data/dataset.hpp>
 #include <fovea/io/image/png.hpp>
-#include <fovea/io/report/tile_grid.hpp>
 #include <fovea/io/report/csv.hpp>
 #include <fovea/io/report/svg_plot.hpp>
+#include <fovea/io/report/tile_grid.hpp>
+#include <fovea/models/lenet.hpp>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -81,7 +82,7 @@ fovea::Schedule make_schedule(const Settings& s) {
 }
 
 // Feature maps of the layer at `index` for one image, as a PNG grid.
-void write_feature_maps(fovea::Sequential<float>& net, std::size_t index, fovea::TensorView<const float, 4> image,
+void write_feature_maps(fovea::Graph<float>& net, std::size_t index, fovea::TensorView<const float, 4> image,
                         const fs::path& path) {
   net.set_training(false);
   net.forward(image);
@@ -210,8 +211,10 @@ int main(int argc, char** argv) {
       fovea::set_threads(std::max(1, fovea::max_threads() / session.local_size()));
     }
 #endif
-    auto net = fovea::make_lenet5<float>(
-        {.image_size = train.sample_shape()[1], .hidden = s.hidden, .classes = 10, .seed = s.seed});
+    const fovea::SampleShape sample = train.sample_shape();
+    auto net = fovea::models::lenet5<float>(
+        {.classes = 10, .in_channels = sample[0], .height = sample[1], .width = sample[2], .seed = s.seed},
+        {.hidden = s.hidden});
     std::cout << net.summary(s.batch_size) << "\n";
     fovea::SoftmaxCrossEntropy<float> loss;
     auto optimizer = make_optimizer(s, net.params());

@@ -42,6 +42,9 @@ else
   # A model for another network.
   "$lenet" --data "$data" --split 200 --test-limit 100 --epochs 1 --fc 50 --progress none --out "$work/other" >/dev/null
   "$classify" --model "$work/other/lenet.fovea" "$work/run/input.png" >/dev/null || fail "classify failed on a valid smaller model"
+  # A hidden layer of no units.
+  expect_error "models::lenet5: hidden widths" "$lenet" --data "$data" --split 200 --test-limit 100 \
+    --epochs 1 --fc 120 0 --progress none --out "$work/zero-fc"
 fi
 
 expect_error "no MNIST-format data found" "$lenet" --data "$work/nowhere" --epochs 1

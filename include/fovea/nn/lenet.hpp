@@ -4,7 +4,8 @@
 /// LeNet-5 as the trainer builds it (the classic layout with ReLU and max
 /// pooling): conv 6@5x5 pad 2 -> ReLU -> max-pool 2x2 -> conv 16@5x5 -> ReLU ->
 /// max-pool 2x2 -> flatten(400) -> FC 120 -> ReLU -> FC 84 -> ReLU -> FC 10.
-/// The output is logits; train it with SoftmaxCrossEntropy.
+/// The output is logits; train it with SoftmaxCrossEntropy. The model zoo's
+/// models::lenet5 (models/lenet.hpp) builds it behind the zoo's options.
 
 #include <vector>
 
