@@ -85,9 +85,8 @@ Model load(const std::filesystem::path& model, const std::filesystem::path& inpu
   const auto x = batch_of(result.input, imported.input_shape(), 1);
   const double difference = relative_difference(imported.infer(x), result.net.infer(x));
   if (!(difference <= 1e-5)) {
-    throw fovea::value_error("bench_onnx_models: " + model.string() +
-                             " with its batch norms folded differs from the import by " + std::to_string(difference) +
-                             " of its largest output");
+    throw fovea::value_error(model.string() + " with its batch norms folded differs from the import by " +
+                             std::to_string(difference) + " of its largest output");
   }
   return result;
 }

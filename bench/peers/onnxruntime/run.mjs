@@ -142,6 +142,7 @@ function batchOf(input, batch) {
 }
 
 async function bench(model, inputPath, threads, runs, batchRuns) {
+  if (runs < 1 || batchRuns < 1) throw new Error(`--runs and --batch-runs need at least 1, got ${runs} and ${batchRuns}`);
   const input = readNpy(inputPath);
   const session = await openSession(model, threads);
   const latency = await time(session, batchOf(input, 1), 20, runs);
