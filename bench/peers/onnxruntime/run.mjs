@@ -8,9 +8,11 @@
 //       runs every <fixture>/model.onnx on its input.npy and compares with its
 //       expected.npy (PyTorch's output): |ort - torch| <= 1e-4 * max|torch| for
 //       every element; FIXTURES defaults to tests/onnx/fixtures. Exit 1 on a miss.
-//   node run.mjs --bench MODEL.onnx INPUT.npy [--threads N] [--runs R]
+//   node run.mjs --bench MODEL.onnx INPUT.npy [--threads N] [--runs R] [--batch-runs B]
 //       batch-1 latency and batch-256 throughput (the first sample of INPUT.npy,
-//       repeated), each the median of repeated runs after a warm-up, and Node's
+//       repeated), the medians of R runs (default 200) after 20 untimed ones and
+//       of B runs (default R / 10, at least 5) after one untimed, each with the
+//       process's CPU time per call (all threads, mean over the runs), and Node's
 //       per-call overhead: the median latency of a Relu on [1, 3, 4, 4]
 //       (tests/onnx/fixtures/relu_opset13), a model with next to no arithmetic.
 //       Prints a table and one JSON line.
@@ -115,16 +117,20 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-// Median milliseconds of `runs` calls after `warmup` untimed ones.
+// `runs` calls after `warmup` untimed ones: the median milliseconds of a call,
+// and the process's CPU milliseconds (every thread's, user and system) per
+// call on average, which a busy machine inflates less than the wall time.
 async function time(session, input, warmup, runs) {
   for (let i = 0; i < warmup; ++i) await run(session, input);
   const times = [];
+  const cpuBefore = process.cpuUsage();
   for (let i = 0; i < runs; ++i) {
     const start = performance.now();
     await run(session, input);
     times.push(performance.now() - start);
   }
-  return median(times);
+  const cpu = process.cpuUsage(cpuBefore);
+  return { ms: median(times), cpuMs: (cpu.user + cpu.system) / 1000 / runs };
 }
 
 // The first sample of `input` repeated `batch` times.
@@ -135,27 +141,32 @@ function batchOf(input, batch) {
   return { shape: [batch, ...input.shape.slice(1)], data };
 }
 
-async function bench(model, inputPath, threads, runs) {
+async function bench(model, inputPath, threads, runs, batchRuns) {
+  if (runs < 1 || batchRuns < 1) throw new Error(`--runs and --batch-runs need at least 1, got ${runs} and ${batchRuns}`);
   const input = readNpy(inputPath);
   const session = await openSession(model, threads);
   const latency = await time(session, batchOf(input, 1), 20, runs);
   const big = batchOf(input, 256);
-  const batchMs = await time(session, big, 2, Math.max(5, Math.round(runs / 10)));
+  const batch = await time(session, big, 1, batchRuns);
+  const batchMs = batch.ms;
   const trivial = await openSession(join(fixturesDefault, "relu_opset13", "model.onnx"), threads);
-  const overhead = await time(trivial, { shape: [1, 3, 4, 4], data: new Float32Array(48).fill(0.5) }, 100, 1000);
+  const overhead = (await time(trivial, { shape: [1, 3, 4, 4], data: new Float32Array(48).fill(0.5) }, 100, 1000)).ms;
   const result = {
     peer: "onnxruntime-node",
     version: ort.env.versions?.common ?? "unknown",
     model,
     threads,
-    batch1_latency_ms: latency,
+    batch1_latency_ms: latency.ms,
+    batch1_cpu_ms: latency.cpuMs,
     batch256_ms: batchMs,
+    batch256_cpu_ms: batch.cpuMs,
     batch256_samples_per_s: 256 / (batchMs / 1000),
     node_call_overhead_ms: overhead,
   };
   console.log(`onnxruntime-node ${result.version}, ${threads} intra-op thread(s), ${model}`);
-  console.log(`  batch 1 latency     ${latency.toFixed(4)} ms (median of ${runs})`);
-  console.log(`  batch 256           ${batchMs.toFixed(3)} ms = ${result.batch256_samples_per_s.toFixed(0)} samples/s`);
+  console.log(`  batch 1 latency     ${latency.ms.toFixed(4)} ms (median of ${runs}), CPU ${latency.cpuMs.toFixed(4)} ms`);
+  console.log(`  batch 256           ${batchMs.toFixed(3)} ms = ${result.batch256_samples_per_s.toFixed(0)} samples/s` +
+              ` (median of ${batchRuns}), CPU ${batch.cpuMs.toFixed(3)} ms`);
   console.log(`  per-call overhead   ${overhead.toFixed(4)} ms (Relu on [1, 3, 4, 4], median of 1000)`);
   console.log(JSON.stringify(result));
 }
@@ -191,17 +202,18 @@ async function main() {
   const args = process.argv.slice(2);
   const threads = option(args, "--threads", 1);
   const runs = option(args, "--runs", 200);
+  const batchRuns = option(args, "--batch-runs", Math.max(5, Math.round(runs / 10)));
   if (args[0] === "--check") {
     process.exit((await check(resolve(args[1] ?? fixturesDefault))) ? 0 : 1);
   }
   if (args[0] === "--bench" && args.length === 3) {
-    await bench(args[1], args[2], threads, runs);
+    await bench(args[1], args[2], threads, runs, batchRuns);
     return;
   }
   if (args.length !== 3 || args[0].startsWith("--")) {
     console.error("usage: run.mjs MODEL.onnx INPUT.npy OUTPUT.npy [--threads N]\n" +
                   "       run.mjs --check [FIXTURES]\n" +
-                  "       run.mjs --bench MODEL.onnx INPUT.npy [--threads N] [--runs R]");
+                  "       run.mjs --bench MODEL.onnx INPUT.npy [--threads N] [--runs R] [--batch-runs B]");
     process.exit(2);
   }
   const session = await openSession(args[0], threads);
