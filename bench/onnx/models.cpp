@@ -29,7 +29,7 @@
 #include <string>
 
 #include "fovea/core/parallel.hpp"
-#include "fovea/io/npy.hpp"
+#include "fovea/io/data/npy.hpp"
 #include "fovea/layers/batch_norm.hpp"
 #include "fovea/nn/fold_batch_norm.hpp"
 #include "fovea/onnx.hpp"
