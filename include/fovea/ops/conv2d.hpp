@@ -91,7 +91,8 @@ inline std::string to_string(Conv2dAlgorithm algorithm) {
 ///   backward that needs dx (the direct loops have no input gradient): then
 ///   pointwise for a 1x1 kernel, im2col otherwise;
 /// - pointwise for 1x1 at stride 1 without padding (x already is the column matrix);
-/// - vector for 2 to 64 input channels at stride 1 without dilation, one group;
+/// - vector for 2 to 64 input channels without dilation, one group, at stride
+///   1 (the forward at any stride: its kernels read the input in place);
 /// - im2col for everything else (strides, dilation, groups, many channels),
 ///   which the GEMM runs near peak on large K.
 inline Conv2dAlgorithm conv2d_algorithm(const Conv2dGeometry& g, Conv2dPass pass = Conv2dPass::forward) {
@@ -102,7 +103,8 @@ inline Conv2dAlgorithm conv2d_algorithm(const Conv2dGeometry& g, Conv2dPass pass
     return Conv2dAlgorithm::direct;
   }
   if (g.pointwise()) return Conv2dAlgorithm::pointwise;
-  if (unit_steps && g.groups == 1 && g.in_channels > 1 && g.in_channels <= detail::vector_max_in_channels) {
+  const bool vector_steps = pass == Conv2dPass::forward ? w.dilation_h == 1 && w.dilation_w == 1 : unit_steps;
+  if (vector_steps && g.groups == 1 && g.in_channels > 1 && g.in_channels <= detail::vector_max_in_channels) {
     return Conv2dAlgorithm::vector;
   }
   return Conv2dAlgorithm::im2col;

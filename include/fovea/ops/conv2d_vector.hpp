@@ -157,7 +157,8 @@ void pad_channels(const T* x, const VectorLayout& layout, const Conv2dGeometry& 
 }
 
 // y_t[p, co] for PB consecutive positions of one output row (origin: the
-// padded input at the first one's window corner) and the CV * V channels of
+// padded input at the first one's window corner; the next one's is
+// stride_w further) and the CV * V channels of
 // weight_t ([K, channels]) and bias from `co` on: each tap loads CV weight
 // vectors once and adds each of the PB input values, broadcast, times them.
 template <class T, int CV, int PB>
@@ -165,7 +166,8 @@ void vector_forward_block(const T* origin, const VectorLayout& layout, const Con
                           const T* bias, T* y_t) {
   using Block = DirectBlock<T>;
   constexpr Index V = direct_block<T>;
-  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, plane = layout.height * layout.width;
+  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, sw = g.window.stride_w;
+  const Index plane = layout.height * layout.width;
   const Index stride = layout.channels;
   Block acc[PB][CV];
   for (int v = 0; v < CV; ++v) {
@@ -180,7 +182,7 @@ void vector_forward_block(const T* origin, const VectorLayout& layout, const Con
         Block weights[CV];
         for (int v = 0; v < CV; ++v) weights[v] = Eigen::Map<const Block>(w + v * V);
         for (int i = 0; i < PB; ++i) {
-          const T in = row[kj + i];
+          const T in = row[kj + i * sw];
           for (int v = 0; v < CV; ++v) acc[i][v] += in * weights[v];
         }
       }
@@ -248,7 +250,7 @@ template <class T>
 void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWorkspace<T>& ws,
                          typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, int threads, T* y_n) {
   const VectorLayout layout = vector_layout<T>(g);
-  const Index C = layout.channels, P = g.positions();
+  const Index C = layout.channels, P = g.positions(), sh = g.window.stride_h, sw = g.window.stride_w;
   T* image = scratch.image.data();
   T* y_t = scratch.grad.data();  // [P, C]
   pad_channels(x_n, layout, g, image);
@@ -257,7 +259,7 @@ void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWork
       for_channel_vectors<T>(C, [&](Index co, auto vectors) {
         constexpr int CV = decltype(vectors)::value;
         for_even_blocks<vector_registers<CV>>(g.out_w, [&](Index ow, auto positions) {
-          vector_forward_block<T, CV, decltype(positions)::value>(image + oh * layout.width + ow, layout, g,
+          vector_forward_block<T, CV, decltype(positions)::value>(image + oh * sh * layout.width + ow * sw, layout, g,
                                                                   ws.weight_t.data() + co, ws.bias_t.data() + co,
                                                                   y_t + (oh * g.out_w + ow) * C + co);
         });
