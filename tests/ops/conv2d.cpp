@@ -640,3 +640,27 @@ TEST_CASE("the vector path's forward takes any stride; its backward is left to i
     CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
   }
 }
+
+TEST_CASE("the vector path's transposed weights follow every change of the weights and bias", "[conv2d][vector]") {
+  // It keeps the transposed weights while they stay the same (inference);
+  // a weight changed in place, a bias dropped or added must be seen.
+  const naive::ConvCase c{1, 6, 20, 7, 7, 3, 3, {1, 1, 1, 1, 1, 1}, true};
+  fovea::Rng rng(41);
+  FastConv<float> fast(c, rng);
+  REQUIRE(fast.algorithm(fovea::Conv2dPass::forward) == fovea::Conv2dAlgorithm::vector);
+  const auto check = [&](TensorView<const float, 1> bias) {
+    fovea::conv2d_forward<float>(fast.x, fast.w, bias, fast.params(), fast.y, fast.workspace);
+    const Tensor<float, 1> b = bias.empty() ? Tensor<float, 1>() : Tensor<float, 1>(bias);
+    CHECK(naive::relative_error(fast.y, naive::conv2d(fast.x, fast.w, b, c.s)) < 1e-5);
+  };
+  check(fast.b);
+  check(fast.b);  // unchanged: the kept copy
+  fast.w.data()[5] += 0.5f;
+  check(fast.b);
+  fast.w.data()[fast.w.size() - 1] = -2.0f;  // the last weight, the one before the bias in the kept copy
+  check(fast.b);
+  fast.b.data()[19] = 3.0f;
+  check(fast.b);
+  check({});  // no bias
+  check(fast.b);
+}

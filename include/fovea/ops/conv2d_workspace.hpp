@@ -32,10 +32,13 @@ struct Conv2dWorkspace {
   std::vector<ThreadScratch> threads;  ///< One per thread, indexed by the slot number; never shrinks.
   /// [blocks, Cout*K]: each block's partial weight gradient ([K, Cout padded] for vector)
   Tensor<T, 2> dweight;
-  Tensor<T, 2> dbias;           ///< [blocks, Cout]: each block's partial bias gradient
-  detail::BlockReduction sum;   ///< adds the partials up while the blocks run
-  Tensor<T, 2> weight_t;        ///< vector: [K, Cout padded], the weights transposed
-  Tensor<T, 1> bias_t;          ///< vector: [Cout padded]
+  Tensor<T, 2> dbias;          ///< [blocks, Cout]: each block's partial bias gradient
+  detail::BlockReduction sum;  ///< adds the partials up while the blocks run
+  Tensor<T, 2> weight_t;       ///< vector: [K, Cout padded], the weights transposed
+  Tensor<T, 1> bias_t;         ///< vector: [Cout padded]
+  /// vector: the weights [Cout, K] and bias [Cout] (zeros for none), one
+  /// after the other, that weight_t and bias_t were made from
+  Tensor<T, 1> weight_t_source;
   Tensor<T, 2> weight_flipped;  ///< vector: [Cin, Cout*KH*KW], each filter turned by 180 degrees
 };
 
