@@ -11,6 +11,7 @@
 /// splits the batch across threads.
 
 #include <algorithm>
+#include <vector>
 
 #include "fovea/core/parallel.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
@@ -43,24 +44,41 @@ void for_each_depthwise_row(const Conv2dGeometry& g, Tap&& tap) {
 template <class T>
 void depthwise_conv_forward(const T* x_n, const T* weight, const T* bias, const Conv2dGeometry& g, OutputRelu relu,
                             int threads, T* y_n) {
-  const Index multiplier = g.out_channels / g.in_channels, KW = g.window.kernel_w, sw = g.window.stride_w;
-  const Index taps = g.window.kernel_h * KW, P = g.positions();
+  const Window2d& win = g.window;
+  const Index multiplier = g.out_channels / g.in_channels, KW = win.kernel_w, sw = win.stride_w;
+  const Index taps = win.kernel_h * KW, P = g.positions();
+  // The output columns each kernel column kj reaches inside the input.
+  std::vector<Run> runs(static_cast<std::size_t>(KW));
+  for (Index kj = 0; kj < KW; ++kj) {
+    runs[static_cast<std::size_t>(kj)] = inside(g.width, g.out_w, sw, kj * win.dilation_w - win.pad_left);
+  }
   const auto channels = [&](Index first, Index last) {
     for (Index co = first; co < last; ++co) {
       const T* plane = x_n + (co / multiplier) * g.height * g.width;
       const T* filter = weight + co * taps;
       T* out = y_n + co * P;
       std::fill_n(out, P, bias == nullptr ? T{} : bias[co]);
-      for_each_depthwise_row(g, [&](Index ki, Index kj, Index oh, Index ih, Run run, Index offset_w) {
-        const T w = filter[ki * KW + kj];
-        const T* in = plane + ih * g.width + offset_w;
+      // Output row by output row, every tap into the row while it is in L1
+      // (a 112x112 plane is not): each output gets its taps in the order
+      // for_each_depthwise_row gives them, so the bits are the same.
+      for (Index oh = 0; oh < g.out_h; ++oh) {
         T* row = out + oh * g.out_w;
-        if (sw == 1) {
-          for (Index ow = run.begin; ow < run.end; ++ow) row[ow] += w * in[ow];
-        } else {
-          for (Index ow = run.begin; ow < run.end; ++ow) row[ow] += w * in[ow * sw];
+        for (Index ki = 0; ki < win.kernel_h; ++ki) {
+          const Index ih = oh * win.stride_h - win.pad_top + ki * win.dilation_h;
+          if (ih < 0 || ih >= g.height) continue;
+          for (Index kj = 0; kj < KW; ++kj) {
+            const Index offset_w = kj * win.dilation_w - win.pad_left;
+            const Run run = runs[static_cast<std::size_t>(kj)];
+            const T w = filter[ki * KW + kj];
+            const T* in = plane + ih * g.width + offset_w;
+            if (sw == 1) {
+              for (Index ow = run.begin; ow < run.end; ++ow) row[ow] += w * in[ow];
+            } else {
+              for (Index ow = run.begin; ow < run.end; ++ow) row[ow] += w * in[ow * sw];
+            }
+          }
         }
-      });
+      }
       if (relu == OutputRelu::apply) {
         for (Index p = 0; p < P; ++p) out[p] = std::max(out[p], T{0});
       }
