@@ -2,7 +2,9 @@
 
 /// @file
 /// Compiled once instead of in every file: fovea's layer, network, loss and
-/// optimizer class templates for float and double, as explicit instantiations.
+/// optimizer class templates for float and double, and fit and evaluate over
+/// a TensorDataset with the training lanes (DataParallel), as explicit
+/// instantiations.
 ///
 /// fovea is header-only, so every translation unit that uses a Conv2d<float>
 /// compiles all of it again. A project with many such files (fovea's own
@@ -33,6 +35,8 @@
 #define FOVEA_INSTANCE(...) extern template __VA_ARGS__;
 #endif
 
+// T is a type: it cannot take the parentheses bugprone-macro-parentheses asks for.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 /// Every class template this header instantiates, for element type T, and
 /// fit and evaluate over a TensorDataset.
 #define FOVEA_INSTANCES_FOR(T)                                                                                         \
@@ -76,6 +80,7 @@
       const fovea::TensorDataset<T>&, const fovea::FitOptions&))                                                       \
   FOVEA_INSTANCE(fovea::Evaluation fovea::evaluate<T, fovea::TensorDataset<T>>(                                        \
       fovea::Graph<T>&, fovea::Loss<T>&, const fovea::TensorDataset<T>&, fovea::Index))
+// NOLINTEND(bugprone-macro-parentheses)
 
 #ifndef FOVEA_INSTANTIATE
 FOVEA_INSTANCES_FOR(float)
