@@ -40,6 +40,17 @@ struct Block {
 /// How many threads parallel_blocks runs `blocks` blocks on: blocks clamped to [1, max_threads()].
 inline int block_slots(int blocks) { return chunk_count(blocks); }
 
+namespace detail {
+// The one copy of a parallel loop's body: the pool's threads and the serial
+// path both call it through this function, which is never inlined, so the
+// compiler optimises and emits each body once instead of once per path.
+template <class Function>
+[[gnu::noinline]] void run_block(void* erased, Index items, int count, int block, int slot, bool first) {
+  const Range r = chunk_range(items, count, block);
+  (*static_cast<Function*>(erased))(Block{r.begin, r.end, block, slot, first});
+}
+}  // namespace detail
+
 /// Calls body(const Block&) once per block of [0, n) cut into `blocks` blocks
 /// (block b covers chunk_range(n, blocks, b)), on up to block_slots(blocks)
 /// threads: each runs its share of blocks in order, then takes unstarted
@@ -53,24 +64,13 @@ template <class Body>
 void parallel_blocks(Index n, int blocks, Body&& body) {
   blocks = static_cast<int>(std::clamp<Index>(blocks, 1, std::max<Index>(n, 1)));
   const int slots = block_slots(blocks);
-  const auto serial = [&] {
-    for (int b = 0; b < blocks; ++b) {
-      const Range r = chunk_range(n, blocks, b);
-      body(Block{r.begin, r.end, b, 0, b == 0});
-    }
-  };
-  if (slots == 1) {
-    serial();
-    return;
-  }
-  using Function = std::remove_reference_t<Body>;
-  const auto run = [](void* erased, Index items, int count, int block, int slot, bool first) {
-    const Range r = chunk_range(items, count, block);
-    (*static_cast<Function*>(erased))(Block{r.begin, r.end, block, slot, first});
-  };
+  const detail::ThreadPool::BlockFunction run = detail::run_block<std::remove_reference_t<Body>>;
   void* erased = const_cast<void*>(static_cast<const void*>(std::addressof(body)));
-  detail::ThreadPool& pool = detail::ThreadPool::instance();
-  if (!pool.run_nested(n, blocks, slots, run, erased) && !pool.run(n, blocks, slots, run, erased)) serial();
+  if (slots > 1) {
+    detail::ThreadPool& pool = detail::ThreadPool::instance();
+    if (pool.run_nested(n, blocks, slots, run, erased) || pool.run(n, blocks, slots, run, erased)) return;
+  }
+  for (int b = 0; b < blocks; ++b) run(erased, n, blocks, b, 0, b == 0);
 }
 
 /// Calls body(begin, end, chunk) once per chunk, chunks in parallel: one
@@ -104,15 +104,14 @@ namespace detail {
 // path it gets in one pass: the same bits for any thread count.
 inline constexpr Index elementwise_parallel_min = Index{1} << 15;
 inline constexpr Index element_chunk_align = 64;  // whole packets of float and double, whole cache lines
+// A small pass is one chunk through the same parallel_blocks call, so that
+// the body is compiled once.
 template <class Body>
 void for_each_element_chunk(Index n, Body&& body) {
-  if (n < elementwise_parallel_min) {
-    body(Index{0}, n);
-    return;
-  }
-  const Index blocks = (n + element_chunk_align - 1) / element_chunk_align;
-  parallel_for(blocks, [&](Index begin, Index end, int /*chunk*/) {
-    body(begin * element_chunk_align, std::min(end * element_chunk_align, n));
+  const Index pieces = (n + element_chunk_align - 1) / element_chunk_align;
+  const int chunks = n < elementwise_parallel_min ? 1 : chunk_count(pieces);
+  parallel_blocks(pieces, chunks, [&](const Block& chunk) {
+    body(chunk.begin * element_chunk_align, std::min(chunk.end * element_chunk_align, n));
   });
 }
 

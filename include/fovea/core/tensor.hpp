@@ -219,7 +219,7 @@ class Tensor {
  private:
   static const Shape<Rank>& checked(const Shape<Rank>& shape, const char* operation) {
     for (Index d : shape) {
-      if (d < 0) throw shape_error(std::string(operation) + ": negative dimension in shape " + to_string(shape));
+      if (d < 0) detail::throw_bad_shape(operation, "negative dimension in", shape);
     }
     return shape;
   }

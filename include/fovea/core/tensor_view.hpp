@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <type_traits>
 
@@ -16,6 +17,35 @@
 #include "fovea/core/shape.hpp"
 
 namespace fovea {
+
+namespace detail {
+// The messages of TensorView's and Tensor's errors, built out of line: one
+// function for every element type and rank, so that each instantiation's
+// members carry a call, not the string code.
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_bad_shape(const char* operation, const char* problem,
+                                                                   std::span<const Index> shape) {
+  throw shape_error(std::string(operation) + ": " + problem + " shape " + to_string(shape));
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_index_error(const char* operation, const std::string& index,
+                                                                     std::span<const Index> shape) {
+  throw index_error(std::string(operation) + ": " + index + " out of range for shape " + to_string(shape));
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_reshape_error(std::span<const Index> from,
+                                                                       std::span<const Index> to) {
+  const auto elements = [](std::span<const Index> shape) {
+    Index n = 1;
+    for (Index d : shape) n *= d;
+    return std::to_string(n);
+  };
+  throw shape_error("reshape: cannot view " + to_string(from) + " (" + elements(from) + " elements) as " +
+                    to_string(to) + " (" + elements(to) + " elements)");
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_shape_mismatch(const char* operation,
+                                                                        std::span<const Index> got,
+                                                                        std::span<const Index> expected) {
+  throw shape_error(std::string(operation) + ": shape " + to_string(got) + " does not match " + to_string(expected));
+}
+}  // namespace detail
 
 /// A non-owning, contiguous, row-major view of Rank dimensions over T (T may be
 /// const: then the view is read-only). Copying it copies a pointer and a shape;
@@ -36,11 +66,9 @@ class TensorView {
   /// negative dimension or for null data with a non-empty shape.
   TensorView(T* data, const Shape<Rank>& shape) : data_(data), shape_(shape) {
     for (Index d : shape_) {
-      if (d < 0) throw shape_error("TensorView: negative dimension in shape " + to_string(shape_));
+      if (d < 0) detail::throw_bad_shape("TensorView", "negative dimension in", shape_);
     }
-    if (data_ == nullptr && size() != 0) {
-      throw shape_error("TensorView: null data for non-empty shape " + to_string(shape_));
-    }
+    if (data_ == nullptr && size() != 0) detail::throw_bad_shape("TensorView", "null data for non-empty", shape_);
   }
   /// A mutable view converts to a read-only one, implicitly (as span does).
   // NOLINTBEGIN(google-explicit-constructor)
@@ -59,9 +87,7 @@ class TensorView {
   bool empty() const { return size() == 0; }
   /// The extent of dimension `axis`; throws index_error when axis >= Rank.
   Index dim(std::size_t axis) const {
-    if (axis >= Rank) {
-      throw index_error("dim: axis " + std::to_string(axis) + " out of range for shape " + to_string(shape_));
-    }
+    if (axis >= Rank) detail::throw_index_error("dim", "axis " + std::to_string(axis), shape_);
     return shape_[axis];
   }
   /// Iterates over every element in row-major order.
@@ -88,9 +114,7 @@ class TensorView {
     const Shape<Rank> idx = {static_cast<Index>(index)...};
     Index offset = 0;
     for (std::size_t a = 0; a < Rank; ++a) {
-      if (idx[a] < 0 || idx[a] >= shape_[a]) {
-        throw index_error("at: index " + to_string(idx) + " out of range for shape " + to_string(shape_));
-      }
+      if (idx[a] < 0 || idx[a] >= shape_[a]) detail::throw_index_error("at", "index " + to_string(idx), shape_);
       offset = offset * shape_[a] + idx[a];
     }
     return data_[offset];
@@ -99,9 +123,7 @@ class TensorView {
   /// Item i of the leading dimension (one sample of a batch), without copying.
   /// Rank > 1 only; throws index_error when i is outside [0, dim(0)).
   TensorView<T, Rank - 1> item(Index i) const requires(Rank > 1) {
-    if (i < 0 || i >= shape_[0]) {
-      throw index_error("item: index " + std::to_string(i) + " out of range for shape " + to_string(shape_));
-    }
+    if (i < 0 || i >= shape_[0]) detail::throw_index_error("item", "index " + std::to_string(i), shape_);
     Shape<Rank - 1> inner;
     std::copy(shape_.begin() + 1, shape_.end(), inner.begin());
     return TensorView<T, Rank - 1>(data_ + i * shape_size(inner), inner);
@@ -111,8 +133,7 @@ class TensorView {
   /// Throws index_error unless 0 <= begin <= end <= dim(0).
   TensorView slice(Index begin, Index end) const {
     if (begin < 0 || end < begin || end > shape_[0]) {
-      throw index_error("slice: range [" + std::to_string(begin) + ", " + std::to_string(end) +
-                        ") out of range for shape " + to_string(shape_));
+      detail::throw_index_error("slice", "range [" + std::to_string(begin) + ", " + std::to_string(end) + ")", shape_);
     }
     Shape<Rank> sliced = shape_;
     sliced[0] = end - begin;
@@ -124,10 +145,7 @@ class TensorView {
   /// throws shape_error when the counts differ.
   template <std::size_t NewRank>
   TensorView<T, NewRank> reshape(const Shape<NewRank>& new_shape) const {
-    if (shape_size(new_shape) != size()) {
-      throw shape_error("reshape: cannot view " + to_string(shape_) + " (" + std::to_string(size()) + " elements) as " +
-                        to_string(new_shape) + " (" + std::to_string(shape_size(new_shape)) + " elements)");
-    }
+    if (shape_size(new_shape) != size()) detail::throw_reshape_error(shape_, new_shape);
     return TensorView<T, NewRank>(data_, new_shape);
   }
 
@@ -182,10 +200,7 @@ class TensorView {
 
  private:
   void require_same_shape(const char* operation, const Shape<Rank>& other) const {
-    if (other != shape_) {
-      throw shape_error(std::string(operation) + ": shape " + to_string(other) + " does not match " +
-                        to_string(shape_));
-    }
+    if (other != shape_) detail::throw_shape_mismatch(operation, other, shape_);
   }
 
   T* data_ = nullptr;

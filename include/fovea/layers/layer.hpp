@@ -84,16 +84,13 @@ namespace detail {
 // optimizer's update, the trainer's checks) all cut this way, so each core
 // works on the same rows of every parameter step after step. The cuts fall on
 // multiples of element_chunk_align, as for_each_element_chunk's do: the same
-// bits for any thread count.
+// bits for any thread count. The serial pass is the same loop cut into one
+// piece, so that the body is compiled once.
 template <class T, class Body>
 void for_each_parameter_piece(const std::vector<Parameter<T>>& params, Body&& body) {
   Index total = 0;
   for (const auto& p : params) total += p.value.size();
-  if (total < elementwise_parallel_min) {
-    for (std::size_t i = 0; i < params.size(); ++i) body(i, Index{0}, params[i].value.size());
-    return;
-  }
-  const int pieces = max_threads();
+  const int pieces = total < elementwise_parallel_min ? 1 : max_threads();
   parallel_for(pieces, [&](Index first, Index last, int /*chunk*/) {
     for (Index piece = first; piece < last; ++piece) {
       for (std::size_t i = 0; i < params.size(); ++i) {

@@ -21,6 +21,29 @@
 
 namespace fovea {
 
+namespace detail {
+// Pool2d::spec() for any element type (see there), written once; saving,
+// copying and exporting a network call it, a training step never does.
+[[gnu::cold]] inline LayerSpec pool2d_spec(const Pool2dOptions& options) {
+  const auto number = [](Index v) { return static_cast<double>(v); };
+  const Pool2dPadding& p = options.padding;
+  LayerSpec spec{pool2d_type_name(options.kind),
+                 {{"kh", number(options.window.h)},
+                  {"kw", number(options.window.w)},
+                  {"sh", number(options.stride.h)},
+                  {"sw", number(options.stride.w)},
+                  {"ph", number(p.top)},
+                  {"pw", number(p.left)}}};
+  // Only what differs from the defaults: a layer of earlier fovea's
+  // settings keeps earlier fovea's spec, so its files still match.
+  if (p.bottom != p.top) spec.values.emplace_back("pb", number(p.bottom));
+  if (p.right != p.left) spec.values.emplace_back("pr", number(p.right));
+  if (options.ceil_mode) spec.values.emplace_back("ceil", 1);
+  if (!options.count_include_pad) spec.values.emplace_back("count_pad", 0);
+  return spec;
+}
+}  // namespace detail
+
 /// Pools each feature map in windows: [N, C, H, W] -> [N, C, OH, OW], no parameters.
 template <class T>
 class Pool2d final : public Layer<T> {
@@ -59,24 +82,7 @@ class Pool2d final : public Layer<T> {
   }
 
   std::string describe() const override { return name_; }
-  LayerSpec spec() const override {
-    const auto number = [](Index v) { return static_cast<double>(v); };
-    const Pool2dPadding& p = options_.padding;
-    LayerSpec spec{pool2d_type_name(options_.kind),
-                   {{"kh", number(options_.window.h)},
-                    {"kw", number(options_.window.w)},
-                    {"sh", number(options_.stride.h)},
-                    {"sw", number(options_.stride.w)},
-                    {"ph", number(p.top)},
-                    {"pw", number(p.left)}}};
-    // Only what differs from the defaults: a layer of earlier fovea's
-    // settings keeps earlier fovea's spec, so its files still match.
-    if (p.bottom != p.top) spec.values.emplace_back("pb", number(p.bottom));
-    if (p.right != p.left) spec.values.emplace_back("pr", number(p.right));
-    if (options_.ceil_mode) spec.values.emplace_back("ceil", 1);
-    if (!options_.count_include_pad) spec.values.emplace_back("count_pad", 0);
-    return spec;
-  }
+  LayerSpec spec() const override { return detail::pool2d_spec(options_); }
   /// Kind, window, stride, padding, ceil_mode and count_include_pad.
   const Pool2dOptions& options() const { return options_; }
 

@@ -61,14 +61,12 @@ inline void validate_batch_norm(const BatchNormOptions& options, const std::stri
 namespace detail {
 
 // Calls body(begin, end) over blocks of the channels: across threads for a
-// large input, on this thread for a small one.
+// large input, on this thread for a small one (one block of the same loop, so
+// that the body is compiled once).
 template <class Body>
 void for_each_channel_block(Index channels, Index elements, Body&& body) {
-  if (elements < elementwise_parallel_min) {
-    body(Index{0}, channels);
-    return;
-  }
-  parallel_for(channels, [&](Index begin, Index end, int /*chunk*/) { body(begin, end); });
+  const int blocks = elements < elementwise_parallel_min ? 1 : chunk_count(channels);
+  parallel_blocks(channels, blocks, [&](const Block& block) { body(block.begin, block.end); });
 }
 
 // Every per-channel vector has C entries (an empty one is allowed where `optional`).

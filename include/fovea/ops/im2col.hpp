@@ -21,8 +21,8 @@ namespace fovea {
 
 namespace detail {
 
-inline void check_lowering(const char* operation, const Shape<3>& sample, const Window2d& window,
-                           const Shape<2>& cols) {
+[[gnu::cold]] inline void check_lowering(const char* operation, const Shape<3>& sample, const Window2d& window,
+                                         const Shape<2>& cols) {
   if (!window.fits(sample[1], sample[2])) {
     throw shape_error(std::string(operation) + ": window (" + to_string(window) + ") does not fit input " +
                       to_string(sample));

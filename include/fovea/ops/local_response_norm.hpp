@@ -52,15 +52,13 @@ inline void validate_local_response_norm(const LocalResponseNormOptions& o) {
 
 namespace detail {
 
-// Calls body(n) for every sample: across threads for a large input.
+// Calls body(n) for every sample: across threads for a large input (a small
+// one is one block of the same loop, so that the body is compiled once).
 template <class Body>
 void for_each_sample(Index samples, Index elements, Body&& body) {
-  if (elements < elementwise_parallel_min) {
-    for (Index n = 0; n < samples; ++n) body(n);
-    return;
-  }
-  parallel_for(samples, [&](Index begin, Index end, int /*chunk*/) {
-    for (Index n = begin; n < end; ++n) body(n);
+  const int blocks = elements < elementwise_parallel_min ? 1 : chunk_count(samples);
+  parallel_blocks(samples, blocks, [&](const Block& block) {
+    for (Index n = block.begin; n < block.end; ++n) body(n);
   });
 }
 

@@ -105,12 +105,12 @@ inline const char* pool2d_type_name(PoolKind kind) {
 
 namespace detail {
 // "2" when both axes agree, "2x1" otherwise.
-inline std::string format_size(const Size2& size, bool always_both) {
+[[gnu::cold]] inline std::string format_size(const Size2& size, bool always_both) {
   if (!always_both && size.h == size.w) return std::to_string(size.h);
   return std::to_string(size.h) + "x" + std::to_string(size.w);
 }
 // Symmetric padding as a size ("1", "1x2"), any other as "[t0, b1, l0, r1]".
-inline std::string format_padding(const Pool2dPadding& p, bool always_both) {
+[[gnu::cold]] inline std::string format_padding(const Pool2dPadding& p, bool always_both) {
   if (p.symmetric()) return format_size({p.top, p.left}, always_both);
   return "[t" + std::to_string(p.top) + ", b" + std::to_string(p.bottom) + ", l" + std::to_string(p.left) + ", r" +
          std::to_string(p.right) + "]";
@@ -120,7 +120,7 @@ inline std::string format_padding(const Pool2dPadding& p, bool always_both) {
 /// "MaxPool2d(2x2, s2)", "AvgPool2d(3x3, s2, p1)", "MaxPool2d(3x3, s2, ceil)",
 /// "AvgPool2d(3x3, s1, p[t0, b1, l0, r1], exclude pad)": padding and the
 /// other settings shown only when they differ from the defaults.
-inline std::string to_string(const Pool2dOptions& options) {
+[[gnu::cold]] inline std::string to_string(const Pool2dOptions& options) {
   std::string text = std::string(pool2d_type_name(options.kind)) + "(" + detail::format_size(options.window, true) +
                      ", s" + detail::format_size(options.stride, false);
   if (options.padding != Pool2dPadding{}) text += ", p" + detail::format_padding(options.padding, false);
@@ -132,7 +132,7 @@ inline std::string to_string(const Pool2dOptions& options) {
 /// Throws value_error for a window or stride below 1, negative padding,
 /// padding of more than half the window on any side, or count_include_pad =
 /// false on a kind other than average (where it would be silently ignored).
-inline void validate_pool2d(const Pool2dOptions& options) {
+[[gnu::cold]] inline void validate_pool2d(const Pool2dOptions& options) {
   const auto fail = [&](const std::string& what) {
     throw value_error(std::string(pool2d_type_name(options.kind)) + ": " + what);
   };
@@ -420,8 +420,8 @@ void pool2d_backward_map(const Pool2dOptions& o, const T* x, Index H, Index W, c
   }
 }
 
-inline void require_pool2d_shapes(const char* operation, const Pool2dOptions& options, const Shape<4>& x,
-                                  const Shape<4>& y, const Shape<4>& selected) {
+[[gnu::cold]] inline void require_pool2d_shapes(const char* operation, const Pool2dOptions& options, const Shape<4>& x,
+                                                const Shape<4>& y, const Shape<4>& selected) {
   const Shape<3> out = pool2d_output_shape(options, {x[1], x[2], x[3]}, operation);
   const Shape<4> want = {x[0], out[0], out[1], out[2]};
   if (y != want) {
@@ -439,19 +439,18 @@ inline void require_pool2d_shapes(const char* operation, const Pool2dOptions& op
 // when the input is large, on this thread when it is small (a pass over a few
 // thousand elements takes less time than waking the other threads). Each map
 // is pooled on its own, so the blocks are small (16 per thread) and a thread
-// that is ahead takes them over from the other.
+// that is ahead takes them over from the other. A small input is one block of
+// the same call, so that the body is compiled once.
 inline constexpr Index pool2d_parallel_min_elements = Index{1} << 15;
 template <class Body>
 void for_each_map_chunk(Index maps, Index input_elements, Body&& body) {
-  if (input_elements < pool2d_parallel_min_elements) {
-    body(Index{0}, maps);
-    return;
-  }
-  parallel_blocks(maps, blocks_per_thread(maps, 16), [&](const Block& block) { body(block.begin, block.end); });
+  const int blocks = input_elements < pool2d_parallel_min_elements ? 1 : blocks_per_thread(maps, 16);
+  parallel_blocks(maps, blocks, [&](const Block& block) { body(block.begin, block.end); });
 }
 
 // Calls body.template operator()<Kind>() for the runtime kind: the switch
-// happens once per call, never inside the loops.
+// happens once per block of maps, never inside the loops, and inside the
+// parallel loop, so that there is one parallel loop per direction, not one per kind.
 template <class Body>
 void dispatch_pool_kind(PoolKind kind, Body&& body) {
   switch (kind) {
@@ -483,8 +482,8 @@ void pool2d_forward(const Pool2dOptions& options, TensorView<const T, 4> x, Tens
   detail::require_pool2d_shapes("pool2d_forward", options, x.shape(), y.shape(), selected.shape());
   const Index H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
   const bool has_selected = !selected.empty();
-  detail::dispatch_pool_kind(options.kind, [&]<PoolKind Kind>() {
-    detail::for_each_map_chunk(x.dim(0) * x.dim(1), x.size(), [&](Index begin, Index end) {
+  detail::for_each_map_chunk(x.dim(0) * x.dim(1), x.size(), [&](Index begin, Index end) {
+    detail::dispatch_pool_kind(options.kind, [&]<PoolKind Kind>() {
       for (Index map = begin; map < end; ++map) {
         detail::pool2d_forward_map<Kind>(options, x.data() + map * H * W, H, W, y.data() + map * OH * OW, OH, OW,
                                          has_selected ? selected.data() + map * OH * OW : nullptr);
@@ -512,8 +511,8 @@ void pool2d_backward(const Pool2dOptions& options, TensorView<const T, 4> x, Ten
   }
   const Index H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
   const bool has_selected = !selected.empty();
-  detail::dispatch_pool_kind(options.kind, [&]<PoolKind Kind>() {
-    detail::for_each_map_chunk(x.dim(0) * x.dim(1), x.size(), [&](Index begin, Index end) {
+  detail::for_each_map_chunk(x.dim(0) * x.dim(1), x.size(), [&](Index begin, Index end) {
+    detail::dispatch_pool_kind(options.kind, [&]<PoolKind Kind>() {
       for (Index map = begin; map < end; ++map) {
         detail::pool2d_backward_map<Kind>(
             options, x.data() + map * H * W, H, W, y.data() + map * OH * OW, dy.data() + map * OH * OW, OH, OW,

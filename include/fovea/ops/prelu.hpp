@@ -28,14 +28,12 @@ void require_prelu_shapes(const char* operation, const Shape<4>& x, Index slopes
 }
 
 // Calls body(begin, end) over blocks of the N*C feature maps, across threads
-// for a large input.
+// for a large input (a small one is one block of the same loop, so that the
+// body is compiled once).
 template <class Body>
 void for_each_prelu_map_block(Index maps, Index elements, Body&& body) {
-  if (elements < elementwise_parallel_min) {
-    body(Index{0}, maps);
-    return;
-  }
-  parallel_for(maps, [&](Index begin, Index end, int /*chunk*/) { body(begin, end); });
+  const int blocks = elements < elementwise_parallel_min ? 1 : chunk_count(maps);
+  parallel_blocks(maps, blocks, [&](const Block& block) { body(block.begin, block.end); });
 }
 
 }  // namespace detail

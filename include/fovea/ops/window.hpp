@@ -49,7 +49,8 @@ inline Index window_output_size(Index input, const WindowAxis& axis) {
 /// its domain (kernel, stride or dilation below 1, negative padding), a kernel
 /// extent larger than the padded input, or, with WindowFit::exact, a window
 /// that does not tile it: "(10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer".
-inline std::string window_fit_problem(Index input, const WindowAxis& axis, WindowFit fit = WindowFit::floor) {
+[[gnu::cold]] inline std::string window_fit_problem(Index input, const WindowAxis& axis,
+                                                    WindowFit fit = WindowFit::floor) {
   const auto number = [](Index v) { return std::to_string(v); };
   if (axis.kernel < 1) return "kernel size must be positive, got " + number(axis.kernel);
   if (axis.stride < 1) return "stride must be positive, got " + number(axis.stride);

@@ -31,6 +31,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "fovea/core/error.hpp"
@@ -148,7 +149,7 @@ struct History {
 
 namespace detail {
 
-inline std::string format_epoch(const EpochReport& r, int epochs) {
+[[gnu::cold]] inline std::string format_epoch(const EpochReport& r, int epochs) {
   std::ostringstream out;
   out << std::fixed << "epoch " << r.epoch + 1 << "/" << epochs << "  lr " << std::setprecision(5) << r.learning_rate
       << "  train loss " << std::setprecision(4) << r.train_loss << " acc " << std::setprecision(2)
@@ -198,36 +199,86 @@ bool values_finite(const std::vector<Parameter<T>>& params) {
   return all_finite(params, &Parameter<T>::value);
 }
 
+// Where fit is in its training, for its error messages: epoch and batch
+// counted from 0, and the optimizer's steps so far; epoch -1 outside fit's
+// loop (evaluate), where messages name no position.
+struct FitPosition {
+  int epoch = -1;
+  Index batch = 0;
+  Index steps = 0;
+};
+
+// fit's and evaluate's error messages, built out of line: cold (optimised for
+// size) and not templates, so the training loop carries calls, not string code.
+
+// ", at epoch 2, batch 7 (step 19)", or "" outside fit's loop.
+[[gnu::cold]] inline std::string describe(const FitPosition& at) {
+  if (at.epoch < 0) return {};
+  return ", at epoch " + std::to_string(at.epoch + 1) + ", batch " + std::to_string(at.batch + 1) + " (step " +
+         std::to_string(at.steps + 1) + ")";
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_sample_not_finite(std::string_view what, Index index,
+                                                                           double value, Index element,
+                                                                           const Shape<3>& sample,
+                                                                           const FitPosition& at) {
+  throw numeric_error(std::string(what) + " " + std::to_string(index) + " holds " + detail::format_number(value) +
+                      " at element " + std::to_string(element) + " of " + to_string(sample) + describe(at));
+}
+// "fit: <problem> (learning rate r): training diverged; lower the learning rate<weights>"
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_diverged(const std::string& problem, double learning_rate,
+                                                                  const char* weights) {
+  throw numeric_error("fit: " + problem + " (learning rate " + detail::format_number(learning_rate) +
+                      "): training diverged; lower the learning rate" + weights);
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_loss_not_finite(double loss, const FitPosition& at,
+                                                                         double learning_rate) {
+  throw_diverged("the loss is " + detail::format_number(loss) + describe(at), learning_rate, "");
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_loss_diverged(double loss, const FitPosition& at, double limit,
+                                                                       double divergence_factor, double learning_rate) {
+  std::ostringstream above;
+  above << limit << " (divergence_factor " << divergence_factor << ")";
+  throw_diverged("the loss rose to " + detail::format_number(loss) + describe(at) + ", above " + above.str(),
+                 learning_rate, "; the weights are those before the last update");
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_gradient_not_finite(const FitPosition& at) {
+  throw numeric_error("fit: a gradient is not finite at epoch " + std::to_string(at.epoch + 1) + ", batch " +
+                      std::to_string(at.batch + 1) + "; the weights were left as they were before this batch");
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_update_not_finite(const FitPosition& at,
+                                                                           double learning_rate) {
+  throw_diverged("the update at epoch " + std::to_string(at.epoch + 1) + ", batch " + std::to_string(at.batch + 1) +
+                     " made a weight non-finite",
+                 learning_rate, "; the weights were left as they were before this batch");
+}
+
 // Throws numeric_error for the first sample of x [n, C, H, W] that holds NaN
 // or infinity, named by its index in the data set (indices[i] for row i):
-// "<what> 37 holds nan at element 68 of [1, 16, 16]<where()>". `where` is
-// called only to throw: a good batch allocates nothing.
-template <class T, class Where>
+// "<what> 37 holds nan at element 68 of [1, 16, 16]<position>".
+template <class T>
 void require_finite_samples(TensorView<const T, 4> x, std::span<const Index> indices, std::string_view what,
-                            const Where& where) {
+                            const FitPosition& at) {
   if (x.array().allFinite()) return;
   for (Index i = 0; i < x.dim(0); ++i) {
     const auto sample = x.item(i);
     for (Index e = 0; e < sample.size(); ++e) {
       if (!std::isfinite(sample.data()[e])) {
-        throw numeric_error(std::string(what) + " " + std::to_string(indices[static_cast<std::size_t>(i)]) + " holds " +
-                            detail::format_number(static_cast<double>(sample.data()[e])) + " at element " +
-                            std::to_string(e) + " of " + to_string(sample_shape(x.shape())) + where());
+        throw_sample_not_finite(what, indices[static_cast<std::size_t>(i)], static_cast<double>(sample.data()[e]), e,
+                                sample_shape(x.shape()), at);
       }
     }
   }
 }
 
 // Throws value_error for the first label outside [0, classes), named by its
-// sample's index in the data set: "<what> 20 has label 9, out of range for 4 classes<where()>".
-template <class Where>
-void require_labels_in_range(std::span<const std::int32_t> labels, std::span<const Index> indices, Index classes,
-                             std::string_view what, const Where& where) {
+// sample's index in the data set: "<what> 20 has label 9, out of range for 4 classes<position>".
+inline void require_labels_in_range(std::span<const std::int32_t> labels, std::span<const Index> indices, Index classes,
+                                    std::string_view what, const FitPosition& at) {
   for (std::size_t i = 0; i < labels.size(); ++i) {
     if (labels[i] < 0 || labels[i] >= classes) {
       throw value_error(std::string(what) + " " + std::to_string(indices[i]) + " has label " +
                         std::to_string(labels[i]) + ", out of range for " + std::to_string(classes) + " classes" +
-                        where());
+                        describe(at));
     }
   }
 }
@@ -276,11 +327,9 @@ void require_optimizer_of(const Graph<T>& net, const Optimizer<T>& optimizer) {
   }
 }
 
-// Everything fit can check before its first batch, in the order a reader
-// would fix them: options, data, network, optimizer.
-template <class T, class Data, class Validation>
-void require_fit_arguments(const Graph<T>& net, const Optimizer<T>& optimizer, const Data& train,
-                           const FitOptions& options, const Validation* validation) {
+// The options fit checks before its first batch (a function of its own: the
+// same for every element type and data set).
+[[gnu::cold]] inline void require_fit_options(const FitOptions& options) {
   auto number = [](double v) {
     std::ostringstream out;
     out << v;
@@ -317,14 +366,26 @@ void require_fit_arguments(const Graph<T>& net, const Optimizer<T>& optimizer, c
     throw value_error("fit: peers.size is " + std::to_string(peers.size) +
                       " but peers.reduce_gradients or peers.sum is not set");
   }
+}
+
+// fit's Validation without a validation set: no evaluation is compiled into
+// a program that never validates.
+struct NoValidation {};
+
+// Everything fit can check before its first batch, in the order a reader
+// would fix them: options, data, network, optimizer.
+template <class T, class Data, class Validation>
+void require_fit_arguments(const Graph<T>& net, const Optimizer<T>& optimizer, const Data& train,
+                           const FitOptions& options, const Validation* validation) {
+  require_fit_options(options);
   if (train.size() <= 0) throw value_error("fit: the training set is empty");
   if (train.sample_shape() != net.input_shape()) {
     throw shape_error("fit: training samples " + to_string(train.sample_shape()) + " but the network takes " +
                       to_string(net.input_shape()));
   }
-  if (validation != nullptr) {
-    if (validation->size() <= 0) throw value_error("fit: the validation set is empty");
-    if (validation->sample_shape() != net.input_shape()) {
+  if constexpr (!std::is_same_v<Validation, NoValidation>) {
+    if (validation != nullptr && validation->size() <= 0) throw value_error("fit: the validation set is empty");
+    if (validation != nullptr && validation->sample_shape() != net.input_shape()) {
       throw shape_error("fit: validation samples " + to_string(validation->sample_shape()) + " but the network takes " +
                         to_string(net.input_shape()));
     }
@@ -393,9 +454,8 @@ Evaluation evaluate_impl(Graph<T>& net, Loss<T>& loss, const Data& data, Index b
         std::span<const Index>(indices).subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count));
     data.make_batch(batch_indices, xb, yb);
     // A NaN would otherwise pass through as a loss and an accuracy.
-    const auto nowhere = [] { return std::string(); };
-    require_finite_samples<T>(xb, batch_indices, what, nowhere);
-    require_labels_in_range(yb, batch_indices, classes, what, nowhere);
+    require_finite_samples<T>(xb, batch_indices, what, FitPosition{});
+    require_labels_in_range(yb, batch_indices, classes, what, FitPosition{});
     auto scores = net.forward(xb).reshape(Shape<2>{count, classes});
     // A NaN score would still be counted as some class (max_element of NaN).
     if (!scores.array().allFinite()) {
@@ -507,14 +567,11 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
       const auto batch_indices =
           std::span<const Index>(order).subspan(static_cast<std::size_t>(my_begin), static_cast<std::size_t>(mine));
       train.make_batch(batch_indices, xb, yb);
-      const auto where = [&] {
-        return ", at epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (step " +
-               std::to_string(optimizer.steps() + 1) + ")";
-      };
+      const FitPosition at{epoch, b, optimizer.steps()};
       // The batch's own position of a bad sample means nothing to the caller:
       // these name its index in the training set.
-      require_finite_samples<T>(xb, batch_indices, "fit: training sample", where);
-      require_labels_in_range(yb, batch_indices, classes, "fit: training sample", where);
+      require_finite_samples<T>(xb, batch_indices, "fit: training sample", at);
+      require_labels_in_range(yb, batch_indices, classes, "fit: training sample", at);
 
       optimizer.zero_grad();
       double batch_loss = 0;
@@ -535,31 +592,18 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
         batch_loss = figures[0];
         batch_correct = static_cast<Index>(figures[1]);
       }
-      if (!std::isfinite(batch_loss)) {
-        throw numeric_error("fit: the loss is " + detail::format_number(static_cast<double>(batch_loss)) + where() +
-                            " (learning rate " + detail::format_number(optimizer.learning_rate()) +
-                            "): training diverged; lower the learning rate");
-      }
+      if (!std::isfinite(batch_loss)) throw_loss_not_finite(batch_loss, at, optimizer.learning_rate());
       // A loss far above where training started: each update is overshooting.
       // Finite weights are no proof of health (at a learning rate of 1e6 they
       // reach 1e10 and the loss 1e9 while every check above passes).
       if (divergence_limit == 0) divergence_limit = options.divergence_factor * std::max(1.0, batch_loss);
       if (options.divergence_factor > 0 && batch_loss > divergence_limit) {
         if (stepped) copy_values(optimizer.params(), previous_weights, false);
-        std::ostringstream limit;
-        limit << divergence_limit << " (divergence_factor " << options.divergence_factor << ")";
-        throw numeric_error("fit: the loss rose to " + detail::format_number(static_cast<double>(batch_loss)) +
-                            where() + ", above " + limit.str() + " (learning rate " +
-                            detail::format_number(optimizer.learning_rate()) +
-                            "): training diverged; lower the learning rate; the weights are those before the last "
-                            "update");
+        throw_loss_diverged(batch_loss, at, divergence_limit, options.divergence_factor, optimizer.learning_rate());
       }
       loss_sum += batch_loss * static_cast<double>(count);
       correct += batch_correct;
-      if (!gradients_finite(optimizer.params())) {
-        throw numeric_error("fit: a gradient is not finite at epoch " + std::to_string(epoch + 1) + ", batch " +
-                            std::to_string(b + 1) + "; the weights were left as they were before this batch");
-      }
+      if (!gradients_finite(optimizer.params())) throw_gradient_not_finite(at);
       // A step can overflow even from finite gradients (a huge learning rate):
       // keep the weights from before it, so a diverged run never leaves
       // non-finite weights behind for a checkpoint to write.
@@ -568,11 +612,7 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
       optimizer.step();
       if (!values_finite(optimizer.params())) {
         copy_values(optimizer.params(), previous_weights, false);
-        throw numeric_error("fit: the update at epoch " + std::to_string(epoch + 1) + ", batch " +
-                            std::to_string(b + 1) + " made a weight non-finite (learning rate " +
-                            detail::format_number(optimizer.learning_rate()) +
-                            "): training diverged; lower the learning rate; the weights were left as they were "
-                            "before this batch");
+        throw_update_not_finite(at, optimizer.learning_rate());
       }
 
       const Index seen = begin + count;
@@ -587,11 +627,13 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
     report.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.images_per_second = static_cast<double>(n) / std::max(report.seconds, 1e-9);
-    if (validation != nullptr) {
-      const Evaluation v = evaluate_impl<T, Validation>(net, loss, *validation, std::max<Index>(batch, 256),
-                                                        "fit: validation sample", peers);
-      report.validation_loss = v.loss;
-      report.validation_accuracy = v.accuracy;
+    if constexpr (!std::is_same_v<Validation, NoValidation>) {
+      if (validation != nullptr) {
+        const Evaluation v = evaluate_impl<T, Validation>(net, loss, *validation, std::max<Index>(batch, 256),
+                                                          "fit: validation sample", peers);
+        report.validation_loss = v.loss;
+        report.validation_accuracy = v.accuracy;
+      }
     }
     progress.end_epoch(format_epoch(report, options.epochs));
     history.epochs.push_back(report);
@@ -632,7 +674,7 @@ History fit_impl(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Da
 /// FitOptions::divergence_factor).
 template <class T, BatchSource<T> Data>
 History fit(Graph<T>& net, Loss<T>& loss, Optimizer<T>& optimizer, const Data& train, const FitOptions& options = {}) {
-  return detail::fit_impl<T, Data, Data>(net, loss, optimizer, train, options, nullptr);
+  return detail::fit_impl<T, Data, detail::NoValidation>(net, loss, optimizer, train, options, nullptr);
 }
 
 /// As fit() above, and evaluates `validation` after each epoch (EpochReport's
