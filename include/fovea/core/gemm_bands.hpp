@@ -19,8 +19,8 @@ namespace fovea {
 /// The part of a gemm result one band covers: rows [rows.begin, rows.end)
 /// and columns [cols.begin, cols.end).
 struct GemmBand {
-  Range rows;
-  Range cols;
+  Range rows;  ///< The band's rows of the result.
+  Range cols;  ///< The band's columns of the result.
 };
 
 namespace detail {

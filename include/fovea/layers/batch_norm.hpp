@@ -51,18 +51,18 @@ class BatchNorm final : public Layer<T> {
   /// Settings channels, momentum, epsilon, affine (0 or 1). Throws
   /// format_error for a spec of another type or a missing or malformed
   /// setting, value_error for invalid values.
-  /// The parameter and buffer values a layer built from `spec` holds (the
-  /// two running statistics, and scale and shift when affine), from the spec
-  /// alone: a model file is checked against it before the layer is built.
-  static double declared_values(const LayerSpec& spec) {
-    return static_cast<double>(spec.get_index("channels")) * (spec.get("affine") != 0 ? 4 : 2);
-  }
   static BatchNorm from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "BatchNorm");
     return BatchNorm({.channels = spec.get_index("channels"),
                       .momentum = spec.get("momentum"),
                       .epsilon = spec.get("epsilon"),
                       .affine = spec.get("affine") != 0});
+  }
+  /// The parameter and buffer values a layer built from `spec` holds (the
+  /// two running statistics, and scale and shift when affine), from the spec
+  /// alone: a model file is checked against it before the layer is built.
+  static double declared_values(const LayerSpec& spec) {
+    return static_cast<double>(spec.get_index("channels")) * (spec.get("affine") != 0 ? 4 : 2);
   }
 
   std::string describe() const override { return name_; }

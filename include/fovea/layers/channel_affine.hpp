@@ -29,13 +29,13 @@ class ChannelAffine final : public Layer<T> {
 
   /// Setting "channels"; throws format_error for a spec of another type or a
   /// missing or malformed setting.
-  /// The parameter values (scale and shift) a layer built from `spec` holds, from the spec
-  /// alone: a model file is checked against it before the layer is built.
-  static double declared_values(const LayerSpec& spec) { return 2 * static_cast<double>(spec.get_index("channels")); }
   static ChannelAffine from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "ChannelAffine");
     return ChannelAffine(spec.get_index("channels"));
   }
+  /// The parameter values (scale and shift) a layer built from `spec` holds, from the spec
+  /// alone: a model file is checked against it before the layer is built.
+  static double declared_values(const LayerSpec& spec) { return 2 * static_cast<double>(spec.get_index("channels")); }
   std::string describe() const override { return name_; }
   LayerSpec spec() const override { return {"ChannelAffine", {{"channels", static_cast<double>(scale_.size())}}}; }
 

@@ -155,15 +155,6 @@ class Conv2d final : public Layer<T> {
   /// groups, bias, strict. Files written before asymmetric padding and groups
   /// have no pb, pr or groups: pb = ph, pr = pw and one group. Throws
   /// format_error for a spec of another type or a missing or malformed setting.
-  /// The parameter values a layer built from `spec` holds, from the spec
-  /// alone: a model file is checked against it before the layer is built.
-  static double declared_values(const LayerSpec& spec) {
-    const double out = static_cast<double>(spec.get_index("out"));
-    const double groups = static_cast<double>(std::max<Index>(spec.get_index_or("groups", 1), 1));
-    const double weights = out * static_cast<double>(spec.get_index("in")) / groups *
-                           static_cast<double>(spec.get_index("kh")) * static_cast<double>(spec.get_index("kw"));
-    return weights + (spec.get("bias") != 0 ? out : 0.0);
-  }
   static Conv2d from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "Conv2d");
     auto optional = [&](const std::string& key, Index otherwise) {
@@ -189,6 +180,15 @@ class Conv2d final : public Layer<T> {
                    .groups = groups,
                    .bias = spec.get("bias") != 0,
                    .strict = spec.get("strict") != 0});
+  }
+  /// The parameter values a layer built from `spec` holds, from the spec
+  /// alone: a model file is checked against it before the layer is built.
+  static double declared_values(const LayerSpec& spec) {
+    const double out = static_cast<double>(spec.get_index("out"));
+    const double groups = static_cast<double>(std::max<Index>(spec.get_index_or("groups", 1), 1));
+    const double weights = out * static_cast<double>(spec.get_index("in")) / groups *
+                           static_cast<double>(spec.get_index("kh")) * static_cast<double>(spec.get_index("kw"));
+    return weights + (spec.get("bias") != 0 ? out : 0.0);
   }
 
   std::string describe() const override { return name_; }

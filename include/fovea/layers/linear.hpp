@@ -46,15 +46,15 @@ class Linear final : public Layer<T> {
 
   /// Rebuilds from spec() (settings in, out, bias); throws format_error for a
   /// spec of another type or a missing or malformed setting.
+  static Linear from_spec(const LayerSpec& spec) {
+    detail::require_spec_type(spec, "Linear");
+    return Linear(spec.get_index("in"), spec.get_index("out"), spec.get("bias") != 0);
+  }
   /// The parameter values a layer built from `spec` holds, from the spec
   /// alone: a model file is checked against it before the layer is built.
   static double declared_values(const LayerSpec& spec) {
     const double out = static_cast<double>(spec.get_index("out"));
     return out * static_cast<double>(spec.get_index("in")) + (spec.get("bias") != 0 ? out : 0.0);
-  }
-  static Linear from_spec(const LayerSpec& spec) {
-    detail::require_spec_type(spec, "Linear");
-    return Linear(spec.get_index("in"), spec.get_index("out"), spec.get("bias") != 0);
   }
 
   std::string describe() const override { return name_; }

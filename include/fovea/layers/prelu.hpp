@@ -40,13 +40,13 @@ class PReLU final : public Layer<T> {
 
   /// Settings "slopes" and "init"; throws format_error for a spec of another
   /// type or a missing or malformed setting.
-  /// The parameter values a layer built from `spec` holds, from the spec
-  /// alone: a model file is checked against it before the layer is built.
-  static double declared_values(const LayerSpec& spec) { return static_cast<double>(spec.get_index("slopes")); }
   static PReLU from_spec(const LayerSpec& spec) {
     detail::require_spec_type(spec, "PReLU");
     return PReLU(spec.get_index("slopes"), spec.get("init"));
   }
+  /// The parameter values a layer built from `spec` holds, from the spec
+  /// alone: a model file is checked against it before the layer is built.
+  static double declared_values(const LayerSpec& spec) { return static_cast<double>(spec.get_index("slopes")); }
   std::string describe() const override { return name_; }
   LayerSpec spec() const override {
     return {"PReLU", {{"slopes", static_cast<double>(slope_.size())}, {"init", initial_}}};
