@@ -6,7 +6,7 @@
 //   bench_conv2d --benchmark_min_time=0.2
 //   bench_conv2d --benchmark_filter='ForwardBackward'   (layer vs. its bare GEMMs)
 //   bench_conv2d --benchmark_filter='FirstLayer'        (no dx: conv1's direct path)
-//   bench_conv2d --benchmark_filter='FmaPeak|Conv2dForward/2/1'  (VGG-like forward vs. one core's FMA peak)
+//   bench_conv2d --benchmark_filter='FmaPeak|Conv2dForward/layer:2/threads:1'  (VGG-like vs. peak)
 //
 // Arguments: /<layer>/<threads>. Layers: 0 = LeNet conv1 (1->6, 5x5, pad 2,
 // 28x28, batch 64), 1 = LeNet conv2 (6->16, 5x5, 14x14, batch 64),
@@ -15,7 +15,7 @@
 // 16->16 at 28x28, 16->32 stride 2 at 28x28, 32->32 at 14x14, 32->64 stride 2
 // at 14x14, 64->64 at 7x7.
 //
-//   bench_conv2d --benchmark_filter='FmaPeak|Conv2d(Forward|Backward)/[3-7]/1'
+//   bench_conv2d --benchmark_filter='FmaPeak|Conv2d(Forward|Backward)/layer:[3-7]/threads:1'
 //       (ResNet-8's 3x3 convolutions, forward and backward, against one core's peak)
 
 #include <benchmark/benchmark.h>
