@@ -111,3 +111,30 @@ TEMPLATE_TEST_CASE("a steady-state training step through the normalisation layer
   for (int i = 0; i < 5; ++i) step((i % 2) * 32);
   CHECK(allocations.load() - before == 0);
 }
+
+TEMPLATE_TEST_CASE("batch-1 inference on two threads allocates nothing, through every convolution algorithm",
+                   "[nn][memory][threads]", float, double) {
+  using T = TestType;
+  const int saved = max_threads();
+  set_threads(2);  // one image: each convolution shares its sample among the threads
+  Sequential<T> net({1, 32, 32});
+  net.template emplace<Conv2d<T>>(Conv2dOptions{.in_channels = 1, .out_channels = 8, .kernel = 3, .padding = 1});
+  net.template emplace<Conv2d<T>>(Conv2dOptions{.in_channels = 8, .out_channels = 16, .kernel = 3, .padding = 1});
+  net.template emplace<ReLU<T>>();
+  net.template emplace<Conv2d<T>>(
+      Conv2dOptions{.in_channels = 16, .out_channels = 16, .kernel = 3, .padding = 1, .groups = 16});
+  net.template emplace<Conv2d<T>>(Conv2dOptions{.in_channels = 16, .out_channels = 32, .kernel = 1});
+  net.template emplace<Conv2d<T>>(
+      Conv2dOptions{.in_channels = 32, .out_channels = 70, .kernel = 3, .stride = 2, .padding = 1});
+  net.template emplace<Conv2d<T>>(Conv2dOptions{.in_channels = 70, .out_channels = 80, .kernel = 3, .padding = 1});
+  net.template emplace<Flatten<T>>();
+  net.template emplace<Linear<T>>(80 * 16 * 16, 600);
+  Rng rng(5);
+  const auto x = Tensor<T, 4>::normal({1, 1, 32, 32}, rng, 0.0, 1.0);
+  const Tensor<T, 4> first(net.infer(x));  // plans every buffer
+  const long before = allocations.load();
+  for (int i = 0; i < 5; ++i) net.infer(x);
+  CHECK(allocations.load() - before == 0);
+  CHECK(net.infer(x).flatten().vector() == first.flatten().vector());
+  set_threads(saved);
+}

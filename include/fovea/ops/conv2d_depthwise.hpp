@@ -11,7 +11,7 @@
 /// splits the batch across threads.
 
 #include <algorithm>
-#include <vector>
+#include <array>
 
 #include "fovea/core/parallel.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
@@ -47,9 +47,16 @@ void depthwise_conv_forward(const T* x_n, const T* weight, const T* bias, const 
   const Window2d& win = g.window;
   const Index multiplier = g.out_channels / g.in_channels, KW = win.kernel_w, sw = win.stride_w;
   const Index taps = win.kernel_h * KW, P = g.positions();
-  // The output columns each kernel column kj reaches inside the input.
-  std::vector<Run> runs(static_cast<std::size_t>(KW));
-  for (Index kj = 0; kj < KW; ++kj) {
+  // The output columns each kernel column kj reaches inside the input, for
+  // the first columns_kept kernel columns (no allocation: a call allocates
+  // nothing); wider kernels work out the rest in the loop.
+  constexpr Index columns_kept = 16;
+  std::array<Run, columns_kept> runs{};
+  const auto run_of = [&](Index kj) {
+    const Index offset_w = kj * win.dilation_w - win.pad_left;
+    return kj < columns_kept ? runs[static_cast<std::size_t>(kj)] : inside(g.width, g.out_w, sw, offset_w);
+  };
+  for (Index kj = 0; kj < std::min(KW, columns_kept); ++kj) {
     runs[static_cast<std::size_t>(kj)] = inside(g.width, g.out_w, sw, kj * win.dilation_w - win.pad_left);
   }
   const auto channels = [&](Index first, Index last) {
@@ -68,7 +75,7 @@ void depthwise_conv_forward(const T* x_n, const T* weight, const T* bias, const 
           if (ih < 0 || ih >= g.height) continue;
           for (Index kj = 0; kj < KW; ++kj) {
             const Index offset_w = kj * win.dilation_w - win.pad_left;
-            const Run run = runs[static_cast<std::size_t>(kj)];
+            const Run run = run_of(kj);
             const T w = filter[ki * KW + kj];
             const T* in = plane + ih * g.width + offset_w;
             if (sw == 1) {
