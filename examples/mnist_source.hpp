@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,19 @@ inline std::vector<fs::path> candidate_folders(const std::string& explicit_folde
   folders.emplace_back("data/mnist");
   folders.emplace_back("/usr/share/datasets/fashion-mnist");
   return folders;
+}
+
+// The first folder of `folders` with all four idx files, training ones
+// included; none: says on stderr where it looked and how to get
+// Fashion-MNIST (the trainers that need the 60,000 training images).
+inline std::optional<MnistFiles> find_training_files(const std::vector<fs::path>& folders) {
+  for (const auto& folder : folders) {
+    if (auto files = probe_folder(folder); files && files->train_images) return files;
+  }
+  std::cerr << "error: no folder with the four Fashion-MNIST idx files found. Searched:\n";
+  for (const auto& folder : folders) std::cerr << "  " << folder.string() << "\n";
+  std::cerr << "Install Debian's Fashion-MNIST: apt-get install dataset-fashion-mnist\n";
+  return std::nullopt;
 }
 
 inline const std::vector<std::string>& class_names(bool fashion) {

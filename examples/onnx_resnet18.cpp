@@ -162,18 +162,8 @@ int main(int argc, char** argv) {
     }
 
     // The data first, so a missing data set stops before the slow parts.
-    std::optional<MnistFiles> files;
-    const auto folders = candidate_folders(data_folder);
-    for (const auto& folder : folders) {
-      if ((files = probe_folder(folder)) && files->train_images) break;
-      files.reset();
-    }
-    if (!files) {
-      std::cerr << "error: no folder with the four Fashion-MNIST idx files found. Searched:\n";
-      for (const auto& folder : folders) std::cerr << "  " << folder.string() << "\n";
-      std::cerr << "Install Debian's Fashion-MNIST: apt-get install dataset-fashion-mnist\n";
-      return 2;
-    }
+    const std::optional<MnistFiles> files = find_training_files(candidate_folders(data_folder));
+    if (!files) return 2;
     const fovea::Dataset train_file = fovea::load_idx_dataset(*files->train_images, *files->train_labels);
     const fovea::Dataset test_file = fovea::load_idx_dataset(files->test_images, files->test_labels);
     constexpr Index train_count = 2000, validation_count = 1000;

@@ -15,9 +15,9 @@
 #include <fovea/fovea.hpp>
 #include <fovea/io/data/dataset.hpp>
 #include <fovea/io/image/png.hpp>
-#include <fovea/io/report/tile_grid.hpp>
 #include <fovea/io/report/csv.hpp>
 #include <fovea/io/report/svg_plot.hpp>
+#include <fovea/io/report/tile_grid.hpp>
 #include <fovea/models/resnet.hpp>
 #include <iostream>
 
@@ -101,18 +101,8 @@ int main(int argc, char** argv) {
 
   try {
     // Data: the training files' last `validation` images validate, the test files test.
-    std::optional<MnistFiles> files;
-    const auto folders = candidate_folders(s.data_folder);
-    for (const auto& folder : folders) {
-      if ((files = probe_folder(folder)) && files->train_images) break;
-      files.reset();
-    }
-    if (!files) {
-      std::cerr << "error: no folder with the four Fashion-MNIST idx files found. Searched:\n";
-      for (const auto& folder : folders) std::cerr << "  " << folder.string() << "\n";
-      std::cerr << "Install Debian's Fashion-MNIST: apt-get install dataset-fashion-mnist\n";
-      return stop(2);
-    }
+    const std::optional<MnistFiles> files = find_training_files(candidate_folders(s.data_folder));
+    if (!files) return stop(2);
     fovea::Dataset all_train = fovea::load_idx_dataset(*files->train_images, *files->train_labels);
     const fovea::Dataset test = fovea::load_idx_dataset(files->test_images, files->test_labels);
     if (s.validation >= all_train.size()) {
