@@ -66,11 +66,9 @@ void gemm_in_bands(const GemmOperand<T>& a, const GemmOperand<T>& b, const GemmR
     gemm(a_band, b_band, c_band, start(where));
     finish(where);
   };
-  if (count == 1) {
-    run_band(0);
-    return;
-  }
-  parallel_for(count, [&](Index band, Index /*end*/, int /*chunk*/) { run_band(static_cast<int>(band)); });
+  parallel_for(count, count, [&](Index first, Index last, int /*chunk*/) {
+    for (Index band = first; band < last; ++band) run_band(static_cast<int>(band));
+  });
 }
 
 }  // namespace fovea

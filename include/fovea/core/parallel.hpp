@@ -73,6 +73,15 @@ void parallel_blocks(Index n, int blocks, Body&& body) {
   for (int b = 0; b < blocks; ++b) run(erased, n, blocks, b, 0, b == 0);
 }
 
+/// parallel_for cut into at most `chunks` chunks: with 1, the body runs once,
+/// over all of [0, n), on this thread (a caller that decides itself whether
+/// its work is worth the other threads).
+template <class Body>
+void parallel_for(Index n, int chunks, Body&& body) {
+  parallel_blocks(n, static_cast<int>(std::clamp<Index>(n, 1, std::max(chunks, 1))),
+                  [&](const Block& chunk) { body(chunk.begin, chunk.end, chunk.index); });
+}
+
 /// Calls body(begin, end, chunk) once per chunk, chunks in parallel: one
 /// block per thread of parallel_blocks. An exception thrown by a chunk reaches
 /// the caller once every chunk has ended (the lowest-numbered chunk's, if
@@ -81,7 +90,7 @@ void parallel_blocks(Index n, int blocks, Body&& body) {
 /// chunks in order on the calling thread.
 template <class Body>
 void parallel_for(Index n, Body&& body) {
-  parallel_blocks(n, chunk_count(n), [&](const Block& chunk) { body(chunk.begin, chunk.end, chunk.index); });
+  parallel_for(n, max_threads(), body);
 }
 
 /// A block count for parallel_blocks: about `per_thread` blocks per thread, at

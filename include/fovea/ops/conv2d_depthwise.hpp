@@ -91,11 +91,7 @@ void depthwise_conv_forward(const T* x_n, const T* weight, const T* bias, const 
       }
     }
   };
-  if (threads > 1) {
-    parallel_for(g.out_channels, [&](Index first, Index last, int /*chunk*/) { channels(first, last); });
-  } else {
-    channels(0, g.out_channels);
-  }
+  parallel_for(g.out_channels, threads, [&](Index first, Index last, int /*chunk*/) { channels(first, last); });
 }
 
 // dy_n: [Cout, OH, OW] -> dweight [Cout, KH*KW] += each tap's correlation of

@@ -55,15 +55,10 @@ void im2col_conv_forward(TensorView<const T, 3> x_n, const T* weight, const T* b
   const Index Cg = g.group_in_channels(), Fg = g.group_out_channels(), K = g.patch_size(), P = g.positions();
   const Index taps = g.window.kernel_h * g.window.kernel_w;
   for (Index group = 0; group < g.groups; ++group) {
-    const auto lower = [&](Index first, Index last) {  // input channels [first, last) of the group
+    parallel_for(Cg, threads, [&](Index first, Index last, int /*chunk*/) {  // the group's input channels
       im2col<T>(x_n.slice(group * Cg + first, group * Cg + last), g.window,
                 TensorView<T, 2>(scratch.cols).slice(first * taps, last * taps));
-    };
-    if (threads > 1) {
-      parallel_for(Cg, [&](Index first, Index last, int /*chunk*/) { lower(first, last); });
-    } else {
-      lower(0, Cg);
-    }
+    });
     conv_gemm(weight + group * Fg * K, scratch.cols.data(), bias == nullptr ? nullptr : bias + group * Fg, Fg, K, P,
               relu, threads, y_n + group * Fg * P);
   }

@@ -315,11 +315,7 @@ void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWork
     }
     transpose_rows(y_t, C, first * g.out_w, last * g.out_w, g.out_channels, P, relu, y_n);
   };
-  if (threads > 1) {
-    parallel_for(g.out_h, [&](Index first, Index last, int /*chunk*/) { rows(first, last); });
-  } else {
-    rows(0, g.out_h);
-  }
+  parallel_for(g.out_h, threads, [&](Index first, Index last, int /*chunk*/) { rows(first, last); });
 }
 
 // Before a backward with dx: weight_flipped[c, co, a, b] = W[co, c, KH-1-a, KW-1-b].
