@@ -4,56 +4,15 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include <atomic>
 #include <bit>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
-#include <new>
 #include <numbers>
 
+#include "support/largest_allocation.hpp"
 #include "support/temp_files.hpp"
-
-// The largest single allocation since the last reset: proves that a header
-// promising more than the file holds is refused before anything of the
-// promised size is allocated (as tests/io/data/idx.cpp does).
-namespace {
-std::atomic<std::size_t> largest_allocation{0};
-void note_allocation(std::size_t size) {
-  std::size_t previous = largest_allocation.load();
-  while (size > previous && !largest_allocation.compare_exchange_weak(previous, size)) {
-  }
-}
-}  // namespace
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void* operator new(std::size_t size) {
-  note_allocation(size);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, std::align_val_t alignment) {
-  note_allocation(size);
-  const auto align = static_cast<std::size_t>(alignment);
-  if (void* p = std::aligned_alloc(align, (size + align - 1) / align * align)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  note_allocation(size);
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-  note_allocation(size);
-  const auto align = static_cast<std::size_t>(alignment);
-  return std::aligned_alloc(align, (size + align - 1) / align * align);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 using Catch::Matchers::Contains;
 using fovea::Index;
