@@ -39,5 +39,28 @@ TEST_CASE("read_image reports missing and undecodable files as io_error", "[io][
   const Bytes bytes = fovea::test::read_file(whole);
   const auto cut = folder / "cut.png";
   fovea::test::write_file(cut, Bytes(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(bytes.size() / 2)));
-  CHECK_THROWS_WITH(read_image(cut), StartsWith("read_image: cannot decode " + quoted(cut)));
+  CHECK_THROWS_AS(read_image(cut), fovea::format_error);
+  CHECK_THROWS_WITH(read_image(cut), "read_image: " + quoted(cut) + " is truncated: the PNG ends at byte " +
+                                         std::to_string(bytes.size() / 2) + " without its IEND chunk");
+}
+
+TEST_CASE("read_image refuses a PNG chunk longer than the file before decoding", "[io][png][errors]") {
+  // stb_image would first grow its buffer to the declared 1 GiB.
+  const auto whole = folder / "whole.png";
+  write_png(whole, Tensor<float, 2>::full({5, 3}, 0.5F));
+  Bytes bytes = fovea::test::read_file(whole);
+  const std::size_t idat = 8 + 12 + 13;  // signature, then the 13-byte IHDR chunk
+  REQUIRE(std::string(bytes.begin() + idat + 4, bytes.begin() + idat + 8) == "IDAT");
+  const auto data_bytes = bytes.size() - idat - 12 - 12;  // less this chunk's frame and IEND
+  bytes[idat] = 0x40;
+  const auto corrupt = folder / "long-chunk.png";
+  fovea::test::write_file(corrupt, bytes);
+  CHECK_THROWS_AS(read_image(corrupt), fovea::format_error);
+  CHECK_THROWS_WITH(read_image(corrupt),
+                    "read_image: " + quoted(corrupt) + " is truncated: a PNG chunk at byte 33 declares " +
+                        std::to_string((std::uint64_t{0x40} << 24) + data_bytes) + " bytes, the file holds " +
+                        std::to_string(bytes.size() - idat - 8) + " after its header");
+  bytes[idat] = 0;
+  fovea::test::write_file(corrupt, bytes);
+  CHECK(read_image(corrupt).shape() == fovea::Shape<3>{1, 5, 3});
 }

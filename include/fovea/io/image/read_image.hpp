@@ -57,7 +57,10 @@ inline void require_complete_pixels(const std::vector<std::uint8_t>& bytes, cons
                         " bytes of pixels, the file holds " + std::to_string(found));
   };
   const auto starts_with = [&](std::string_view magic) {
-    return bytes.size() >= magic.size() && std::equal(magic.begin(), magic.end(), bytes.begin());
+    // Byte by byte as unsigned: '\x89' is negative in a char.
+    return bytes.size() >= magic.size() &&
+           std::equal(magic.begin(), magic.end(), bytes.begin(),
+                      [](char expected, std::uint8_t found) { return static_cast<std::uint8_t>(expected) == found; });
   };
   if (starts_with("BM") && size >= 34) {
     const Index offset = little_i32(bytes, 10), header = little_i32(bytes, 14);
@@ -70,6 +73,31 @@ inline void require_complete_pixels(const std::vector<std::uint8_t>& bytes, cons
         width <= (Index{1} << 24) && height <= (Index{1} << 24)) {
       const Index row = (bits * width + 31) / 32 * 4;  // rows are padded to 4 bytes
       if (offset + row * height > size) throw truncated("BMP", width, height, row * height, size - offset);
+    }
+    return;
+  }
+  if (starts_with("\x89PNG\r\n\x1A\n")) {
+    // stb_image grows its buffer to each IDAT chunk's declared length before
+    // reading it, so one corrupt length asks for gigabytes: every chunk up to
+    // IEND must fit in the bytes that follow it.
+    std::size_t at = 8;
+    while (true) {
+      if (at + 8 > bytes.size()) {
+        throw format_error("read_image: " + quoted_path(path) + " is truncated: the PNG ends at byte " +
+                           std::to_string(bytes.size()) + " without its IEND chunk");
+      }
+      const std::uint64_t length = std::uint64_t{bytes[at]} << 24 | std::uint64_t{bytes[at + 1]} << 16 |
+                                   std::uint64_t{bytes[at + 2]} << 8 | bytes[at + 3];
+      if (length + 12 > bytes.size() - at) {
+        throw format_error("read_image: " + quoted_path(path) + " is truncated: a PNG chunk at byte " +
+                           std::to_string(at) + " declares " + std::to_string(length) + " bytes, the file holds " +
+                           std::to_string(bytes.size() - at - 8) + " after its header");
+      }
+      if (std::equal(bytes.begin() + static_cast<std::ptrdiff_t>(at) + 4,
+                     bytes.begin() + static_cast<std::ptrdiff_t>(at) + 8, "IEND")) {
+        break;
+      }
+      at += 12 + length;
     }
     return;
   }
