@@ -9,7 +9,8 @@
 //   bench_layers --benchmark_filter='lenet_fc1'      (Linear 400->120 next to its GEMMs)
 //   bench_layers --benchmark_filter='Pool.*threads:1'
 //
-// Names: <Forward|Backward|Gemm...>/<case>/threads:<n>.
+// Names: <Forward|Infer|Backward|Gemm...>/<case>/threads:<n> (Infer: an
+// inference forward).
 
 #include <benchmark/benchmark.h>
 
@@ -69,6 +70,7 @@ std::vector<Case> cases() {
       {"vgg_minpool", make<Pool2d<float>>(pool(PoolKind::min)), vgg},
       {"vgg_sumpool", make<Pool2d<float>>(pool(PoolKind::sum)), vgg},
       {"vgg_l2pool", make<Pool2d<float>>(pool(PoolKind::l2)), vgg},
+      {"resnet18_maxpool_b1", make<Pool2d<float>>(pool(PoolKind::max, 3, 2, 1)), {1, 64, 112, 112}},
       {"vgg_global_avg", make<GlobalPool2d<float>>(PoolKind::average), vgg},
       {"vgg_global_max", make<GlobalPool2d<float>>(PoolKind::max), vgg},
       {"vgg_relu", make<ReLU<float>>(), vgg},
@@ -130,16 +132,20 @@ Index linear_outputs(const Case& c) {
 // A Linear layer's multiply-adds per forward pass; 0 for other layers.
 double linear_macs(const Case& c) { return static_cast<double>(c.input[0] * c.input[1] * linear_outputs(c)); }
 
-void Forward(benchmark::State& state, const Case& c, int threads) {
+// A training forward (Forward) or an inference one (Infer: no dropout mask,
+// no max-pooling winners kept).
+void run_forward(benchmark::State& state, const Case& c, int threads, bool training) {
   use_threads(threads);
   Setup s(c);
   for (auto _ : state) {
-    s.layer->forward(s.x, s.y, true);
+    s.layer->forward(s.x, s.y, training);
     benchmark::DoNotOptimize(s.y.data());
     benchmark::ClobberMemory();
   }
   report(state, s.batch(), bytes_of(s.x) + bytes_of(s.y), 2 * linear_macs(c));
 }
+void Forward(benchmark::State& state, const Case& c, int threads) { run_forward(state, c, threads, true); }
+void Infer(benchmark::State& state, const Case& c, int threads) { run_forward(state, c, threads, false); }
 
 // Reads x, y and dy, writes dx; a Linear layer also reads W and accumulates dW.
 void Backward(benchmark::State& state, const Case& c, int threads) {
@@ -233,6 +239,7 @@ void GemmBackward(benchmark::State& state, const Case& c, int threads) {
             ->Unit(benchmark::kMicrosecond);
       };
       add("Forward", Forward);
+      add("Infer", Infer);
       if (linear) add("GemmForward", GemmForward);
       add("Backward", Backward);
       if (linear) add("GemmBackward", GemmBackward);

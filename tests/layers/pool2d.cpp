@@ -102,6 +102,35 @@ TEST_CASE("Pool2d reuses its workspace across batches", "[layers][pool2d]") {
   CHECK(dx.array().abs().sum() == Approx(small_y.array().abs().sum()));
 }
 
+TEMPLATE_TEST_CASE("Pool2d's inference forward keeps no winners and gives the training forward's bits",
+                   "[layers][pool2d]", float, double) {
+  using T = TestType;
+  fovea::Rng rng(8);
+  // ResNet's stem pooling, a ceil-mode one, and LeNet's 2x2: the same maxima
+  // and minima, and a backward after inference that finds the same winners.
+  for (const Pool2dOptions& o :
+       {Pool2dOptions{.window = {3, 3}, .stride = {2, 2}, .padding = {1, 1}},
+        Pool2dOptions{
+            .kind = PoolKind::min, .window = {3, 3}, .stride = {2, 2}, .padding = {0, 1, 1, 0}, .ceil_mode = true},
+        Pool2dOptions{}}) {
+    INFO(fovea::to_string(o));
+    Pool2d<T> pool(o);
+    Tensor<T, 4> x({2, 3, 11, 12});
+    for (T& v : x) v = static_cast<T>(rng.uniform_index(4));  // ties everywhere
+    const auto out = pool.output_shape({3, 11, 12});
+    Tensor<T, 4> trained({2, out[0], out[1], out[2]}), inferred(trained.shape());
+    pool.forward(x, trained, true);
+    const auto dy = Tensor<T, 4>::uniform(trained.shape(), rng, -1, 1);
+    Tensor<T, 4> dx_trained(x.shape()), dx_inferred(x.shape());
+    pool.backward(x, trained, dy, dx_trained);
+    pool.forward(x, inferred, false);
+    pool.backward(x, inferred, dy, dx_inferred);
+    CHECK(std::vector<T>(inferred.begin(), inferred.end()) == std::vector<T>(trained.begin(), trained.end()));
+    CHECK(std::vector<T>(dx_inferred.begin(), dx_inferred.end()) ==
+          std::vector<T>(dx_trained.begin(), dx_trained.end()));
+  }
+}
+
 TEMPLATE_TEST_CASE("Pool2d runs in two contexts at once as in one alone", "[layers][pool2d][context]", float, double) {
   using T = TestType;
   fovea::Rng rng(31);

@@ -6,7 +6,8 @@
 /// @code
 /// Pool2d<float> pool({.kind = PoolKind::max, .window = {2, 2}, .stride = {2, 2}});
 /// @endcode
-/// Max and min pooling keep the winning cell of every window for backward.
+/// Max and min pooling keep the winning cell of every window for backward
+/// in training; inference runs a faster loop that keeps none.
 /// Padding may differ per side, the output size may round up (ceil_mode), and
 /// an average may leave the padding out of its divisor (count_include_pad):
 /// PyTorch's semantics, ops/pool2d.hpp.
@@ -95,13 +96,15 @@ class Pool2d final : public Layer<T> {
 
   std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<Pool2dContext>(); }
 
-  /// x: [N, C, H, W] -> y: [N, C, OH, OW]; max and min pooling keep each
-  /// window's winner in the context.
+  /// x: [N, C, H, W] -> y: [N, C, OH, OW]; a training forward of max and
+  /// min pooling keeps each window's winner in the context, an inference
+  /// forward does not (backward then finds the winners in x again).
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
     auto& own = this->template context_as<Pool2dContext>(context);
     own.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    if (keeps_selected()) own.selected.resize(y.shape());  // keeps its storage: no allocation once sized
-    pool2d_forward(options_, x, y, own.selected.view());
+    own.kept_selected = keeps_selected() && own.training;
+    if (own.kept_selected) own.selected.resize(y.shape());  // keeps its storage: no allocation once sized
+    pool2d_forward(options_, x, y, own.kept_selected ? own.selected.view() : TensorView<std::int32_t, 4>{});
   }
 
   /// dy: [N, C, OH, OW] -> dx: [N, C, H, W].
@@ -110,7 +113,8 @@ class Pool2d final : public Layer<T> {
     const auto& own = this->template context_as<Pool2dContext>(context);
     own.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
     if (dx.empty()) return;
-    pool2d_backward(options_, x, y, own.selected.view(), dy, dx);
+    pool2d_backward(options_, x, y, own.kept_selected ? own.selected.view() : TensorView<const std::int32_t, 4>{}, dy,
+                    dx);
   }
 
  private:
@@ -118,6 +122,7 @@ class Pool2d final : public Layer<T> {
   // pooling, the winning cell of every window.
   struct Pool2dContext : LayerContext<T> {
     Tensor<std::int32_t, 4> selected;  // max/min: winning cell per output, [N, C, OH, OW]
+    bool kept_selected = false;        // whether the last forward wrote `selected`
   };
 
   bool keeps_selected() const { return options_.kind == PoolKind::max || options_.kind == PoolKind::min; }

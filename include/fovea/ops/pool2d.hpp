@@ -5,7 +5,7 @@
 /// backward side by side:
 ///   x: [N, C, H, W] -> y: [N, C, OH, OW],  OH = floor((H + top + bottom - KH) / SH) + 1
 /// (and likewise OW with left and right). Kinds: max, min (remember which cell
-/// won, for backward), average, sum and L2 norm sqrt(sum x^2).
+/// won, for backward, when asked to), average, sum and L2 norm sqrt(sum x^2).
 ///
 /// ceil_mode rounds up instead (PyTorch's ceil_mode): a last, partial window
 /// covers the rows the floor would leave out, but only if it starts inside the
@@ -237,10 +237,86 @@ bool takes_window(T candidate, T best) {
   return (Kind == PoolKind::max ? candidate > best : candidate < best) || std::isnan(candidate);
 }
 
+// The flat index h*W + w of the window's max (min) cell: ties to the first
+// cell in row-major order, a NaN to the last NaN. Forward keeps it for
+// backward; a backward without kept indices finds it again.
+template <PoolKind Kind, class T>
+Index window_winner(const T* x, Index W, const WindowSpan& rows, const WindowSpan& cols) {
+  Index best = rows.begin * W + cols.begin;
+  T best_value = x[best];
+  for (Index h = rows.begin; h < rows.end; ++h) {
+    for (Index w = cols.begin; w < cols.end; ++w) {
+      const T v = x[h * W + w];
+      if (takes_window<Kind>(v, best_value)) {
+        best_value = v;
+        best = h * W + w;
+      }
+    }
+  }
+  return best;
+}
+
+// Max or min of every window, and with `selected` (not null) the flat index
+// of its winner: each tap of the window is taken across a whole output row
+// at once, a loop without branches that the compiler vectorises. The taps
+// come in row-major order within the window, so ties go to the first cell
+// and a NaN wins as in window_winner.
+template <PoolKind Kind, class T>
+void pool2d_extreme_map(const Pool2dOptions& o, const T* x, Index H, Index W, T* y, Index OH, Index OW,
+                        std::int32_t* selected) {
+  if (OW == 1) {  // one window across each row (global pooling): the loops below would run one output long
+    const WindowSpan cols = window_span(0, o.window.w, o.stride.w, o.padding.left, o.padding.right, W);
+    for (Index oh = 0; oh < OH; ++oh) {
+      const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.top, o.padding.bottom, H);
+      const Index best = window_winner<Kind>(x, W, rows, cols);
+      y[oh] = x[best];
+      if (selected != nullptr) selected[oh] = static_cast<std::int32_t>(best);
+    }
+    return;
+  }
+  constexpr T start = Kind == PoolKind::max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+  const Index sw = o.stride.w;
+  for (Index oh = 0; oh < OH; ++oh) {
+    const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.top, o.padding.bottom, H);
+    T* out = y + oh * OW;
+    std::fill_n(out, OW, start);
+    std::int32_t* chosen = selected == nullptr ? nullptr : selected + oh * OW;
+    if (chosen != nullptr) {  // the first cell, should nothing beat the start value
+      for (Index ow = 0; ow < OW; ++ow) {
+        chosen[ow] = static_cast<std::int32_t>(rows.begin * W + std::max<Index>(ow * sw - o.padding.left, 0));
+      }
+    }
+    for (Index h = rows.begin; h < rows.end; ++h) {
+      for (Index kw = 0; kw < o.window.w; ++kw) {
+        // Output ow reads column ow*sw + shift; only those inside the map count.
+        const Index shift = kw - o.padding.left;
+        const Index first = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+        const Index last = shift >= W ? 0 : std::min(OW, (W - 1 - shift) / sw + 1);
+        const T* row = x + h * W;  // + shift in the index: a pointer before x would be undefined
+        if (chosen == nullptr) {
+          for (Index ow = first; ow < last; ++ow) {
+            const T v = row[ow * sw + shift];
+            out[ow] = takes_window<Kind>(v, out[ow]) ? v : out[ow];
+          }
+        } else {
+          const auto cell = static_cast<std::int32_t>(h * W + shift);
+          const auto step = static_cast<std::int32_t>(sw);
+          for (Index ow = first; ow < last; ++ow) {
+            const T v = row[ow * sw + shift];
+            const bool take = takes_window<Kind>(v, out[ow]);
+            out[ow] = take ? v : out[ow];
+            chosen[ow] = take ? cell + static_cast<std::int32_t>(ow) * step : chosen[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
 // Max or min over 2x2 windows at stride 2 without padding: every window lies
 // inside the map, so there are no spans to clip and the four cells are
 // compared straight. Ties go to the first cell in row-major order, NaN to
-// the last NaN, as below.
+// the last NaN, as in pool2d_extreme_map. selected may be null (not kept).
 template <PoolKind Kind, class T>
 void pool2x2_select_map(const T* x, Index W, T* y, Index OH, Index OW, std::int32_t* selected) {
   const auto better = [](T candidate, T best) { return takes_window<Kind>(candidate, best); };
@@ -253,7 +329,7 @@ void pool2x2_select_map(const T* x, Index W, T* y, Index OH, Index OW, std::int3
     const T* upper = x + 2 * oh * W;
     const T* lower = upper + W;
     T* out = y + oh * OW;
-    std::int32_t* chosen = selected + oh * OW;
+    std::int32_t* chosen = selected == nullptr ? nullptr : selected + oh * OW;
     const auto top = static_cast<std::int32_t>(2 * oh * W);
     for (Index ow = 0; ow < OW; ++ow) {
       const T a = upper[2 * ow], b = upper[2 * ow + 1], c = lower[2 * ow], d = lower[2 * ow + 1];
@@ -266,7 +342,7 @@ void pool2x2_select_map(const T* x, Index W, T* y, Index OH, Index OW, std::int3
       const std::int32_t iabc = iab + static_cast<std::int32_t>(take_c) * (first + W32 - iab);
       const bool take_d = better(d, abc);
       out[ow] = take_d ? d : abc;
-      chosen[ow] = iabc + static_cast<std::int32_t>(take_d) * (first + W32 + 1 - iabc);
+      if (chosen != nullptr) chosen[ow] = iabc + static_cast<std::int32_t>(take_d) * (first + W32 + 1 - iabc);
     }
   }
 }
@@ -300,18 +376,21 @@ inline Index average_divisor(const Pool2dOptions& o, const WindowSpan& rows, con
 }
 
 // One feature map x: [H, W] -> y: [OH, OW]; selected: [OH, OW] (max and min
-// only) gets the flat index h*W + w of the winning cell. Ties go to the first
-// cell in row-major order, a NaN to the last NaN.
+// only; null: not kept) gets the flat index of each window's winner.
 template <PoolKind Kind, class T>
 void pool2d_forward_map(const Pool2dOptions& o, const T* x, Index H, Index W, T* y, Index OH, Index OW,
                         std::int32_t* selected) {
   const T window_cells = static_cast<T>(o.window.h * o.window.w);
-  if (tiles_by_2x2(o, H, W, OH, OW)) {
-    if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
+  if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
+    if (tiles_by_2x2(o, H, W, OH, OW)) {
       pool2x2_select_map<Kind>(x, W, y, OH, OW, selected);  // LeNet's pooling
     } else {
-      pool2x2_reduce_map<Kind>(x, W, y, OH, OW);
+      pool2d_extreme_map<Kind>(o, x, H, W, y, OH, OW, selected);
     }
+    return;
+  }
+  if (tiles_by_2x2(o, H, W, OH, OW)) {
+    pool2x2_reduce_map<Kind>(x, W, y, OH, OW);
     return;
   }
   if (o.window == Size2{H, W} && o.padding == Pool2dPadding{} && Kind != PoolKind::max && Kind != PoolKind::min) {
@@ -330,32 +409,16 @@ void pool2d_forward_map(const Pool2dOptions& o, const T* x, Index H, Index W, T*
     const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.top, o.padding.bottom, H);
     for (Index ow = 0; ow < OW; ++ow) {
       const WindowSpan cols = window_span(ow, o.window.w, o.stride.w, o.padding.left, o.padding.right, W);
-      if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
-        Index best = rows.begin * W + cols.begin;
-        T best_value = x[best];
-        for (Index h = rows.begin; h < rows.end; ++h) {
-          for (Index w = cols.begin; w < cols.end; ++w) {
-            const T v = x[h * W + w];
-            if (takes_window<Kind>(v, best_value)) {
-              best_value = v;
-              best = h * W + w;
-            }
-          }
+      T total{0};
+      for (Index h = rows.begin; h < rows.end; ++h) {
+        for (Index w = cols.begin; w < cols.end; ++w) {
+          const T v = x[h * W + w];
+          total += Kind == PoolKind::l2 ? v * v : v;
         }
-        y[oh * OW + ow] = best_value;
-        selected[oh * OW + ow] = static_cast<std::int32_t>(best);
-      } else {
-        T total{0};
-        for (Index h = rows.begin; h < rows.end; ++h) {
-          for (Index w = cols.begin; w < cols.end; ++w) {
-            const T v = x[h * W + w];
-            total += Kind == PoolKind::l2 ? v * v : v;
-          }
-        }
-        if constexpr (Kind == PoolKind::average) total /= static_cast<T>(average_divisor(o, rows, cols));
-        if constexpr (Kind == PoolKind::l2) total = std::sqrt(total);
-        y[oh * OW + ow] = total;
       }
+      if constexpr (Kind == PoolKind::average) total /= static_cast<T>(average_divisor(o, rows, cols));
+      if constexpr (Kind == PoolKind::l2) total = std::sqrt(total);
+      y[oh * OW + ow] = total;
     }
   }
 }
@@ -389,7 +452,17 @@ void pool2d_backward_map(const Pool2dOptions& o, const T* x, Index H, Index W, c
                          Index OW, const std::int32_t* selected, T* dx) {
   std::fill_n(dx, H * W, T{0});
   if constexpr (Kind == PoolKind::max || Kind == PoolKind::min) {
-    for (Index i = 0; i < OH * OW; ++i) dx[selected[i]] += dy[i];
+    if (selected != nullptr) {
+      for (Index i = 0; i < OH * OW; ++i) dx[selected[i]] += dy[i];
+      return;
+    }
+    for (Index oh = 0; oh < OH; ++oh) {  // an inference forward kept no winners: find them again
+      const WindowSpan rows = window_span(oh, o.window.h, o.stride.h, o.padding.top, o.padding.bottom, H);
+      for (Index ow = 0; ow < OW; ++ow) {
+        const WindowSpan cols = window_span(ow, o.window.w, o.stride.w, o.padding.left, o.padding.right, W);
+        dx[window_winner<Kind>(x, W, rows, cols)] += dy[oh * OW + ow];
+      }
+    }
     return;
   }
   if (tiles_by_2x2(o, H, W, OH, OW)) {
@@ -428,8 +501,8 @@ void pool2d_backward_map(const Pool2dOptions& o, const T* x, Index H, Index W, c
     throw shape_error(std::string(operation) + ": output " + to_string(y) + ", expected " + to_string(want) +
                       " for input " + to_string(x));
   }
-  const bool needs_selected = options.kind == PoolKind::max || options.kind == PoolKind::min;
-  if (needs_selected && selected != want) {
+  const bool keeps_selected = options.kind == PoolKind::max || options.kind == PoolKind::min;
+  if (keeps_selected && selected != want && selected != Shape<4>{}) {
     throw shape_error(std::string(operation) + ": selected-cell indices " + to_string(selected) + ", expected " +
                       to_string(want));
   }
@@ -470,11 +543,10 @@ void dispatch_pool_kind(PoolKind kind, Body&& body) {
 }  // namespace detail
 
 /// x: [N, C, H, W] -> y: [N, C, OH, OW]. selected: [N, C, OH, OW] for max and
-/// min (the winning cell of each window, kept for backward); may be empty for
-/// the other kinds. The feature maps of a large input are split across threads.
-/// Throws value_error for invalid options (validate_pool2d), and shape_error
-/// when the maps are smaller than the window (pool2d_output_shape) or y or
-/// selected has another shape.
+/// min (the winning cell of each window, kept for backward), or empty: not
+/// kept (inference, a faster loop); always empty for the other kinds. The feature maps of a large input are split
+/// across threads. Throws value_error for invalid options (validate_pool2d), and shape_error when the maps are smaller
+/// than the window (pool2d_output_shape) or y or selected has another shape.
 template <class T>
 void pool2d_forward(const Pool2dOptions& options, TensorView<const T, 4> x, TensorView<T, 4> y,
                     TensorView<std::int32_t, 4> selected) {
@@ -493,7 +565,8 @@ void pool2d_forward(const Pool2dOptions& options, TensorView<const T, 4> x, Tens
 }
 
 /// dy: [N, C, OH, OW] -> dx: [N, C, H, W] (overwritten). x and y are the
-/// forward's input and output (L2 needs both); selected is what forward wrote.
+/// forward's input and output (L2 needs both); selected is what forward wrote,
+/// or empty: max and min find each window's winner in x again.
 /// Throws value_error for invalid options and shape_error when any shape
 /// disagrees with x and the options.
 template <class T>
