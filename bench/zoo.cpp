@@ -1,8 +1,9 @@
 // Inference of four zoo models at 3x224x224 (ResNet-18, ResNet-50,
 // MobileNetV2, GoogLeNet, as torchvision builds them, 1,000 classes) through
 // Graph::infer, the pooled inference path: batch 1 and 32 on 1 and 2
-// threads. bench/peers/torch_zoo.cpp times the same networks in libtorch
-// under the same names with a Torch prefix.
+// threads, and again with BatchNorm folded (model:resnet18_folded ...).
+// bench/peers/torch_zoo.cpp times the same networks in libtorch under the
+// same names with a Torch prefix (BatchNorm as its own op, as libtorch runs it).
 //
 //   bench_zoo                       # every case sets its own minimum time
 //   bench_zoo --benchmark_filter='model:resnet50/batch:1/'
@@ -32,6 +33,7 @@
 #include "fovea/models/googlenet.hpp"
 #include "fovea/models/mobilenet.hpp"
 #include "fovea/models/resnet.hpp"
+#include "fovea/nn/fold_batch_norm.hpp"
 
 namespace {
 
@@ -40,8 +42,16 @@ using fovea::Tensor;
 
 constexpr double mebibyte = 1024.0 * 1024.0;
 
+// "resnet18", ..., or "resnet18_folded", ...: the same network with each
+// BatchNorm folded into the convolution before it (fold_batch_norm), as a
+// program deploying it would run it.
 fovea::Graph<float> build(const std::string& model) {
   const fovea::models::ModelOptions options{.classes = 1000, .in_channels = 3, .seed = 7};
+  const std::string suffix = "_folded";
+  if (model.ends_with(suffix)) {
+    auto net = build(model.substr(0, model.size() - suffix.size()));
+    return fovea::fold_batch_norm(net);
+  }
   if (model == "resnet18") return fovea::models::resnet18<float>(options);
   if (model == "resnet50") return fovea::models::resnet50<float>(options);
   if (model == "mobilenet_v2") return fovea::models::mobilenet_v2<float>(options);
@@ -121,7 +131,8 @@ void ZooInference(benchmark::State& state, const std::string& model, Index batch
 // ResNet-50 call is ~260 GFLOP, seconds on one core), so the whole program
 // takes a few minutes on two cores.
 [[maybe_unused]] const bool registered = [] {
-  for (const char* model : {"resnet18", "resnet50", "mobilenet_v2", "googlenet"}) {
+  for (const char* model : {"resnet18", "resnet50", "mobilenet_v2", "googlenet", "resnet18_folded", "resnet50_folded",
+                            "mobilenet_v2_folded", "googlenet_folded"}) {
     for (Index batch : {Index{1}, Index{32}}) {
       for (int threads : {1, 2}) {
         const std::string name = std::string("ZooInference/model:") + model + "/batch:" + std::to_string(batch) +

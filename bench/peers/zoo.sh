@@ -63,12 +63,16 @@ def row(label, f, t):  # f, t: one figure per run
     print(f"{label:30}{statistics.median(f):>11.2f}{statistics.median(t):>13.2f}{statistics.median(ratios):>16.2f}   "
           + " ".join(f"{r:.2f}" for r in ratios))
 print(f"{'model/batch/threads':30}{'fovea ms':>11}{'libtorch ms':>13}{'fovea/libtorch':>16}   (each run's ratio)")
+# fovea's "<model>_folded" (BatchNorm folded into the convolutions) beside libtorch's <model>.
+def peer(key):
+    return (key[0].removesuffix("_folded"),) + key[1:]
 for key in fovea[0]:
-    if all(key in t for t in torch):
-        row(f"{key[0]}/{key[1]}/{key[2]}", [f[key] for f in fovea], [t[key] for t in torch])
+    if all(peer(key) in t for t in torch):
+        row(f"{key[0]}/{key[1]}/{key[2]}", [f[key] for f in fovea], [t[peer(key)] for t in torch])
 print("the best thread count of each, in each run:")
 for model, batch in dict.fromkeys(k[:2] for k in fovea[0]):
-    best = lambda d: min(v for k, v in d.items() if k[:2] == (model, batch))
-    row(f"{model}/{batch}/best", [best(f) for f in fovea], [best(t) for t in torch])
+    best = lambda d, m: min(v for k, v in d.items() if k[:2] == (m, batch))
+    if all(any(k[:2] == peer((model, batch)) for k in t) for t in torch):
+        row(f"{model}/{batch}/best", [best(f, model) for f in fovea], [best(t, peer((model, batch))[0]) for t in torch])
 print("(medians over", runs, "runs; a ratio below 1: fovea is faster)")
 PY
