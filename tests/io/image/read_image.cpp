@@ -5,6 +5,11 @@
 
 #include "support/temp_files.hpp"
 
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <vector>
+
 #include "fovea/io/image/png.hpp"
 
 using Catch::Matchers::StartsWith;
@@ -63,4 +68,32 @@ TEST_CASE("read_image refuses a PNG chunk longer than the file before decoding",
   bytes[idat] = 0;
   fovea::test::write_file(corrupt, bytes);
   CHECK(read_image(corrupt).shape() == fovea::Shape<3>{1, 5, 3});
+}
+
+TEST_CASE("read_image refuses a JPEG scan whose Huffman table no DHT segment defines", "[io][errors]") {
+  // stb_image would decode it with whatever memory the missing table holds.
+  std::vector<unsigned char> pixels(5 * 3 * 3);
+  for (std::size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<unsigned char>(i * 17);
+  Bytes jpeg;
+  const auto append = [](void* to, void* data, int size) {
+    auto* bytes = static_cast<Bytes*>(to);
+    const auto* first = static_cast<const std::uint8_t*>(data);
+    bytes->insert(bytes->end(), first, first + size);
+  };
+  REQUIRE(stbi_write_jpg_to_func(append, &jpeg, 5, 3, 3, pixels.data(), 90) != 0);
+  const auto good = folder / "good.jpg";
+  fovea::test::write_file(good, jpeg);
+  CHECK(read_image(good).shape() == fovea::Shape<3>{3, 3, 5});
+  // The first table of the DHT segment is the luma DC table 0: call it 3.
+  const std::uint8_t dht[] = {0xFF, 0xC4};
+  const auto segment = std::search(jpeg.begin(), jpeg.end(), std::begin(dht), std::end(dht));
+  REQUIRE(segment != jpeg.end());
+  REQUIRE(segment[4] == 0x00);
+  segment[4] = 0x03;
+  const auto bad = folder / "undefined-table.jpg";
+  fovea::test::write_file(bad, jpeg);
+  CHECK_THROWS_AS(read_image(bad), fovea::format_error);
+  CHECK_THROWS_WITH(read_image(bad), StartsWith("read_image: " + quoted(bad) + " is corrupt: a JPEG scan at byte ") &&
+                                         Catch::Matchers::EndsWith(" uses a Huffman table that no DHT segment before "
+                                                                   "it defines"));
 }

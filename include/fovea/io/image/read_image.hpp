@@ -101,6 +101,56 @@ inline void require_complete_pixels(const std::vector<std::uint8_t>& bytes, cons
     }
     return;
   }
+  if (starts_with("\xFF\xD8")) {
+    // stb_image decodes a scan with whatever memory a Huffman table it
+    // names but no DHT segment defined holds (and trips an assertion in
+    // Debian's build): each scan's tables must be defined before it. Walks
+    // the markers, skipping each scan's entropy-coded bytes.
+    bool defined[2][4] = {};  // [DC = 0, AC = 1][table id]
+    std::size_t at = 2;
+    const auto segment_length = [&](std::size_t marker) { return Index{bytes[marker + 2]} << 8 | bytes[marker + 3]; };
+    while (at + 4 <= bytes.size()) {
+      if (bytes[at] != 0xFF) return;  // not a marker: stb_image reports it
+      const std::uint8_t marker = bytes[at + 1];
+      if (marker == 0xD9) return;                                                    // end of image
+      if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0xFF) {  // no length
+        at += marker == 0xFF ? 1 : 2;
+        continue;
+      }
+      const auto end = std::min(bytes.size(), at + 2 + static_cast<std::size_t>(segment_length(at)));
+      if (marker == 0xC4) {  // DHT: tables of 1 + 16 count bytes + the values
+        for (std::size_t table = at + 4; table + 17 <= end;) {
+          const std::uint8_t class_id = bytes[table];
+          if ((class_id >> 4) < 2 && (class_id & 15) < 4) defined[class_id >> 4][class_id & 15] = true;
+          std::size_t values = 0;
+          for (std::size_t i = 1; i <= 16; ++i) values += bytes[table + i];
+          table += 17 + values;
+        }
+      }
+      if (marker == 0xDA && at + 5 <= end) {  // SOS: components, then spectral start and end
+        const std::size_t components = bytes[at + 4];
+        const std::size_t spectral = at + 5 + 2 * components;
+        if (spectral + 2 > end) return;
+        const bool dc = bytes[spectral] == 0, ac = bytes[spectral + 1] > 0;
+        for (std::size_t c = 0; c < components; ++c) {
+          const std::uint8_t tables = bytes[at + 6 + 2 * c];
+          if ((dc && ((tables >> 4) > 3 || !defined[0][tables >> 4])) ||
+              (ac && ((tables & 15) > 3 || !defined[1][tables & 15]))) {
+            throw format_error("read_image: " + quoted_path(path) + " is corrupt: a JPEG scan at byte " +
+                               std::to_string(at) + " uses a Huffman table that no DHT segment before it defines");
+          }
+        }
+        at = end;  // the entropy-coded bytes: until a marker other than a stuffed 0xFF00 or a restart
+        while (at + 1 < bytes.size() &&
+               !(bytes[at] == 0xFF && bytes[at + 1] != 0x00 && (bytes[at + 1] < 0xD0 || bytes[at + 1] > 0xD7))) {
+          ++at;
+        }
+        continue;
+      }
+      at = end;
+    }
+    return;
+  }
   if (starts_with("P6")) {  // binary PPM: header tokens, one whitespace byte, then the pixels
     std::size_t at = 2;
     std::array<Index, 3> values{};  // width, height, maximum value
