@@ -246,8 +246,8 @@ TEST_CASE("conv2d_algorithm picks the algorithm by shape and pass", "[conv2d][di
   CHECK(pick(64, k5_pad, 1, Conv2dPass::backward) == Conv2dAlgorithm::vector);
   CHECK(pick(65, k5) == Conv2dAlgorithm::im2col);  // many channels: im2col + GEMM
   CHECK(pick(1, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2}) == Conv2dAlgorithm::im2col);
-  CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .stride_w = 2}) == Conv2dAlgorithm::vector);  // forward: any stride
-  CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .stride_w = 2}, 1, Conv2dPass::backward) == Conv2dAlgorithm::im2col);
+  CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .stride_w = 2}) == Conv2dAlgorithm::vector);  // any stride
+  CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .stride_w = 2}, 1, Conv2dPass::backward) == Conv2dAlgorithm::vector);
   CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .dilation_h = 2}) == Conv2dAlgorithm::im2col);
   CHECK(pick(1, {.kernel_h = 3, .kernel_w = 3, .dilation_w = 2}) == Conv2dAlgorithm::im2col);
   CHECK(pick(6, {}) == Conv2dAlgorithm::pointwise);  // x is already the column matrix
@@ -621,7 +621,7 @@ TEST_CASE("one sample shared by the threads agrees with the naive loops on every
   fovea::set_threads(saved);
 }
 
-TEST_CASE("the vector path's forward takes any stride; its backward is left to im2col", "[conv2d][vector]") {
+TEST_CASE("the vector path takes any stride, forward and backward", "[conv2d][vector]") {
   const std::vector<naive::ConvCase> cases = {
       {2, 16, 32, 28, 28, 3, 3, {2, 2, 1, 1, 1, 1}, true},       // ResNet-8's 16 -> 32 downsampling
       {1, 5, 7, 11, 10, 3, 2, {2, 3, 1, 0, 1, 1, 0, 1}, false},  // unequal strides, one-sided padding
@@ -632,12 +632,13 @@ TEST_CASE("the vector path's forward takes any stride; its backward is left to i
     INFO(c.describe());
     FastConv<float> fast(c, rng);
     REQUIRE(fast.algorithm(fovea::Conv2dPass::forward) == fovea::Conv2dAlgorithm::vector);
-    REQUIRE(fast.algorithm(fovea::Conv2dPass::backward) == fovea::Conv2dAlgorithm::im2col);
+    REQUIRE(fast.algorithm(fovea::Conv2dPass::backward) == fovea::Conv2dAlgorithm::vector);
     fast.forward_backward();
     CHECK(naive::relative_error(fast.y, naive::conv2d(fast.x, fast.w, fast.b, c.s)) < 1e-5);
     const naive::ConvGradients ref = naive::conv2d_backward(fast.x, fast.w, fast.dy, c.s);
     CHECK(naive::relative_error(fast.dx, ref.dx) < 1e-5);
     CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
+    if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < 1e-5);
   }
 }
 

@@ -190,18 +190,21 @@ inline std::vector<ConvCase> direct_cases() {
 // and the largest channel count the path takes.
 inline std::vector<ConvCase> vector_cases() {
   return {
-      {2, 6, 16, 14, 14, 5, 5, {}, true},                  // LeNet's conv2
-      {3, 2, 1, 5, 5, 3, 3, {}, false},                    // one filter: fifteen zero lanes
-      {1, 3, 6, 9, 10, 3, 3, {1, 1, 1, 1, 1, 1}, true},    // same padding, 6 filters
-      {2, 4, 17, 6, 13, 2, 4, {1, 1, 0, 3, 1, 1}, false},  // wide left/right pad, 17 filters
-      {1, 2, 33, 4, 28, 3, 1, {1, 1, 2, 0, 1, 1}, true},   // two vectors + one, 28 = 10 + 9 + 9
-      {5, 16, 5, 7, 7, 3, 3, {1, 1, 1, 1, 1, 1}, true},    // 16 input channels, odd batch
-      {1, 3, 4, 3, 3, 2, 2, {1, 1, 3, 2, 1, 1}, true},     // padding wider than the kernel
-      {2, 2, 3, 5, 1, 3, 1, {}, true},                     // one column
-      {1, 5, 16, 1, 12, 1, 5, {1, 1, 0, 2, 1, 1}, false},  // one row, 1x5 kernel
-      {2, 3, 7, 4, 6, 1, 1, {1, 1, 1, 1, 1, 1}, true},     // 1x1 with padding: not pointwise
-      {2, 40, 5, 4, 3, 3, 3, {1, 1, 1, 1, 1, 1}, true},    // 40 input channels (ResNet-8's are 16 to 64)
-      {1, 64, 17, 3, 4, 3, 2, {1, 1, 1, 0, 1, 1}, false},  // 64 input channels, 17 filters
+      {2, 6, 16, 14, 14, 5, 5, {}, true},                      // LeNet's conv2
+      {3, 2, 1, 5, 5, 3, 3, {}, false},                        // one filter: fifteen zero lanes
+      {1, 3, 6, 9, 10, 3, 3, {1, 1, 1, 1, 1, 1}, true},        // same padding, 6 filters
+      {2, 4, 17, 6, 13, 2, 4, {1, 1, 0, 3, 1, 1}, false},      // wide left/right pad, 17 filters
+      {1, 2, 33, 4, 28, 3, 1, {1, 1, 2, 0, 1, 1}, true},       // two vectors + one, 28 = 10 + 9 + 9
+      {5, 16, 5, 7, 7, 3, 3, {1, 1, 1, 1, 1, 1}, true},        // 16 input channels, odd batch
+      {1, 3, 4, 3, 3, 2, 2, {1, 1, 3, 2, 1, 1}, true},         // padding wider than the kernel
+      {2, 2, 3, 5, 1, 3, 1, {}, true},                         // one column
+      {1, 5, 16, 1, 12, 1, 5, {1, 1, 0, 2, 1, 1}, false},      // one row, 1x5 kernel
+      {2, 3, 7, 4, 6, 1, 1, {1, 1, 1, 1, 1, 1}, true},         // 1x1 with padding: not pointwise
+      {2, 40, 5, 4, 3, 3, 3, {1, 1, 1, 1, 1, 1}, true},        // 40 input channels (ResNet-8's are 16 to 64)
+      {1, 64, 17, 3, 4, 3, 2, {1, 1, 1, 0, 1, 1}, false},      // 64 input channels, 17 filters
+      {2, 4, 6, 9, 9, 3, 3, {2, 2, 1, 1, 1, 1}, true},         // stride 2 (dx through col2im)
+      {1, 3, 5, 8, 7, 3, 2, {3, 2, 1, 0, 1, 1, 0, 1}, false},  // unequal strides, one-sided padding
+      {2, 5, 4, 6, 6, 1, 1, {2, 2, 0, 0, 1, 1}, true},         // a 1x1 projection at stride 2
   };
 }
 

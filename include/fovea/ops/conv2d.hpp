@@ -91,8 +91,8 @@ inline std::string to_string(Conv2dAlgorithm algorithm) {
 ///   backward that needs dx (the direct loops have no input gradient): then
 ///   pointwise for a 1x1 kernel, im2col otherwise;
 /// - pointwise for 1x1 at stride 1 without padding (x already is the column matrix);
-/// - vector for 2 to 64 input channels without dilation, one group, at stride
-///   1 (the forward at any stride: its kernels read the input in place);
+/// - vector for 2 to 64 input channels without dilation, one group, at any
+///   stride;
 /// - im2col for everything else (strides, dilation, groups, many channels),
 ///   which the GEMM runs near peak on large K.
 inline Conv2dAlgorithm conv2d_algorithm(const Conv2dGeometry& g, Conv2dPass pass = Conv2dPass::forward) {
@@ -103,8 +103,8 @@ inline Conv2dAlgorithm conv2d_algorithm(const Conv2dGeometry& g, Conv2dPass pass
     return Conv2dAlgorithm::direct;
   }
   if (g.pointwise()) return Conv2dAlgorithm::pointwise;
-  const bool vector_steps = pass == Conv2dPass::forward ? w.dilation_h == 1 && w.dilation_w == 1 : unit_steps;
-  if (vector_steps && g.groups == 1 && g.in_channels > 1 && g.in_channels <= detail::vector_max_in_channels) {
+  const bool undilated = w.dilation_h == 1 && w.dilation_w == 1;
+  if (undilated && g.groups == 1 && g.in_channels > 1 && g.in_channels <= detail::vector_max_in_channels) {
     return Conv2dAlgorithm::vector;
   }
   return Conv2dAlgorithm::im2col;
@@ -176,7 +176,9 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
   if (algorithm == Conv2dAlgorithm::vector) {
     ws.weight_t.resize({K, vector.channels});
     ws.bias_t.resize({vector.channels});
-    if (with_dx) ws.weight_flipped.resize({g.in_channels, Cout * g.window.kernel_h * g.window.kernel_w});
+    if (with_dx && detail::vector_full_input_grad(g)) {
+      ws.weight_flipped.resize({g.in_channels, Cout * g.window.kernel_h * g.window.kernel_w});
+    }
   }
   if (backward) {
     ws.dweight.resize({plan.blocks, K * (algorithm == Conv2dAlgorithm::vector ? vector.channels : Cout)});
@@ -197,7 +199,8 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
       const FullLayout full = full_layout<T>(g);
       scratch.image.resize({g.in_channels * vector.height * vector.width});
       scratch.grad.resize({P * vector.channels});
-      if (with_dx) scratch.full.resize({Cout * full.height * full.width});
+      if (with_dx && detail::vector_full_input_grad(g)) scratch.full.resize({Cout * full.height * full.width});
+      if (with_dx && !detail::vector_full_input_grad(g)) scratch.dcols.resize({K, P});
     }
     if (backward && plan.relu) scratch.masked.resize({Cout * P});
   }
@@ -308,7 +311,9 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
       {.algorithm = algorithm, .pass = pass, .threads = block_slots(blocks), .blocks = blocks, .relu = relu});
   workspace.sum.reset(blocks);
   const T* w = weight.data();
-  if (algorithm == Conv2dAlgorithm::vector && !dx.empty()) detail::vector_conv_prepare_backward(w, g, workspace);
+  if (algorithm == Conv2dAlgorithm::vector && !dx.empty() && detail::vector_full_input_grad(g)) {
+    detail::vector_conv_prepare_backward(w, g, workspace);
+  }
   const Index sample = g.in_channels * g.height * g.width, dw_size = workspace.dweight.dim(1);
 
   parallel_blocks(N, blocks, [&](const Block& block) {
@@ -341,7 +346,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
           detail::direct_conv_weight_grad(x_n, dy_n, g, scratch, dw_partial);
           break;
         case Conv2dAlgorithm::vector:
-          detail::vector_conv_backward(x_n, dy_n, g, workspace, scratch, dw_partial, dx_n);
+          detail::vector_conv_backward(x_n, w, dy_n, g, workspace, scratch, dw_partial, dx_n);
           break;
         case Conv2dAlgorithm::depthwise:
           detail::depthwise_conv_backward(x_n, w, dy_n, g, dw_partial, dx_n);

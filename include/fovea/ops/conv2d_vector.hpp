@@ -1,26 +1,29 @@
 #pragma once
 
 /// @file
-/// The "vector" convolution for a few input channels (2 to 64) at stride 1:
-/// LeNet's conv2 (6 -> 16, 5x5 on 14x14), forward, weight gradient and input
-/// gradient side by side. Its GEMMs would be small (K = 150, 100 positions),
+/// The "vector" convolution for a few input channels (2 to 64) at any
+/// stride: LeNet's conv2 (6 -> 16, 5x5 on 14x14), forward, weight gradient
+/// and input gradient side by side. Its GEMMs would be small (K = 150, 100 positions),
 /// so im2col, col2im and the GEMM's packing of both cost as much as the
 /// multiply-adds. These kernels put output channels in the vector lanes
 /// instead of positions, so a 10-wide output row wastes no lanes, and
 /// broadcast each input value straight from the zero-padded sample: an
 /// implicit GEMM with no column matrix. The input gradient is a direct "full"
-/// correlation of dy with the flipped kernels, without col2im. No dilation,
-/// one group. Per sample; the caller splits the batch across threads.
+/// correlation of dy with the flipped kernels, without col2im, at stride 1,
+/// and weight^T dy with col2im at larger strides. No dilation, one group. Per sample; the caller splits the batch
+/// across threads.
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "fovea/core/eigen.hpp"
+#include "fovea/core/gemm.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/detail/register_block.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/conv2d_workspace.hpp"
+#include "fovea/ops/im2col.hpp"
 
 namespace fovea::detail {
 
@@ -205,7 +208,7 @@ void vector_weight_grad_block(const T* image, const VectorLayout& layout, const 
   using Block = DirectBlock<T>;
   constexpr Index V = direct_block<T>;
   const Index KH = g.window.kernel_h, KW = g.window.kernel_w, plane = layout.height * layout.width;
-  const Index stride = layout.channels;
+  const Index stride = layout.channels, sh = g.window.stride_h, sw = g.window.stride_w;
   Index offset[TB];
   for (int i = 0; i < TB; ++i) {
     const Index t = t0 + i, c = t / (KH * KW), r = t % (KH * KW);
@@ -216,13 +219,13 @@ void vector_weight_grad_block(const T* image, const VectorLayout& layout, const 
     for (int v = 0; v < CV; ++v) acc[i][v].setZero();
   }
   for (Index oh = 0; oh < g.out_h; ++oh) {
-    const T* row = image + oh * layout.width;
+    const T* row = image + oh * sh * layout.width;
     const T* d = grad_t + oh * g.out_w * stride;
     for (Index ow = 0; ow < g.out_w; ++ow, d += stride) {
       Block dv[CV];
       for (int v = 0; v < CV; ++v) dv[v] = Eigen::Map<const Block>(d + v * V);
       for (int i = 0; i < TB; ++i) {
-        const T in = row[ow + offset[i]];
+        const T in = row[ow * sw + offset[i]];
         for (int v = 0; v < CV; ++v) acc[i][v] += in * dv[v];
       }
     }
@@ -331,12 +334,20 @@ void vector_conv_prepare_backward(const T* weight, const Conv2dGeometry& g, Conv
   }
 }
 
+// Whether the input gradient runs as the full correlation (stride 1) or, at
+// larger strides, as weight^T dy and col2im: the correlation would multiply
+// the zeros between a strided dy's values (three in four at stride 2).
+inline bool vector_full_input_grad(const Conv2dGeometry& g) { return g.window.stride_h == 1 && g.window.stride_w == 1; }
+
 // dy_n: [Cout, OH, OW] -> dweight_t [K, C] += x_n read as columns x dy_n^T;
-// dx_n [Cin, H, W] written unless null (vector_conv_prepare_backward first).
-// scratch.image and scratch.full must have their borders zero.
+// dx_n [Cin, H, W] written unless null: at stride 1 from the flipped weights
+// (vector_conv_prepare_backward first; scratch.full's border zero), else
+// from weight [Cout, K] through scratch.dcols [K, P]. scratch.image must
+// have its border zero.
 template <class T>
-void vector_conv_backward(const T* x_n, const T* dy_n, const Conv2dGeometry& g, const Conv2dWorkspace<T>& ws,
-                          typename Conv2dWorkspace<T>::ThreadScratch& scratch, T* dweight_t, T* dx_n) {
+void vector_conv_backward(const T* x_n, const T* weight, const T* dy_n, const Conv2dGeometry& g,
+                          const Conv2dWorkspace<T>& ws, typename Conv2dWorkspace<T>::ThreadScratch& scratch,
+                          T* dweight_t, T* dx_n) {
   const VectorLayout layout = vector_layout<T>(g);
   const Index C = layout.channels, P = g.positions(), K = g.patch_size(), Cout = g.out_channels;
   T* image = scratch.image.data();
@@ -352,6 +363,14 @@ void vector_conv_backward(const T* x_n, const T* dy_n, const Conv2dGeometry& g, 
     });
   });
   if (dx_n == nullptr) return;
+  if (!vector_full_input_grad(g)) {
+    gemm(gemm_operand(weight, Cout, K).t(), gemm_operand(dy_n, Cout, P), gemm_result(scratch.dcols.data(), K, P),
+         GemmUpdate::overwrite);  // [K, Cout] x [Cout, P]
+    TensorView<T, 3> dx(dx_n, {g.in_channels, g.height, g.width});
+    dx.fill(T{});  // col2im accumulates
+    col2im<T>(scratch.dcols, g.window, dx);
+    return;
+  }
   const FullLayout full = full_layout<T>(g);
   T* padded_dy = scratch.full.data();
   pad_full(dy_n, full, g, padded_dy);
