@@ -23,6 +23,7 @@
 #include "fovea/layers/global_pool.hpp"
 #include "fovea/layers/linear.hpp"
 #include "fovea/layers/pool2d.hpp"
+#include "fovea/models/resnet.hpp"
 #include "fovea/nn/init.hpp"
 #include "fovea/nn/sequential.hpp"
 
@@ -248,6 +249,24 @@ TEST_CASE("fused and unfused passes give the same bits, forward and backward", "
     return all;
   };
   CHECK(gradients(true) == gradients(false));
+}
+
+TEST_CASE("a ResNet's BatchNorm-then-ReLU pairs fused and apart give the same bits", "[nn][graph]") {
+  auto net = fovea::models::resnet8<float>({.classes = 10, .in_channels = 1, .seed = 3});
+  Rng rng(7);
+  auto x = Tensor<float, 4>::uniform({4, 1, 28, 28}, rng, -1.0f, 1.0f);
+  auto r = Tensor<float, 4>::uniform({4, 10, 1, 1}, rng, -1.0f, 1.0f);
+  const auto run = [&](bool fuse) {
+    net.set_fusion(fuse);
+    net.zero_grad();
+    Tensor<float, 4> y(net.forward(x));
+    net.backward(r);
+    std::vector<float> all(y.begin(), y.end());
+    for (const auto& p : net.params()) all.insert(all.end(), p.grad.begin(), p.grad.end());
+    return all;
+  };
+  const std::vector<float> fused = run(true);
+  CHECK(fused == run(false));
 }
 
 TEST_CASE("the backward hook reports each node once its parameter gradients are final", "[nn][graph]") {

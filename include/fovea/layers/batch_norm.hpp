@@ -99,6 +99,9 @@ class BatchNorm final : public Layer<T> {
     return context;
   }
 
+  /// Yes: a ReLU right after it runs inside its passes.
+  bool supports_relu_epilogue() const override { return true; }
+
   /// Training: the batch's statistics (throws value_error for a batch with one
   /// value per channel), and the running ones move toward them unless the
   /// context says not to (LayerContext::update_buffers). Inference: the
@@ -123,12 +126,13 @@ class BatchNorm final : public Layer<T> {
         own.inv_std(c) = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var_(c)) + options_.epsilon));
       }
     }
-    batch_norm_forward<T>(x, own.mean, own.inv_std, scale_, shift_, y);
+    batch_norm_forward<T>(x, own.mean, own.inv_std, scale_, shift_, y, own.relu_epilogue);
   }
 
   /// dy: [N, C, H, W] -> dx: same shape; with affine, the scale's and shift's
-  /// gradients accumulate into context.gradients.
-  void backward(TensorView<const T, 4> x, TensorView<const T, 4> /*y*/, TensorView<const T, 4> dy, TensorView<T, 4> dx,
+  /// gradients accumulate into context.gradients. With context.relu_epilogue,
+  /// y and dy are after the ReLU.
+  void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
                 LayerContext<T>& context) const override {
     const auto& own = this->template context_as<BatchNormContext>(context);
     own.record.check_backward(name_, x.shape(), dy.shape(), dx.shape());
@@ -138,7 +142,8 @@ class BatchNorm final : public Layer<T> {
       dscale = own.gradients[0];
       dshift = own.gradients[1];
     }
-    batch_norm_backward<T>(own.statistics, x, own.mean, own.inv_std, scale_, dy, dx, dscale, dshift);
+    batch_norm_backward<T>(own.statistics, x, own.mean, own.inv_std, scale_, dy, dx, dscale, dshift,
+                           own.relu_epilogue ? y : TensorView<const T, 4>{});
   }
 
   std::vector<Parameter<T>> params() override {

@@ -22,6 +22,7 @@
 
 #include "fovea/core/error.hpp"
 #include "fovea/core/parallel.hpp"
+#include "fovea/core/tensor.hpp"
 #include "fovea/core/tensor_view.hpp"
 #include "fovea/detail/number_format.hpp"
 
@@ -138,7 +139,8 @@ void batch_norm_update_running(double momentum, Index count, TensorView<const T,
 /// shape_error when y is not x's shape or a vector is not [C].
 template <class T>
 void batch_norm_forward(TensorView<const T, 4> x, TensorView<const T, 1> mean, TensorView<const T, 1> inv_std,
-                        TensorView<const T, 1> scale, TensorView<const T, 1> shift, TensorView<T, 4> y) {
+                        TensorView<const T, 1> scale, TensorView<const T, 1> shift, TensorView<T, 4> y,
+                        bool relu = false) {
   const Index N = x.dim(0), C = x.dim(1);
   if (y.shape() != x.shape()) {
     throw shape_error("batch_norm_forward: output " + to_string(y.shape()) + " does not match the input " +
@@ -155,7 +157,13 @@ void batch_norm_forward(TensorView<const T, 4> x, TensorView<const T, 1> mean, T
       // One multiply-add per element: y = a x + b with a = scale * inv_std, b = shift - a * mean.
       const T a = scale(c) * inv_std(c);
       const T b = shift(c) - a * mean(c);
-      for (Index n = 0; n < N; ++n) Y.row(n * C + c).array() = a * X.row(n * C + c).array() + b;
+      for (Index n = 0; n < N; ++n) {
+        if (relu) {
+          Y.row(n * C + c).array() = (a * X.row(n * C + c).array() + b).max(T{0});
+        } else {
+          Y.row(n * C + c).array() = a * X.row(n * C + c).array() + b;
+        }
+      }
     }
   });
 }
@@ -167,11 +175,15 @@ void batch_norm_forward(TensorView<const T, 4> x, TensorView<const T, 1> mean, T
 /// variance depend on x, and
 ///   dx = scale * inv_std * (dy - mean_M(dy) - x_hat * mean_M(dy * x_hat)),
 /// means over the channel's M values; with running statistics dx = scale *
-/// inv_std * dy. Throws shape_error when a shape disagrees with x.
+/// inv_std * dy. With relu_output (the forward's y with `relu`), dy is the
+/// gradient after the ReLU and counts only where y > 0: each channel's dy is
+/// masked (ReLU's backward) into dx while it is in cache, and read from there.
+/// Throws shape_error when a shape disagrees with x.
 template <class T>
 void batch_norm_backward(BatchNormStatistics statistics, TensorView<const T, 4> x, TensorView<const T, 1> mean,
                          TensorView<const T, 1> inv_std, TensorView<const T, 1> scale, TensorView<const T, 4> dy,
-                         TensorView<T, 4> dx, TensorView<T, 1> dscale, TensorView<T, 1> dshift) {
+                         TensorView<T, 4> dx, TensorView<T, 1> dscale, TensorView<T, 1> dshift,
+                         TensorView<const T, 4> relu_output = {}) {
   const Index N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   if (dy.shape() != x.shape()) {
     throw shape_error("batch_norm_backward: gradient " + to_string(dy.shape()) + " does not match the input " +
@@ -186,11 +198,32 @@ void batch_norm_backward(BatchNormStatistics statistics, TensorView<const T, 4> 
   detail::require_channel_vector("batch_norm_backward", "scale", scale, C, false);
   detail::require_channel_vector("batch_norm_backward", "dscale", dscale, C, true);
   detail::require_channel_vector("batch_norm_backward", "dshift", dshift, C, true);
+  const bool relu = !relu_output.empty();
+  if (relu && relu_output.shape() != x.shape()) {
+    throw shape_error("batch_norm_backward: ReLU output " + to_string(relu_output.shape()) +
+                      " does not match the input " + to_string(x.shape()));
+  }
+  // With the ReLU, the masked dy goes where dx will go (or, without a dx,
+  // into a buffer of its own) and dY reads it from there.
+  Tensor<T, 4> masked;
+  TensorView<T, 4> masked_into = dx;
+  if (relu && dx.empty()) {
+    masked.resize(dy.shape());
+    masked_into = masked.view();
+  }
   const auto X = x.matrix(2);  // [N*C, H*W]
-  const auto dY = dy.matrix(2);
+  const auto dY = relu ? MatrixMap<const T>(masked_into.data(), N * C, HW) : dy.matrix(2);
   const auto count = static_cast<double>(N * HW);
   detail::for_each_channel_block(C, x.size(), [&](Index begin, Index end) {
     for (Index c = begin; c < end; ++c) {
+      if (relu) {
+        auto into = masked_into.matrix(2);
+        const auto Y = relu_output.matrix(2), unmasked = dy.matrix(2);
+        for (Index n = 0; n < N; ++n) {
+          const Index r = n * C + c;
+          into.row(r).array() = (Y.row(r).array() > T{0}).select(unmasked.row(r).array(), T{0});
+        }
+      }
       const T m = mean(c), s = inv_std(c);
       double sum_dy = 0, sum_dy_xhat = 0;  // the two sums every gradient here needs
       for (Index n = 0; n < N; ++n) {
