@@ -333,7 +333,7 @@ class Layer {
   virtual bool only_reshapes() const { return false; }
 
   /// True for a layer that can apply the ReLU reading its output itself
-  /// (Conv2d, Linear: see LayerContext::relu_epilogue). A network asks for it
+  /// (Conv2d, Linear, BatchNorm: see LayerContext::relu_epilogue). A network asks for it
   /// when a ReLU is the output's one reader: the ReLU then runs on each
   /// thread's part of the output while it is in that core's cache, with the
   /// same bits as the two layers run apart.
