@@ -13,7 +13,8 @@
 // 2 = VGG-like (64->64, 3x3, pad 1, 56x56, batch 8); 3-7 = ResNet-8's 3x3
 // layers (pad 1) at batch 64, one training lane's share of a batch of 128:
 // 16->16 at 28x28, 16->32 stride 2 at 28x28, 32->32 at 14x14, 32->64 stride 2
-// at 14x14, 64->64 at 7x7.
+// at 14x14, 64->64 at 7x7; 8-15 = ResNet-18's stride-1 3x3 layers (64 to
+// 512 channels at 56x56 to 7x7) at batch 1, then at batch 32.
 //
 //   bench_conv2d --benchmark_filter='FmaPeak|Conv2d(Forward|Backward)/layer:[3-7]/threads:1'
 //       (ResNet-8's 3x3 convolutions, forward and backward, against one core's peak)
@@ -43,6 +44,14 @@ constexpr Shape shapes[] = {
     {"resnet8_32_14", 64, 32, 32, 14, 3, 1},
     {"resnet8_32_64_s2", 64, 32, 64, 14, 3, 1, 2},
     {"resnet8_64_7", 64, 64, 64, 7, 3, 1},
+    {"resnet18_64_56_b1", 1, 64, 64, 56, 3, 1},
+    {"resnet18_128_28_b1", 1, 128, 128, 28, 3, 1},
+    {"resnet18_256_14_b1", 1, 256, 256, 14, 3, 1},
+    {"resnet18_512_7_b1", 1, 512, 512, 7, 3, 1},
+    {"resnet18_64_56_b32", 32, 64, 64, 56, 3, 1},
+    {"resnet18_128_28_b32", 32, 128, 128, 28, 3, 1},
+    {"resnet18_256_14_b32", 32, 256, 256, 14, 3, 1},
+    {"resnet18_512_7_b32", 32, 512, 512, 7, 3, 1},
 };
 
 struct Setup {

@@ -258,6 +258,23 @@ TEST_CASE("conv2d_algorithm picks the algorithm by shape and pass", "[conv2d][di
   CHECK(pick(6, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .dilation_w = 2}, 6) == Conv2dAlgorithm::depthwise);
   CHECK(pick(12, {}, 12) == Conv2dAlgorithm::depthwise);
   CHECK(fovea::to_string(Conv2dAlgorithm::depthwise) == "depthwise");
+  const Window2d k3_same{.kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1};
+  CHECK(pick(64, k3_same) == Conv2dAlgorithm::winograd);  // forward only
+  CHECK(pick(64, k3_same, 1, Conv2dPass::backward) == Conv2dAlgorithm::vector);
+  CHECK(pick(64, k3_same, 1, Conv2dPass::weight_gradient) == Conv2dAlgorithm::vector);
+  CHECK(pick(65, k3_same) == Conv2dAlgorithm::winograd);
+  CHECK(pick(65, k3_same, 1, Conv2dPass::backward) == Conv2dAlgorithm::im2col);
+  CHECK(pick(63, k3_same) == Conv2dAlgorithm::vector);  // too few channels
+  CHECK(pick(64, {.kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2}) == Conv2dAlgorithm::vector);
+  CHECK(pick(64, {.kernel_h = 3, .kernel_w = 3, .dilation_h = 2}) == Conv2dAlgorithm::im2col);
+  CHECK(pick(64, k3_same, 2) == Conv2dAlgorithm::im2col);  // groups
+  CHECK(pick(64, k5) == Conv2dAlgorithm::vector);          // 5x5
+  const auto narrow = [&](Index width) {                   // an output `width` wide
+    return fovea::conv2d_algorithm(fovea::conv2d_geometry({64, 12, width}, 64, k3_same));
+  };
+  CHECK(narrow(8) == Conv2dAlgorithm::winograd);
+  CHECK(narrow(7) == Conv2dAlgorithm::vector);
+  CHECK(fovea::to_string(Conv2dAlgorithm::winograd) == "winograd");
 }
 
 TEST_CASE("a few input channels (vector path) agree with the naive loops in float, with and without dx",
@@ -312,8 +329,8 @@ TEST_CASE("the vector path's gradients pass the numeric check in double", "[conv
 TEST_CASE("a fused ReLU: y = max(conv, 0) and dy masked where y > 0, on every path", "[conv2d][relu]") {
   fovea::Rng rng(29);
   std::vector<naive::ConvCase> cases = naive::conv_cases(10);
-  for (const auto& list :
-       {naive::direct_cases(), naive::vector_cases(), naive::grouped_cases(), naive::asymmetric_cases()})
+  for (const auto& list : {naive::direct_cases(), naive::vector_cases(), naive::grouped_cases(),
+                           naive::asymmetric_cases(), naive::winograd_cases()})
     cases.insert(cases.end(), list.begin(), list.end());
   for (const naive::ConvCase& c : cases) {
     for (const bool first_layer : {false, true}) {
@@ -354,7 +371,8 @@ TEST_CASE("the result does not depend on the run: two threads, twice, same bits"
   fovea::Rng rng(5);
   // Odd batches split unevenly across the two threads.
   std::vector<naive::ConvCase> cases = naive::conv_cases(4);
-  for (const auto& list : {naive::vector_cases(), naive::grouped_cases(), naive::asymmetric_cases()})
+  for (const auto& list :
+       {naive::vector_cases(), naive::grouped_cases(), naive::asymmetric_cases(), naive::winograd_cases()})
     cases.insert(cases.end(), list.begin(), list.end());
   for (const naive::ConvCase& base : cases) {
     naive::ConvCase c = base;
@@ -596,6 +614,7 @@ TEST_CASE("one sample shared by the threads agrees with the naive loops on every
       {1, 12, 33, 30, 29, 3, 3, {1, 1, 1, 1, 1, 1}, false},             // vector, rows shared
       {1, 40, 80, 33, 31, 3, 3, {1, 1, 1, 1, 1, 1, -1, -1, 40}, true},  // depthwise x2
       {1, 64, 130, 7, 7, 3, 3, {1, 1, 1, 1, 1, 1}, true},               // im2col, more rows than columns
+      {1, 64, 48, 24, 22, 3, 3, {1, 1, 1, 1, 1, 1}, true},              // winograd, one pass shared
   };
   fovea::Rng rng(31);
   for (const naive::ConvCase& c : cases) {
@@ -619,6 +638,52 @@ TEST_CASE("one sample shared by the threads agrees with the naive loops on every
     }
   }
   fovea::set_threads(saved);
+}
+
+TEMPLATE_TEST_CASE("3x3 at stride 1 with many channels (Winograd) agrees with the naive loops", "[conv2d][winograd]",
+                   float, double) {
+  const int saved = fovea::max_threads();
+  fovea::Rng rng(43);
+  const double tolerance = std::is_same_v<TestType, float> ? 1e-5 : 1e-12;
+  for (const naive::ConvCase& c : naive::winograd_cases()) {
+    FastConv<TestType> fast(c, rng);
+    REQUIRE(fast.algorithm(fovea::Conv2dPass::forward) == fovea::Conv2dAlgorithm::winograd);
+    Tensor<double, 4> want = naive::conv2d(fast.x, fast.w, fast.b, c.s);
+    Tensor<double, 4> want_relu = want;
+    want_relu.array() = want_relu.array().max(0.0);
+    Tensor<TestType, 4> first;
+    for (int threads : {1, 2, 3}) {
+      fovea::set_threads(threads);
+      INFO(c.describe() << ", " << threads << " thread(s)");
+      fast.y.fill(TestType{7});  // y is written, not accumulated
+      fast.forward();
+      CHECK(naive::relative_error(fast.y, want) < tolerance);
+      if (threads == 1) first = fast.y;
+      CHECK(same_bits(fast.y, first));  // passes are cut the same way on any thread count
+      fovea::conv2d_forward<TestType>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace, true);
+      CHECK(naive::relative_error(fast.y, want_relu) < tolerance);
+    }
+  }
+  fovea::set_threads(saved);
+}
+
+TEST_CASE("Winograd's transformed weights follow every change of the weights", "[conv2d][winograd]") {
+  const naive::ConvCase c{2, 64, 16, 8, 8, 3, 3, {1, 1, 1, 1}, true};
+  fovea::Rng rng(47);
+  FastConv<float> fast(c, rng);
+  REQUIRE(fast.algorithm(fovea::Conv2dPass::forward) == fovea::Conv2dAlgorithm::winograd);
+  const auto check = [&] {
+    fast.forward();
+    CHECK(naive::relative_error(fast.y, naive::conv2d(fast.x, fast.w, fast.b, c.s)) < 1e-5);
+  };
+  check();
+  check();  // unchanged: the kept transform
+  fast.w.data()[0] += 0.5f;
+  check();
+  fast.w.data()[fast.w.size() - 1] = -2.0f;
+  check();
+  fast.b.data()[3] = 3.0f;  // the bias is read in every call
+  check();
 }
 
 TEST_CASE("the vector path takes any stride, forward and backward", "[conv2d][vector]") {

@@ -208,6 +208,22 @@ inline std::vector<ConvCase> vector_cases() {
   };
 }
 
+// 3x3 at stride 1 with enough channels for Winograd's F(2x2, 3x3) forward:
+// even and odd output sizes (a last tile row or column half outside), no,
+// same and one-sided padding, an input a few rows high (tiles reading the
+// rows of zeros above and below it), and passes that span samples.
+inline std::vector<ConvCase> winograd_cases() {
+  return {
+      {2, 64, 32, 8, 8, 3, 3, {1, 1, 1, 1}, true},                // same padding, 8x8
+      {3, 72, 17, 9, 11, 3, 3, {1, 1, 1, 1}, false},              // odd sizes, odd filter count
+      {1, 64, 64, 12, 10, 3, 3, {}, true},                        // no padding: 10x8
+      {2, 65, 20, 10, 13, 3, 3, {1, 1, 2, 0, 1, 1, 0, 2}, true},  // top 2 / bottom 0, left 0 / right 2
+      {2, 64, 8, 3, 9, 3, 3, {1, 1, 1, 1}, false},                // three rows high
+      {3, 128, 160, 20, 20, 3, 3, {1, 1, 1, 1}, true},            // several passes, across samples
+      {1, 96, 24, 16, 17, 3, 3, {1, 1, 2, 2, 1, 1, 0, 3}, true},  // padding wider than one
+  };
+}
+
 // Grouped and depthwise convolutions: groups through im2col (with stride,
 // dilation, one-sided padding), through the pointwise GEMMs, and depthwise
 // (groups == Cin) with channel multipliers 1 and 2, strides, dilation,

@@ -3,7 +3,7 @@
 /// @file
 /// 2-D convolution (cross-correlation, as in every CNN library), forward and
 /// backward: the shape checks, the split of the batch across threads, and
-/// conv2d_algorithm, which picks one of five algorithms. Each has its own
+/// conv2d_algorithm, which picks one of six algorithms. Each has its own
 /// file, with its forward and backward side by side:
 ///
 /// | algorithm | file | for |
@@ -13,6 +13,7 @@
 /// | direct    | ops/conv2d_direct.hpp    | one input channel at stride 1 (a first layer on greyscale images) |
 /// | vector    | ops/conv2d_vector.hpp    | 2 to 64 input channels at stride 1 (LeNet's conv2, ResNet-8's 3x3) |
 /// | depthwise | ops/conv2d_depthwise.hpp | groups == Cin |
+/// | winograd  | ops/conv2d_winograd.hpp  | 3x3 at stride 1 with many channels, forward only |
 ///
 /// Stateless: the caller (layers/conv2d.hpp) owns the weights and the
 /// workspace. Batching: samples split across threads, each sample's
@@ -35,6 +36,7 @@
 #include "fovea/ops/conv2d_im2col.hpp"
 #include "fovea/ops/conv2d_pointwise.hpp"
 #include "fovea/ops/conv2d_vector.hpp"
+#include "fovea/ops/conv2d_winograd.hpp"
 #include "fovea/ops/conv2d_workspace.hpp"
 
 namespace fovea {
@@ -57,7 +59,8 @@ enum class Conv2dAlgorithm {
   pointwise,  ///< 1x1 at stride 1 without padding: a GEMM on the input in place.
   direct,     ///< one input channel at stride 1: hand-written loops over the padded image.
   vector,     ///< a few input channels at stride 1: an implicit GEMM with output channels in the vector lanes.
-  depthwise   ///< one group per input channel: loops over each filter's taps.
+  depthwise,  ///< one group per input channel: loops over each filter's taps.
+  winograd    ///< 3x3 at stride 1: Winograd's F(2x2, 3x3), 16 GEMMs on transformed tiles.
 };
 
 /// Which part of a convolution runs: the algorithm may depend on it.
@@ -67,7 +70,7 @@ enum class Conv2dPass {
   backward          ///< backward with dx.
 };
 
-/// "im2col", "pointwise", "direct", "vector" or "depthwise".
+/// "im2col", "pointwise", "direct", "vector", "depthwise" or "winograd".
 inline std::string to_string(Conv2dAlgorithm algorithm) {
   switch (algorithm) {
     case Conv2dAlgorithm::im2col:
@@ -80,6 +83,8 @@ inline std::string to_string(Conv2dAlgorithm algorithm) {
       return "vector";
     case Conv2dAlgorithm::depthwise:
       return "depthwise";
+    case Conv2dAlgorithm::winograd:
+      return "winograd";
   }
   return "?";
 }
@@ -91,6 +96,10 @@ inline std::string to_string(Conv2dAlgorithm algorithm) {
 ///   backward that needs dx (the direct loops have no input gradient): then
 ///   pointwise for a 1x1 kernel, im2col otherwise;
 /// - pointwise for 1x1 at stride 1 without padding (x already is the column matrix);
+/// - winograd for the forward of a 3x3 at stride 1, one group, with at least
+///   winograd_min_channels input channels and an output at least
+///   winograd_min_width wide (below, the vector path or the GEMM on the
+///   plain sum is faster);
 /// - vector for 2 to 64 input channels without dilation, one group, at any
 ///   stride;
 /// - im2col for everything else (strides, dilation, groups, many channels),
@@ -103,6 +112,10 @@ inline Conv2dAlgorithm conv2d_algorithm(const Conv2dGeometry& g, Conv2dPass pass
     return Conv2dAlgorithm::direct;
   }
   if (g.pointwise()) return Conv2dAlgorithm::pointwise;
+  if (pass == Conv2dPass::forward && unit_steps && g.groups == 1 && w.kernel_h == 3 && w.kernel_w == 3 &&
+      g.in_channels >= detail::winograd_min_channels && g.out_w >= detail::winograd_min_width) {
+    return Conv2dAlgorithm::winograd;
+  }
   const bool undilated = w.dilation_h == 1 && w.dilation_w == 1;
   if (undilated && g.groups == 1 && g.in_channels > 1 && g.in_channels <= detail::vector_max_in_channels) {
     return Conv2dAlgorithm::vector;
@@ -159,12 +172,14 @@ struct Conv2dPlan {
   int threads;        // parallel_blocks slots
   int blocks = 0;     // backward: partial gradients, one per block
   bool relu = false;  // backward: room for the fused ReLU's masked dy
+  Index samples = 0;  // winograd: the batch, whose tile rows its passes are cut from
 };
 
 // Sizes the buffers `plan` uses: per thread, cols and dcols (im2col; dcols
 // only with dx), image (direct, vector), grad (direct backward, vector),
-// full (vector with dx), masked (fused ReLU); shared, the vector path's
-// transposed and flipped weights and, backward, a partial dW and db per block
+// full (vector with dx), masked (fused ReLU), transformed and products
+// (winograd); shared, the vector path's transposed and flipped weights,
+// winograd's row of zeros and, backward, a partial dW and db per block
 // ([Cout, K], or [K, Cout padded] for vector).
 template <class T>
 void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& plan) {
@@ -173,6 +188,15 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
   const Index K = g.patch_size(), P = g.positions(), Cout = g.out_channels;
   const Conv2dAlgorithm algorithm = plan.algorithm;
   const VectorLayout vector = vector_layout<T>(g);
+  if (algorithm == Conv2dAlgorithm::winograd) {
+    ws.zero_row.resize({g.width});
+    const WinogradLayout winograd = winograd_layout<T>(g, plan.samples);
+    for (int t = 0; t < plan.threads; ++t) {
+      auto& scratch = ws.threads[static_cast<std::size_t>(t)];
+      scratch.transformed.resize({winograd_cells * g.in_channels * winograd.pass_tiles()});
+      scratch.products.resize({winograd_cells * Cout * winograd.pass_tiles()});
+    }
+  }
   if (algorithm == Conv2dAlgorithm::vector) {
     ws.weight_t.resize({K, vector.channels});
     ws.bias_t.resize({vector.channels});
@@ -235,17 +259,26 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   const Index N = x.dim(0), Cout = g.out_channels, P = g.positions();
   detail::require_shape("conv2d_forward", "output", y.shape(), {N, Cout, g.out_h, g.out_w});
   const Conv2dAlgorithm algorithm = conv2d_algorithm(g, Conv2dPass::forward);
+  const T* w = weight.data();
+  const T* b = bias.empty() ? nullptr : bias.data();
+  const detail::OutputRelu output = relu ? detail::OutputRelu::apply : detail::OutputRelu::skip;
+  if (algorithm == Conv2dAlgorithm::winograd) {  // its own cut: passes of tile rows across the batch
+    const detail::WinogradCut cut = detail::winograd_cut<T>(g, N);
+    detail::reserve(
+        workspace, g,
+        {.algorithm = algorithm, .pass = Conv2dPass::forward, .threads = block_slots(cut.blocks), .samples = N});
+    detail::winograd_prepare(w, g, workspace);
+    detail::winograd_conv_forward(x.data(), N, b, g, workspace, output, cut, y.data());
+    return;
+  }
   // One sample per block: a thread that is ahead takes single samples from
   // the back of the other's share (nothing is summed across samples here).
   // Fewer samples than threads: one block, each sample shared by the threads.
   const int sample_threads = conv2d_sample_threads(g, N);
   const int blocks = sample_threads > 1 ? 1 : blocks_per_thread(N, N);
   detail::reserve(workspace, g, {.algorithm = algorithm, .pass = Conv2dPass::forward, .threads = block_slots(blocks)});
-  const T* w = weight.data();
-  const T* b = bias.empty() ? nullptr : bias.data();
   if (algorithm == Conv2dAlgorithm::vector) detail::vector_conv_prepare_forward(w, b, g, workspace);
   const Index sample = g.in_channels * g.height * g.width;
-  const detail::OutputRelu output = relu ? detail::OutputRelu::apply : detail::OutputRelu::skip;
   parallel_blocks(N, blocks, [&](const Block& block) {
     auto& scratch = workspace.threads[static_cast<std::size_t>(block.slot)];
     if (block.first) detail::zero_padded_copies<T>(scratch, algorithm, Conv2dPass::forward);
@@ -271,6 +304,8 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
           break;
         case Conv2dAlgorithm::depthwise:
           detail::depthwise_conv_forward(x_n, w, b, g, output, sample_threads, y_n);
+          break;
+        case Conv2dAlgorithm::winograd:  // run above
           break;
       }
     }
@@ -350,6 +385,8 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
           break;
         case Conv2dAlgorithm::depthwise:
           detail::depthwise_conv_backward(x_n, w, dy_n, g, dw_partial, dx_n);
+          break;
+        case Conv2dAlgorithm::winograd:  // forward only: conv2d_algorithm never picks it here
           break;
       }
       if (!dbias.empty()) db += MatrixMap<const T>(dy_n, Cout, P).rowwise().sum();  // sum over positions

@@ -26,8 +26,10 @@ struct Conv2dWorkspace {
     /// direct: one sample's dy, rows zero-padded to whole blocks;
     /// vector: one sample's y or dy as [P, Cout padded]
     Tensor<T, 1> grad;
-    Tensor<T, 1> full;    ///< vector: one sample's dy padded for the full correlation
-    Tensor<T, 1> masked;  ///< fused ReLU: one sample's dy where y > 0
+    Tensor<T, 1> full;         ///< vector: one sample's dy padded for the full correlation
+    Tensor<T, 1> masked;       ///< fused ReLU: one sample's dy where y > 0
+    Tensor<T, 1> transformed;  ///< winograd: one pass's input tiles V, [16, Cin, tiles]
+    Tensor<T, 1> products;     ///< winograd: one pass's products M, [16, Cout, tiles]
   };
   std::vector<ThreadScratch> threads;  ///< One per thread, indexed by the slot number; never shrinks.
   /// [blocks, Cout*K]: each block's partial weight gradient ([K, Cout padded] for vector)
@@ -39,7 +41,10 @@ struct Conv2dWorkspace {
   /// vector: the weights [Cout, K] and bias [Cout] (zeros for none), one
   /// after the other, that weight_t and bias_t were made from
   Tensor<T, 1> weight_t_source;
-  Tensor<T, 2> weight_flipped;  ///< vector: [Cin, Cout*KH*KW], each filter turned by 180 degrees
+  Tensor<T, 2> weight_flipped;   ///< vector: [Cin, Cout*KH*KW], each filter turned by 180 degrees
+  Tensor<T, 1> winograd_weight;  ///< winograd: the transformed filters U, [16, Cout, Cin]
+  Tensor<T, 1> winograd_source;  ///< winograd: the weights [Cout, Cin, 3, 3] U was made from
+  Tensor<T, 1> zero_row;         ///< winograd: zeros as wide as the input (rows above and below it)
 };
 
 namespace detail {
