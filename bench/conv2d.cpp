@@ -14,7 +14,8 @@
 // layers (pad 1) at batch 64, one training lane's share of a batch of 128:
 // 16->16 at 28x28, 16->32 stride 2 at 28x28, 32->32 at 14x14, 32->64 stride 2
 // at 14x14, 64->64 at 7x7; 8-15 = ResNet-18's stride-1 3x3 layers (64 to
-// 512 channels at 56x56 to 7x7) at batch 1, then at batch 32.
+// 512 channels at 56x56 to 7x7) at batch 1, then at batch 32; 16 = ResNet-18's
+// stem (3->64, 7x7 stride 2 on 224x224) at batch 1.
 //
 //   bench_conv2d --benchmark_filter='FmaPeak|Conv2d(Forward|Backward)/layer:[3-7]/threads:1'
 //       (ResNet-8's 3x3 convolutions, forward and backward, against one core's peak)
@@ -52,6 +53,7 @@ constexpr Shape shapes[] = {
     {"resnet18_128_28_b32", 32, 128, 128, 28, 3, 1},
     {"resnet18_256_14_b32", 32, 256, 256, 14, 3, 1},
     {"resnet18_512_7_b32", 32, 512, 512, 7, 3, 1},
+    {"resnet18_stem_b1", 1, 3, 64, 224, 7, 3, 2},
 };
 
 struct Setup {
