@@ -665,6 +665,12 @@ TEMPLATE_TEST_CASE("3x3 at stride 1 with many channels (Winograd) agrees with th
     }
   }
   fovea::set_threads(saved);
+  naive::ConvCase empty = naive::winograd_cases().front();  // an empty batch: nothing to do
+  empty.N = 0;
+  FastConv<TestType> none(empty, rng);
+  REQUIRE(none.algorithm(fovea::Conv2dPass::forward) == fovea::Conv2dAlgorithm::winograd);
+  none.forward();
+  CHECK(none.y.size() == 0);
 }
 
 TEST_CASE("Winograd's transformed weights follow every change of the weights", "[conv2d][winograd]") {

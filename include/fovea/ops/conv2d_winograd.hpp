@@ -72,7 +72,7 @@ WinogradLayout winograd_layout(const Conv2dGeometry& g, Index samples) {
   layout.tile_cols = (g.out_w + 1) / 2;
   const Index per_tile = winograd_cells * (g.in_channels + g.out_channels) * static_cast<Index>(sizeof(T));
   const Index tiles = std::max<Index>((Index{4} << 20) / per_tile, 64);
-  layout.pass_rows = std::clamp<Index>(tiles / layout.tile_cols, 1, samples * layout.tile_rows);
+  layout.pass_rows = std::clamp<Index>(tiles / layout.tile_cols, 1, std::max<Index>(1, samples * layout.tile_rows));
   return layout;
 }
 
