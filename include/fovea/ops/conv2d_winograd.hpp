@@ -233,14 +233,15 @@ inline void winograd_output_tiles(const T* m, Index cell_stride, Index count, T 
 template <class T, bool second_row>
 void winograd_output_row(const T* m, Index cell_stride, Index out_w, T bias, OutputRelu relu, T* out0, T* out1) {
   const T floor = relu == OutputRelu::apply ? T{0} : -std::numeric_limits<T>::infinity();
+  const auto row1 = [&](Index column) { return second_row ? out1 + column : nullptr; };  // no offset from null
   const Index whole = out_w / 2;  // tiles with both columns inside the output
   for (Index tw = 0; tw < whole; tw += winograd_chunk) {
     winograd_output_tiles<T, second_row, true>(m + tw, cell_stride, std::min(winograd_chunk, whole - tw), bias, floor,
-                                               out0 + 2 * tw, out1 + 2 * tw);
+                                               out0 + 2 * tw, row1(2 * tw));
   }
   if (out_w % 2 != 0) {
     winograd_output_tiles<T, second_row, false>(m + whole, cell_stride, 1, bias, floor, out0 + 2 * whole,
-                                                out1 + 2 * whole);
+                                                row1(2 * whole));
   }
 }
 
