@@ -64,7 +64,7 @@ struct WinogradLayout {
 // within 4 MB (of 1, 2, 4 and 8 MB, the fastest on ResNet-18's layers with a
 // 2 MB L2: docs/benchmarks.md), but at least 64 tiles (narrower GEMMs repack
 // the weights too often for their work), at least one tile row and at most
-// the batch's.
+// the batch's; the batch's rows split evenly among the passes that makes.
 template <class T>
 WinogradLayout winograd_layout(const Conv2dGeometry& g, Index samples) {
   WinogradLayout layout;
@@ -72,7 +72,12 @@ WinogradLayout winograd_layout(const Conv2dGeometry& g, Index samples) {
   layout.tile_cols = (g.out_w + 1) / 2;
   const Index per_tile = winograd_cells * (g.in_channels + g.out_channels) * static_cast<Index>(sizeof(T));
   const Index tiles = std::max<Index>((Index{4} << 20) / per_tile, 64);
-  layout.pass_rows = std::clamp<Index>(tiles / layout.tile_cols, 1, std::max<Index>(1, samples * layout.tile_rows));
+  // As many passes as that takes, of equal size: two threads sharing one
+  // image's two passes then get the same work.
+  const Index rows = std::max<Index>(1, samples * layout.tile_rows);
+  const Index most = std::clamp<Index>(tiles / layout.tile_cols, 1, rows);
+  const Index passes = (rows + most - 1) / most;
+  layout.pass_rows = (rows + passes - 1) / passes;
   return layout;
 }
 
