@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "fovea/core/eigen.hpp"
 #include "fovea/core/gemm.hpp"
@@ -245,15 +244,11 @@ void vector_conv_prepare_forward(const T* weight, const T* bias, const Conv2dGeo
   // ResNet-8 forward). The source's size, Cout * K + Cout, also pins Cout and
   // K, so weight_t (which reserve() keeps while the shape stays) still fits.
   const Index count = Cout * K;
-  const T* source = ws.weight_t_source.data();
-  const auto same = [&](const T* values, Index n, Index at) {
-    return std::memcmp(values, source + at, static_cast<std::size_t>(n) * sizeof(T)) == 0;
-  };
-  const bool prepared =
-      ws.weight_t_source.size() == count + Cout && same(weight, count, 0) &&
-      (bias != nullptr ? same(bias, Cout, count) : std::all_of(source + count, source + count + Cout, [](T v) {
-        return v == T{} && !std::signbit(v);
-      }));
+  const Tensor<T, 1>& source = ws.weight_t_source;
+  const bool prepared = source.size() == count + Cout && kept_copy_matches(source, 0, weight, count) &&
+                        (bias != nullptr ? kept_copy_matches(source, count, bias, Cout)
+                                         : std::all_of(source.data() + count, source.data() + count + Cout,
+                                                       [](T v) { return v == T{} && !std::signbit(v); }));
   if (prepared) return;
   ws.weight_t_source.resize({count + Cout});
   T* kept = ws.weight_t_source.data();

@@ -30,7 +30,6 @@
 /// a backward runs on the algorithm conv2d_algorithm picks for it.
 
 #include <algorithm>
-#include <cstring>
 #include <limits>
 
 #include "fovea/core/gemm.hpp"
@@ -87,10 +86,7 @@ WinogradLayout winograd_layout(const Conv2dGeometry& g, Index samples) {
 template <class T>
 void winograd_prepare(const T* weight, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
   const Index Cout = g.out_channels, Cin = g.in_channels, count = Cout * Cin * 9;
-  if (ws.winograd_source.size() == count &&
-      std::memcmp(ws.winograd_source.data(), weight, static_cast<std::size_t>(count) * sizeof(T)) == 0) {
-    return;
-  }
+  if (ws.winograd_source.size() == count && kept_copy_matches(ws.winograd_source, 0, weight, count)) return;
   ws.winograd_source.resize({count});
   std::copy_n(weight, count, ws.winograd_source.data());
   ws.winograd_weight.resize({winograd_cells * Cout * Cin});
@@ -119,29 +115,9 @@ void winograd_prepare(const T* weight, const Conv2dGeometry& g, Conv2dWorkspace<
 // compiler vectorises, one tile per lane.
 inline constexpr Index winograd_chunk = 16;
 
-// V = Bᵀ d B of the 4x4 tile d (d[i][j]: row i, column j): one tile, for the
-// few at the edges of a row whose columns leave the input.
-template <class T>
-inline void winograd_input_tile(const T (&d)[4][4], T (&v)[4][4]) {
-  T h[4][4];  // d B: each row's combinations
-  for (int i = 0; i < 4; ++i) {
-    h[i][0] = d[i][0] - d[i][2];
-    h[i][1] = d[i][1] + d[i][2];
-    h[i][2] = d[i][2] - d[i][1];
-    h[i][3] = d[i][1] - d[i][3];
-  }
-  for (int j = 0; j < 4; ++j) {  // Bᵀ (d B): the rows combined
-    v[0][j] = h[0][j] - h[2][j];
-    v[1][j] = h[1][j] + h[2][j];
-    v[2][j] = h[2][j] - h[1][j];
-    v[3][j] = h[1][j] - h[3][j];
-  }
-}
-
-// The same for `count` <= winograd_chunk tiles side by side whose columns are
-// all inside the rows: tile l reads columns first + 2 l .. first + 2 l + 3
-// and writes v[ξ * cell_stride + l]. The same additions in the same order as
-// winograd_input_tile.
+// V = Bᵀ d B for `count` <= winograd_chunk tiles side by side: tile l's d is
+// columns first + 2 l .. first + 2 l + 3 of the four rows, and its V goes to
+// v[ξ * cell_stride + l].
 template <class T>
 inline void winograd_input_tiles(const T* const (&rows)[4], Index first, Index count, Index cell_stride, T* v) {
   T h[4][4][winograd_chunk];
@@ -182,17 +158,15 @@ void winograd_input_row(const T* const (&rows)[4], const Conv2dGeometry& g, Inde
   const Index inner_last = W - 4 + left >= 0 ? (W - 4 + left) / 2 : -1;
   const Index inner_end = std::clamp<Index>(inner_last + 1, inner_begin, tile_cols);
   const auto edge = [&](Index tw) {
-    T d[4][4], tile[4][4];
+    T d[4][4];  // the tile, zeros outside the input, as a tile of one
     for (int i = 0; i < 4; ++i) {
       for (int j = 0; j < 4; ++j) {
         const Index col = 2 * tw - left + j;
         d[i][j] = col >= 0 && col < W ? rows[i][col] : T{};
       }
     }
-    winograd_input_tile(d, tile);
-    for (int i = 0; i < 4; ++i) {
-      for (int j = 0; j < 4; ++j) v[(4 * i + j) * cell_stride + tw] = tile[i][j];
-    }
+    const T* const tile_rows[4] = {d[0], d[1], d[2], d[3]};
+    winograd_input_tiles(tile_rows, 0, 1, cell_stride, v + tw);
   };
   for (Index tw = 0; tw < inner_begin; ++tw) edge(tw);
   for (Index tw = inner_begin; tw < inner_end; tw += winograd_chunk) {
@@ -255,16 +229,18 @@ void winograd_output_row(const T* m, Index cell_stride, Index out_w, T bias, Out
 // passes than threads (one image), in one block, each pass shared among
 // pass_threads threads.
 struct WinogradCut {
+  WinogradLayout layout;  // of the batch the cut was made for
   int blocks = 1;
   int pass_threads = 1;
 };
 
 template <class T>
 WinogradCut winograd_cut(const Conv2dGeometry& g, Index samples) {
-  const Index passes = winograd_layout<T>(g, samples).passes(samples);
+  const WinogradLayout layout = winograd_layout<T>(g, samples);
+  const Index passes = layout.passes(samples);
   const int threads = max_threads();
-  if (passes < threads) return {1, threads};
-  return {blocks_per_thread(passes, 4), 1};
+  if (passes < threads) return {layout, 1, threads};
+  return {layout, blocks_per_thread(passes, 4), 1};
 }
 
 // One pass, the batch's tile rows [first_row, last_row) (x and y: the whole
@@ -327,7 +303,7 @@ void winograd_pass(const T* x, const T* bias, const Conv2dGeometry& g, const Win
 template <class T>
 void winograd_conv_forward(const T* x, Index samples, const T* bias, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws,
                            OutputRelu relu, const WinogradCut& cut, T* y) {
-  const WinogradLayout layout = winograd_layout<T>(g, samples);
+  const WinogradLayout& layout = cut.layout;
   const Index rows_total = samples * layout.tile_rows;
   parallel_blocks(layout.passes(samples), cut.blocks, [&](const Block& block) {
     auto& scratch = ws.threads[static_cast<std::size_t>(block.slot)];

@@ -6,6 +6,7 @@
 /// thread count allocates nothing. Each algorithm file says which buffers it
 /// uses; conv2d_forward / conv2d_backward size them.
 
+#include <cstring>
 #include <vector>
 
 #include "fovea/core/block_reduction.hpp"
@@ -48,6 +49,16 @@ struct Conv2dWorkspace {
 };
 
 namespace detail {
+// Whether kept[at, at + n) holds exactly the n values at `values`, bit for
+// bit: the check that a transform kept in the workspace (the vector path's
+// transposed weights, Winograd's transformed ones) was made from these
+// weights. At inference they stay the same from call to call, and comparing
+// costs less than transforming again.
+template <class T>
+bool kept_copy_matches(const Tensor<T, 1>& kept, Index at, const T* values, Index n) {
+  return std::memcmp(values, kept.data() + at, static_cast<std::size_t>(n) * sizeof(T)) == 0;
+}
+
 // Whether a forward applies a fused ReLU to its output (ops/conv2d.hpp does
 // it per sample; the vector path folds it into its last pass).
 enum class OutputRelu { skip, apply };
