@@ -15,7 +15,9 @@
 // 16->16 at 28x28, 16->32 stride 2 at 28x28, 32->32 at 14x14, 32->64 stride 2
 // at 14x14, 64->64 at 7x7; 8-15 = ResNet-18's stride-1 3x3 layers (64 to
 // 512 channels at 56x56 to 7x7) at batch 1, then at batch 32; 16 = ResNet-18's
-// stem (3->64, 7x7 stride 2 on 224x224) at batch 1.
+// stem (3->64, 7x7 stride 2 on 224x224) at batch 1; 17-21 = MobileNetV2's
+// depthwise 3x3 layers (groups = channels, pad 1) at batch 1: 32 at 112x112,
+// 96 at 112x112 stride 2, 144 at 56x56, 384 at 14x14, 960 at 7x7.
 //
 //   bench_conv2d --benchmark_filter='FmaPeak|Conv2d(Forward|Backward)/layer:[3-7]/threads:1'
 //       (ResNet-8's 3x3 convolutions, forward and backward, against one core's peak)
@@ -34,7 +36,7 @@ using fovea::Tensor;
 
 struct Shape {
   const char* name;
-  Index batch, in, out, size, kernel, pad, stride = 1;
+  Index batch, in, out, size, kernel, pad, stride = 1, groups = 1;
 };
 constexpr Shape shapes[] = {
     {"lenet_conv1", 64, 1, 6, 28, 5, 2},
@@ -54,6 +56,11 @@ constexpr Shape shapes[] = {
     {"resnet18_256_14_b32", 32, 256, 256, 14, 3, 1},
     {"resnet18_512_7_b32", 32, 512, 512, 7, 3, 1},
     {"resnet18_stem_b1", 1, 3, 64, 224, 7, 3, 2},
+    {"mobilenet_v2_dw_32_112_b1", 1, 32, 32, 112, 3, 1, 1, 32},
+    {"mobilenet_v2_dw_96_112_s2_b1", 1, 96, 96, 112, 3, 1, 2, 96},
+    {"mobilenet_v2_dw_144_56_b1", 1, 144, 144, 56, 3, 1, 1, 144},
+    {"mobilenet_v2_dw_384_14_b1", 1, 384, 384, 14, 3, 1, 1, 384},
+    {"mobilenet_v2_dw_960_7_b1", 1, 960, 960, 7, 3, 1, 1, 960},
 };
 
 struct Setup {
@@ -64,7 +71,12 @@ struct Setup {
 
   explicit Setup(const Shape& s)
       : shape(s),
-        conv({.in_channels = s.in, .out_channels = s.out, .kernel = s.kernel, .stride = s.stride, .padding = s.pad}) {
+        conv({.in_channels = s.in,
+              .out_channels = s.out,
+              .kernel = s.kernel,
+              .stride = s.stride,
+              .padding = s.pad,
+              .groups = s.groups}) {
     fovea::Rng rng(1);
     for (auto& p : conv.params()) {
       for (float& v : p.value) v = static_cast<float>(rng.uniform(-0.1, 0.1));
@@ -76,7 +88,7 @@ struct Setup {
     dx.resize(x.shape());
     M = s.out;
     N = out[1] * out[2];
-    K = s.in * s.kernel * s.kernel;
+    K = s.in / s.groups * s.kernel * s.kernel;
   }
   // One GEMM of the forward pass per sample, multiply-adds as 2 FLOPs.
   double forward_flops() const { return 2.0 * static_cast<double>(shape.batch * M * N * K); }

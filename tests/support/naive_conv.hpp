@@ -238,6 +238,8 @@ inline std::vector<ConvCase> grouped_cases() {
       {1, 5, 5, 4, 4, 1, 1, {1, 1, 0, 0, 1, 1, -1, -1, 5}, false},   // depthwise 1x1
       {2, 6, 6, 14, 14, 5, 5, {1, 1, 2, 2, 1, 1, -1, -1, 6}, true},  // depthwise 5x5 on 14x14
       {5, 2, 4, 6, 5, 2, 3, {1, 2, 0, 2, 1, 1, 1, 0, 2}, true},      // depthwise x2, odd batch
+      {1, 4, 4, 11, 13, 3, 3, {3, 3, 2, 1, 1, 1, 0, 3, 4}, true},    // depthwise, stride 3, wide right padding
+      {2, 3, 3, 1, 17, 1, 3, {1, 2, 0, 1, 1, 3, -1, -1, 3}, false},  // depthwise, one row, stride 2, dilation 3
   };
 }
 

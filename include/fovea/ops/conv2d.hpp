@@ -176,7 +176,8 @@ struct Conv2dPlan {
 };
 
 // Sizes the buffers `plan` uses: per thread, cols and dcols (im2col; dcols
-// only with dx), image (direct, vector), grad (direct backward, vector),
+// only with dx), image (direct, vector; depthwise forward: a channel's phase
+// planes and wide output), grad (direct backward, vector),
 // full (vector with dx), masked (fused ReLU), transformed and products
 // (winograd); shared, the vector path's transposed and flipped weights,
 // winograd's row of zeros and, backward, a partial dW and db per block
@@ -218,6 +219,9 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
       const DirectLayout direct = direct_layout<T>(g);
       scratch.image.resize({direct.height * direct.width});
       if (backward) scratch.grad.resize({Cout * g.out_h * direct.out_w_padded});
+    }
+    if (algorithm == Conv2dAlgorithm::depthwise && plan.pass == Conv2dPass::forward) {
+      scratch.image.resize({depthwise_layout<T>(g).scratch()});
     }
     if (algorithm == Conv2dAlgorithm::vector) {
       const FullLayout full = full_layout<T>(g);
@@ -276,8 +280,15 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   // Fewer samples than threads: one block, each sample shared by the threads.
   const int sample_threads = conv2d_sample_threads(g, N);
   const int blocks = sample_threads > 1 ? 1 : blocks_per_thread(N, N);
-  detail::reserve(workspace, g, {.algorithm = algorithm, .pass = Conv2dPass::forward, .threads = block_slots(blocks)});
+  // The depthwise path's chunks of one shared sample each need a scratch of their own.
+  const int slots = std::max(block_slots(blocks), algorithm == Conv2dAlgorithm::depthwise ? sample_threads : 1);
+  detail::reserve(workspace, g, {.algorithm = algorithm, .pass = Conv2dPass::forward, .threads = slots});
   if (algorithm == Conv2dAlgorithm::vector) detail::vector_conv_prepare_forward(w, b, g, workspace);
+  const detail::DepthwiseLayout depthwise = detail::depthwise_layout<T>(g);
+  if (algorithm == Conv2dAlgorithm::depthwise) {
+    workspace.tap_offsets.resize(static_cast<std::size_t>(g.window.kernel_h * g.window.kernel_w));
+    detail::depthwise_tap_offsets<T>(g, depthwise, workspace.tap_offsets.data());
+  }
   const Index sample = g.in_channels * g.height * g.width;
   parallel_blocks(N, blocks, [&](const Block& block) {
     auto& scratch = workspace.threads[static_cast<std::size_t>(block.slot)];
@@ -303,7 +314,13 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
           detail::vector_conv_forward(x_n, g, workspace, scratch, output, sample_threads, y_n);
           break;
         case Conv2dAlgorithm::depthwise:
-          detail::depthwise_conv_forward(x_n, w, b, g, output, sample_threads, y_n);
+          detail::depthwise_conv_forward(
+              x_n, w, b, g, depthwise, workspace.tap_offsets.data(),
+              [&](int chunk) {
+                return workspace.threads[static_cast<std::size_t>(sample_threads > 1 ? chunk : block.slot)]
+                    .image.data();
+              },
+              output, sample_threads, y_n);
           break;
         case Conv2dAlgorithm::winograd:  // run above
           break;

@@ -42,10 +42,11 @@ struct Conv2dWorkspace {
   /// vector: the weights [Cout, K] and bias [Cout] (zeros for none), one
   /// after the other, that weight_t and bias_t were made from
   Tensor<T, 1> weight_t_source;
-  Tensor<T, 2> weight_flipped;   ///< vector: [Cin, Cout*KH*KW], each filter turned by 180 degrees
-  Tensor<T, 1> winograd_weight;  ///< winograd: the transformed filters U, [16, Cout, Cin]
-  Tensor<T, 1> winograd_source;  ///< winograd: the weights [Cout, Cin, 3, 3] U was made from
-  Tensor<T, 1> zero_row;         ///< winograd: zeros as wide as the input (rows above and below it)
+  Tensor<T, 2> weight_flipped;     ///< vector: [Cin, Cout*KH*KW], each filter turned by 180 degrees
+  Tensor<T, 1> winograd_weight;    ///< winograd: the transformed filters U, [16, Cout, Cin]
+  Tensor<T, 1> winograd_source;    ///< winograd: the weights [Cout, Cin, 3, 3] U was made from
+  Tensor<T, 1> zero_row;           ///< winograd: zeros as wide as the input (rows above and below it)
+  std::vector<Index> tap_offsets;  ///< depthwise forward: where each tap reads in a channel's phase planes
 };
 
 namespace detail {
