@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fovea/io/model_file.hpp"
+#include "fovea/layers/activation.hpp"
 #include "fovea/layers/flatten.hpp"
 #include "fovea/layers/linear.hpp"
 #include "support/context_checks.hpp"
@@ -248,53 +249,59 @@ TEMPLATE_TEST_CASE("BatchNorm runs in two contexts at once as in one alone", "[l
   }
 }
 
-TEMPLATE_TEST_CASE("BatchNorm's ReLU epilogue gives the bits of BatchNorm then ReLU", "[layers][batch_norm][context]",
-                   float, double) {
+TEMPLATE_TEST_CASE("BatchNorm's clamp epilogue gives the bits of BatchNorm then ReLU, ReLU6 or Clip",
+                   "[layers][batch_norm][context]", float, double) {
   using T = TestType;
   Rng rng(18);
   BatchNorm<T> norm({.channels = 3});
-  REQUIRE(norm.supports_relu_epilogue());
   for (auto& p : norm.params()) {
     for (T& v : p.value) v = static_cast<T>(rng.uniform(-1.5, 1.5));
   }
   const auto x = Tensor<T, 4>::normal({4, 3, 5, 6}, rng, T{0.2}, T{1});
   const auto dy = Tensor<T, 4>::uniform(x.shape(), rng, T{-1}, T{1});
-  for (const bool training : {true, false}) {
-    INFO((training ? "training" : "inference"));
-    // Apart: y = BatchNorm(x), then the ReLU, whose backward passes dy where y > 0.
-    auto apart = norm.make_context();
-    apart->training = training;
-    apart->update_buffers = false;
-    Tensor<T, 1> dscale_apart({3}), dshift_apart({3});
-    dscale_apart.fill(T{0});
-    dshift_apart.fill(T{0});
-    apart->gradients = {dscale_apart.view(), dshift_apart.view()};
-    Tensor<T, 4> y(x.shape()), dx_apart(x.shape()), relu_y(x.shape()), relu_dy(x.shape());
-    norm.forward(x, y, *apart);
-    for (Index i = 0; i < y.size(); ++i) {
-      relu_y.data()[i] = std::max(y.data()[i], T{0});
-      relu_dy.data()[i] = y.data()[i] > 0 ? dy.data()[i] : T{0};
+  // The clamps as the activation layers report them.
+  for (const fovea::Clamp clamp :
+       {*fovea::ReLU<T>().clamp(), *fovea::ReLU6<T>().clamp(), *fovea::Clip<T>(-0.5, 0.75).clamp()}) {
+    REQUIRE(norm.supports_epilogue(clamp));
+    const auto low = static_cast<T>(clamp.low), high = static_cast<T>(clamp.high);
+    for (const bool training : {true, false}) {
+      INFO((training ? "training" : "inference") << ", clamp [" << clamp.low << ", " << clamp.high << "]");
+      // Apart: y = BatchNorm(x), then the clamp, whose backward passes dy where low < y < high.
+      auto apart = norm.make_context();
+      apart->training = training;
+      apart->update_buffers = false;
+      Tensor<T, 1> dscale_apart({3}), dshift_apart({3});
+      dscale_apart.fill(T{0});
+      dshift_apart.fill(T{0});
+      apart->gradients = {dscale_apart.view(), dshift_apart.view()};
+      Tensor<T, 4> y(x.shape()), dx_apart(x.shape()), clamped_y(x.shape()), clamped_dy(x.shape());
+      norm.forward(x, y, *apart);
+      for (Index i = 0; i < y.size(); ++i) {
+        clamped_y.data()[i] = std::min(std::max(y.data()[i], low), high);
+        clamped_dy.data()[i] = y.data()[i] > low && y.data()[i] < high ? dy.data()[i] : T{0};
+      }
+      norm.backward(x, y, clamped_dy, dx_apart, *apart);
+
+      // Fused: the layer applies the clamp and takes y and dy after it.
+      auto fused = norm.make_context();
+      fused->training = training;
+      fused->update_buffers = false;
+      fused->epilogue = clamp;
+      Tensor<T, 1> dscale_fused({3}), dshift_fused({3});
+      dscale_fused.fill(T{0});
+      dshift_fused.fill(T{0});
+      fused->gradients = {dscale_fused.view(), dshift_fused.view()};
+      Tensor<T, 4> y_fused(x.shape()), dx_fused(x.shape());
+      norm.forward(x, y_fused, *fused);
+      norm.backward(x, y_fused, dy, dx_fused, *fused);
+
+      CHECK((y_fused.array() == clamped_y.array()).all());
+      CHECK((dx_fused.array() == dx_apart.array()).all());
+      CHECK((dscale_fused.array() == dscale_apart.array()).all());
+      CHECK((dshift_fused.array() == dshift_apart.array()).all());
+      CHECK((clamped_y.array() == low).any());                       // the clamp cut something
+      if (clamp.high < 1) CHECK((clamped_y.array() == high).any());  // the Clip's upper bound too
     }
-    norm.backward(x, y, relu_dy, dx_apart, *apart);
-
-    // Fused: the layer applies the ReLU and takes y and dy after it.
-    auto fused = norm.make_context();
-    fused->training = training;
-    fused->update_buffers = false;
-    fused->relu_epilogue = true;
-    Tensor<T, 1> dscale_fused({3}), dshift_fused({3});
-    dscale_fused.fill(T{0});
-    dshift_fused.fill(T{0});
-    fused->gradients = {dscale_fused.view(), dshift_fused.view()};
-    Tensor<T, 4> y_fused(x.shape()), dx_fused(x.shape());
-    norm.forward(x, y_fused, *fused);
-    norm.backward(x, y_fused, dy, dx_fused, *fused);
-
-    CHECK((y_fused.array() == relu_y.array()).all());
-    CHECK((dx_fused.array() == dx_apart.array()).all());
-    CHECK((dscale_fused.array() == dscale_apart.array()).all());
-    CHECK((dshift_fused.array() == dshift_apart.array()).all());
-    CHECK((relu_y.array() == 0).any());  // the ReLU cut something
   }
 }
 

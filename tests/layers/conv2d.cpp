@@ -435,7 +435,7 @@ TEST_CASE("a steady-state Conv2d step allocates nothing, on one thread or two", 
   const auto steady = [](Conv2d<float>& layer, const Tensor<float, 4>& x, Tensor<float, 4>& y, Tensor<float, 4>& dx,
                          bool relu_epilogue) {
     auto context = layer.make_context();
-    context->relu_epilogue = relu_epilogue;
+    if (relu_epilogue) context->epilogue = fovea::Clamp::relu();
     for (const auto& p : layer.params()) context->gradients.push_back(p.grad);
     const fovea::TensorView<float, 4> dx_view = dx.empty() ? fovea::TensorView<float, 4>() : dx.view();
     layer.forward(x, y, *context);
@@ -489,7 +489,7 @@ TEMPLATE_TEST_CASE("Conv2d's ReLU epilogue gives the bits of Conv2d then ReLU", 
   fovea::Rng rng(45);
   for (Index in : {1, 3}) {  // the direct path and im2col
     Conv2d<T> conv({.in_channels = in, .out_channels = 4, .kernel = 3, .padding = 1});
-    REQUIRE(conv.supports_relu_epilogue());
+    REQUIRE(conv.supports_epilogue(fovea::Clamp::relu()));
     const auto x = Tensor<T, 4>::uniform({2, in, 6, 6}, rng, -1, 1);
     const auto dy = Tensor<T, 4>::uniform({2, 4, 6, 6}, rng, -1, 1);
     const Index weights = conv.weight().size();
@@ -508,7 +508,7 @@ TEMPLATE_TEST_CASE("Conv2d's ReLU epilogue gives the bits of Conv2d then ReLU", 
 
     // Fused: the layer applies the ReLU and takes y and dy after it.
     auto fused = conv.make_context();
-    fused->relu_epilogue = true;
+    fused->epilogue = fovea::Clamp::relu();
     Tensor<T, 1> dw_fused({weights}), db_fused({4});
     fused->gradients = {dw_fused.view(), db_fused.view()};
     Tensor<T, 4> y_fused(dy.shape()), dx_fused(x.shape());

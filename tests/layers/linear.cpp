@@ -150,7 +150,7 @@ TEMPLATE_TEST_CASE("Linear runs in two contexts at once as in one alone", "[line
 TEST_CASE("Linear's ReLU epilogue gives the bits of Linear then ReLU", "[linear][context]") {
   fovea::Rng rng(9);
   Linear<float> fc(12, 7);
-  REQUIRE(fc.supports_relu_epilogue());
+  REQUIRE(fc.supports_epilogue(fovea::Clamp::relu()));
   const auto x = Tensor<float, 4>::uniform({4, 3, 2, 2}, rng, -1, 1);
   const auto dy = Tensor<float, 4>::uniform({4, 7, 1, 1}, rng, -1, 1);
 
@@ -169,7 +169,7 @@ TEST_CASE("Linear's ReLU epilogue gives the bits of Linear then ReLU", "[linear]
 
   // Fused: the layer applies the ReLU and takes y and dy after it.
   auto fused = fc.make_context();
-  fused->relu_epilogue = true;
+  fused->epilogue = fovea::Clamp::relu();
   fovea::Tensor<float, 1> dw_fused({12 * 7}), db_fused({7});
   fused->gradients = {dw_fused.view(), db_fused.view()};
   Tensor<float, 4> y_fused(dy.shape()), dx_fused(x.shape());

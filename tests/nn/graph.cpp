@@ -23,6 +23,7 @@
 #include "fovea/layers/global_pool.hpp"
 #include "fovea/layers/linear.hpp"
 #include "fovea/layers/pool2d.hpp"
+#include "fovea/models/mobilenet.hpp"
 #include "fovea/models/resnet.hpp"
 #include "fovea/nn/init.hpp"
 #include "fovea/nn/sequential.hpp"
@@ -222,7 +223,7 @@ TEST_CASE("any node's feature maps can be read after forward", "[nn][graph]") {
   CHECK(net.activation("flat").shape() == Shape<4>{2, 324, 1, 1});  // a view of joined
   CHECK(net.activation("flat").data() == net.activation("joined").data());
   // The stem applies its ReLU itself and keeps only the ReLU's output ...
-  CHECK_THROWS_WITH(net.activation("stem"), Catch::Contains("node 'stem' applied the ReLU of node 'stem_relu'"));
+  CHECK_THROWS_WITH(net.activation("stem"), Catch::Contains("node 'stem' applied the activation of node 'stem_relu'"));
   Tensor<float, 4> after_relu(net.activation("stem_relu"));
   // ... which reads exactly as without fusion, where the stem's own output is kept.
   net.set_fusion(false);
@@ -267,6 +268,42 @@ TEST_CASE("a ResNet's BatchNorm-then-ReLU pairs fused and apart give the same bi
   };
   const std::vector<float> fused = run(true);
   CHECK(fused == run(false));
+}
+
+TEST_CASE("a MobileNetV2's BatchNorm-then-ReLU6 pairs are fused and give the bits they give apart", "[nn][graph]") {
+  Rng rng(8);
+  auto x = Tensor<float, 4>::uniform({2, 3, 32, 32}, rng, -1.0f, 1.0f);
+  auto r = Tensor<float, 4>::uniform({2, 10, 1, 1}, rng, -1.0f, 1.0f);
+  // A fresh network each time: its Dropout draws the same mask.
+  const auto run = [&](bool fuse, int* applied) {
+    auto net = fovea::models::mobilenet_v2<float>({.classes = 10, .height = 32, .width = 32, .seed = 3});
+    net.set_fusion(fuse);
+    Tensor<float, 4> y(net.forward(x));
+    net.backward(r);
+    std::vector<float> all(y.begin(), y.end());
+    for (const auto& p : net.params()) all.insert(all.end(), p.grad.begin(), p.grad.end());
+    // A BatchNorm that applied its ReLU6 kept no output of its own.
+    for (std::size_t i = 0; applied != nullptr && i + 1 < net.size(); ++i) {
+      if (net.layer(i).spec().type != "BatchNorm" || net.layer(i + 1).spec().type != "ReLU6") continue;
+      try {
+        net.activation(Node{static_cast<Index>(i + 1)});
+      } catch (const fovea::state_error&) {
+        ++*applied;
+      }
+    }
+    return all;
+  };
+  int applied = 0;
+  const std::vector<float> fused = run(true, &applied);
+  CHECK(applied == 35);  // every BatchNorm of the network, each followed by a ReLU6
+  const std::vector<float> apart = run(false, nullptr);
+  REQUIRE(fused.size() == apart.size());
+  std::size_t differ = 0, first = fused.size();
+  for (std::size_t i = 0; i < fused.size(); ++i) {
+    if (fused[i] != apart[i] && differ++ == 0) first = i;
+  }
+  INFO("first difference at " << first << " of " << fused.size());
+  CHECK(differ == 0);
 }
 
 TEST_CASE("the backward hook reports each node once its parameter gradients are final", "[nn][graph]") {

@@ -23,7 +23,7 @@ namespace fovea::test {
 // How check_interleaved_contexts sets up its contexts.
 struct ContextCheckOptions {
   bool training = true;        // LayerContext::training
-  bool relu_epilogue = false;  // LayerContext::relu_epilogue (for layers that support it)
+  bool relu_epilogue = false;  // LayerContext::epilogue a ReLU (for layers that support it)
   std::uint64_t seed = 77;     // for the output gradients
 };
 
@@ -37,7 +37,7 @@ class Execution {
             Index batch_offset = 0)
       : layer_(layer), x_(std::move(x)), dy_(std::move(dy)), context_(layer.make_context()), options_(options) {
     context_->training = options.training;
-    context_->relu_epilogue = options.relu_epilogue;
+    if (options.relu_epilogue) context_->epilogue = Clamp::relu();
     context_->batch_offset = batch_offset;
     for (const auto& p : layer.params()) gradients_.emplace_back(Shape<1>{p.value.size()});
     for (auto& g : gradients_) context_->gradients.push_back(g.view());

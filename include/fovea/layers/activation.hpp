@@ -81,6 +81,7 @@ class ReLU final : public Activation<T> {
     return ReLU();
   }
   LayerSpec spec() const override { return {"ReLU", {}}; }
+  std::optional<Clamp> clamp() const override { return Clamp::relu(); }
 
  private:
   double flops_per_element() const override { return 1; }
@@ -219,6 +220,7 @@ class Clip final : public Activation<T> {
     return Clip(spec.get("min"), spec.get("max"));
   }
   LayerSpec spec() const override { return {"Clip", {{"min", min_}, {"max", max_}}}; }
+  std::optional<Clamp> clamp() const override { return Clamp{min_, max_}; }
   /// The lower bound.
   double min() const { return min_; }
   /// The upper bound.
@@ -251,6 +253,7 @@ class ReLU6 final : public Activation<T> {
     return ReLU6();
   }
   LayerSpec spec() const override { return {"ReLU6", {}}; }
+  std::optional<Clamp> clamp() const override { return Clamp{0, 6}; }
 
  private:
   double flops_per_element() const override { return 2; }

@@ -99,8 +99,8 @@ class BatchNorm final : public Layer<T> {
     return context;
   }
 
-  /// Yes: a ReLU right after it runs inside its passes.
-  bool supports_relu_epilogue() const override { return true; }
+  /// Any: a ReLU, ReLU6 or Clip right after it runs inside its passes.
+  bool supports_epilogue(const Clamp& /*clamp*/) const override { return true; }
 
   /// Training: the batch's statistics (throws value_error for a batch with one
   /// value per channel), and the running ones move toward them unless the
@@ -126,12 +126,12 @@ class BatchNorm final : public Layer<T> {
         own.inv_std(c) = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var_(c)) + options_.epsilon));
       }
     }
-    batch_norm_forward<T>(x, own.mean, own.inv_std, scale_, shift_, y, own.relu_epilogue);
+    batch_norm_forward<T>(x, own.mean, own.inv_std, scale_, shift_, y, own.epilogue);
   }
 
   /// dy: [N, C, H, W] -> dx: same shape; with affine, the scale's and shift's
-  /// gradients accumulate into context.gradients. With context.relu_epilogue,
-  /// y and dy are after the ReLU.
+  /// gradients accumulate into context.gradients. With context.epilogue, y
+  /// and dy are after the clamp.
   void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
                 LayerContext<T>& context) const override {
     const auto& own = this->template context_as<BatchNormContext>(context);
@@ -143,7 +143,7 @@ class BatchNorm final : public Layer<T> {
       dshift = own.gradients[1];
     }
     batch_norm_backward<T>(own.statistics, x, own.mean, own.inv_std, scale_, dy, dx, dscale, dshift,
-                           own.relu_epilogue ? y : TensorView<const T, 4>{});
+                           own.epilogue ? y : TensorView<const T, 4>{}, own.epilogue.value_or(Clamp::relu()));
   }
 
   std::vector<Parameter<T>> params() override {

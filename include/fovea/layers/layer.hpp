@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -43,6 +44,7 @@
 #include "fovea/core/random.hpp"
 #include "fovea/core/tensor.hpp"
 #include "fovea/detail/number_format.hpp"
+#include "fovea/ops/clamp.hpp"
 
 namespace fovea {
 
@@ -213,9 +215,10 @@ struct LayerContext {
 
   /// Training forward (batch statistics, dropout) or inference; set by the caller.
   bool training = true;
-  /// Set by the caller for a layer whose supports_relu_epilogue() is true: its
-  /// forward applies y = max(y, 0) and its backward takes y and dy after that ReLU.
-  bool relu_epilogue = false;
+  /// Set by the caller to a clamp the layer supports (supports_epilogue): its
+  /// forward clamps y as it writes it (y = max(y, 0) for a ReLU) and its
+  /// backward takes y and dy after that clamp.
+  std::optional<Clamp> epilogue;
   /// Where backward accumulates each parameter's gradient, in params() order:
   /// the layer's own gradients, or a training lane's. Empty: backward computes
   /// only dx (an inference context must not run backward of a layer with parameters).
@@ -332,12 +335,17 @@ class Layer {
   /// forward and backward, which would only copy.
   virtual bool only_reshapes() const { return false; }
 
-  /// True for a layer that can apply the ReLU reading its output itself
-  /// (Conv2d, Linear, BatchNorm: see LayerContext::relu_epilogue). A network asks for it
-  /// when a ReLU is the output's one reader: the ReLU then runs on each
+  /// True for a layer that can apply the clamping activation reading its
+  /// output itself (see LayerContext::epilogue): Conv2d and Linear a ReLU,
+  /// BatchNorm any clamp (ReLU, ReLU6, Clip). A network asks for it when
+  /// such an activation is the output's one reader: it then runs on each
   /// thread's part of the output while it is in that core's cache, with the
   /// same bits as the two layers run apart.
-  virtual bool supports_relu_epilogue() const { return false; }
+  virtual bool supports_epilogue(const Clamp& /*clamp*/) const { return false; }
+
+  /// The bounds of a layer that only clamps its input (ReLU, ReLU6, Clip),
+  /// which the layer before it may apply as its epilogue; none for the rest.
+  virtual std::optional<Clamp> clamp() const { return std::nullopt; }
 
   /// True for a layer that combines several tensors (Add, Concat). A graph
   /// then calls the three *_merged members below instead of output_shape,

@@ -74,19 +74,20 @@ class Linear final : public Layer<T> {
   std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<LinearContext>(); }
   /// Linear followed by a ReLU runs as one pass: each chunk of rows gets its
   /// ReLU while in cache.
-  bool supports_relu_epilogue() const override { return true; }
+  bool supports_epilogue(const Clamp& clamp) const override { return clamp.is_relu(); }
 
   /// x: [N, C, H, W] seen as [N, in] -> y: [N, out, 1, 1] seen as [N, out];
-  /// with context.relu_epilogue, y = max(x W^T + b, 0).
+  /// with context.epilogue (a ReLU), y = max(x W^T + b, 0).
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
     auto& own = this->template context_as<LinearContext>(context);
     own.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
     const Index N = x.dim(0);
-    linear_forward<T>(x.reshape(Shape<2>{N, in_}), weight_, bias_, y.reshape(Shape<2>{N, out_}), own.relu_epilogue);
+    linear_forward<T>(x.reshape(Shape<2>{N, in_}), weight_, bias_, y.reshape(Shape<2>{N, out_}),
+                      own.epilogue.has_value());
   }
 
   /// dy: [N, out, 1, 1] -> dx: [N, C, H, W]; weight and bias gradients
-  /// accumulate into context.gradients. With context.relu_epilogue, y and dy
+  /// accumulate into context.gradients. With context.epilogue, y and dy
   /// are after the ReLU and dy is first masked to y > 0.
   void backward(TensorView<const T, 4> x, TensorView<const T, 4> y, TensorView<const T, 4> dy, TensorView<T, 4> dx,
                 LayerContext<T>& context) const override {
@@ -97,7 +98,7 @@ class Linear final : public Layer<T> {
     const TensorView<T, 2> dweight = weight_gradient(own);
     const TensorView<T, 1> dbias = bias_on_ && !own.gradients.empty() ? own.gradients[1] : TensorView<T, 1>();
     LinearReluGrad<T> relu;
-    if (own.relu_epilogue) {
+    if (own.epilogue) {
       if (y.shape() != dy.shape()) {
         throw shape_error(name_ + "::backward: output " + to_string(y.shape()) + " does not match the gradient " +
                           to_string(dy.shape()));

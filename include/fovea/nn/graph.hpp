@@ -35,9 +35,11 @@
 ///
 /// The plan, made as nodes are added, changes none of the user's nodes: a
 /// layer that only reshapes (Flatten) passes a view of its input on, both
-/// ways; a Conv2d or Linear whose one reader is a ReLU is asked to apply it as
-/// its epilogue (supports_relu_epilogue), on each thread's part of the output
-/// while it is in that core's cache, with the same bits as the two run apart.
+/// ways; a layer whose one reader is a clamping activation it supports (a
+/// ReLU after a Conv2d or Linear; a ReLU, ReLU6 or Clip after a BatchNorm) is
+/// asked to apply it as its epilogue (supports_epilogue), on each thread's
+/// part of the output while it is in that core's cache, with the same bits
+/// as the two run apart.
 
 #include <algorithm>
 #include <atomic>
@@ -49,6 +51,7 @@
 #include <iomanip>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
@@ -310,9 +313,10 @@ class Graph {
   /// True in training mode.
   bool training() const { return training_; }
 
-  /// Whether a Conv2d or Linear applies the ReLU that reads it (on by
-  /// default; the same bits either way). Off, every node's own output is kept,
-  /// so activation() can show a convolution's output before its ReLU.
+  /// Whether a layer applies the activation that reads it (a ReLU after a
+  /// Conv2d, say; on by default, the same bits either way). Off, every node's
+  /// own output is kept, so activation() can show a convolution's output
+  /// before its ReLU.
   void set_fusion(bool fuse) {
     fusion_ = fuse;
     plan();
@@ -386,8 +390,9 @@ class Graph {
 
   /// The last forward's output of any node, by name ("input" too): the
   /// feature maps of the inner layers. Throws state_error before any forward,
-  /// index_error for an unknown name, and state_error for a Conv2d or Linear
-  /// whose ReLU it applied itself (read the ReLU's node, or set_fusion(false)).
+  /// index_error for an unknown name, and state_error for a layer that
+  /// applied the activation after it itself (read the activation's node, or
+  /// set_fusion(false)).
   TensorView<const T, 4> activation(const std::string& name) const { return activation(node(name)); }
   /// The last forward's output of a node: as activation(name).
   TensorView<const T, 4> activation(Node tensor) const {
@@ -398,9 +403,9 @@ class Graph {
     }
     info(tensor);  // throws for a tensor not of this graph
     const auto k = static_cast<std::size_t>(tensor.id);
-    if (fused_relu_[k] >= 0) {
-      throw state_error(kind_ + "::activation: node '" + nodes_[k].name + "' applied the ReLU of node '" +
-                        nodes_[static_cast<std::size_t>(fused_relu_[k])].name +
+    if (fused_activation_[k] >= 0) {
+      throw state_error(kind_ + "::activation: node '" + nodes_[k].name + "' applied the activation of node '" +
+                        nodes_[static_cast<std::size_t>(fused_activation_[k])].name +
                         "' itself and kept only that output; read that node, or call set_fusion(false) first");
     }
     return own_.outputs_[k];
@@ -483,7 +488,7 @@ class Graph {
   /// and FLOPs per image, the activation memory of one image, and that of
   /// training at `batch_size` (the input and every output the network
   /// stores, each with its gradient: a Flatten's is a view of its input, and a
-  /// layer that applies the ReLU after it keeps only the ReLU's).
+  /// layer that applies the activation after it keeps only the activation's).
   std::string summary(Index batch_size = 1) const {
     std::ostringstream out;
     const bool chain = is_chain();
@@ -517,7 +522,7 @@ class Graph {
       total_flops += flops;
       const bool view = node.layer->only_reshapes();
       if (!view) image_values += shape_size(node.shape);
-      if (!view && fused_relu_[k] < 0) activation_values += shape_size(node.shape);
+      if (!view && fused_activation_[k] < 0) activation_values += shape_size(node.shape);
       std::string from;
       for (Index in : node.inputs) from += (from.empty() ? "" : ", ") + nodes_[static_cast<std::size_t>(in)].name;
       row(node.name + " " + node.layer->describe(), shape_text(node.shape), group_thousands(node_parameter_count(k)),
@@ -664,13 +669,13 @@ class Graph {
   }
 
   // Decides how passes run (see the file's overview): which buffer each
-  // node's output lives in and which layers apply the ReLU reading them.
+  // node's output lives in and which layers apply the activation reading them.
   // Made whenever the structure changes, never during a pass, so that const
   // passes on several threads only read it.
   void plan() {
     const std::size_t n = nodes_.size();
     view_of_.assign(n, 0);
-    fused_relu_.assign(n, -1);
+    fused_activation_.assign(n, -1);
     applied_by_.assign(n, -1);
     std::vector<int> readers(n, 0);
     for (const NodeInfo& node : nodes_) {
@@ -682,10 +687,11 @@ class Graph {
       const NodeInfo& node = nodes_[k];
       view_of_[k] =
           node.layer->only_reshapes() ? view_of_[static_cast<std::size_t>(node.inputs[0])] : static_cast<Index>(k);
-      if (!fusion_ || node.inputs.size() != 1 || dynamic_cast<const ReLU<T>*>(node.layer.get()) == nullptr) continue;
+      const std::optional<Clamp> clamp = node.layer->clamp();
+      if (!fusion_ || node.inputs.size() != 1 || !clamp) continue;
       const auto p = static_cast<std::size_t>(node.inputs[0]);
-      if (p != 0 && nodes_[p].layer->supports_relu_epilogue() && readers[p] == 1 && fused_relu_[p] < 0) {
-        fused_relu_[p] = static_cast<Index>(k);
+      if (p != 0 && nodes_[p].layer->supports_epilogue(*clamp) && readers[p] == 1 && fused_activation_[p] < 0) {
+        fused_activation_[p] = static_cast<Index>(k);
         applied_by_[k] = static_cast<Index>(p);
       }
     }
@@ -707,7 +713,7 @@ class Graph {
   }
 
   // Fits a context to the current structure: a layer context per node that
-  // computes (with the ReLU epilogue where the plan asks for it) and its
+  // computes (with the epilogue where the plan asks for it) and its
   // parameter gradients pointed at the network's or the context's own.
   void fit_context(ExecutionContext<T>& context) const {
     if (context.structure_ == structure_) return;
@@ -726,7 +732,8 @@ class Graph {
       const NodeInfo& node = nodes_[k];
       if (node.layer->only_reshapes() || applied_by_[k] >= 0) continue;
       auto layer_context = node.layer->make_context();
-      layer_context->relu_epilogue = fused_relu_[k] >= 0;
+      if (fused_activation_[k] >= 0)
+        layer_context->epilogue = nodes_[static_cast<std::size_t>(fused_activation_[k])].layer->clamp();
       const std::size_t end = k + 1 < n ? nodes_[k + 1].first_param : params_.size();
       for (std::size_t j = node.first_param; j < end; ++j) {
         layer_context->gradients.push_back(
@@ -775,8 +782,8 @@ class Graph {
         outputs[k] = outputs[static_cast<std::size_t>(node.inputs[0])].reshape(batch_shape(batch, node.shape));
         continue;
       }
-      const Index relu = fused_relu_[k];
-      const std::size_t target = relu >= 0 ? static_cast<std::size_t>(relu) : k;
+      const Index activation = fused_activation_[k];
+      const std::size_t target = activation >= 0 ? static_cast<std::size_t>(activation) : k;
       const Shape<4> shape = batch_shape(batch, nodes_[target].shape);
       TensorView<T, 4> y;
       if (pooled) {
@@ -794,8 +801,8 @@ class Graph {
       } else {
         node.layer->forward(outputs[static_cast<std::size_t>(node.inputs[0])], y, layer_context);
       }
-      // With the ReLU applied, node k's own output is never written: backward needs only the ReLU's.
-      if (relu >= 0) outputs[k] = TensorView<const T, 4>();
+      // With the activation applied, node k's own output is never written: backward needs only the activation's.
+      if (activation >= 0) outputs[k] = TensorView<const T, 4>();
       outputs[target] = y;
     }
     context.forwarded_ = !pooled;
@@ -841,9 +848,10 @@ class Graph {
     }
     const Index batch = outputs[0].dim(0);
     for (std::size_t k = nodes_.size(); k-- > 1;) {
-      if (nodes_[k].layer->only_reshapes() || fused_relu_[k] >= 0) continue;  // passed as a view / done by its ReLU
-      if (written[k] == 0) continue;                                          // no output depends on it
-      // A ReLU that its input's layer applied: that layer runs the backward of both.
+      if (nodes_[k].layer->only_reshapes() || fused_activation_[k] >= 0)
+        continue;                     // passed as a view / done by its activation
+      if (written[k] == 0) continue;  // no output depends on it
+      // An activation that its input's layer applied: that layer runs the backward of both.
       const std::size_t c = applied_by_[k] >= 0 ? static_cast<std::size_t>(applied_by_[k]) : k;
       const NodeInfo& node = nodes_[c];
       auto& dx = context.dx_views_;
@@ -887,7 +895,7 @@ class Graph {
       }
       if (hook != nullptr && *hook) {
         (*hook)(c - 1);
-        if (c != k) (*hook)(k - 1);  // the ReLU that node c applied
+        if (c != k) (*hook)(k - 1);  // the activation that node c applied
       }
     }
     if (input_gradient && written[0] == 0) {  // no output depends on the input
@@ -908,7 +916,7 @@ class Graph {
     std::vector<char> free;
     for (std::size_t k = 1; k < n; ++k) {
       if (applied_by_[k] >= 0 || nodes_[k].layer->only_reshapes()) continue;
-      const std::size_t target = fused_relu_[k] >= 0 ? static_cast<std::size_t>(fused_relu_[k]) : k;
+      const std::size_t target = fused_activation_[k] >= 0 ? static_cast<std::size_t>(fused_activation_[k]) : k;
       const Index need = shape_size(nodes_[target].shape);
       std::size_t best = pool_values_.size();
       for (std::size_t b = 0; b < pool_values_.size(); ++b) {
@@ -977,12 +985,12 @@ class Graph {
   // The plan, made whenever the structure changes (see plan()).
   std::uint64_t structure_ = 0;
   bool fusion_ = true;
-  std::vector<Index> view_of_;          // [k]: the node whose buffer holds k's output (k, unless k only reshapes)
-  std::vector<Index> fused_relu_;       // [k]: the ReLU node that k's layer applies as its epilogue, or -1
-  std::vector<Index> applied_by_;       // [j]: the node whose layer applies ReLU j, or -1
-  std::vector<Index> last_reader_;      // [k]: the last node reading buffer k (n: an output)
-  std::vector<std::size_t> buffer_of_;  // [k]: node k's pool buffer in infer
-  std::vector<Index> pool_values_;      // [b]: pool buffer b's size per sample
+  std::vector<Index> view_of_;           // [k]: the node whose buffer holds k's output (k, unless k only reshapes)
+  std::vector<Index> fused_activation_;  // [k]: the activation node that k's layer applies as its epilogue, or -1
+  std::vector<Index> applied_by_;        // [j]: the node whose layer applies activation j, or -1
+  std::vector<Index> last_reader_;       // [k]: the last node reading buffer k (n: an output)
+  std::vector<std::size_t> buffer_of_;   // [k]: node k's pool buffer in infer
+  std::vector<Index> pool_values_;       // [b]: pool buffer b's size per sample
 
   bool training_ = true;
   bool input_gradient_ = false;

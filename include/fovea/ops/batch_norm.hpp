@@ -18,6 +18,7 @@
 /// thread in a fixed order, so the bits do not depend on the thread count.
 
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "fovea/core/error.hpp"
@@ -25,6 +26,7 @@
 #include "fovea/core/tensor.hpp"
 #include "fovea/core/tensor_view.hpp"
 #include "fovea/detail/number_format.hpp"
+#include "fovea/ops/clamp.hpp"
 
 namespace fovea {
 
@@ -136,11 +138,13 @@ void batch_norm_update_running(double momentum, Index count, TensorView<const T,
 /// x: [N, C, H, W] -> y: same shape, y = (x - mean[c]) * inv_std[c] * scale[c]
 /// + shift[c], with whichever statistics the caller passes (the batch's from
 /// batch_norm_statistics, or the running ones). All vectors [C]. Throws
-/// shape_error when y is not x's shape or a vector is not [C].
+/// shape_error when y is not x's shape or a vector is not [C]. With an
+/// epilogue, y is clamped into its bounds as it is written (a ReLU or ReLU6
+/// after the normalisation, in the same pass).
 template <class T>
 void batch_norm_forward(TensorView<const T, 4> x, TensorView<const T, 1> mean, TensorView<const T, 1> inv_std,
                         TensorView<const T, 1> scale, TensorView<const T, 1> shift, TensorView<T, 4> y,
-                        bool relu = false) {
+                        std::optional<Clamp> epilogue = std::nullopt) {
   const Index N = x.dim(0), C = x.dim(1);
   if (y.shape() != x.shape()) {
     throw shape_error("batch_norm_forward: output " + to_string(y.shape()) + " does not match the input " +
@@ -152,16 +156,20 @@ void batch_norm_forward(TensorView<const T, 4> x, TensorView<const T, 1> mean, T
   detail::require_channel_vector("batch_norm_forward", "shift", shift, C, false);
   const auto X = x.matrix(2);  // [N*C, H*W]
   auto Y = y.matrix(2);
+  const T low = epilogue ? static_cast<T>(epilogue->low) : T{}, high = epilogue ? static_cast<T>(epilogue->high) : T{};
   detail::for_each_channel_block(C, x.size(), [&](Index begin, Index end) {
     for (Index c = begin; c < end; ++c) {
       // One multiply-add per element: y = a x + b with a = scale * inv_std, b = shift - a * mean.
       const T a = scale(c) * inv_std(c);
       const T b = shift(c) - a * mean(c);
       for (Index n = 0; n < N; ++n) {
-        if (relu) {
-          Y.row(n * C + c).array() = (a * X.row(n * C + c).array() + b).max(T{0});
+        const auto normalised = a * X.row(n * C + c).array() + b;
+        if (!epilogue) {
+          Y.row(n * C + c).array() = normalised;
+        } else if (!epilogue->bounded()) {
+          Y.row(n * C + c).array() = normalised.max(low);
         } else {
-          Y.row(n * C + c).array() = a * X.row(n * C + c).array() + b;
+          Y.row(n * C + c).array() = normalised.max(low).min(high);
         }
       }
     }
@@ -175,15 +183,16 @@ void batch_norm_forward(TensorView<const T, 4> x, TensorView<const T, 1> mean, T
 /// variance depend on x, and
 ///   dx = scale * inv_std * (dy - mean_M(dy) - x_hat * mean_M(dy * x_hat)),
 /// means over the channel's M values; with running statistics dx = scale *
-/// inv_std * dy. With relu_output (the forward's y with `relu`), dy is the
-/// gradient after the ReLU and counts only where y > 0: each channel's dy is
-/// masked (ReLU's backward) into dx while it is in cache, and read from there.
-/// Throws shape_error when a shape disagrees with x.
+/// inv_std * dy. With clamped_output (the forward's y with `epilogue`), dy
+/// is the gradient after the clamp and counts only where low < y < high (y >
+/// 0 for a ReLU): each channel's dy is masked (the clamp's backward) into dx
+/// while it is in cache, and read from there. Throws shape_error when a
+/// shape disagrees with x.
 template <class T>
 void batch_norm_backward(BatchNormStatistics statistics, TensorView<const T, 4> x, TensorView<const T, 1> mean,
                          TensorView<const T, 1> inv_std, TensorView<const T, 1> scale, TensorView<const T, 4> dy,
                          TensorView<T, 4> dx, TensorView<T, 1> dscale, TensorView<T, 1> dshift,
-                         TensorView<const T, 4> relu_output = {}) {
+                         TensorView<const T, 4> clamped_output = {}, Clamp epilogue = Clamp::relu()) {
   const Index N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   if (dy.shape() != x.shape()) {
     throw shape_error("batch_norm_backward: gradient " + to_string(dy.shape()) + " does not match the input " +
@@ -198,30 +207,36 @@ void batch_norm_backward(BatchNormStatistics statistics, TensorView<const T, 4> 
   detail::require_channel_vector("batch_norm_backward", "scale", scale, C, false);
   detail::require_channel_vector("batch_norm_backward", "dscale", dscale, C, true);
   detail::require_channel_vector("batch_norm_backward", "dshift", dshift, C, true);
-  const bool relu = !relu_output.empty();
-  if (relu && relu_output.shape() != x.shape()) {
-    throw shape_error("batch_norm_backward: ReLU output " + to_string(relu_output.shape()) +
+  const bool clamped = !clamped_output.empty();
+  if (clamped && clamped_output.shape() != x.shape()) {
+    throw shape_error("batch_norm_backward: clamped output " + to_string(clamped_output.shape()) +
                       " does not match the input " + to_string(x.shape()));
   }
-  // With the ReLU, the masked dy goes where dx will go (or, without a dx,
+  // With the clamp, the masked dy goes where dx will go (or, without a dx,
   // into a buffer of its own) and dY reads it from there.
   Tensor<T, 4> masked;
   TensorView<T, 4> masked_into = dx;
-  if (relu && dx.empty()) {
+  if (clamped && dx.empty()) {
     masked.resize(dy.shape());
     masked_into = masked.view();
   }
   const auto X = x.matrix(2);  // [N*C, H*W]
-  const auto dY = relu ? MatrixMap<const T>(masked_into.data(), N * C, HW) : dy.matrix(2);
+  const auto dY = clamped ? MatrixMap<const T>(masked_into.data(), N * C, HW) : dy.matrix(2);
+  const auto low = static_cast<T>(epilogue.low), high = static_cast<T>(epilogue.high);
   const auto count = static_cast<double>(N * HW);
   detail::for_each_channel_block(C, x.size(), [&](Index begin, Index end) {
     for (Index c = begin; c < end; ++c) {
-      if (relu) {
+      if (clamped) {
         auto into = masked_into.matrix(2);
-        const auto Y = relu_output.matrix(2), unmasked = dy.matrix(2);
+        const auto Y = clamped_output.matrix(2), unmasked = dy.matrix(2);
         for (Index n = 0; n < N; ++n) {
           const Index r = n * C + c;
-          into.row(r).array() = (Y.row(r).array() > T{0}).select(unmasked.row(r).array(), T{0});
+          if (epilogue.bounded()) {
+            into.row(r).array() =
+                (Y.row(r).array() > low && Y.row(r).array() < high).select(unmasked.row(r).array(), T{0});
+          } else {
+            into.row(r).array() = (Y.row(r).array() > low).select(unmasked.row(r).array(), T{0});
+          }
         }
       }
       const T m = mean(c), s = inv_std(c);
