@@ -22,6 +22,7 @@ struct Clamp {
   bool is_relu() const { return low == 0 && !bounded(); }
   /// Whether there is an upper bound.
   bool bounded() const { return high < std::numeric_limits<double>::infinity(); }
+  /// The same bounds.
   bool operator==(const Clamp&) const = default;
 };
 

@@ -4,11 +4,12 @@
 /// Depthwise convolution (groups == Cin: each filter sees one input
 /// channel, filter co sees channel co / (Cout/Cin)), forward and backward side
 /// by side. im2col + GEMM would run Cin GEMMs with K = KH*KW, each packing its
-/// operands for a handful of multiply-adds; these loops go over the taps of a
-/// filter and, for each, over the output plane it touches, reading the input
-/// in place (contiguous rows at stride 1, which the compiler vectorises). Any
-/// stride, padding and dilation. Per sample; the caller (ops/conv2d.hpp)
-/// splits the batch across threads.
+/// operands for a handful of multiply-adds. The forward reads each channel
+/// from its phase planes (below), summing every tap of a block of outputs in
+/// registers; the backward goes over the taps of a filter and, for each,
+/// over the output plane it touches, reading the input in place. Any stride,
+/// padding and dilation. Per sample; the caller (ops/conv2d.hpp) splits the
+/// batch across threads.
 
 #include <algorithm>
 #include <array>
