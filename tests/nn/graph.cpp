@@ -25,6 +25,7 @@
 #include "fovea/layers/pool2d.hpp"
 #include "fovea/models/mobilenet.hpp"
 #include "fovea/models/resnet.hpp"
+#include "fovea/nn/fold_batch_norm.hpp"
 #include "fovea/nn/init.hpp"
 #include "fovea/nn/sequential.hpp"
 
@@ -303,6 +304,40 @@ TEST_CASE("a MobileNetV2's BatchNorm-then-ReLU6 pairs are fused and give the bit
     if (fused[i] != apart[i] && differ++ == 0) first = i;
   }
   INFO("first difference at " << first << " of " << fused.size());
+  CHECK(differ == 0);
+}
+
+TEST_CASE("a folded MobileNetV2's Conv2d-then-ReLU6 pairs are fused and give the bits they give apart", "[nn][graph]") {
+  Rng rng(9);
+  auto x = Tensor<float, 4>::uniform({2, 3, 32, 32}, rng, -1.0f, 1.0f);
+  auto r = Tensor<float, 4>::uniform({2, 10, 1, 1}, rng, -1.0f, 1.0f);
+  const auto run = [&](bool fuse, int* applied) {
+    auto trained = fovea::models::mobilenet_v2<float>({.classes = 10, .height = 32, .width = 32, .seed = 4});
+    trained.set_training(false);
+    auto net = fovea::fold_batch_norm(trained);  // each convolution then reads straight into its ReLU6
+    net.set_fusion(fuse);
+    net.set_training(false);  // Dropout passes everything
+    Tensor<float, 4> y(net.forward(x));
+    net.backward(r);
+    std::vector<float> all(y.begin(), y.end());
+    for (const auto& p : net.params()) all.insert(all.end(), p.grad.begin(), p.grad.end());
+    for (std::size_t i = 0; applied != nullptr && i + 1 < net.size(); ++i) {
+      if (net.layer(i).spec().type != "Conv2d" || net.layer(i + 1).spec().type != "ReLU6") continue;
+      try {
+        net.activation(Node{static_cast<Index>(i + 1)});
+      } catch (const fovea::state_error&) {
+        ++*applied;
+      }
+    }
+    return all;
+  };
+  int applied = 0;
+  const std::vector<float> fused = run(true, &applied);
+  CHECK(applied == 35);
+  const std::vector<float> apart = run(false, nullptr);
+  REQUIRE(fused.size() == apart.size());
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < fused.size(); ++i) differ += fused[i] != apart[i] ? 1 : 0;
   CHECK(differ == 0);
 }
 

@@ -326,33 +326,42 @@ TEST_CASE("the vector path's gradients pass the numeric check in double", "[conv
   }
 }
 
-TEST_CASE("a fused ReLU: y = max(conv, 0) and dy masked where y > 0, on every path", "[conv2d][relu]") {
+TEST_CASE("a fused clamp: y = min(max(conv, low), high) and dy masked inside the bounds, on every path",
+          "[conv2d][relu]") {
   fovea::Rng rng(29);
   std::vector<naive::ConvCase> cases = naive::conv_cases(10);
   for (const auto& list : {naive::direct_cases(), naive::vector_cases(), naive::grouped_cases(),
                            naive::asymmetric_cases(), naive::winograd_cases()})
     cases.insert(cases.end(), list.begin(), list.end());
-  for (const naive::ConvCase& c : cases) {
-    for (const bool first_layer : {false, true}) {
-      INFO(c.describe() << (first_layer ? ", no dx" : ", dx"));
-      FastConv<float> fast(c, rng);
-      fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace, true);
-      Tensor<double, 4> want = naive::conv2d(fast.x, fast.w, fast.b, c.s);
-      want.array() = want.array().max(0.0);
-      CHECK(naive::relative_error(fast.y, want) < 1e-5);
-      CHECK((fast.y.array() >= 0.0f).all());
+  // A ReLU, a ReLU6 and a Clip that cuts on both sides.
+  for (const fovea::Clamp clamp : {fovea::Clamp::relu(), fovea::Clamp{0, 6}, fovea::Clamp{-0.3, 0.4}}) {
+    const auto low = static_cast<float>(clamp.low), high = static_cast<float>(clamp.high);
+    for (const naive::ConvCase& c : cases) {
+      for (const bool first_layer : {false, true}) {
+        INFO(c.describe() << (first_layer ? ", no dx" : ", dx") << ", clamp [" << clamp.low << ", " << clamp.high
+                          << "]");
+        FastConv<float> fast(c, rng);
+        fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace, clamp);
+        const Tensor<double, 4> unclamped = naive::conv2d(fast.x, fast.w, fast.b, c.s);
+        Tensor<double, 4> want = unclamped;
+        want.array() = want.array().max(clamp.low).min(clamp.high);
+        // Float's rounding is relative to the convolution's scale, not the clamp's.
+        CHECK(naive::relative_error(fast.y, want) * want.array().abs().maxCoeff() / unclamped.array().abs().maxCoeff() <
+              1e-5);
+        CHECK((fast.y.array() >= low && fast.y.array() <= high).all());
 
-      Tensor<float, 4> masked(fast.dy.shape());
-      masked.array() = (fast.y.array() > 0.0f).select(fast.dy.array(), 0.0f);
-      const naive::ConvGradients ref = naive::conv2d_backward(fast.x, fast.w, masked, c.s);
-      fast.dw.fill(0.0f);
-      fast.db.fill(0.0f);
-      TensorView<float, 4> dx = first_layer ? TensorView<float, 4>() : TensorView<float, 4>(fast.dx);
-      fovea::conv2d_backward<float>(fast.x, fast.w, fast.dy, fast.params(), dx, fast.dw, fast.db, fast.workspace,
-                                    fast.y);
-      if (!first_layer) CHECK(naive::relative_error(fast.dx, ref.dx) < 1e-5);
-      CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
-      if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < 1e-5);
+        Tensor<float, 4> masked(fast.dy.shape());
+        masked.array() = (fast.y.array() > low && fast.y.array() < high).select(fast.dy.array(), 0.0f);
+        const naive::ConvGradients ref = naive::conv2d_backward(fast.x, fast.w, masked, c.s);
+        fast.dw.fill(0.0f);
+        fast.db.fill(0.0f);
+        TensorView<float, 4> dx = first_layer ? TensorView<float, 4>() : TensorView<float, 4>(fast.dx);
+        fovea::conv2d_backward<float>(fast.x, fast.w, fast.dy, fast.params(), dx, fast.dw, fast.db, fast.workspace,
+                                      fast.y, clamp);
+        if (!first_layer) CHECK(naive::relative_error(fast.dx, ref.dx) < 1e-5);
+        CHECK(naive::relative_error(fast.dw, ref.dw) < 1e-5);
+        if (c.bias) CHECK(naive::relative_error(fast.db, ref.db) < 1e-5);
+      }
     }
   }
 }
@@ -633,7 +642,7 @@ TEST_CASE("one sample shared by the threads agrees with the naive loops on every
       const Tensor<float, 4> first = fast.y;
       fast.forward();
       CHECK(same_bits(fast.y, first));  // the same cut every run
-      fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace, true);
+      fovea::conv2d_forward<float>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace, fovea::Clamp::relu());
       CHECK(naive::relative_error(fast.y, want_relu) < 1e-5);
     }
   }
@@ -660,7 +669,8 @@ TEMPLATE_TEST_CASE("3x3 at stride 1 with many channels (Winograd) agrees with th
       CHECK(naive::relative_error(fast.y, want) < tolerance);
       if (threads == 1) first = fast.y;
       CHECK(same_bits(fast.y, first));  // passes are cut the same way on any thread count
-      fovea::conv2d_forward<TestType>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace, true);
+      fovea::conv2d_forward<TestType>(fast.x, fast.w, fast.b, fast.params(), fast.y, fast.workspace,
+                                      fovea::Clamp::relu());
       CHECK(naive::relative_error(fast.y, want_relu) < tolerance);
     }
   }

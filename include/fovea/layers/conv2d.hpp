@@ -229,16 +229,16 @@ class Conv2d final : public Layer<T> {
   }
 
   std::unique_ptr<LayerContext<T>> make_context() const override { return std::make_unique<Conv2dContext>(); }
-  /// Conv2d followed by a ReLU runs as one pass: the ReLU is applied to each
-  /// sample's output while it is in cache.
-  bool supports_epilogue(const Clamp& clamp) const override { return clamp.is_relu(); }
+  /// Any: Conv2d followed by a ReLU, ReLU6 or Clip runs as one pass, the
+  /// activation applied to each sample's output while it is in cache.
+  bool supports_epilogue(const Clamp& /*clamp*/) const override { return true; }
 
-  /// x: [N, Cin, H, W] -> y: [N, Cout, OH, OW]; with context.epilogue (a ReLU),
-  /// y = max(conv(x), 0).
+  /// x: [N, Cin, H, W] -> y: [N, Cout, OH, OW]; with context.epilogue, y =
+  /// min(max(conv(x), low), high).
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
     auto& own = this->template context_as<Conv2dContext>(context);
     own.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    conv2d_forward<T>(x, weight_, bias_, {window_, groups_}, y, own.workspace, own.epilogue.has_value());
+    conv2d_forward<T>(x, weight_, bias_, {window_, groups_}, y, own.workspace, own.epilogue);
   }
 
   /// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W]; weight and bias gradients
@@ -251,7 +251,7 @@ class Conv2d final : public Layer<T> {
     const TensorView<T, 4> dweight = weight_gradient(own);
     const TensorView<T, 1> dbias = bias_on_ && !own.gradients.empty() ? own.gradients[1] : TensorView<T, 1>();
     conv2d_backward<T>(x, weight_, dy, {window_, groups_}, dx, dweight, dbias, own.workspace,
-                       own.epilogue ? y : TensorView<const T, 4>());
+                       own.epilogue ? y : TensorView<const T, 4>(), own.epilogue.value_or(Clamp::relu()));
   }
 
   std::vector<Parameter<T>> params() override {

@@ -250,22 +250,23 @@ void zero_padded_copies(typename Conv2dWorkspace<T>::ThreadScratch& scratch, Con
 }  // namespace detail
 
 /// x: [N, Cin, H, W], weight: [Cout, Cin/G, KH, KW], bias: [Cout] or empty
-///   -> y: [N, Cout, OH, OW] (overwritten); with `relu`, y = max(conv, 0),
-/// applied while a sample's output is still in cache (Sequential fuses a
-/// Conv2d followed by a ReLU this way).
+///   -> y: [N, Cout, OH, OW] (overwritten); with an epilogue, y = min(max(conv,
+/// low), high), applied while a sample's output is still in cache (a graph
+/// fuses a Conv2d followed by a ReLU, ReLU6 or Clip this way).
 /// Throws shape_error, naming the shapes, when weight, bias or y disagree with
 /// x and the window, and conv2d_geometry's errors for a bad or ill-fitting
 /// window or channels that are not multiples of the groups.
 template <class T>
 void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 1> bias,
-                    const Conv2dParams& params, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace, bool relu = false) {
+                    const Conv2dParams& params, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace,
+                    std::optional<Clamp> epilogue = std::nullopt) {
   const Conv2dGeometry g = detail::conv2d_checked("conv2d_forward", x.shape(), weight.shape(), bias.size(), params);
   const Index N = x.dim(0), Cout = g.out_channels, P = g.positions();
   detail::require_shape("conv2d_forward", "output", y.shape(), {N, Cout, g.out_h, g.out_w});
   const Conv2dAlgorithm algorithm = conv2d_algorithm(g, Conv2dPass::forward);
   const T* w = weight.data();
   const T* b = bias.empty() ? nullptr : bias.data();
-  const detail::OutputRelu output = relu ? detail::OutputRelu::apply : detail::OutputRelu::skip;
+  const auto output = detail::OutputClamp<T>::of(epilogue);
   if (algorithm == Conv2dAlgorithm::winograd) {  // its own cut: passes of tile rows across the batch
     const detail::WinogradCut cut = detail::winograd_cut<T>(g, N);
     detail::reserve(
@@ -305,9 +306,9 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
           break;
         case Conv2dAlgorithm::direct:
           detail::direct_conv_forward(x_n, w, b, g, scratch, y_n);
-          if (relu) {  // the sample's [Cout, P] output is still in L1/L2
+          if (output.active()) {  // the sample's [Cout, P] output is still in L1/L2
             ArrayMap<T> out(y_n, Cout * P);
-            out = out.max(T{0});
+            output.write(out, out);
           }
           break;
         case Conv2dAlgorithm::vector:
@@ -331,9 +332,10 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
 
 /// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W] (skipped when dx is empty);
 /// dweight [Cout, Cin/G, KH, KW] and dbias [Cout] (skipped when empty) ACCUMULATE.
-/// With relu_output (the forward's y with `relu`, [N, Cout, OH, OW]), dy is
-/// the gradient after the ReLU and is first masked to where y > 0 (exactly
-/// ReLU's backward: y > 0 iff the convolution's output was), per sample in cache.
+/// With clamped_output (the forward's y with `epilogue`, [N, Cout, OH, OW]),
+/// dy is the gradient after the clamp and is first masked to where low < y <
+/// high (y > 0 for a ReLU: exactly the activation's backward, as y lies
+/// inside the bounds iff the convolution's output did), per sample in cache.
 /// Each block of samples sums its own partial dW, db; the partials are added in
 /// a tree whose shape depends only on the block count, and the blocks only on
 /// N and the thread count, so a given thread count gives the same bits every
@@ -343,15 +345,16 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
 template <class T>
 void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 4> dy,
                      const Conv2dParams& params, TensorView<T, 4> dx, TensorView<T, 4> dweight, TensorView<T, 1> dbias,
-                     Conv2dWorkspace<T>& workspace, TensorView<const T, 4> relu_output = {}) {
+                     Conv2dWorkspace<T>& workspace, TensorView<const T, 4> clamped_output = {},
+                     Clamp epilogue = Clamp::relu()) {
   const char* op = "conv2d_backward";
   const Conv2dGeometry g = detail::conv2d_checked(op, x.shape(), weight.shape(), dbias.size(), params);
   const Index N = x.dim(0), Cout = g.out_channels, K = g.patch_size(), P = g.positions();
   detail::require_shape(op, "output gradient", dy.shape(), {N, Cout, g.out_h, g.out_w});
   detail::require_shape(op, "weight gradient", dweight.shape(), weight.shape());
   if (!dx.empty()) detail::require_shape(op, "input gradient", dx.shape(), x.shape());
-  const bool relu = !relu_output.empty();
-  if (relu) detail::require_shape(op, "ReLU output", relu_output.shape(), dy.shape());
+  const bool relu = !clamped_output.empty();
+  if (relu) detail::require_shape(op, "clamped output", clamped_output.shape(), dy.shape());
   // Blocks of about four samples: fine enough for a thread that is ahead to
   // take over a fair part of the other's share, few enough that zeroing and
   // adding the partial gradients stays a small part of the pass.
@@ -381,9 +384,9 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
       T* dx_n = dx.empty() ? nullptr : dx.data() + n * sample;
       const T* dy_n = dy.data() + n * Cout * P;
       if (relu) {
-        detail::relu_mask(ArrayMap<T>(scratch.masked.data(), Cout * P),
-                          ArrayMap<const T>(relu_output.data() + n * Cout * P, Cout * P),
-                          ArrayMap<const T>(dy_n, Cout * P));
+        detail::clamp_mask(ArrayMap<T>(scratch.masked.data(), Cout * P),
+                           ArrayMap<const T>(clamped_output.data() + n * Cout * P, Cout * P),
+                           ArrayMap<const T>(dy_n, Cout * P), epilogue);
         dy_n = scratch.masked.data();
       }
       switch (algorithm) {

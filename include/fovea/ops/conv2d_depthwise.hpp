@@ -115,19 +115,19 @@ void depthwise_phases(const T* plane, const Conv2dGeometry& g, const DepthwiseLa
   }
 }
 
-// x_n: [Cin, H, W] -> y_n: [Cout, OH, OW] (bias: [Cout] or null); with
-// OutputRelu::apply, y = max(conv, 0). `threads` > 1 shares the output
+// x_n: [Cin, H, W] -> y_n: [Cout, OH, OW] (bias: [Cout] or null), clamped
+// by `clamp`. `threads` > 1 shares the output
 // channels among that many threads. scratch(chunk) is chunk's buffer of
 // layout.scratch() values; tap_offsets as depthwise_tap_offsets wrote them.
 template <class T, class Scratch>
 void depthwise_conv_forward(const T* x_n, const T* weight, const T* bias, const Conv2dGeometry& g,
-                            const DepthwiseLayout& layout, const Index* tap_offsets, Scratch&& scratch, OutputRelu relu,
-                            int threads, T* y_n) {
+                            const DepthwiseLayout& layout, const Index* tap_offsets, Scratch&& scratch,
+                            OutputClamp<T> clamp, int threads, T* y_n) {
   using Block = DirectBlock<T>;
   constexpr Index V = direct_block<T>, B = depthwise_block_vectors;
   const Index multiplier = g.out_channels / g.in_channels, taps = g.window.kernel_h * g.window.kernel_w;
   const Index P = g.positions();
-  const auto channels = [&](Index first, Index last, int chunk) {
+  const auto channels = [&, clamp](Index first, Index last, int chunk) {  // clamp by value: no store aliases it
     T* phases = scratch(chunk);
     T* wide = phases + layout.phases * layout.plane;
     std::fill_n(phases, layout.phases * layout.plane, T{});
@@ -146,8 +146,7 @@ void depthwise_conv_forward(const T* x_n, const T* weight, const T* bias, const 
           for (Index v = 0; v < B; ++v) acc[v] += w * Eigen::Map<const Block>(in + v * V);
         }
         for (Index v = 0; v < B; ++v) {
-          Eigen::Map<Block> out(wide + p + v * V);
-          out = relu == OutputRelu::apply ? acc[v].max(T{0}) : acc[v];
+          clamp.write(Eigen::Map<Block>(wide + p + v * V), acc[v]);
         }
       }
       T* out = y_n + co * P;

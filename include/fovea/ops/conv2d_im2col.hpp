@@ -21,12 +21,12 @@
 
 namespace fovea::detail {
 
-// y [F, P] = W [F, K] · cols [K, P] (+ bias [F]), then max(y, 0) with
-// OutputRelu::apply, on `threads` threads (gemm_in_bands): each band writes
-// its own bias and applies the ReLU to its own part while it is in cache.
+// y [F, P] = W [F, K] · cols [K, P] (+ bias [F]), clamped by `clamp`, on
+// `threads` threads (gemm_in_bands): each band writes its own bias and
+// clamps its own part while it is in cache.
 template <class T>
-void conv_gemm(const T* weight, const T* cols, const T* bias, Index F, Index K, Index P, OutputRelu relu, int threads,
-               T* y) {
+void conv_gemm(const T* weight, const T* cols, const T* bias, Index F, Index K, Index P, OutputClamp<T> clamp,
+               int threads, T* y) {
   gemm_in_bands(
       gemm_operand(weight, F, K), gemm_operand(cols, K, P), gemm_result(y, F, P), threads,
       [&](const GemmBand& band) {
@@ -36,22 +36,23 @@ void conv_gemm(const T* weight, const T* cols, const T* bias, Index F, Index K, 
         }
         return GemmUpdate::accumulate;
       },
-      [&](const GemmBand& band) {
-        if (relu == OutputRelu::skip) return;
+      [&, clamp](const GemmBand& band) {  // by value: no store to y aliases it
+        if (!clamp.active()) return;
         for (Index r = band.rows.begin; r < band.rows.end; ++r) {
           T* row = y + r * P;
-          for (Index p = band.cols.begin; p < band.cols.end; ++p) row[p] = std::max(row[p], T{0});
+          for (Index p = band.cols.begin; p < band.cols.end; ++p) row[p] = clamp(row[p]);
         }
       });
 }
 
 // x_n: [Cin, H, W] -> y_n: [Cout, OH, OW] (bias: [Cout] or null), through
-// scratch.cols ([K, P]); with OutputRelu::apply, y = max(conv, 0). `threads`
+// scratch.cols ([K, P]); y clamped by `clamp`. `threads`
 // > 1 shares the sample among that many threads: im2col by input channels,
 // the GEMM in bands.
 template <class T>
 void im2col_conv_forward(TensorView<const T, 3> x_n, const T* weight, const T* bias, const Conv2dGeometry& g,
-                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, int threads, T* y_n) {
+                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputClamp<T> clamp, int threads,
+                         T* y_n) {
   const Index Cg = g.group_in_channels(), Fg = g.group_out_channels(), K = g.patch_size(), P = g.positions();
   const Index taps = g.window.kernel_h * g.window.kernel_w;
   for (Index group = 0; group < g.groups; ++group) {
@@ -60,7 +61,7 @@ void im2col_conv_forward(TensorView<const T, 3> x_n, const T* weight, const T* b
                 TensorView<T, 2>(scratch.cols).slice(first * taps, last * taps));
     });
     conv_gemm(weight + group * Fg * K, scratch.cols.data(), bias == nullptr ? nullptr : bias + group * Fg, Fg, K, P,
-              relu, threads, y_n + group * Fg * P);
+              clamp, threads, y_n + group * Fg * P);
   }
 }
 

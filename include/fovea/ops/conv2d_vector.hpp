@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "fovea/core/eigen.hpp"
 #include "fovea/core/gemm.hpp"
@@ -266,22 +267,27 @@ void vector_conv_prepare_forward(const T* weight, const T* bias, const Conv2dGeo
 }
 
 // y [Cout, P] positions [p_begin, p_end) = y_t [P, C] transposed (its first
-// Cout columns), max(., 0) with OutputRelu::apply. In 16 x 16 tiles: a plain
+// Cout columns), clamped by `clamp`. In 16 x 16 tiles: a plain
 // transpose writes every value of a row of y_t to another row of y, a page
 // apart on large maps, and cost a tenth of a batch-1 ResNet-18 forward.
 template <class T>
-void transpose_rows(const T* y_t, Index C, Index p_begin, Index p_end, Index Cout, Index P, OutputRelu relu, T* y) {
+void transpose_rows(const T* y_t, Index C, Index p_begin, Index p_end, Index Cout, Index P, OutputClamp<T> clamp,
+                    T* y) {
   constexpr Index tile = 16;
+  const T low = clamp.low, high = clamp.high;  // locals: no store to y aliases them
+  const bool bounded = high < std::numeric_limits<T>::infinity();
   for (Index p0 = p_begin; p0 < p_end; p0 += tile) {
     const Index p1 = std::min(p0 + tile, p_end);
     for (Index c0 = 0; c0 < Cout; c0 += tile) {
       const Index c1 = std::min(c0 + tile, Cout);
       for (Index c = c0; c < c1; ++c) {
         T* out = y + c * P;
-        if (relu == OutputRelu::apply) {
-          for (Index p = p0; p < p1; ++p) out[p] = std::max(y_t[p * C + c], T{0});
-        } else {
+        if (!clamp.active()) {
           for (Index p = p0; p < p1; ++p) out[p] = y_t[p * C + c];
+        } else if (!bounded) {  // a ReLU: one max
+          for (Index p = p0; p < p1; ++p) out[p] = std::max(y_t[p * C + c], low);
+        } else {
+          for (Index p = p0; p < p1; ++p) out[p] = std::min(std::max(y_t[p * C + c], low), high);
         }
       }
     }
@@ -289,12 +295,13 @@ void transpose_rows(const T* y_t, Index C, Index p_begin, Index p_end, Index Cou
 }
 
 // x_n: [Cin, H, W] -> y_n: [Cout, OH, OW], through scratch.grad as y_t [P, C];
-// with OutputRelu::apply, y = max(conv, 0) in the same pass that turns y_t
+// y clamped by `clamp` in the same pass that turns y_t
 // into y. scratch.image must hold vector_layout's padded sample with its
 // border zero. `threads` > 1 shares the output rows among that many threads.
 template <class T>
 void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWorkspace<T>& ws,
-                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu, int threads, T* y_n) {
+                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputClamp<T> clamp, int threads,
+                         T* y_n) {
   const VectorLayout layout = vector_layout<T>(g);
   const Index C = layout.channels, P = g.positions(), sh = g.window.stride_h, sw = g.window.stride_w;
   T* image = scratch.image.data();
@@ -311,7 +318,7 @@ void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWork
         });
       });
     }
-    transpose_rows(y_t, C, first * g.out_w, last * g.out_w, g.out_channels, P, relu, y_n);
+    transpose_rows(y_t, C, first * g.out_w, last * g.out_w, g.out_channels, P, clamp, y_n);
   };
   parallel_for(g.out_h, threads, [&](Index first, Index last, int /*chunk*/) { rows(first, last); });
 }

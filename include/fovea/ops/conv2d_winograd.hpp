@@ -176,13 +176,14 @@ void winograd_input_row(const T* const (&rows)[4], const Conv2dGeometry& g, Inde
 }
 
 // Aᵀ M A for `count` <= winograd_chunk tiles side by side (m[ξ * cell_stride
-// + l]: M_ξ of tile l), + bias, max(., floor) (floor: 0 for a fused ReLU,
-// else -inf, which keeps every value): tile l's outputs into out0[2 l],
+// + l]: M_ξ of tile l), + bias, clamped (a fused ReLU or ReLU6; the
+// default clamp keeps every value): tile l's outputs into out0[2 l],
 // out0[2 l + 1] and, with `second_row`, out1[2 l], out1[2 l + 1]; with
 // `second_column` false only the first column of each (a last tile half
 // outside an odd-width output).
 template <class T, bool second_row, bool second_column>
-inline void winograd_output_tiles(const T* m, Index cell_stride, Index count, T bias, T floor, T* out0, T* out1) {
+inline void winograd_output_tiles(const T* m, Index cell_stride, Index count, T bias, OutputClamp<T> clamp, T* out0,
+                                  T* out1) {
   T s[4][2][winograd_chunk];  // M A: each row's two sums
   for (int i = 0; i < 4; ++i) {
     const T* m0 = m + 4 * i * cell_stride;
@@ -195,13 +196,13 @@ inline void winograd_output_tiles(const T* m, Index cell_stride, Index count, T 
     }
   }
   for (Index l = 0; l < count; ++l) {  // Aᵀ (M A), first row
-    out0[2 * l] = std::max(s[0][0][l] + s[1][0][l] + s[2][0][l] + bias, floor);
-    if constexpr (second_column) out0[2 * l + 1] = std::max(s[0][1][l] + s[1][1][l] + s[2][1][l] + bias, floor);
+    out0[2 * l] = clamp(s[0][0][l] + s[1][0][l] + s[2][0][l] + bias);
+    if constexpr (second_column) out0[2 * l + 1] = clamp(s[0][1][l] + s[1][1][l] + s[2][1][l] + bias);
   }
   if constexpr (second_row) {
     for (Index l = 0; l < count; ++l) {
-      out1[2 * l] = std::max(s[1][0][l] - s[2][0][l] - s[3][0][l] + bias, floor);
-      if constexpr (second_column) out1[2 * l + 1] = std::max(s[1][1][l] - s[2][1][l] - s[3][1][l] + bias, floor);
+      out1[2 * l] = clamp(s[1][0][l] - s[2][0][l] - s[3][0][l] + bias);
+      if constexpr (second_column) out1[2 * l + 1] = clamp(s[1][1][l] - s[2][1][l] - s[3][1][l] + bias);
     }
   }
 }
@@ -210,16 +211,15 @@ inline void winograd_output_tiles(const T* m, Index cell_stride, Index count, T 
 // (2 th + 1; unused without `second_row`, past the last row); m[ξ *
 // cell_stride + tw] is M_ξ of tile tw.
 template <class T, bool second_row>
-void winograd_output_row(const T* m, Index cell_stride, Index out_w, T bias, OutputRelu relu, T* out0, T* out1) {
-  const T floor = relu == OutputRelu::apply ? T{0} : -std::numeric_limits<T>::infinity();
+void winograd_output_row(const T* m, Index cell_stride, Index out_w, T bias, OutputClamp<T> clamp, T* out0, T* out1) {
   const auto row1 = [&](Index column) { return second_row ? out1 + column : nullptr; };  // no offset from null
   const Index whole = out_w / 2;  // tiles with both columns inside the output
   for (Index tw = 0; tw < whole; tw += winograd_chunk) {
-    winograd_output_tiles<T, second_row, true>(m + tw, cell_stride, std::min(winograd_chunk, whole - tw), bias, floor,
+    winograd_output_tiles<T, second_row, true>(m + tw, cell_stride, std::min(winograd_chunk, whole - tw), bias, clamp,
                                                out0 + 2 * tw, row1(2 * tw));
   }
   if (out_w % 2 != 0) {
-    winograd_output_tiles<T, second_row, false>(m + whole, cell_stride, 1, bias, floor, out0 + 2 * whole,
+    winograd_output_tiles<T, second_row, false>(m + whole, cell_stride, 1, bias, clamp, out0 + 2 * whole,
                                                 row1(2 * whole));
   }
 }
@@ -248,8 +248,8 @@ WinogradCut winograd_cut(const Conv2dGeometry& g, Index samples) {
 // 16 GEMMs by cells, the output transform by filters.
 template <class T>
 void winograd_pass(const T* x, const T* bias, const Conv2dGeometry& g, const WinogradLayout& layout,
-                   const Conv2dWorkspace<T>& ws, typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputRelu relu,
-                   Index first_row, Index last_row, int threads, T* y) {
+                   const Conv2dWorkspace<T>& ws, typename Conv2dWorkspace<T>::ThreadScratch& scratch,
+                   OutputClamp<T> clamp, Index first_row, Index last_row, int threads, T* y) {
   const Index Cin = g.in_channels, Cout = g.out_channels, H = g.height, W = g.width;
   const Index TH = layout.tile_rows, TW = layout.tile_cols, stride = layout.pass_tiles();
   const Index in_plane = H * W, out_plane = g.out_h * g.out_w;
@@ -286,9 +286,9 @@ void winograd_pass(const T* x, const T* bias, const Conv2dGeometry& g, const Win
         T* out = y + n * Cout * out_plane + f * out_plane + 2 * th * g.out_w;
         const T* cells = m + f * stride + (r - first_row) * TW;
         if (2 * th + 1 < g.out_h) {
-          winograd_output_row<T, true>(cells, Cout * stride, g.out_w, b, relu, out, out + g.out_w);
+          winograd_output_row<T, true>(cells, Cout * stride, g.out_w, b, clamp, out, out + g.out_w);
         } else {
-          winograd_output_row<T, false>(cells, Cout * stride, g.out_w, b, relu, out, nullptr);
+          winograd_output_row<T, false>(cells, Cout * stride, g.out_w, b, clamp, out, nullptr);
         }
       }
     }
@@ -296,20 +296,20 @@ void winograd_pass(const T* x, const T* bias, const Conv2dGeometry& g, const Win
 }
 
 // x: `samples` samples [Cin, H, W] -> y: as many [Cout, OH, OW] (bias:
-// [Cout] or null), with OutputRelu::apply y = max(conv, 0), cut as `cut`
+// [Cout] or null), clamped by `clamp`, cut as `cut`
 // says (winograd_cut). winograd_prepare first; each of the cut's threads
 // needs its scratch.transformed and scratch.products sized for one pass's V
 // and M, and ws.zero_row is a row of zeros as wide as the input.
 template <class T>
 void winograd_conv_forward(const T* x, Index samples, const T* bias, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws,
-                           OutputRelu relu, const WinogradCut& cut, T* y) {
+                           OutputClamp<T> clamp, const WinogradCut& cut, T* y) {
   const WinogradLayout& layout = cut.layout;
   const Index rows_total = samples * layout.tile_rows;
   parallel_blocks(layout.passes(samples), cut.blocks, [&](const Block& block) {
     auto& scratch = ws.threads[static_cast<std::size_t>(block.slot)];
     for (Index pass = block.begin; pass < block.end; ++pass) {
       const Index first_row = pass * layout.pass_rows;
-      winograd_pass(x, bias, g, layout, ws, scratch, relu, first_row,
+      winograd_pass(x, bias, g, layout, ws, scratch, clamp, first_row,
                     std::min(rows_total, first_row + layout.pass_rows), cut.pass_threads, y);
     }
   });
