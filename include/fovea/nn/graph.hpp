@@ -36,7 +36,7 @@
 /// The plan, made as nodes are added, changes none of the user's nodes: a
 /// layer that only reshapes (Flatten) passes a view of its input on, both
 /// ways; a layer whose one reader is a clamping activation it supports (a
-/// ReLU after a Conv2d or Linear; a ReLU, ReLU6 or Clip after a BatchNorm) is
+/// ReLU after a Linear; a ReLU, ReLU6 or Clip after a Conv2d or BatchNorm) is
 /// asked to apply it as its epilogue (supports_epilogue), on each thread's
 /// part of the output while it is in that core's cache, with the same bits
 /// as the two run apart.
