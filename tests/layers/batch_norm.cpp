@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "fovea/io/model_file.hpp"
@@ -259,6 +261,21 @@ TEMPLATE_TEST_CASE("BatchNorm's clamp epilogue gives the bits of BatchNorm then 
   }
   const auto x = Tensor<T, 4>::normal({4, 3, 5, 6}, rng, T{0.2}, T{1});
   const auto dy = Tensor<T, 4>::uniform(x.shape(), rng, T{-1}, T{1});
+  // One execution of the layer: a context that leaves the running statistics
+  // alone, with the epilogue asked for, and zeroed gradients of its own.
+  struct Execution {
+    Tensor<T, 1> dscale{Shape<1>{3}}, dshift{Shape<1>{3}};
+    std::unique_ptr<fovea::LayerContext<T>> context;
+    Execution(const BatchNorm<T>& norm, bool training, std::optional<fovea::Clamp> epilogue)
+        : context(norm.make_context()) {
+      dscale.fill(T{0});
+      dshift.fill(T{0});
+      context->training = training;
+      context->update_buffers = false;
+      context->epilogue = epilogue;
+      context->gradients = {dscale.view(), dshift.view()};
+    }
+  };
   // The clamps as the activation layers report them.
   for (const fovea::Clamp clamp :
        {*fovea::ReLU<T>().clamp(), *fovea::ReLU6<T>().clamp(), *fovea::Clip<T>(-0.5, 0.75).clamp()}) {
@@ -267,38 +284,25 @@ TEMPLATE_TEST_CASE("BatchNorm's clamp epilogue gives the bits of BatchNorm then 
     for (const bool training : {true, false}) {
       INFO((training ? "training" : "inference") << ", clamp [" << clamp.low << ", " << clamp.high << "]");
       // Apart: y = BatchNorm(x), then the clamp, whose backward passes dy where low < y < high.
-      auto apart = norm.make_context();
-      apart->training = training;
-      apart->update_buffers = false;
-      Tensor<T, 1> dscale_apart({3}), dshift_apart({3});
-      dscale_apart.fill(T{0});
-      dshift_apart.fill(T{0});
-      apart->gradients = {dscale_apart.view(), dshift_apart.view()};
+      Execution apart(norm, training, std::nullopt);
       Tensor<T, 4> y(x.shape()), dx_apart(x.shape()), clamped_y(x.shape()), clamped_dy(x.shape());
-      norm.forward(x, y, *apart);
+      norm.forward(x, y, *apart.context);
       for (Index i = 0; i < y.size(); ++i) {
         clamped_y.data()[i] = std::min(std::max(y.data()[i], low), high);
         clamped_dy.data()[i] = y.data()[i] > low && y.data()[i] < high ? dy.data()[i] : T{0};
       }
-      norm.backward(x, y, clamped_dy, dx_apart, *apart);
+      norm.backward(x, y, clamped_dy, dx_apart, *apart.context);
 
       // Fused: the layer applies the clamp and takes y and dy after it.
-      auto fused = norm.make_context();
-      fused->training = training;
-      fused->update_buffers = false;
-      fused->epilogue = clamp;
-      Tensor<T, 1> dscale_fused({3}), dshift_fused({3});
-      dscale_fused.fill(T{0});
-      dshift_fused.fill(T{0});
-      fused->gradients = {dscale_fused.view(), dshift_fused.view()};
+      Execution fused(norm, training, clamp);
       Tensor<T, 4> y_fused(x.shape()), dx_fused(x.shape());
-      norm.forward(x, y_fused, *fused);
-      norm.backward(x, y_fused, dy, dx_fused, *fused);
+      norm.forward(x, y_fused, *fused.context);
+      norm.backward(x, y_fused, dy, dx_fused, *fused.context);
 
       CHECK((y_fused.array() == clamped_y.array()).all());
       CHECK((dx_fused.array() == dx_apart.array()).all());
-      CHECK((dscale_fused.array() == dscale_apart.array()).all());
-      CHECK((dshift_fused.array() == dshift_apart.array()).all());
+      CHECK((fused.dscale.array() == apart.dscale.array()).all());
+      CHECK((fused.dshift.array() == apart.dshift.array()).all());
       CHECK((clamped_y.array() == low).any());                       // the clamp cut something
       if (clamp.high < 1) CHECK((clamped_y.array() == high).any());  // the Clip's upper bound too
     }

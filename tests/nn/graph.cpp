@@ -271,74 +271,77 @@ TEST_CASE("a ResNet's BatchNorm-then-ReLU pairs fused and apart give the same bi
   CHECK(fused == run(false));
 }
 
+// A network built twice (a fresh one each time, so that its Dropout draws the
+// same mask), run forward and backward with fusion on and off: the output and
+// every parameter gradient of each run, and, with fusion on, how many
+// `producer` nodes applied the `activation` node right after them (they kept
+// no output of their own).
+struct FusedAndApart {
+  std::vector<float> fused, apart;
+  int applied = 0;
+};
+template <class Build>
+FusedAndApart run_fused_and_apart(Build&& build, const Tensor<float, 4>& x, const Tensor<float, 4>& r,
+                                  const std::string& producer, const std::string& activation) {
+  FusedAndApart result;
+  for (const bool fuse : {true, false}) {
+    auto net = build();
+    net.set_fusion(fuse);
+    Tensor<float, 4> y(net.forward(x));
+    net.backward(r);
+    std::vector<float>& all = fuse ? result.fused : result.apart;
+    all.assign(y.begin(), y.end());
+    for (const auto& p : net.params()) all.insert(all.end(), p.grad.begin(), p.grad.end());
+    for (std::size_t i = 0; fuse && i + 1 < net.size(); ++i) {
+      if (net.layer(i).spec().type != producer || net.layer(i + 1).spec().type != activation) continue;
+      try {
+        net.activation(Node{static_cast<Index>(i + 1)});
+      } catch (const fovea::state_error&) {
+        ++result.applied;
+      }
+    }
+  }
+  return result;
+}
+
+// How many values differ, and where the first does.
+std::size_t count_differences(const FusedAndApart& run) {
+  std::size_t differ = 0, first = run.fused.size();
+  for (std::size_t i = 0; i < run.fused.size(); ++i) {
+    if (run.fused[i] != run.apart[i] && differ++ == 0) first = i;
+  }
+  INFO("first difference at " << first << " of " << run.fused.size());
+  return differ;
+}
+
 TEST_CASE("a MobileNetV2's BatchNorm-then-ReLU6 pairs are fused and give the bits they give apart", "[nn][graph]") {
   Rng rng(8);
   auto x = Tensor<float, 4>::uniform({2, 3, 32, 32}, rng, -1.0f, 1.0f);
   auto r = Tensor<float, 4>::uniform({2, 10, 1, 1}, rng, -1.0f, 1.0f);
-  // A fresh network each time: its Dropout draws the same mask.
-  const auto run = [&](bool fuse, int* applied) {
-    auto net = fovea::models::mobilenet_v2<float>({.classes = 10, .height = 32, .width = 32, .seed = 3});
-    net.set_fusion(fuse);
-    Tensor<float, 4> y(net.forward(x));
-    net.backward(r);
-    std::vector<float> all(y.begin(), y.end());
-    for (const auto& p : net.params()) all.insert(all.end(), p.grad.begin(), p.grad.end());
-    // A BatchNorm that applied its ReLU6 kept no output of its own.
-    for (std::size_t i = 0; applied != nullptr && i + 1 < net.size(); ++i) {
-      if (net.layer(i).spec().type != "BatchNorm" || net.layer(i + 1).spec().type != "ReLU6") continue;
-      try {
-        net.activation(Node{static_cast<Index>(i + 1)});
-      } catch (const fovea::state_error&) {
-        ++*applied;
-      }
-    }
-    return all;
-  };
-  int applied = 0;
-  const std::vector<float> fused = run(true, &applied);
-  CHECK(applied == 35);  // every BatchNorm of the network, each followed by a ReLU6
-  const std::vector<float> apart = run(false, nullptr);
-  REQUIRE(fused.size() == apart.size());
-  std::size_t differ = 0, first = fused.size();
-  for (std::size_t i = 0; i < fused.size(); ++i) {
-    if (fused[i] != apart[i] && differ++ == 0) first = i;
-  }
-  INFO("first difference at " << first << " of " << fused.size());
-  CHECK(differ == 0);
+  const FusedAndApart run = run_fused_and_apart(
+      [] { return fovea::models::mobilenet_v2<float>({.classes = 10, .height = 32, .width = 32, .seed = 3}); }, x, r,
+      "BatchNorm", "ReLU6");
+  CHECK(run.applied == 35);  // every BatchNorm of the network, each followed by a ReLU6
+  REQUIRE(run.fused.size() == run.apart.size());
+  CHECK(count_differences(run) == 0);
 }
 
 TEST_CASE("a folded MobileNetV2's Conv2d-then-ReLU6 pairs are fused and give the bits they give apart", "[nn][graph]") {
   Rng rng(9);
   auto x = Tensor<float, 4>::uniform({2, 3, 32, 32}, rng, -1.0f, 1.0f);
   auto r = Tensor<float, 4>::uniform({2, 10, 1, 1}, rng, -1.0f, 1.0f);
-  const auto run = [&](bool fuse, int* applied) {
-    auto trained = fovea::models::mobilenet_v2<float>({.classes = 10, .height = 32, .width = 32, .seed = 4});
-    trained.set_training(false);
-    auto net = fovea::fold_batch_norm(trained);  // each convolution then reads straight into its ReLU6
-    net.set_fusion(fuse);
-    net.set_training(false);  // Dropout passes everything
-    Tensor<float, 4> y(net.forward(x));
-    net.backward(r);
-    std::vector<float> all(y.begin(), y.end());
-    for (const auto& p : net.params()) all.insert(all.end(), p.grad.begin(), p.grad.end());
-    for (std::size_t i = 0; applied != nullptr && i + 1 < net.size(); ++i) {
-      if (net.layer(i).spec().type != "Conv2d" || net.layer(i + 1).spec().type != "ReLU6") continue;
-      try {
-        net.activation(Node{static_cast<Index>(i + 1)});
-      } catch (const fovea::state_error&) {
-        ++*applied;
-      }
-    }
-    return all;
-  };
-  int applied = 0;
-  const std::vector<float> fused = run(true, &applied);
-  CHECK(applied == 35);
-  const std::vector<float> apart = run(false, nullptr);
-  REQUIRE(fused.size() == apart.size());
-  std::size_t differ = 0;
-  for (std::size_t i = 0; i < fused.size(); ++i) differ += fused[i] != apart[i] ? 1 : 0;
-  CHECK(differ == 0);
+  const FusedAndApart run = run_fused_and_apart(
+      [] {
+        auto trained = fovea::models::mobilenet_v2<float>({.classes = 10, .height = 32, .width = 32, .seed = 4});
+        trained.set_training(false);
+        auto net = fovea::fold_batch_norm(trained);  // each convolution then reads straight into its ReLU6
+        net.set_training(false);                     // Dropout passes everything
+        return net;
+      },
+      x, r, "Conv2d", "ReLU6");
+  CHECK(run.applied == 35);
+  REQUIRE(run.fused.size() == run.apart.size());
+  CHECK(count_differences(run) == 0);
 }
 
 TEST_CASE("the backward hook reports each node once its parameter gradients are final", "[nn][graph]") {

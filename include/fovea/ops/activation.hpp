@@ -16,7 +16,6 @@
 #include "fovea/core/error.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor_view.hpp"
-#include "fovea/ops/clamp.hpp"
 
 namespace fovea {
 namespace detail {
@@ -36,19 +35,6 @@ template <class Dx, class Y, class Dy>
 void relu_mask(Dx&& dx, const Y& y, const Dy& dy) {
   using Scalar = typename std::remove_cvref_t<Dx>::Scalar;
   dx.array() = (y.array() > Scalar{0}).select(dy.array(), Scalar{0});
-}
-// dx = dy where y, a clamp's output, lies strictly inside its bounds (where
-// its input did), else 0: the clamp's backward, read from its output. A
-// ReLU's is relu_mask (its gradient also passes at +inf).
-template <class Dx, class Y, class Dy>
-void clamp_mask(Dx&& dx, const Y& y, const Dy& dy, const Clamp& clamp) {
-  using Scalar = typename std::remove_cvref_t<Dx>::Scalar;
-  if (!clamp.bounded() && clamp.low == 0) {
-    relu_mask(dx, y, dy);
-    return;
-  }
-  const auto low = static_cast<Scalar>(clamp.low), high = static_cast<Scalar>(clamp.high);
-  dx.array() = (y.array() > low && y.array() < high).select(dy.array(), Scalar{0});
 }
 }  // namespace detail
 

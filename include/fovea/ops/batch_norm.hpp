@@ -156,22 +156,13 @@ void batch_norm_forward(TensorView<const T, 4> x, TensorView<const T, 1> mean, T
   detail::require_channel_vector("batch_norm_forward", "shift", shift, C, false);
   const auto X = x.matrix(2);  // [N*C, H*W]
   auto Y = y.matrix(2);
-  const T low = epilogue ? static_cast<T>(epilogue->low) : T{}, high = epilogue ? static_cast<T>(epilogue->high) : T{};
+  const auto clamp = detail::OutputClamp<T>::of(epilogue);
   detail::for_each_channel_block(C, x.size(), [&](Index begin, Index end) {
     for (Index c = begin; c < end; ++c) {
       // One multiply-add per element: y = a x + b with a = scale * inv_std, b = shift - a * mean.
       const T a = scale(c) * inv_std(c);
       const T b = shift(c) - a * mean(c);
-      for (Index n = 0; n < N; ++n) {
-        const auto normalised = a * X.row(n * C + c).array() + b;
-        if (!epilogue) {
-          Y.row(n * C + c).array() = normalised;
-        } else if (!epilogue->bounded()) {
-          Y.row(n * C + c).array() = normalised.max(low);
-        } else {
-          Y.row(n * C + c).array() = normalised.max(low).min(high);
-        }
-      }
+      for (Index n = 0; n < N; ++n) clamp.write(Y.row(n * C + c).array(), a * X.row(n * C + c).array() + b);
     }
   });
 }
@@ -222,22 +213,14 @@ void batch_norm_backward(BatchNormStatistics statistics, TensorView<const T, 4> 
   }
   const auto X = x.matrix(2);  // [N*C, H*W]
   const auto dY = clamped ? MatrixMap<const T>(masked_into.data(), N * C, HW) : dy.matrix(2);
-  const auto low = static_cast<T>(epilogue.low), high = static_cast<T>(epilogue.high);
   const auto count = static_cast<double>(N * HW);
   detail::for_each_channel_block(C, x.size(), [&](Index begin, Index end) {
     for (Index c = begin; c < end; ++c) {
       if (clamped) {
         auto into = masked_into.matrix(2);
         const auto Y = clamped_output.matrix(2), unmasked = dy.matrix(2);
-        for (Index n = 0; n < N; ++n) {
-          const Index r = n * C + c;
-          if (epilogue.bounded()) {
-            into.row(r).array() =
-                (Y.row(r).array() > low && Y.row(r).array() < high).select(unmasked.row(r).array(), T{0});
-          } else {
-            into.row(r).array() = (Y.row(r).array() > low).select(unmasked.row(r).array(), T{0});
-          }
-        }
+        for (Index n = 0; n < N; ++n)
+          detail::clamp_mask(into.row(n * C + c), Y.row(n * C + c), unmasked.row(n * C + c), epilogue);
       }
       const T m = mean(c), s = inv_std(c);
       double sum_dy = 0, sum_dy_xhat = 0;  // the two sums every gradient here needs

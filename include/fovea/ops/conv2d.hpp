@@ -29,7 +29,7 @@
 #include "fovea/core/eigen.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor.hpp"
-#include "fovea/ops/activation.hpp"
+#include "fovea/ops/clamp.hpp"
 #include "fovea/ops/conv2d_depthwise.hpp"
 #include "fovea/ops/conv2d_direct.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
@@ -169,16 +169,16 @@ inline void require_shape(const char* operation, const char* what, const Shape<4
 struct Conv2dPlan {
   Conv2dAlgorithm algorithm;
   Conv2dPass pass;
-  int threads;        // parallel_blocks slots
-  int blocks = 0;     // backward: partial gradients, one per block
-  bool relu = false;  // backward: room for the fused ReLU's masked dy
-  Index samples = 0;  // winograd: the batch, whose tile rows its passes are cut from
+  int threads;           // parallel_blocks slots
+  int blocks = 0;        // backward: partial gradients, one per block
+  bool clamped = false;  // backward: room for the fused clamp's masked dy
+  Index samples = 0;     // winograd: the batch, whose tile rows its passes are cut from
 };
 
 // Sizes the buffers `plan` uses: per thread, cols and dcols (im2col; dcols
 // only with dx), image (direct, vector; depthwise forward: a channel's phase
 // planes and wide output), grad (direct backward, vector),
-// full (vector with dx), masked (fused ReLU), transformed and products
+// full (vector with dx), masked (fused clamp), transformed and products
 // (winograd); shared, the vector path's transposed and flipped weights,
 // winograd's row of zeros and, backward, a partial dW and db per block
 // ([Cout, K], or [K, Cout padded] for vector).
@@ -230,7 +230,7 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
       if (with_dx && detail::vector_full_input_grad(g)) scratch.full.resize({Cout * full.height * full.width});
       if (with_dx && !detail::vector_full_input_grad(g)) scratch.dcols.resize({K, P});
     }
-    if (backward && plan.relu) scratch.masked.resize({Cout * P});
+    if (backward && plan.clamped) scratch.masked.resize({Cout * P});
   }
 }
 
@@ -288,7 +288,7 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   const detail::DepthwiseLayout depthwise = detail::depthwise_layout<T>(g);
   if (algorithm == Conv2dAlgorithm::depthwise) {
     workspace.tap_offsets.resize(static_cast<std::size_t>(g.window.kernel_h * g.window.kernel_w));
-    detail::depthwise_tap_offsets<T>(g, depthwise, workspace.tap_offsets.data());
+    detail::depthwise_tap_offsets(g, depthwise, workspace.tap_offsets.data());
   }
   const Index sample = g.in_channels * g.height * g.width;
   parallel_blocks(N, blocks, [&](const Block& block) {
@@ -353,8 +353,8 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
   detail::require_shape(op, "output gradient", dy.shape(), {N, Cout, g.out_h, g.out_w});
   detail::require_shape(op, "weight gradient", dweight.shape(), weight.shape());
   if (!dx.empty()) detail::require_shape(op, "input gradient", dx.shape(), x.shape());
-  const bool relu = !clamped_output.empty();
-  if (relu) detail::require_shape(op, "clamped output", clamped_output.shape(), dy.shape());
+  const bool clamped = !clamped_output.empty();
+  if (clamped) detail::require_shape(op, "clamped output", clamped_output.shape(), dy.shape());
   // Blocks of about four samples: fine enough for a thread that is ahead to
   // take over a fair part of the other's share, few enough that zeroing and
   // adding the partial gradients stays a small part of the pass.
@@ -363,7 +363,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
   const Conv2dAlgorithm algorithm = conv2d_algorithm(g, pass);
   detail::reserve(
       workspace, g,
-      {.algorithm = algorithm, .pass = pass, .threads = block_slots(blocks), .blocks = blocks, .relu = relu});
+      {.algorithm = algorithm, .pass = pass, .threads = block_slots(blocks), .blocks = blocks, .clamped = clamped});
   workspace.sum.reset(blocks);
   const T* w = weight.data();
   if (algorithm == Conv2dAlgorithm::vector && !dx.empty() && detail::vector_full_input_grad(g)) {
@@ -383,7 +383,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
       const T* x_n = x.data() + n * sample;
       T* dx_n = dx.empty() ? nullptr : dx.data() + n * sample;
       const T* dy_n = dy.data() + n * Cout * P;
-      if (relu) {
+      if (clamped) {
         detail::clamp_mask(ArrayMap<T>(scratch.masked.data(), Cout * P),
                            ArrayMap<const T>(clamped_output.data() + n * Cout * P, Cout * P),
                            ArrayMap<const T>(dy_n, Cout * P), epilogue);

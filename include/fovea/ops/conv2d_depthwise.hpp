@@ -16,6 +16,7 @@
 
 #include "fovea/core/parallel.hpp"
 #include "fovea/detail/register_block.hpp"
+#include "fovea/ops/clamp.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/conv2d_workspace.hpp"
 #include "fovea/ops/im2col.hpp"
@@ -72,8 +73,7 @@ DepthwiseLayout depthwise_layout(const Conv2dGeometry& g) {
 }
 
 // Where each tap reads, relative to the start of a channel's phase planes.
-template <class T>
-void depthwise_tap_offsets(const Conv2dGeometry& g, const DepthwiseLayout& l, Index* offsets) {
+inline void depthwise_tap_offsets(const Conv2dGeometry& g, const DepthwiseLayout& l, Index* offsets) {
   const Window2d& w = g.window;
   for (Index ki = 0; ki < w.kernel_h; ++ki) {
     for (Index kj = 0; kj < w.kernel_w; ++kj) {

@@ -15,6 +15,7 @@
 
 #include "fovea/core/gemm_bands.hpp"
 #include "fovea/core/parallel.hpp"
+#include "fovea/ops/clamp.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/conv2d_workspace.hpp"
 #include "fovea/ops/im2col.hpp"

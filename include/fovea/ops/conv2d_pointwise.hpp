@@ -11,6 +11,7 @@
 /// Per sample; the caller (ops/conv2d.hpp) splits the batch across threads.
 
 #include "fovea/core/gemm.hpp"
+#include "fovea/ops/clamp.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/conv2d_im2col.hpp"
 

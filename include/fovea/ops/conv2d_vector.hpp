@@ -21,6 +21,7 @@
 #include "fovea/core/gemm.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/detail/register_block.hpp"
+#include "fovea/ops/clamp.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/conv2d_workspace.hpp"
 #include "fovea/ops/im2col.hpp"

@@ -34,6 +34,7 @@
 
 #include "fovea/core/gemm.hpp"
 #include "fovea/core/parallel.hpp"
+#include "fovea/ops/clamp.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
 #include "fovea/ops/conv2d_workspace.hpp"
 

@@ -6,16 +6,12 @@
 /// thread count allocates nothing. Each algorithm file says which buffers it
 /// uses; conv2d_forward / conv2d_backward size them.
 
-#include <algorithm>
 #include <cstring>
-#include <limits>
-#include <optional>
 #include <vector>
 
 #include "fovea/core/block_reduction.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor.hpp"
-#include "fovea/ops/clamp.hpp"
 
 namespace fovea {
 
@@ -63,35 +59,6 @@ template <class T>
 bool kept_copy_matches(const Tensor<T, 1>& kept, Index at, const T* values, Index n) {
   return std::memcmp(values, kept.data() + at, static_cast<std::size_t>(n) * sizeof(T)) == 0;
 }
-
-// The clamp a forward applies to its output as it writes it, y = min(max(y,
-// low), high) (the fused activation after the convolution: [0, inf) a ReLU,
-// [0, 6] a ReLU6); (-inf, inf), the default, leaves y as it is.
-template <class T>
-struct OutputClamp {
-  T low = -std::numeric_limits<T>::infinity();
-  T high = std::numeric_limits<T>::infinity();
-
-  // The bounds of `epilogue`, or none.
-  static OutputClamp of(const std::optional<Clamp>& epilogue) {
-    if (!epilogue) return {};
-    return {static_cast<T>(epilogue->low), static_cast<T>(epilogue->high)};
-  }
-  bool active() const { return low > -std::numeric_limits<T>::infinity() || high < std::numeric_limits<T>::infinity(); }
-  T operator()(T v) const { return std::min(std::max(v, low), high); }
-  // out = v clamped, for Eigen arrays: nothing to do without a clamp, one
-  // max for a ReLU.
-  template <class Out, class In>
-  void write(Out&& out, const In& v) const {
-    if (!active()) {
-      out = v;
-    } else if (high == std::numeric_limits<T>::infinity()) {
-      out = v.max(low);
-    } else {
-      out = v.max(low).min(high);
-    }
-  }
-};
 }  // namespace detail
 
 }  // namespace fovea
