@@ -1,5 +1,6 @@
 #include "fovea/layers/add.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <vector>
 
@@ -34,6 +35,48 @@ TEMPLATE_TEST_CASE("Add sums its inputs and passes the gradient to each", "[laye
   Tensor<T, 4> same({2, 3, 4, 5});
   add.forward(a, same, true);
   CHECK(same.array().isApprox(a.array(), 0));
+}
+
+TEMPLATE_TEST_CASE("Add's clamp epilogue gives the bits of Add then ReLU, ReLU6 or Clip", "[layers][add]", float,
+                   double) {
+  using T = TestType;
+  Rng rng(19);
+  // Three inputs, so that a sum runs through the extra-input loop too, and
+  // enough values that the pieces of the sum and its threads' chunks both
+  // have several parts.
+  const Shape<4> shape{3, 8, 20, 20};
+  const auto a = Tensor<T, 4>::uniform(shape, rng, T(-3), T(3));
+  const auto b = Tensor<T, 4>::uniform(shape, rng, T(-3), T(3));
+  const auto c = Tensor<T, 4>::uniform(shape, rng, T(-3), T(3));
+  const auto dy = Tensor<T, 4>::uniform(shape, rng, T(-1), T(1));
+  const std::vector<TensorView<const T, 4>> x{a, b, c};
+  Add<T> add;
+  for (const fovea::Clamp clamp :
+       {*fovea::ReLU<T>().clamp(), *fovea::ReLU6<T>().clamp(), *fovea::Clip<T>(-0.5, 0.75).clamp()}) {
+    INFO("clamp [" << clamp.low << ", " << clamp.high << "]");
+    REQUIRE(add.supports_epilogue(clamp));
+    const auto low = static_cast<T>(clamp.low), high = static_cast<T>(clamp.high);
+    // Apart: the sum, then the clamp, whose backward passes dy where low < y < high.
+    Tensor<T, 4> sum(shape), clamped(shape), clamped_dy(shape);
+    add.forward_merged(x, sum, true);
+    for (Index i = 0; i < sum.size(); ++i) {
+      clamped.data()[i] = std::min(std::max(sum.data()[i], low), high);
+      clamped_dy.data()[i] = sum.data()[i] > low && sum.data()[i] < high ? dy.data()[i] : T{0};
+    }
+    // Fused: the layer clamps its sum and takes y and dy after the clamp.
+    const auto context = add.make_context();
+    context->training = true;
+    context->epilogue = clamp;
+    Tensor<T, 4> y(shape), da(shape), dc(shape);
+    add.forward_merged(x, y, *context);
+    std::vector<TensorView<T, 4>> dx{da, TensorView<T, 4>(), dc};  // b's gradient not wanted
+    add.backward_merged(x, y, dy, dx, *context);
+    CHECK((y.array() == clamped.array()).all());
+    CHECK((da.array() == clamped_dy.array()).all());
+    CHECK((dc.array() == clamped_dy.array()).all());
+    CHECK((clamped.array() == low).any());
+    if (clamp.bounded()) CHECK((clamped.array() == high).any());
+  }
 }
 
 TEST_CASE("Add refuses inputs of different shapes, naming both", "[layers][add]") {

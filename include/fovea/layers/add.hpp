@@ -33,6 +33,8 @@ class Add final : public Layer<T> {
   std::string describe() const override { return "Add"; }
   LayerSpec spec() const override { return {"Add", {}}; }
   bool merges_inputs() const override { return true; }
+  /// Any: the ReLU after a residual sum runs in the same pass.
+  bool supports_epilogue(const Clamp& /*clamp*/) const override { return true; }
 
   /// [C, H, W] -> [C, H, W] (one input).
   SampleShape output_shape(const SampleShape& input) const override { return input; }
@@ -73,16 +75,16 @@ class Add final : public Layer<T> {
     auto& own = this->template context_as<Context>(context);
     merged_sample_shapes<T>("Add", x, own.shapes);
     own.record.record("Add", x[0].shape(), merged_output_shape(own.shapes), y.shape());
-    add_forward<T>(x, y);
+    add_forward<T>(x, y, own.epilogue);
   }
-  /// dy: [N, C, H, W] -> dx[i] = dy for every input.
-  void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> /*y*/,
-                       TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx,
-                       LayerContext<T>& context) const override {
+  /// dy: [N, C, H, W] -> dx[i] = dy for every input. With context.epilogue,
+  /// y and dy are after the clamp.
+  void backward_merged(std::span<const TensorView<const T, 4>> x, TensorView<const T, 4> y, TensorView<const T, 4> dy,
+                       std::span<const TensorView<T, 4>> dx, LayerContext<T>& context) const override {
     for (std::size_t i = 0; i < x.size(); ++i) {
       context.record.check_backward("Add", x[i].shape(), dy.shape(), dx[i].shape());
     }
-    add_backward<T>(dy, dx);
+    add_backward<T>(dy, dx, context.epilogue ? y : TensorView<const T, 4>{}, context.epilogue.value_or(Clamp::relu()));
   }
 
   double flops_per_sample(const SampleShape& input) const override { return static_cast<double>(shape_size(input)); }

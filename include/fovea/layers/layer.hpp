@@ -336,8 +336,8 @@ class Layer {
   virtual bool only_reshapes() const { return false; }
 
   /// True for a layer that can apply the clamping activation reading its
-  /// output itself (see LayerContext::epilogue): Linear a ReLU, Conv2d and
-  /// BatchNorm any clamp (ReLU, ReLU6, Clip). A network asks for it when
+  /// output itself (see LayerContext::epilogue): Linear a ReLU; Conv2d,
+  /// BatchNorm and Add any clamp (ReLU, ReLU6, Clip). A network asks for it when
   /// such an activation is the output's one reader: it then runs on each
   /// thread's part of the output while it is in that core's cache, with the
   /// same bits as the two layers run apart.

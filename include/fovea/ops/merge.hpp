@@ -8,13 +8,16 @@
 ///   concat: x[i]: [N, C_i, H, W] -> y: [N, sum_i C_i, H, W]
 
 #include <algorithm>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "fovea/core/eigen.hpp"
 #include "fovea/core/error.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor_view.hpp"
+#include "fovea/ops/clamp.hpp"
 
 namespace fovea {
 
@@ -33,27 +36,57 @@ void merged_sample_shapes(const char* layer, std::span<const TensorView<const T,
   }
 }
 
-/// y = x[0] + x[1] + ... (same shapes; the caller checks them). Each
+/// y = x[0] + x[1] + ... (same shapes; the caller checks them), clamped by
+/// `epilogue` when there is one (a residual block's ReLU after its sum). Each
 /// element's sum is taken in input order, so the bits do not depend on the
 /// threads; split by elements, so that one image uses them all.
 template <class T>
-void add_forward(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y) {
-  detail::for_each_element_chunk(y.size(), [&](Index first, Index last) {
-    T* out = y.data() + first;
-    std::copy(x[0].data() + first, x[0].data() + last, out);
-    for (std::size_t i = 1; i < x.size(); ++i) {
-      const T* in = x[i].data() + first;
-      for (Index k = 0; k < last - first; ++k) out[k] += in[k];
+void add_forward(std::span<const TensorView<const T, 4>> x, TensorView<T, 4> y,
+                 std::optional<Clamp> epilogue = std::nullopt) {
+  const auto clamp = detail::OutputClamp<T>::of(epilogue);
+  detail::for_each_element_chunk(y.size(), [&, clamp](Index first, Index last) {
+    // Pieces of 8 KB: the partial sum stays in L1 for the next input and the clamp.
+    constexpr Index piece = 8192 / sizeof(T);
+    for (Index begin = first; begin < last; begin += piece) {
+      const Index count = std::min(piece, last - begin);
+      T* out = y.data() + begin;
+      const T* x0 = x[0].data() + begin;
+      if (x.size() == 1) {
+        std::copy_n(x0, count, out);
+      } else {
+        const T* x1 = x[1].data() + begin;
+        for (Index k = 0; k < count; ++k) out[k] = x0[k] + x1[k];
+      }
+      for (std::size_t i = 2; i < x.size(); ++i) {
+        const T* in = x[i].data() + begin;
+        for (Index k = 0; k < count; ++k) out[k] += in[k];
+      }
+      if (clamp.active()) {
+        ArrayMap<T> sum(out, count);
+        clamp.write(sum, sum);
+      }
     }
   });
 }
 
-/// dx[i] = dy for every input: the sum passes its gradient to each term.
+/// dx[i] = dy for every input: the sum passes its gradient to each term;
+/// with an epilogue, only where y (after the clamp) lies inside its bounds.
 /// Empty dx[i] are skipped.
 template <class T>
-void add_backward(TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx) {
+void add_backward(TensorView<const T, 4> dy, std::span<const TensorView<T, 4>> dx,
+                  TensorView<const T, 4> clamped_output = {}, const Clamp& epilogue = Clamp::relu()) {
+  const TensorView<T, 4>* first = nullptr;
   for (const auto& d : dx) {
-    if (!d.empty()) std::copy(dy.begin(), dy.end(), d.begin());
+    if (d.empty()) continue;
+    if (first != nullptr) {
+      std::copy(first->begin(), first->end(), d.begin());
+    } else if (clamped_output.empty()) {
+      std::copy(dy.begin(), dy.end(), d.begin());
+    } else {
+      detail::clamp_mask(VectorMap<T>(d.data(), d.size()), VectorMap<const T>(clamped_output.data(), dy.size()),
+                         VectorMap<const T>(dy.data(), dy.size()), epilogue);
+    }
+    if (first == nullptr) first = &d;
   }
 }
 
