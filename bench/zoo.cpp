@@ -44,13 +44,19 @@ constexpr double mebibyte = 1024.0 * 1024.0;
 
 // "resnet18", ..., or "resnet18_folded", ...: the same network with each
 // BatchNorm folded into the convolution before it (fold_batch_norm), as a
-// program deploying it would run it.
+// program deploying it would run it; "resnet18_constant", ...: the network
+// as built, its weights promised constant (set_constant_weights).
 fovea::Graph<float> build(const std::string& model) {
   const fovea::models::ModelOptions options{.classes = 1000, .in_channels = 3, .seed = 7};
-  const std::string suffix = "_folded";
+  const std::string suffix = "_folded", constant = "_constant";
   if (model.ends_with(suffix)) {
     auto net = build(model.substr(0, model.size() - suffix.size()));
     return fovea::fold_batch_norm(net);
+  }
+  if (model.ends_with(constant)) {  // the weights promised constant: kept packed, checked once
+    auto net = build(model.substr(0, model.size() - constant.size()));
+    net.set_constant_weights(true);
+    return net;
   }
   if (model == "resnet18") return fovea::models::resnet18<float>(options);
   if (model == "resnet50") return fovea::models::resnet50<float>(options);
@@ -132,7 +138,8 @@ void ZooInference(benchmark::State& state, const std::string& model, Index batch
 // takes a few minutes on two cores.
 [[maybe_unused]] const bool registered = [] {
   for (const char* model : {"resnet18", "resnet50", "mobilenet_v2", "googlenet", "resnet18_folded", "resnet50_folded",
-                            "mobilenet_v2_folded", "googlenet_folded"}) {
+                            "mobilenet_v2_folded", "googlenet_folded", "resnet18_constant", "resnet50_constant",
+                            "mobilenet_v2_constant", "googlenet_constant"}) {
     for (Index batch : {Index{1}, Index{32}}) {
       for (int threads : {1, 2}) {
         const std::string name = std::string("ZooInference/model:") + model + "/batch:" + std::to_string(batch) +

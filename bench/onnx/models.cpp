@@ -11,7 +11,10 @@
 // importer keeps is folded into the convolution before it (fold_batch_norm),
 // as ONNX Runtime's graph optimizer folds it: setup checks that the folded
 // network gives the imported one's outputs (within 1e-5 of their largest
-// magnitude) and fails the case otherwise.
+// magnitude) and fails the case otherwise. The weights are then promised
+// constant (set_constant_weights), as ONNX Runtime takes an initializer to be
+// and packs it once for its kernels; FOVEA_CHECKED_WEIGHTS=1 leaves them
+// checked on every call instead.
 //
 // CPU is the process's CPU time (every thread's), as run.mjs reports ONNX
 // Runtime's: on a busy machine it grows less than the wall time. Counters:
@@ -23,6 +26,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -88,6 +92,8 @@ Model load(const std::filesystem::path& model, const std::filesystem::path& inpu
     throw fovea::value_error(model.string() + " with its batch norms folded differs from the import by " +
                              std::to_string(difference) + " of its largest output");
   }
+  const char* checked = std::getenv("FOVEA_CHECKED_WEIGHTS");
+  if (checked == nullptr || std::string(checked) != "1") result.net.set_constant_weights(true);
   return result;
 }
 

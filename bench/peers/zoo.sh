@@ -63,9 +63,10 @@ def row(label, f, t):  # f, t: one figure per run
     print(f"{label:30}{statistics.median(f):>11.2f}{statistics.median(t):>13.2f}{statistics.median(ratios):>16.2f}   "
           + " ".join(f"{r:.2f}" for r in ratios))
 print(f"{'model/batch/threads':30}{'fovea ms':>11}{'libtorch ms':>13}{'fovea/libtorch':>16}   (each run's ratio)")
-# fovea's "<model>_folded" (BatchNorm folded into the convolutions) beside libtorch's <model>.
+# fovea's "<model>_folded" (BatchNorm folded into the convolutions) and
+# "<model>_constant" (weights promised constant) beside libtorch's <model>.
 def peer(key):
-    return (key[0].removesuffix("_folded"),) + key[1:]
+    return (key[0].removesuffix("_folded").removesuffix("_constant"),) + key[1:]
 for key in fovea[0]:
     if all(peer(key) in t for t in torch):
         row(f"{key[0]}/{key[1]}/{key[2]}", [f[key] for f in fovea], [t[peer(key)] for t in torch])

@@ -416,6 +416,54 @@ TEST_CASE("infer runs a large batch of a small network in pieces, with the answe
   CHECK_THROWS_AS(two.activation("relu"), fovea::state_error);  // infer keeps no inner activations
 }
 
+TEST_CASE("a promise of constant weights keeps them packed and gives the answers of the weights", "[nn][graph]") {
+  // A convolution on each forward path that keeps something made from the
+  // weights: vector (8 channels), Winograd (72 channels at 10x10), pointwise
+  // (1x1) and im2col (stride 2, two groups).
+  Graph<float> net({8, 10, 10});
+  auto a =
+      net.add("vector", Conv2d<float>({.in_channels = 8, .out_channels = 72, .kernel = 3, .padding = 1}), net.input());
+  auto b = net.add("winograd", Conv2d<float>({.in_channels = 72, .out_channels = 64, .kernel = 3, .padding = 1}), a);
+  auto c = net.add("pointwise", Conv2d<float>({.in_channels = 64, .out_channels = 80, .kernel = 1}),
+                   net.add("relu", ReLU<float>{}, b));
+  net.add("im2col",
+          Conv2d<float>({.in_channels = 80, .out_channels = 96, .kernel = 3, .stride = 2, .padding = 1, .groups = 2}),
+          c);
+  Rng rng(13);
+  initialize_all(net.params(), {.scheme = InitScheme::he_normal}, rng);
+  net.set_training(false);
+  for (const Index batch : {Index{1}, Index{3}}) {  // one image shared by the threads, and a batch split by samples
+    INFO("batch " << batch);
+    auto x = Tensor<float, 4>::uniform({batch, 8, 10, 10}, rng, -1.0f, 1.0f);
+    net.set_constant_weights(false);
+    const Tensor<float, 4> checked(net.infer(x));
+    net.set_constant_weights(true);
+    const Tensor<float, 4> first(net.infer(x)), again(net.infer(x));
+    CHECK(count_not_close(first, checked) == 0);
+    CHECK((again.array() == first.array()).all());
+    // New weights under a new promise: the packed copies are made again.
+    for (const auto& p : net.params()) {
+      for (float& v : p.value) v = -v;
+    }
+    net.set_constant_weights(false);
+    const Tensor<float, 4> negated(net.infer(x));
+    net.set_constant_weights(true);
+    CHECK(count_not_close(Tensor<float, 4>(net.infer(x)), negated) == 0);
+    for (const auto& p : net.params()) {
+      for (float& v : p.value) v = -v;
+    }
+    net.set_constant_weights(true);
+    CHECK(count_not_close(Tensor<float, 4>(net.infer(x)), checked) == 0);
+    // Training would change the weights: refused while the promise holds.
+    net.set_training(true);
+    CHECK_THROWS_WITH(net.forward(x), Catch::Contains("promised constant"));
+    net.set_training(false);
+  }
+  CHECK(net.constant_weights());
+  net.set_constant_weights(false);
+  CHECK_FALSE(net.constant_weights());
+}
+
 TEST_CASE("the backward hook reports each node once its parameter gradients are final", "[nn][graph]") {
   auto net = residual_inception<float>(8);
   Rng rng(6);

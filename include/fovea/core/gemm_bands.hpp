@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "fovea/core/gemm.hpp"
+#include "fovea/core/gemm_packed.hpp"
 #include "fovea/core/parallel.hpp"
 
 namespace fovea {
@@ -36,16 +37,30 @@ inline Range aligned_band(Index n, Index align, int bands, int band) {
   const Range r = chunk_range(units, bands, band);
   return {std::min(r.begin * align, n), std::min(r.end * align, n)};
 }
+
+// Rows [begin, begin + count) of a left operand, read through the same memory.
+template <class T>
+GemmOperand<T> band_rows(GemmOperand<T> a, Index begin, Index count) {
+  a.data += begin * (a.transposed ? 1 : a.stride);
+  a.rows = count;
+  return a;
+}
+template <class T>
+PackedGemmRows<T> band_rows(const PackedGemmRows<T>& a, Index begin, Index count) {
+  static_assert(gemm_band_row_align % PackedGemmOperand<T>::row_panel == 0, "bands start on whole panels");
+  return {a.packed, a.first + begin, count};
+}
 }  // namespace detail
 
-/// c = a b, cut into at most `bands` bands run in parallel. The bands cut the
+/// c = a b, cut into at most `bands` bands run in parallel (a: a GemmOperand,
+/// or the rows of a PackedGemmOperand). The bands cut the
 /// longer side of c: every band packs the other operand whole, so that one
 /// should be the smaller. For each band, `start(band)` prepares its part of c
 /// (writes a bias, say) and says whether the product then overwrites or
 /// accumulates; `finish(band)` runs after the band's product (an epilogue
 /// such as a ReLU), while its part of c is still in cache.
-template <class T, class Start, class Finish>
-void gemm_in_bands(const GemmOperand<T>& a, const GemmOperand<T>& b, const GemmResult<T>& c, int bands, Start&& start,
+template <class A, class T, class Start, class Finish>
+void gemm_in_bands(const A& a, const GemmOperand<T>& b, const GemmResult<T>& c, int bands, Start&& start,
                    Finish&& finish) {
   const bool by_cols = c.cols >= c.rows;
   const Index length = by_cols ? c.cols : c.rows;
@@ -57,9 +72,8 @@ void gemm_in_bands(const GemmOperand<T>& a, const GemmOperand<T>& b, const GemmR
     const GemmBand where = by_cols ? GemmBand{{0, c.rows}, part} : GemmBand{part, {0, c.cols}};
     const Index rows = where.rows.end - where.rows.begin, cols = where.cols.end - where.cols.begin;
     // a's rows and b's columns of the band, read through the same strides.
-    GemmOperand<T> a_band = a, b_band = b;
-    a_band.data += where.rows.begin * (a.transposed ? 1 : a.stride);
-    a_band.rows = rows;
+    const A a_band = detail::band_rows(a, where.rows.begin, rows);
+    GemmOperand<T> b_band = b;
     b_band.data += where.cols.begin * (b.transposed ? b.stride : 1);
     b_band.cols = cols;
     const GemmResult<T> c_band{c.data + where.rows.begin * c.stride + where.cols.begin, rows, cols, c.stride};

@@ -234,11 +234,12 @@ class Conv2d final : public Layer<T> {
   bool supports_epilogue(const Clamp& /*clamp*/) const override { return true; }
 
   /// x: [N, Cin, H, W] -> y: [N, Cout, OH, OW]; with context.epilogue, y =
-  /// min(max(conv(x), low), high).
+  /// min(max(conv(x), low), high). With context.constant_weights, the
+  /// context keeps the weights packed for the GEMM paths (conv2d_forward).
   void forward(TensorView<const T, 4> x, TensorView<T, 4> y, LayerContext<T>& context) const override {
     auto& own = this->template context_as<Conv2dContext>(context);
     own.record.record(name_, x.shape(), output_shape(sample_shape(x.shape())), y.shape());
-    conv2d_forward<T>(x, weight_, bias_, {window_, groups_}, y, own.workspace, own.epilogue);
+    conv2d_forward<T>(x, weight_, bias_, {window_, groups_}, y, own.workspace, own.epilogue, own.constant_weights);
   }
 
   /// dy: [N, Cout, OH, OW] -> dx: [N, Cin, H, W]; weight and bias gradients

@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -228,6 +229,11 @@ struct LayerContext {
   /// lanes normalise with their own samples' statistics, so that one lane
   /// writes them.
   bool update_buffers = true;
+  /// Nonzero: a promise that the layer's parameters stay as they are for
+  /// every pass with this value (Graph::set_constant_weights), so that what
+  /// the layer keeps made from them (a convolution's packed weights) need not
+  /// be checked against them; 0 promises nothing.
+  std::uint64_t constant_weights = 0;
   /// Where x's first sample lies in the batch that start_batch() announced:
   /// a training lane's offset, 0 for a whole batch. Dropout draws sample
   /// (batch_offset + i)'s mask for x's sample i.

@@ -326,6 +326,21 @@ class Graph {
     fusion_ = fuse;
     plan();
   }
+  /// Promises that the weights (and every other parameter and buffer) stay
+  /// as they are until the next call: inference then keeps them in the
+  /// order its kernels read them and uses them without checking them
+  /// against the weights on every call, as deployment engines do (a
+  /// convolution's weights packed for its GEMM, once per execution context:
+  /// each context holds its own copy). Each call with true is a new promise:
+  /// after changing a weight, call it again (or with false, which makes every
+  /// pass check again). While it holds, a training pass throws state_error;
+  /// a weight written while it holds gives wrong answers.
+  void set_constant_weights(bool constant) {
+    static std::atomic<std::uint64_t> promises{0};
+    constant_weights_ = constant ? ++promises : 0;
+  }
+  /// Whether set_constant_weights(true) holds.
+  bool constant_weights() const { return constant_weights_ != 0; }
   /// Whether backward also computes the gradient with respect to the input
   /// (off by default: training does not need it); see input_gradient().
   void set_input_gradient(bool compute) { input_gradient_ = compute; }
@@ -832,6 +847,11 @@ class Graph {
   // Pass::keep: each node keeps its own (backward and activation() read them).
   void run(TensorView<const T, 4> x, ExecutionContext<T>& context, Pass pass, bool training) const {
     check_input(x);
+    if (training && constant_weights_ != 0) {
+      throw state_error(kind_ +
+                        "::forward: a training pass while the weights are promised constant "
+                        "(set_constant_weights(false) first)");
+    }
     fit_context(context);
     const bool pooled = pass == Pass::pooled;
     context.forwarded_ = false;
@@ -864,6 +884,7 @@ class Graph {
       layer_context.training = training;
       layer_context.batch_offset = context.batch_offset_;
       layer_context.update_buffers = context.updates_buffers_;
+      layer_context.constant_weights = constant_weights_;
       if (node.layer->merges_inputs()) {
         node.layer->forward_merged(gather_inputs(k, context), y, layer_context);
       } else {
@@ -1053,6 +1074,7 @@ class Graph {
   // The plan, made whenever the structure changes (see plan()).
   std::uint64_t structure_ = 0;
   bool fusion_ = true;
+  std::uint64_t constant_weights_ = 0;   // the promise of set_constant_weights, 0 for none
   std::vector<Index> view_of_;           // [k]: the node whose buffer holds k's output (k, unless k only reshapes)
   std::vector<Index> fused_activation_;  // [k]: the activation node that k's layer applies as its epilogue, or -1
   std::vector<Index> applied_by_;        // [j]: the node whose layer applies activation j, or -1

@@ -24,6 +24,7 @@
 /// sample among the threads instead, each algorithm by its own cut
 /// (conv2d_sample_threads).
 
+#include <cstdint>
 #include <string>
 
 #include "fovea/core/eigen.hpp"
@@ -253,13 +254,18 @@ void zero_padded_copies(typename Conv2dWorkspace<T>::ThreadScratch& scratch, Con
 ///   -> y: [N, Cout, OH, OW] (overwritten); with an epilogue, y = min(max(conv,
 /// low), high), applied while a sample's output is still in cache (a graph
 /// fuses a Conv2d followed by a ReLU, ReLU6 or Clip this way).
+/// `constant_weights` nonzero promises that weight and bias stay as they are
+/// for every call with that value (Graph::set_constant_weights): the GEMM
+/// paths then keep the weights packed in the workspace, and the vector and
+/// Winograd paths compare their kept transforms with the weights once
+/// instead of on every call; 0 (the default) promises nothing.
 /// Throws shape_error, naming the shapes, when weight, bias or y disagree with
 /// x and the window, and conv2d_geometry's errors for a bad or ill-fitting
 /// window or channels that are not multiples of the groups.
 template <class T>
 void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, TensorView<const T, 1> bias,
                     const Conv2dParams& params, TensorView<T, 4> y, Conv2dWorkspace<T>& workspace,
-                    std::optional<Clamp> epilogue = std::nullopt) {
+                    std::optional<Clamp> epilogue = std::nullopt, std::uint64_t constant_weights = 0) {
   const Conv2dGeometry g = detail::conv2d_checked("conv2d_forward", x.shape(), weight.shape(), bias.size(), params);
   const Index N = x.dim(0), Cout = g.out_channels, P = g.positions();
   detail::require_shape("conv2d_forward", "output", y.shape(), {N, Cout, g.out_h, g.out_w});
@@ -272,7 +278,7 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
     detail::reserve(
         workspace, g,
         {.algorithm = algorithm, .pass = Conv2dPass::forward, .threads = block_slots(cut.blocks), .samples = N});
-    detail::winograd_prepare(w, g, workspace);
+    detail::winograd_prepare(w, g, workspace, constant_weights);
     detail::winograd_conv_forward(x.data(), N, b, g, workspace, output, cut, y.data());
     return;
   }
@@ -284,7 +290,10 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
   // The depthwise path's chunks of one shared sample each need a scratch of their own.
   const int slots = std::max(block_slots(blocks), algorithm == Conv2dAlgorithm::depthwise ? sample_threads : 1);
   detail::reserve(workspace, g, {.algorithm = algorithm, .pass = Conv2dPass::forward, .threads = slots});
-  if (algorithm == Conv2dAlgorithm::vector) detail::vector_conv_prepare_forward(w, b, g, workspace);
+  if (algorithm == Conv2dAlgorithm::vector) detail::vector_conv_prepare_forward(w, b, g, workspace, constant_weights);
+  const PackedGemmOperand<T>* packed = algorithm == Conv2dAlgorithm::im2col || algorithm == Conv2dAlgorithm::pointwise
+                                           ? detail::conv2d_prepare_packed(w, g, workspace, constant_weights)
+                                           : nullptr;
   const detail::DepthwiseLayout depthwise = detail::depthwise_layout<T>(g);
   if (algorithm == Conv2dAlgorithm::depthwise) {
     workspace.tap_offsets.resize(static_cast<std::size_t>(g.window.kernel_h * g.window.kernel_w));
@@ -299,10 +308,10 @@ void conv2d_forward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Ten
       T* y_n = y.data() + n * Cout * P;
       switch (algorithm) {
         case Conv2dAlgorithm::im2col:
-          detail::im2col_conv_forward<T>(x.item(n), w, b, g, scratch, output, sample_threads, y_n);
+          detail::im2col_conv_forward<T>(x.item(n), w, packed, b, g, scratch, output, sample_threads, y_n);
           break;
         case Conv2dAlgorithm::pointwise:
-          detail::pointwise_conv_forward(x_n, w, b, g, output, sample_threads, y_n);
+          detail::pointwise_conv_forward(x_n, w, packed, b, g, output, sample_threads, y_n);
           break;
         case Conv2dAlgorithm::direct:
           detail::direct_conv_forward(x_n, w, b, g, scratch, y_n);

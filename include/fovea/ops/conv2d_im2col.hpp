@@ -12,6 +12,7 @@
 /// Per sample; the caller (ops/conv2d.hpp) splits the batch across threads.
 
 #include <algorithm>
+#include <cstdint>
 
 #include "fovea/core/gemm_bands.hpp"
 #include "fovea/core/parallel.hpp"
@@ -24,12 +25,13 @@ namespace fovea::detail {
 
 // y [F, P] = W [F, K] · cols [K, P] (+ bias [F]), clamped by `clamp`, on
 // `threads` threads (gemm_in_bands): each band writes its own bias and
-// clamps its own part while it is in cache.
-template <class T>
-void conv_gemm(const T* weight, const T* cols, const T* bias, Index F, Index K, Index P, OutputClamp<T> clamp,
-               int threads, T* y) {
+// clamps its own part while it is in cache. W: a GemmOperand, or packed
+// (PackedGemmRows) when the weights are kept that way (conv2d_prepare_packed).
+template <class T, class Weights>
+void conv_gemm(const Weights& weight, const T* cols, const T* bias, Index K, Index P, OutputClamp<T> clamp, int threads,
+               T* y) {
   gemm_in_bands(
-      gemm_operand(weight, F, K), gemm_operand(cols, K, P), gemm_result(y, F, P), threads,
+      weight, gemm_operand(cols, K, P), gemm_result(y, gemm_rows(weight), P), threads,
       [&](const GemmBand& band) {
         if (bias == nullptr) return GemmUpdate::overwrite;
         for (Index r = band.rows.begin; r < band.rows.end; ++r) {
@@ -46,14 +48,47 @@ void conv_gemm(const T* weight, const T* cols, const T* bias, Index F, Index K, 
       });
 }
 
-// x_n: [Cin, H, W] -> y_n: [Cout, OH, OW] (bias: [Cout] or null), through
-// scratch.cols ([K, P]); y clamped by `clamp`. `threads`
-// > 1 shares the sample among that many threads: im2col by input channels,
-// the GEMM in bands.
+// Group `group`'s weights [Cout/G, K] as the left operand of its GEMM: the
+// packed copy when there is one (packed: one per group), else in place.
+template <class T, class Body>
+void with_group_weights(const T* weight, const PackedGemmOperand<T>* packed, Index group, Index Fg, Index K,
+                        Body&& body) {
+  if (packed != nullptr) {
+    body(packed[group].all());
+  } else {
+    body(gemm_operand(weight + group * Fg * K, Fg, K));
+  }
+}
+
+// Packs each group's weights [Cout/G, K] into ws.packed_weight for the
+// forward's GEMMs, unless they were packed under the same promise that the
+// weights stay constant (`constant`, Graph::set_constant_weights): only
+// then are the packed copies used, so without the promise nothing is
+// packed and the GEMM reads the weights in place.
 template <class T>
-void im2col_conv_forward(TensorView<const T, 3> x_n, const T* weight, const T* bias, const Conv2dGeometry& g,
-                         typename Conv2dWorkspace<T>::ThreadScratch& scratch, OutputClamp<T> clamp, int threads,
-                         T* y_n) {
+const PackedGemmOperand<T>* conv2d_prepare_packed(const T* weight, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws,
+                                                  std::uint64_t constant) {
+  if (constant == 0) return nullptr;
+  const Index Fg = g.group_out_channels(), K = g.group_in_channels() * g.window.kernel_h * g.window.kernel_w;
+  if (ws.packed_constant != constant || static_cast<Index>(ws.packed_weight.size()) != g.groups) {
+    ws.packed_weight.resize(static_cast<std::size_t>(g.groups));
+    for (Index group = 0; group < g.groups; ++group) {
+      ws.packed_weight[static_cast<std::size_t>(group)].pack(weight + group * Fg * K, Fg, K, K, max_threads());
+    }
+    ws.packed_constant = constant;
+  }
+  return ws.packed_weight.data();
+}
+
+// x_n: [Cin, H, W] -> y_n: [Cout, OH, OW] (bias: [Cout] or null), through
+// scratch.cols ([K, P]); y clamped by `clamp`. The weights in place, or
+// packed per group (conv2d_prepare_packed) unless null. `threads` > 1
+// shares the sample among that many threads: im2col by input channels, the
+// GEMM in bands.
+template <class T>
+void im2col_conv_forward(TensorView<const T, 3> x_n, const T* weight, const PackedGemmOperand<T>* packed, const T* bias,
+                         const Conv2dGeometry& g, typename Conv2dWorkspace<T>::ThreadScratch& scratch,
+                         OutputClamp<T> clamp, int threads, T* y_n) {
   const Index Cg = g.group_in_channels(), Fg = g.group_out_channels(), K = g.patch_size(), P = g.positions();
   const Index taps = g.window.kernel_h * g.window.kernel_w;
   for (Index group = 0; group < g.groups; ++group) {
@@ -61,8 +96,10 @@ void im2col_conv_forward(TensorView<const T, 3> x_n, const T* weight, const T* b
       im2col<T>(x_n.slice(group * Cg + first, group * Cg + last), g.window,
                 TensorView<T, 2>(scratch.cols).slice(first * taps, last * taps));
     });
-    conv_gemm(weight + group * Fg * K, scratch.cols.data(), bias == nullptr ? nullptr : bias + group * Fg, Fg, K, P,
-              clamp, threads, y_n + group * Fg * P);
+    with_group_weights(weight, packed, group, Fg, K, [&](const auto& w) {
+      conv_gemm(w, scratch.cols.data(), bias == nullptr ? nullptr : bias + group * Fg, K, P, clamp, threads,
+                y_n + group * Fg * P);
+    });
   }
 }
 

@@ -18,15 +18,18 @@
 namespace fovea::detail {
 
 // x_n: [Cin, H, W] -> y_n: [Cout, H, W] (bias: [Cout] or null), clamped by
-// `clamp`. `threads` > 1 shares the sample's
-// GEMMs among that many threads (gemm_in_bands).
+// `clamp`. The weights in place, or packed per group (conv2d_prepare_packed)
+// unless null. `threads` > 1 shares the sample's GEMMs among that many
+// threads (gemm_in_bands).
 template <class T>
-void pointwise_conv_forward(const T* x_n, const T* weight, const T* bias, const Conv2dGeometry& g, OutputClamp<T> clamp,
-                            int threads, T* y_n) {
+void pointwise_conv_forward(const T* x_n, const T* weight, const PackedGemmOperand<T>* packed, const T* bias,
+                            const Conv2dGeometry& g, OutputClamp<T> clamp, int threads, T* y_n) {
   const Index K = g.group_in_channels(), Fg = g.group_out_channels(), P = g.positions();
   for (Index group = 0; group < g.groups; ++group) {
-    conv_gemm(weight + group * Fg * K, x_n + group * K * P, bias == nullptr ? nullptr : bias + group * Fg, Fg, K, P,
-              clamp, threads, y_n + group * Fg * P);
+    with_group_weights(weight, packed, group, Fg, K, [&](const auto& w) {
+      conv_gemm(w, x_n + group * K * P, bias == nullptr ? nullptr : bias + group * Fg, K, P, clamp, threads,
+                y_n + group * Fg * P);
+    });
   }
 }
 

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "fovea/core/eigen.hpp"
@@ -237,10 +238,15 @@ void vector_weight_grad_block(const T* image, const VectorLayout& layout, const 
 }
 
 // Before the forward of a batch: weight_t [K, C] = W^T with zero columns
-// past Cout, and bias_t likewise (bias: [Cout] or null).
+// past Cout, and bias_t likewise (bias: [Cout] or null). Under a promise
+// that the weights stay constant (`constant` nonzero,
+// Graph::set_constant_weights) they are checked once, not on every call.
 template <class T>
-void vector_conv_prepare_forward(const T* weight, const T* bias, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
+void vector_conv_prepare_forward(const T* weight, const T* bias, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws,
+                                 std::uint64_t constant) {
   const Index Cout = g.out_channels, K = g.patch_size(), C = vector_layout<T>(g).channels;
+  if (constant != 0 && ws.vector_constant == constant && ws.weight_t_source.size() == Cout * K + Cout) return;
+  ws.vector_constant = constant;
   // At inference the weights stay the same from call to call, and comparing
   // them costs a fraction of transposing them again (a tenth of a batch-1
   // ResNet-8 forward). The source's size, Cout * K + Cout, also pins Cout and

@@ -30,9 +30,10 @@
 /// a backward runs on the algorithm conv2d_algorithm picks for it.
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 
-#include "fovea/core/gemm.hpp"
+#include "fovea/core/gemm_packed.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/ops/clamp.hpp"
 #include "fovea/ops/conv2d_geometry.hpp"
@@ -81,34 +82,68 @@ WinogradLayout winograd_layout(const Conv2dGeometry& g, Index samples) {
   return layout;
 }
 
-// U [16, Cout, Cin] = G g Gᵀ for every filter g of weight [Cout, Cin, 3, 3],
-// into ws.winograd_weight, unless it was made from these weights already
-// (the weights stay the same from call to call at inference).
+// Row i of G g for the 3x3 filter k (rows of 3), and value j of a row r
+// times Gᵀ: the filter transform U = G g Gᵀ one cell (i, j) at a time.
 template <class T>
-void winograd_prepare(const T* weight, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws) {
+void winograd_filter_row(const T* k, Index i, T (&row)[3]) {
+  const T half = T{1} / 2;
+  for (int j = 0; j < 3; ++j) {
+    switch (i) {
+      case 0:
+        row[j] = k[j];
+        break;
+      case 1:
+        row[j] = (k[j] + k[3 + j] + k[6 + j]) * half;
+        break;
+      case 2:
+        row[j] = (k[j] - k[3 + j] + k[6 + j]) * half;
+        break;
+      default:
+        row[j] = k[6 + j];
+    }
+  }
+}
+template <class T>
+T winograd_filter_cell(const T (&row)[3], Index j) {
+  const T half = T{1} / 2;
+  switch (j) {
+    case 0:
+      return row[0];
+    case 1:
+      return (row[0] + row[1] + row[2]) * half;
+    case 2:
+      return (row[0] - row[1] + row[2]) * half;
+    default:
+      return row[2];
+  }
+}
+
+// U_ξ [Cout, Cin] = (G g Gᵀ)_ξ for every filter g of weight [Cout, Cin, 3,
+// 3], each cell ξ packed for its GEMMs into ws.winograd_weight[ξ] (through
+// ws.winograd_cell), unless they were made from these weights already: at
+// inference the weights stay the same from call to call, and comparing
+// costs less than transforming again. Under a promise that the weights stay
+// constant (`constant` nonzero, Graph::set_constant_weights) they are
+// compared once, not on every call.
+template <class T>
+void winograd_prepare(const T* weight, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws, std::uint64_t constant) {
   const Index Cout = g.out_channels, Cin = g.in_channels, count = Cout * Cin * 9;
-  if (ws.winograd_source.size() == count && kept_copy_matches(ws.winograd_source, 0, weight, count)) return;
+  const bool made = ws.winograd_source.size() == count && ws.winograd_weight.size() == winograd_cells;
+  if (made && constant != 0 && ws.winograd_constant == constant) return;
+  ws.winograd_constant = constant;
+  if (made && kept_copy_matches(ws.winograd_source, 0, weight, count)) return;
   ws.winograd_source.resize({count});
   std::copy_n(weight, count, ws.winograd_source.data());
-  ws.winograd_weight.resize({winograd_cells * Cout * Cin});
-  T* u = ws.winograd_weight.data();
-  const Index cell = Cout * Cin;
-  const T half = T{1} / 2;
-  for (Index f = 0; f < cell; ++f) {  // f = co * Cin + c, as U_ξ's row-major [Cout, Cin]
-    const T* k = weight + f * 9;
-    T gk[4][3];  // G g: rows of the filter combined
-    for (int j = 0; j < 3; ++j) {
-      gk[0][j] = k[j];
-      gk[1][j] = (k[j] + k[3 + j] + k[6 + j]) * half;
-      gk[2][j] = (k[j] - k[3 + j] + k[6 + j]) * half;
-      gk[3][j] = k[6 + j];
+  ws.winograd_weight.resize(winograd_cells);
+  ws.winograd_cell.resize({Cout * Cin});
+  T* u = ws.winograd_cell.data();
+  for (Index cell = 0; cell < winograd_cells; ++cell) {
+    for (Index f = 0; f < Cout * Cin; ++f) {  // f = co * Cin + c, as U_ξ's row-major [Cout, Cin]
+      T row[3];
+      winograd_filter_row(weight + f * 9, cell / 4, row);
+      u[f] = winograd_filter_cell(row, cell % 4);
     }
-    for (int i = 0; i < 4; ++i) {  // (G g) Gᵀ: then its columns
-      u[(4 * i + 0) * cell + f] = gk[i][0];
-      u[(4 * i + 1) * cell + f] = (gk[i][0] + gk[i][1] + gk[i][2]) * half;
-      u[(4 * i + 2) * cell + f] = (gk[i][0] - gk[i][1] + gk[i][2]) * half;
-      u[(4 * i + 3) * cell + f] = gk[i][2];
-    }
+    ws.winograd_weight[static_cast<std::size_t>(cell)].pack(u, Cout, Cin, Cin, max_threads());
   }
 }
 
@@ -257,7 +292,6 @@ void winograd_pass(const T* x, const T* bias, const Conv2dGeometry& g, const Win
   T* v = scratch.transformed.data();  // [16, Cin, stride]
   T* m = scratch.products.data();     // [16, Cout, stride]
   const T* zeros = ws.zero_row.data();
-  const T* u = ws.winograd_weight.data();
   const Index tiles = (last_row - first_row) * TW;
   parallel_for(Cin, threads, [&](Index c_begin, Index c_end, int /*chunk*/) {
     for (Index c = c_begin; c < c_end; ++c) {
@@ -275,7 +309,8 @@ void winograd_pass(const T* x, const T* bias, const Conv2dGeometry& g, const Win
   });
   parallel_for(winograd_cells, threads, [&](Index begin, Index end, int /*chunk*/) {
     for (Index cell = begin; cell < end; ++cell) {
-      gemm(gemm_operand(u + cell * Cout * Cin, Cout, Cin), GemmOperand<T>{v + cell * Cin * stride, Cin, tiles, stride},
+      gemm(ws.winograd_weight[static_cast<std::size_t>(cell)].all(),
+           GemmOperand<T>{v + cell * Cin * stride, Cin, tiles, stride},
            GemmResult<T>{m + cell * Cout * stride, Cout, tiles, stride}, GemmUpdate::overwrite);
     }
   });

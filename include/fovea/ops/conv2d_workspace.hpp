@@ -6,10 +6,12 @@
 /// thread count allocates nothing. Each algorithm file says which buffers it
 /// uses; conv2d_forward / conv2d_backward size them.
 
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "fovea/core/block_reduction.hpp"
+#include "fovea/core/gemm_packed.hpp"
 #include "fovea/core/parallel.hpp"
 #include "fovea/core/tensor.hpp"
 
@@ -42,9 +44,21 @@ struct Conv2dWorkspace {
   /// vector: the weights [Cout, K] and bias [Cout] (zeros for none), one
   /// after the other, that weight_t and bias_t were made from
   Tensor<T, 1> weight_t_source;
-  Tensor<T, 2> weight_flipped;     ///< vector: [Cin, Cout*KH*KW], each filter turned by 180 degrees
-  Tensor<T, 1> winograd_weight;    ///< winograd: the transformed filters U, [16, Cout, Cin]
-  Tensor<T, 1> winograd_source;    ///< winograd: the weights [Cout, Cin, 3, 3] U was made from
+  Tensor<T, 2> weight_flipped;  ///< vector: [Cin, Cout*KH*KW], each filter turned by 180 degrees
+  /// winograd: the transformed filters U, one packed [Cout, Cin] per cell
+  std::vector<PackedGemmOperand<T>> winograd_weight;
+  Tensor<T, 1> winograd_cell;    ///< winograd: one cell's U, [Cout, Cin], before it is packed
+  Tensor<T, 1> winograd_source;  ///< winograd: the weights [Cout, Cin, 3, 3] U was made from
+  /// im2col, pointwise: each group's weights packed for the forward's GEMM
+  std::vector<PackedGemmOperand<T>> packed_weight;
+  /// The promise that the weights stay constant (Graph::set_constant_weights)
+  /// under which packed_weight was made; 0: none made.
+  std::uint64_t packed_constant = 0;
+  /// The promise under which Winograd's kept weights were last made or
+  /// checked: while it holds they are not checked again.
+  std::uint64_t winograd_constant = 0;
+  /// The same for the vector path's transposed weights.
+  std::uint64_t vector_constant = 0;
   Tensor<T, 1> zero_row;           ///< winograd: zeros as wide as the input (rows above and below it)
   std::vector<Index> tap_offsets;  ///< depthwise forward: where each tap reads in a channel's phase planes
 };
