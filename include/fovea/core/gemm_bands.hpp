@@ -48,7 +48,7 @@ GemmOperand<T> band_rows(GemmOperand<T> a, Index begin, Index count) {
 template <class T>
 PackedGemmRows<T> band_rows(const PackedGemmRows<T>& a, Index begin, Index count) {
   static_assert(gemm_band_row_align % PackedGemmOperand<T>::row_panel == 0, "bands start on whole panels");
-  return {a.packed, a.first + begin, count};
+  return a.packed->band(a.first + begin, a.first + begin + count);
 }
 }  // namespace detail
 

@@ -96,17 +96,6 @@ struct PackedGemmRows {
   Index count = 0;                               ///< Rows.
 };
 
-/// The rows of a left operand: of a GemmOperand, or of packed rows.
-template <class T>
-Index gemm_rows(const GemmOperand<T>& a) {
-  return a.rows;
-}
-/// The rows of a left operand: of a GemmOperand, or of packed rows.
-template <class T>
-Index gemm_rows(const PackedGemmRows<T>& a) {
-  return a.count;
-}
-
 namespace detail {
 
 // c = a b or c += a b with a packed: the blocking loop of Eigen's GEMM (as

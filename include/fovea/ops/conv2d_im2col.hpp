@@ -28,10 +28,10 @@ namespace fovea::detail {
 // clamps its own part while it is in cache. W: a GemmOperand, or packed
 // (PackedGemmRows) when the weights are kept that way (conv2d_prepare_packed).
 template <class T, class Weights>
-void conv_gemm(const Weights& weight, const T* cols, const T* bias, Index K, Index P, OutputClamp<T> clamp, int threads,
-               T* y) {
+void conv_gemm(const Weights& weight, const T* cols, const T* bias, Index F, Index K, Index P, OutputClamp<T> clamp,
+               int threads, T* y) {
   gemm_in_bands(
-      weight, gemm_operand(cols, K, P), gemm_result(y, gemm_rows(weight), P), threads,
+      weight, gemm_operand(cols, K, P), gemm_result(y, F, P), threads,
       [&](const GemmBand& band) {
         if (bias == nullptr) return GemmUpdate::overwrite;
         for (Index r = band.rows.begin; r < band.rows.end; ++r) {
@@ -69,7 +69,7 @@ template <class T>
 const PackedGemmOperand<T>* conv2d_prepare_packed(const T* weight, const Conv2dGeometry& g, Conv2dWorkspace<T>& ws,
                                                   std::uint64_t constant) {
   if (constant == 0) return nullptr;
-  const Index Fg = g.group_out_channels(), K = g.group_in_channels() * g.window.kernel_h * g.window.kernel_w;
+  const Index Fg = g.group_out_channels(), K = g.patch_size();
   if (ws.packed_constant != constant || static_cast<Index>(ws.packed_weight.size()) != g.groups) {
     ws.packed_weight.resize(static_cast<std::size_t>(g.groups));
     for (Index group = 0; group < g.groups; ++group) {
@@ -97,7 +97,7 @@ void im2col_conv_forward(TensorView<const T, 3> x_n, const T* weight, const Pack
                 TensorView<T, 2>(scratch.cols).slice(first * taps, last * taps));
     });
     with_group_weights(weight, packed, group, Fg, K, [&](const auto& w) {
-      conv_gemm(w, scratch.cols.data(), bias == nullptr ? nullptr : bias + group * Fg, K, P, clamp, threads,
+      conv_gemm(w, scratch.cols.data(), bias == nullptr ? nullptr : bias + group * Fg, Fg, K, P, clamp, threads,
                 y_n + group * Fg * P);
     });
   }

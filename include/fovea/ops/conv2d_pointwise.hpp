@@ -27,7 +27,7 @@ void pointwise_conv_forward(const T* x_n, const T* weight, const PackedGemmOpera
   const Index K = g.group_in_channels(), Fg = g.group_out_channels(), P = g.positions();
   for (Index group = 0; group < g.groups; ++group) {
     with_group_weights(weight, packed, group, Fg, K, [&](const auto& w) {
-      conv_gemm(w, x_n + group * K * P, bias == nullptr ? nullptr : bias + group * Fg, K, P, clamp, threads,
+      conv_gemm(w, x_n + group * K * P, bias == nullptr ? nullptr : bias + group * Fg, Fg, K, P, clamp, threads,
                 y_n + group * Fg * P);
     });
   }

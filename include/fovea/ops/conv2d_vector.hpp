@@ -290,8 +290,7 @@ void transpose_rows(const T* y_t, Index C, Index p_begin, Index p_end, Index Cou
   using Packet = typename Eigen::internal::packet_traits<T>::type;
   constexpr Index L = Eigen::internal::unpacket_traits<Packet>::size;
   static_assert(direct_block<T> % L == 0, "C, whole blocks, must be whole packets");
-  const T low = clamp.active() ? clamp.low : -std::numeric_limits<T>::infinity();  // locals: no store to y aliases them
-  const T high = clamp.active() ? clamp.high : std::numeric_limits<T>::infinity();
+  const T low = clamp.low, high = clamp.high;  // locals: no store to y aliases them
   const Packet lows = Eigen::internal::pset1<Packet>(low), highs = Eigen::internal::pset1<Packet>(high);
   Index p0 = p_begin;
   for (; p0 + L <= p_end; p0 += L) {
