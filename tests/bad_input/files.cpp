@@ -311,6 +311,26 @@ TEST_CASE("bad input: images whose pixels are cut short are refused", "[bad_inpu
                                          " is truncated: a 4x4 BMP needs 48 bytes of pixels, the file holds 20");
   test::write_file(bmp, joined(bitmap_header, Bytes(48, 0x33)));
   CHECK(read_image(bmp).shape() == Shape<3>{3, 4, 4});
+
+  // Top-down (negative height) with a compression value stb_image does not
+  // know, which it reads as plain rows: still 48 bytes needed.
+  Bytes top_down = bitmap_header;
+  top_down[22] = 0xFC, top_down[23] = top_down[24] = top_down[25] = 0xFF;  // height -4
+  top_down[33] = 0xA9;                                                     // compression 0xA9000000
+  test::write_file(bmp, joined(top_down, Bytes(20, 0x33)));
+  CHECK_THROWS_WITH(read_image(bmp), "read_image: " + quoted(bmp) +
+                                         " is truncated: a 4x4 BMP needs 48 bytes of pixels, the file holds 20");
+  test::write_file(bmp, joined(top_down, Bytes(48, 0x33)));
+  CHECK(read_image(bmp).shape() == Shape<3>{3, 4, 4});
+  // The same, 1048581 pixels wide: stb_image's header pass reports the
+  // height as -253, which once slipped past the size check and let it
+  // decode 265 million zero pixels out of 68 bytes.
+  Bytes wide = top_down;
+  wide[18] = 0x05, wide[20] = 0x10;  // width 0x100005
+  wide[22] = 0x03;                   // height -253
+  test::write_file(bmp, joined(wide, Bytes(14, 0x33)));
+  CHECK_THROWS_WITH(read_image(bmp),
+                    "read_image: " + quoted(bmp) + " claims 1048581x253 pixels, more than its 68 bytes can hold");
 }
 
 TEST_CASE("bad input: an image larger than ReadLimits allow is refused before decoding", "[bad_input][image]") {

@@ -69,8 +69,11 @@ inline void require_complete_pixels(const std::vector<std::uint8_t>& bytes, cons
     const Index height = std::abs(os2 ? little_u16(bytes, 20) : little_i32(bytes, 22));
     const Index bits = os2 ? little_u16(bytes, 24) : little_u16(bytes, 28);
     const Index compression = os2 ? 0 : little_i32(bytes, 30);
-    if ((compression == 0 || compression == 3) && width > 0 && height > 0 && bits > 0 && offset > 0 &&
-        width <= (Index{1} << 24) && height <= (Index{1} << 24)) {
+    // stb_image refuses RLE (1, 2) and embedded JPEG/PNG (4, 5) and reads
+    // every other value, even a negative one, as rows of plain pixels.
+    const bool plain = compression != 1 && compression != 2 && compression != 4 && compression != 5;
+    if (plain && width > 0 && height > 0 && bits > 0 && offset > 0 && width <= (Index{1} << 24) &&
+        height <= (Index{1} << 24)) {
       const Index row = (bits * width + 31) / 32 * 4;  // rows are padded to 4 bytes
       if (offset + row * height > size) throw truncated("BMP", width, height, row * height, size - offset);
     }
@@ -207,6 +210,26 @@ inline void require_complete_pixels(const std::vector<std::uint8_t>& bytes, cons
   }
 }
 
+/// Throws format_error when a width x height image has more pixels than
+/// `byte_count` bytes can hold or than `limits` allow. No format packs more
+/// than deflate's 1032:1 at 1 bit a pixel, 8256 pixels a byte. A sign is
+/// dropped: stb_image reports a top-down BMP's height as negative.
+inline void require_pixels_within(Index width, Index height, std::size_t byte_count, const ReadLimits& limits,
+                                  const std::filesystem::path& path) {
+  constexpr Index max_pixels_per_byte = 8 * 1032;
+  width = std::abs(width), height = std::abs(height);
+  const Index pixels = width * height;
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (pixels > max_pixels_per_byte * static_cast<Index>(byte_count)) {
+    throw format_error("read_image: " + quoted_path(path) + " claims " + size + " pixels, more than its " +
+                       std::to_string(byte_count) + " bytes can hold");
+  }
+  if (pixels > limits.max_image_pixels) {
+    throw format_error("read_image: " + quoted_path(path) + " declares " + size + " pixels, more than the limit of " +
+                       std::to_string(limits.max_image_pixels) + " (ReadLimits::max_image_pixels)");
+  }
+}
+
 }  // namespace detail
 
 /// Any image stb_image decodes (PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PPM) or a
@@ -224,22 +247,12 @@ inline Tensor<float, 3> read_image(const std::filesystem::path& path, const Read
                        " bytes, more than stb_image reads");
   }
   int width = 0, height = 0, channels = 0;
-  // Check the header's size against the file before decoding: some decoders
-  // (TGA, JPEG) fill a short file's missing pixels in, so a 100-byte file
-  // claiming 65535x65535 would run for minutes and allocate gigabytes. No
-  // format packs more than deflate's 1032:1 at 1 bit a pixel, 8256 pixels a byte.
-  constexpr Index max_pixels_per_byte = 8 * 1032;
   const auto byte_count = static_cast<int>(bytes.size());
-  if (stbi_info_from_memory(bytes.data(), byte_count, &width, &height, &channels) != 0 &&
-      Index{width} * Index{height} > max_pixels_per_byte * byte_count) {
-    throw format_error("read_image: " + detail::quoted_path(path) + " claims " + std::to_string(width) + "x" +
-                       std::to_string(height) + " pixels, more than its " + std::to_string(bytes.size()) +
-                       " bytes can hold");
-  }
-  if (Index{width} * Index{height} > limits.max_image_pixels) {
-    throw format_error("read_image: " + detail::quoted_path(path) + " declares " + std::to_string(width) + "x" +
-                       std::to_string(height) + " pixels, more than the limit of " +
-                       std::to_string(limits.max_image_pixels) + " (ReadLimits::max_image_pixels)");
+  // Check the header's size against the file before decoding: some decoders
+  // (TGA, JPEG, BMP) fill a short file's missing pixels in, so a 100-byte file
+  // claiming 65535x65535 would run for minutes and allocate gigabytes.
+  if (stbi_info_from_memory(bytes.data(), byte_count, &width, &height, &channels) != 0) {
+    detail::require_pixels_within(width, height, bytes.size(), limits, path);
   }
   detail::require_complete_pixels(bytes, path);
   const std::unique_ptr<stbi_uc, decltype(&stbi_image_free)> pixels(
@@ -248,6 +261,9 @@ inline Tensor<float, 3> read_image(const std::filesystem::path& path, const Read
     throw format_error("read_image: cannot decode " + detail::quoted_path(path) + " (" + std::to_string(bytes.size()) +
                        " bytes): " + stbi_failure_reason());
   }
+  // Again on what the decoder found: its header pass and its decoder can
+  // disagree (a top-down BMP's height is negative in the first).
+  detail::require_pixels_within(width, height, bytes.size(), limits, path);
   Tensor<float, 3> image({channels, height, width});
   for (Index y = 0; y < height; ++y) {
     for (Index x = 0; x < width; ++x) {
