@@ -17,7 +17,8 @@
 // 512 channels at 56x56 to 7x7) at batch 1, then at batch 32; 16 = ResNet-18's
 // stem (3->64, 7x7 stride 2 on 224x224) at batch 1; 17-21 = MobileNetV2's
 // depthwise 3x3 layers (groups = channels, pad 1) at batch 1: 32 at 112x112,
-// 96 at 112x112 stride 2, 144 at 56x56, 384 at 14x14, 960 at 7x7.
+// 96 at 112x112 stride 2, 144 at 56x56, 384 at 14x14, 960 at 7x7; 22-26 =
+// ResNet-8's 3x3 layers (as 3-7) at batch 1.
 //
 //   bench_conv2d --benchmark_filter='FmaPeak|Conv2d(Forward|Backward)/layer:[3-7]/threads:1'
 //       (ResNet-8's 3x3 convolutions, forward and backward, against one core's peak)
@@ -61,6 +62,11 @@ constexpr Shape shapes[] = {
     {"mobilenet_v2_dw_144_56_b1", 1, 144, 144, 56, 3, 1, 1, 144},
     {"mobilenet_v2_dw_384_14_b1", 1, 384, 384, 14, 3, 1, 1, 384},
     {"mobilenet_v2_dw_960_7_b1", 1, 960, 960, 7, 3, 1, 1, 960},
+    {"resnet8_16_28_b1", 1, 16, 16, 28, 3, 1},
+    {"resnet8_16_32_s2_b1", 1, 16, 32, 28, 3, 1, 2},
+    {"resnet8_32_14_b1", 1, 32, 32, 14, 3, 1},
+    {"resnet8_32_64_s2_b1", 1, 32, 64, 14, 3, 1, 2},
+    {"resnet8_64_7_b1", 1, 64, 64, 7, 3, 1},
 };
 
 struct Setup {

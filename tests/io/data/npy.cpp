@@ -203,7 +203,23 @@ TEST_CASE("write_npy refuses an inconsistent NpyArray", "[io][npy]") {
   CHECK_THROWS_WITH(write_npy(path, NpyArray<float>{{2, 3}, {1, 2, 3}}),
                     "write_npy: shape [2, 3] holds 6 elements, the array has 3");
   CHECK_THROWS_WITH(write_npy(path, NpyArray<float>{{-1}, {}}), "write_npy: negative extent in shape [-1]");
+  const Index huge = Index{1} << 40;
+  CHECK_THROWS_WITH(write_npy(path, NpyArray<float>{{huge, huge}, {}}),
+                    "NpyArray::size: shape [1099511627776, 1099511627776] holds more elements than an Index counts");
   CHECK_FALSE(fs::exists(path));
+}
+
+TEST_CASE("an empty array's huge other extents round-trip", "[io][npy]") {
+  // One extent 0: no elements, however large the others (the product of all
+  // of them would overflow).
+  const fs::path path = folder / "empty_huge.npy";
+  const Index huge = Index{1} << 40;
+  const NpyArray<float> empty{{huge, 0, huge}, {}};
+  CHECK(empty.size() == 0);
+  write_npy(path, empty);
+  const auto back = read_npy<float>(path);
+  CHECK(back.shape == empty.shape);
+  CHECK(back.values.empty());
 }
 
 TEST_CASE("a failed write_npy leaves the previous file intact", "[io][npy][durability]") {

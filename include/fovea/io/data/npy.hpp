@@ -55,10 +55,17 @@ struct NpyArray {
 
   /// Number of dimensions (0 for a scalar).
   Index rank() const { return static_cast<Index>(shape.size()); }
-  /// Number of elements: the product of the extents (1 for a scalar).
+  /// Number of elements: the product of the extents (1 for a scalar, 0 when
+  /// any extent is 0, however large the others). Throws shape_error when
+  /// the product does not fit an Index.
   Index size() const {
+    if (std::find(shape.begin(), shape.end(), Index{0}) != shape.end()) return 0;
     Index n = 1;
-    for (Index d : shape) n *= d;
+    for (Index d : shape) {
+      if (__builtin_mul_overflow(n, d, &n)) {
+        throw shape_error("NpyArray::size: shape " + to_string(shape) + " holds more elements than an Index counts");
+      }
+    }
     return n;
   }
 
