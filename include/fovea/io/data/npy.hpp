@@ -401,11 +401,11 @@ inline std::vector<std::uint8_t> npy_encode_header(const char* descr, std::span<
   return bytes;
 }
 
+// `count`: the shape's element count, which the caller has (the product of
+// all extents can overflow when one of them is 0).
 template <class T>
-void write_npy_values(const std::filesystem::path& path, std::span<const Index> shape, const T* values) {
+void write_npy_values(const std::filesystem::path& path, std::span<const Index> shape, Index count, const T* values) {
   constexpr const char* descr = std::is_same_v<T, float> ? "<f4" : "<f8";
-  Index count = 1;
-  for (Index d : shape) count *= d;
   std::vector<std::uint8_t> bytes = npy_encode_header(descr, shape);
   const std::size_t data_start = bytes.size();
   bytes.resize(data_start + static_cast<std::size_t>(count) * sizeof(T));
@@ -562,7 +562,8 @@ template <class T, std::size_t Rank>
 requires NpyReal<std::remove_const_t<T>>
 void write_npy(const std::filesystem::path& path, TensorView<T, Rank> values) {
   const Shape<Rank>& shape = values.shape();
-  detail::write_npy_values<std::remove_const_t<T>>(path, std::span<const Index>(shape.data(), Rank), values.data());
+  detail::write_npy_values<std::remove_const_t<T>>(path, std::span<const Index>(shape.data(), Rank), values.size(),
+                                                   values.data());
 }
 
 /// Writes a Tensor as write_npy(path, view) does.
@@ -582,7 +583,7 @@ void write_npy(const std::filesystem::path& path, const NpyArray<T>& array) {
     throw shape_error("write_npy: shape " + to_string(array.shape) + " holds " + std::to_string(array.size()) +
                       " elements, the array has " + std::to_string(array.values.size()));
   }
-  detail::write_npy_values<T>(path, array.shape, array.values.data());
+  detail::write_npy_values<T>(path, array.shape, array.size(), array.values.data());
 }
 
 }  // namespace fovea
