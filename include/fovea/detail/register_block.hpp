@@ -96,14 +96,14 @@ template <class T, int CB, int RB>
   }
 }
 
-// Calls body(std::integral_constant<int, n>{}) for a run-time 1 <= n <= Max:
+// Calls body(std::integral_constant<int, n>{}) for a run-time Min <= n <= Max:
 // each block size is its own instantiation, with accumulators the compiler
 // keeps in registers.
-template <int Max, class Body>
+template <int Max, int Min = 1, class Body>
 void with_count(Index n, Body&& body) {
-  if constexpr (Max > 1) {
+  if constexpr (Max > Min) {
     if (n < Max) {
-      with_count<Max - 1>(n, body);
+      with_count<Max - 1, Min>(n, body);
       return;
     }
   }
@@ -112,13 +112,15 @@ void with_count(Index n, Body&& body) {
 
 // Splits [0, total) into the fewest blocks of at most Max items, as even as
 // possible (a 10-wide row is one block of 10, a 28-wide one 10 + 9 + 9), and
-// calls body(begin, block) for each.
-template <int Max, class Body>
+// calls body(begin, block) for each. Blocks have at least Max / 2 items when
+// total does, so a caller that passes Min = Max / 2 for such totals compiles
+// half the block sizes.
+template <int Max, int Min = 1, class Body>
 void for_even_blocks(Index total, Body&& body) {
   const Index blocks = (total + Max - 1) / Max;
   for (Index b = 0, begin = 0; b < blocks; ++b) {
     const Index size = total / blocks + (b < total % blocks ? 1 : 0);
-    with_count<Max>(size, [&](auto count) { body(begin, count); });
+    with_count<Max, Min>(size, [&](auto count) { body(begin, count); });
     begin += size;
   }
 }

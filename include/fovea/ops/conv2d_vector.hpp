@@ -168,12 +168,16 @@ void pad_channels(const T* x, const VectorLayout& layout, const Conv2dGeometry& 
 // stride_w further) and the CV * V channels of
 // weight_t ([K, channels]) and bias from `co` on: each tap loads CV weight
 // vectors once and adds each of the PB input values, broadcast, times them.
-template <class T, int CV, int PB>
+// Kernel: 3 for a 3x3 window, whose nine taps per channel the compiler then
+// unrolls (loops that run three times cost more than their multiply-adds
+// at these sizes; docs/benchmarks.md), 0 for any other size, read from g.
+template <class T, int CV, int PB, int Kernel>
 void vector_forward_block(const T* origin, const VectorLayout& layout, const Conv2dGeometry& g, const T* weight_t,
                           const T* bias, T* y_t) {
   using Block = DirectBlock<T>;
   constexpr Index V = direct_block<T>;
-  const Index KH = g.window.kernel_h, KW = g.window.kernel_w, sw = g.window.stride_w;
+  const Index KH = Kernel != 0 ? Kernel : g.window.kernel_h, KW = Kernel != 0 ? Kernel : g.window.kernel_w;
+  const Index sw = g.window.stride_w;
   const Index plane = layout.height * layout.width;
   const Index stride = layout.channels;
   Block acc[PB][CV];
@@ -319,6 +323,7 @@ void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWork
                          T* y_n) {
   const VectorLayout layout = vector_layout<T>(g);
   const Index C = layout.channels, P = g.positions(), sh = g.window.stride_h, sw = g.window.stride_w;
+  const bool three_by_three = g.window.kernel_h == 3 && g.window.kernel_w == 3;
   T* image = scratch.image.data();
   T* y_t = scratch.grad.data();  // [P, C]
   pad_channels(x_n, layout, g, image);
@@ -326,11 +331,22 @@ void vector_conv_forward(const T* x_n, const Conv2dGeometry& g, const Conv2dWork
     for (Index oh = first; oh < last; ++oh) {
       for_channel_vectors<T>(C, [&](Index co, auto vectors) {
         constexpr int CV = decltype(vectors)::value;
-        for_even_blocks<vector_registers<CV>>(g.out_w, [&](Index ow, auto positions) {
-          vector_forward_block<T, CV, decltype(positions)::value>(image + oh * sh * layout.width + ow * sw, layout, g,
-                                                                  ws.weight_t.data() + co, ws.bias_t.data() + co,
-                                                                  y_t + (oh * g.out_w + ow) * C + co);
-        });
+        constexpr int most = vector_registers<CV>;
+        const auto block = [&](Index ow, auto positions, auto kernel) {
+          vector_forward_block<T, CV, decltype(positions)::value, decltype(kernel)::value>(
+              image + oh * sh * layout.width + ow * sw, layout, g, ws.weight_t.data() + co, ws.bias_t.data() + co,
+              y_t + (oh * g.out_w + ow) * C + co);
+        };
+        // 3x3 rows at least half a block wide (all of ResNet-8's) take the
+        // unrolled kernel, in block sizes from half to whole: half the
+        // instances that every size would compile.
+        if (three_by_three && g.out_w >= most / 2) {
+          for_even_blocks<most, most / 2>(
+              g.out_w, [&](Index ow, auto positions) { block(ow, positions, std::integral_constant<int, 3>{}); });
+        } else {
+          for_even_blocks<most>(
+              g.out_w, [&](Index ow, auto positions) { block(ow, positions, std::integral_constant<int, 0>{}); });
+        }
       });
     }
     transpose_rows(y_t, C, first * g.out_w, last * g.out_w, g.out_channels, P, clamp, y_n);
