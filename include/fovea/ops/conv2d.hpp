@@ -202,7 +202,7 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
   if (algorithm == Conv2dAlgorithm::vector) {
     ws.weight_t.resize({K, vector.channels});
     ws.bias_t.resize({vector.channels});
-    if (with_dx && detail::vector_full_input_grad(g)) {
+    if (with_dx && detail::vector_full_input_grad<T>(g)) {
       ws.weight_flipped.resize({g.in_channels, Cout * g.window.kernel_h * g.window.kernel_w});
     }
   }
@@ -228,8 +228,8 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
       const FullLayout full = full_layout<T>(g);
       scratch.image.resize({g.in_channels * vector.height * vector.width});
       scratch.grad.resize({P * vector.channels});
-      if (with_dx && detail::vector_full_input_grad(g)) scratch.full.resize({Cout * full.height * full.width});
-      if (with_dx && !detail::vector_full_input_grad(g)) scratch.dcols.resize({K, P});
+      if (with_dx && detail::vector_full_input_grad<T>(g)) scratch.full.resize({Cout * full.height * full.width});
+      if (with_dx && !detail::vector_full_input_grad<T>(g)) scratch.dcols.resize({K, P});
     }
     if (backward && plan.clamped) scratch.masked.resize({Cout * P});
   }
@@ -375,7 +375,7 @@ void conv2d_backward(TensorView<const T, 4> x, TensorView<const T, 4> weight, Te
       {.algorithm = algorithm, .pass = pass, .threads = block_slots(blocks), .blocks = blocks, .clamped = clamped});
   workspace.sum.reset(blocks);
   const T* w = weight.data();
-  if (algorithm == Conv2dAlgorithm::vector && !dx.empty() && detail::vector_full_input_grad(g)) {
+  if (algorithm == Conv2dAlgorithm::vector && !dx.empty() && detail::vector_full_input_grad<T>(g)) {
     detail::vector_conv_prepare_backward(w, g, workspace);
   }
   const Index sample = g.in_channels * g.height * g.width, dw_size = workspace.dweight.dim(1);

@@ -367,10 +367,16 @@ void vector_conv_prepare_backward(const T* weight, const Conv2dGeometry& g, Conv
   }
 }
 
-// Whether the input gradient runs as the full correlation (stride 1) or, at
-// larger strides, as weight^T dy and col2im: the correlation would multiply
-// the zeros between a strided dy's values (three in four at stride 2).
-inline bool vector_full_input_grad(const Conv2dGeometry& g) { return g.window.stride_h == 1 && g.window.stride_w == 1; }
+// Whether the input gradient runs as the full correlation (stride 1) or as
+// weight^T dy and col2im: at larger strides the correlation would multiply
+// the zeros between a strided dy's values (three in four at stride 2), and
+// on maps at most half a register block wide (ResNet-8's 7x7) it would
+// compute a whole block of columns for half a block of them.
+template <class T>
+bool vector_full_input_grad(const Conv2dGeometry& g) {
+  constexpr Index V = direct_block<T>;
+  return g.window.stride_h == 1 && g.window.stride_w == 1 && g.width > V / 2;
+}
 
 // dy_n: [Cout, OH, OW] -> dweight_t [K, C] += x_n read as columns x dy_n^T;
 // dx_n [Cin, H, W] written unless null: at stride 1 from the flipped weights
@@ -396,7 +402,7 @@ void vector_conv_backward(const T* x_n, const T* weight, const T* dy_n, const Co
     });
   });
   if (dx_n == nullptr) return;
-  if (!vector_full_input_grad(g)) {
+  if (!vector_full_input_grad<T>(g)) {
     gemm(gemm_operand(weight, Cout, K).t(), gemm_operand(dy_n, Cout, P), gemm_result(scratch.dcols.data(), K, P),
          GemmUpdate::overwrite);  // [K, Cout] x [Cout, P]
     TensorView<T, 3> dx(dx_n, {g.in_channels, g.height, g.width});
