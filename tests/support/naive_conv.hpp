@@ -206,8 +206,8 @@ inline std::vector<ConvCase> vector_cases() {
       {1, 3, 5, 8, 7, 3, 2, {3, 2, 1, 0, 1, 1, 0, 1}, false},  // unequal strides, one-sided padding
       {2, 5, 4, 6, 6, 1, 1, {2, 2, 0, 0, 1, 1}, true},         // a 1x1 projection at stride 2
       // 3x3 rows at least half a register block wide take the unrolled
-      // kernel: two vectors + one over 14 = 5 + 5 + 4 and 7 + 7 positions,
-      // and at stride 2 over 7 = 4 + 3 and 7.
+      // kernel: two vectors + one over 14 = 7 + 7 positions, and at stride 2
+      // over 7 positions in one block.
       {1, 8, 40, 6, 14, 3, 3, {1, 1, 1, 1, 1, 1}, true},
       {2, 4, 33, 13, 13, 3, 3, {2, 2, 1, 1, 1, 1}, false},
   };
