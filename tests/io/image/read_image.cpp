@@ -96,4 +96,23 @@ TEST_CASE("read_image refuses a JPEG scan whose Huffman table no DHT segment def
   CHECK_THROWS_WITH(read_image(bad), StartsWith("read_image: " + quoted(bad) + " is corrupt: a JPEG scan at byte ") &&
                                          Catch::Matchers::EndsWith(" uses a Huffman table that no DHT segment before "
                                                                    "it defines"));
+  // The same behind bytes that are no marker before the frame header
+  // (SOF0), which stb_image skips as padding (the check once stopped at
+  // them), and a good file with that padding still reads.
+  const auto with_padding = [&](const Bytes& file) {
+    const std::uint8_t sof[] = {0xFF, 0xC0};
+    const auto frame = std::search(file.begin(), file.end(), std::begin(sof), std::end(sof));
+    REQUIRE(frame != file.end());
+    Bytes padded(file.begin(), frame);
+    padded.insert(padded.end(), {0x7C, 0x7C, 0x01, 0x00, 0x7C});
+    padded.insert(padded.end(), frame, file.end());
+    return padded;
+  };
+  const auto hidden = folder / "undefined-table-after-padding.jpg";
+  fovea::test::write_file(hidden, with_padding(jpeg));
+  CHECK_THROWS_WITH(read_image(hidden),
+                    Catch::Matchers::EndsWith(" uses a Huffman table that no DHT segment before it defines"));
+  segment[4] = 0x00;
+  fovea::test::write_file(good, with_padding(jpeg));
+  CHECK(read_image(good).shape() == fovea::Shape<3>{3, 3, 5});
 }

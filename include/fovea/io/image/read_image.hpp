@@ -108,12 +108,16 @@ inline void require_complete_pixels(const std::vector<std::uint8_t>& bytes, cons
     // stb_image decodes a scan with whatever memory a Huffman table it
     // names but no DHT segment defined holds (and trips an assertion in
     // Debian's build): each scan's tables must be defined before it. Walks
-    // the markers, skipping each scan's entropy-coded bytes.
+    // the markers, skipping each scan's entropy-coded bytes, and any bytes
+    // between segments as stb_image skips them (padding some files have).
     bool defined[2][4] = {};  // [DC = 0, AC = 1][table id]
     std::size_t at = 2;
     const auto segment_length = [&](std::size_t marker) { return Index{bytes[marker + 2]} << 8 | bytes[marker + 3]; };
     while (at + 4 <= bytes.size()) {
-      if (bytes[at] != 0xFF) return;  // not a marker: stb_image reports it
+      if (bytes[at] != 0xFF) {
+        ++at;
+        continue;
+      }
       const std::uint8_t marker = bytes[at + 1];
       if (marker == 0xD9) return;                                                    // end of image
       if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0xFF) {  // no length
