@@ -306,22 +306,22 @@ TEST_CASE("bad input: images whose pixels are cut short are refused", "[bad_inpu
   const Bytes fields = {'B', 'M', 0, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0,  40,
                         0,   0,   0, 4, 0, 0, 0, 4, 0, 0, 0,  1, 0, 24, 0};
   std::copy(fields.begin(), fields.end(), bitmap_header.begin());
-  test::write_file(bmp, joined(bitmap_header, Bytes(20, 0x33)));
-  CHECK_THROWS_WITH(read_image(bmp), "read_image: " + quoted(bmp) +
-                                         " is truncated: a 4x4 BMP needs 48 bytes of pixels, the file holds 20");
-  test::write_file(bmp, joined(bitmap_header, Bytes(48, 0x33)));
-  CHECK(read_image(bmp).shape() == Shape<3>{3, 4, 4});
+  // Cut short, refused with the sizes; whole, read.
+  const auto cut_and_whole = [&](const Bytes& header) {
+    test::write_file(bmp, joined(header, Bytes(20, 0x33)));
+    CHECK_THROWS_WITH(read_image(bmp), "read_image: " + quoted(bmp) +
+                                           " is truncated: a 4x4 BMP needs 48 bytes of pixels, the file holds 20");
+    test::write_file(bmp, joined(header, Bytes(48, 0x33)));
+    CHECK(read_image(bmp).shape() == Shape<3>{3, 4, 4});
+  };
+  cut_and_whole(bitmap_header);
 
   // Top-down (negative height) with a compression value stb_image does not
   // know, which it reads as plain rows: still 48 bytes needed.
   Bytes top_down = bitmap_header;
   top_down[22] = 0xFC, top_down[23] = top_down[24] = top_down[25] = 0xFF;  // height -4
   top_down[33] = 0xA9;                                                     // compression 0xA9000000
-  test::write_file(bmp, joined(top_down, Bytes(20, 0x33)));
-  CHECK_THROWS_WITH(read_image(bmp), "read_image: " + quoted(bmp) +
-                                         " is truncated: a 4x4 BMP needs 48 bytes of pixels, the file holds 20");
-  test::write_file(bmp, joined(top_down, Bytes(48, 0x33)));
-  CHECK(read_image(bmp).shape() == Shape<3>{3, 4, 4});
+  cut_and_whole(top_down);
   // The same, 1048581 pixels wide: stb_image's header pass reports the
   // height as -253, which once slipped past the size check and let it
   // decode 265 million zero pixels out of 68 bytes.

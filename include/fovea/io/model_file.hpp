@@ -495,6 +495,7 @@ void copy_parameters(Graph<T>& net, const StoredModel& model) {
       buffers[i].value(k) = static_cast<T>(model.buffers[i].values[static_cast<std::size_t>(k)]);
     }
   }
+  if (net.constant_weights()) net.set_constant_weights(true);  // new weights: a new promise
 }
 
 inline std::string quoted(const std::filesystem::path& path) { return "model file '" + path.string() + "'"; }
@@ -605,7 +606,6 @@ void load_into(Graph<T>& net, const std::filesystem::path& path, const ReadLimit
       detail::decode_model(detail::read_model_file(path, detail::quoted(path), limits), detail::quoted(path));
   detail::check_matches(net, model, detail::quoted(path));
   detail::copy_parameters(net, model);
-  if (net.constant_weights()) net.set_constant_weights(true);  // new weights: a new promise
 }
 
 /// A checkpoint: the model plus the optimizer's buffers and step count, the
@@ -666,7 +666,6 @@ TrainingProgress load_checkpoint(Graph<T>& net, Optimizer<T>& optimizer, const s
   }
   // Everything checked: now change the caller's objects.
   detail::copy_parameters(net, model);
-  if (net.constant_weights()) net.set_constant_weights(true);  // new weights: a new promise
   for (std::size_t b = 0; b < buffers.size(); ++b) {
     for (Index k = 0; k < buffers[b].size(); ++k)
       buffers[b](k) = static_cast<T>(state.buffers[b].values[static_cast<std::size_t>(k)]);
