@@ -190,6 +190,8 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
   const Index K = g.patch_size(), P = g.positions(), Cout = g.out_channels;
   const Conv2dAlgorithm algorithm = plan.algorithm;
   const VectorLayout vector = vector_layout<T>(g);
+  // The vector path's dx by the full correlation (else by Wᵀ·dy and col2im).
+  const bool full_dx = with_dx && algorithm == Conv2dAlgorithm::vector && detail::vector_full_input_grad<T>(g);
   if (algorithm == Conv2dAlgorithm::winograd) {
     ws.zero_row.resize({g.width});
     const WinogradLayout winograd = winograd_layout<T>(g, plan.samples);
@@ -202,7 +204,7 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
   if (algorithm == Conv2dAlgorithm::vector) {
     ws.weight_t.resize({K, vector.channels});
     ws.bias_t.resize({vector.channels});
-    if (with_dx && detail::vector_full_input_grad<T>(g)) {
+    if (full_dx) {
       ws.weight_flipped.resize({g.in_channels, Cout * g.window.kernel_h * g.window.kernel_w});
     }
   }
@@ -228,8 +230,8 @@ void reserve(Conv2dWorkspace<T>& ws, const Conv2dGeometry& g, const Conv2dPlan& 
       const FullLayout full = full_layout<T>(g);
       scratch.image.resize({g.in_channels * vector.height * vector.width});
       scratch.grad.resize({P * vector.channels});
-      if (with_dx && detail::vector_full_input_grad<T>(g)) scratch.full.resize({Cout * full.height * full.width});
-      if (with_dx && !detail::vector_full_input_grad<T>(g)) scratch.dcols.resize({K, P});
+      if (full_dx) scratch.full.resize({Cout * full.height * full.width});
+      if (with_dx && !full_dx) scratch.dcols.resize({K, P});
     }
     if (backward && plan.clamped) scratch.masked.resize({Cout * P});
   }

@@ -295,21 +295,34 @@ void vector_conv_prepare_forward(const T* weight, const T* bias, const Conv2dGeo
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
 template <class T>
+using TilePacket = typename Eigen::internal::packet_traits<T>::type;
+template <class T>
+inline constexpr Index tile_size = Eigen::internal::unpacket_traits<TilePacket<T>>::size;
+
+// A square tile of tile_size<T> rows, row i at from + i * stride, transposed
+// in registers: packet j holds the tile's column j.
+template <class T>
+Eigen::internal::PacketBlock<TilePacket<T>, tile_size<T>> transposed_tile(const T* from, Index stride) {
+  Eigen::internal::PacketBlock<TilePacket<T>, tile_size<T>> tile;
+  for (Index i = 0; i < tile_size<T>; ++i) tile.packet[i] = Eigen::internal::ploadu<TilePacket<T>>(from + i * stride);
+  Eigen::internal::ptranspose(tile);
+  return tile;
+}
+
+template <class T>
 void transpose_rows(const T* y_t, Index C, Index p_begin, Index p_end, Index Cout, Index P, OutputClamp<T> clamp,
                     T* y) {
   using Eigen::internal::pmax;
   using Eigen::internal::pmin;
-  using Packet = typename Eigen::internal::packet_traits<T>::type;
-  constexpr Index L = Eigen::internal::unpacket_traits<Packet>::size;
+  using Packet = TilePacket<T>;
+  constexpr Index L = tile_size<T>;
   static_assert(direct_block<T> % L == 0, "C, whole blocks, must be whole packets");
   const T low = clamp.low, high = clamp.high;  // locals: no store to y aliases them
   const Packet lows = Eigen::internal::pset1<Packet>(low), highs = Eigen::internal::pset1<Packet>(high);
   Index p0 = p_begin;
   for (; p0 + L <= p_end; p0 += L) {
     for (Index c0 = 0; c0 < Cout; c0 += L) {  // y_t's rows hold C >= c0 + L values
-      Eigen::internal::PacketBlock<Packet, L> tile;
-      for (Index i = 0; i < L; ++i) tile.packet[i] = Eigen::internal::ploadu<Packet>(y_t + (p0 + i) * C + c0);
-      Eigen::internal::ptranspose(tile);
+      const auto tile = transposed_tile(y_t + p0 * C + c0, C);
       for (Index c = 0; c < std::min(L, Cout - c0); ++c) {
         Eigen::internal::pstoreu(y + (c0 + c) * P + p0, pmin(pmax(tile.packet[c], lows), highs));
       }
@@ -326,15 +339,12 @@ void transpose_rows(const T* y_t, Index C, Index p_begin, Index p_end, Index Cou
 // value at a time: an eighth of a batch's backward of 16 -> 16 at 28x28).
 template <class T>
 void transpose_to_positions(const T* dy, Index Cout, Index P, Index C, T* dy_t) {
-  using Packet = typename Eigen::internal::packet_traits<T>::type;
-  constexpr Index L = Eigen::internal::unpacket_traits<Packet>::size;
+  constexpr Index L = tile_size<T>;
   const Index whole_channels = Cout / L * L;
   Index p0 = 0;
   for (; p0 + L <= P; p0 += L) {
     for (Index c0 = 0; c0 < whole_channels; c0 += L) {
-      Eigen::internal::PacketBlock<Packet, L> tile;
-      for (Index i = 0; i < L; ++i) tile.packet[i] = Eigen::internal::ploadu<Packet>(dy + (c0 + i) * P + p0);
-      Eigen::internal::ptranspose(tile);
+      const auto tile = transposed_tile(dy + c0 * P + p0, P);
       for (Index i = 0; i < L; ++i) Eigen::internal::pstoreu(dy_t + (p0 + i) * C + c0, tile.packet[i]);
     }
   }
